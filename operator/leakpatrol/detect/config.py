@@ -1,4 +1,4 @@
-"""Detection thresholds. One place for the defaults: the CLI and a LeakPolicy's spec.detection use these."""
+"""Detection thresholds: the one place for defaults, used by the CLI and a LeakPolicy's spec.detection."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ class DetectionConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    window_seconds: float = Field(2 * 3600, gt=0, description="Trailing time window the trend is fitted over.")
-    warmup_seconds: float = Field(600, ge=0, description="Samples this soon after container start are ignored.")
+    window_seconds: float = Field(
+        2 * 3600, gt=0, description="Trailing time window the trend is fitted over."
+    )
+    warmup_seconds: float = Field(
+        600, ge=0, description="Samples this soon after container start are ignored."
+    )
     min_samples: int = Field(12, ge=4, description="Samples in the window before any verdict.")
     max_samples: int = Field(120, ge=8, description="Samples kept per group; older ones are thinned.")
     significance: float = Field(0.01, gt=0, lt=0.5, description="Mann-Kendall p-value needed for a trend.")
@@ -19,7 +23,9 @@ class DetectionConfig(BaseModel):
     min_growth_heap_bytes: float = Field(16 * 1024 * 1024, ge=0, description="Heap inuse growth floor.")
     relative_growth: float = Field(0.10, ge=0, description="Growth must exceed this share of the baseline.")
     noise_factor: float = Field(3.0, ge=0, description="Growth must exceed this many robust noise sigmas.")
-    confirmations: int = Field(2, ge=1, description="Consecutive flagged evaluations before a leak is raised.")
+    confirmations: int = Field(
+        2, ge=1, description="Consecutive flagged evaluations before a leak is raised."
+    )
     goroutine_ceiling: int | None = Field(None, ge=1, description="Optional absolute goroutine ceiling.")
     top_groups: int = Field(24, ge=1, description="Groups tracked individually; the rest share 'other'.")
     culprit_share: float = Field(0.8, gt=0, le=1, description="Groups covering this share of growth.")

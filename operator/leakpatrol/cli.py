@@ -1,0 +1,169 @@
+"""`leakpatrol` command line: diagnose one profile, record a live endpoint, analyze a series."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from leakpatrol.detect.config import DetectionConfig
+from leakpatrol.detect.replay import replay
+from leakpatrol.diagnose.rules import RuleError, RuleSet
+from leakpatrol.durations import parse_duration
+from leakpatrol.profiles import ProfileError, ProfileKind, load
+from leakpatrol.record import record_series
+from leakpatrol.render import diagnose_text, verdict_text
+from leakpatrol.seriesdir import SeriesDir, SeriesError
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _threshold_flags(p: argparse.ArgumentParser) -> None:
+    d = DetectionConfig()
+    g = p.add_argument_group("detection thresholds (defaults = a LeakPolicy's defaults)")
+    g.add_argument("--window", type=_duration, help=f"trend window (default {d.window_seconds:.0f}s)")
+    g.add_argument(
+        "--warmup", type=_duration, help=f"ignore samples this soon after start ({d.warmup_seconds:.0f}s)"
+    )
+    g.add_argument("--min-samples", type=int, help=f"samples before a verdict ({d.min_samples})")
+    g.add_argument("--significance", type=float, help=f"Mann-Kendall p-value ({d.significance})")
+    g.add_argument("--min-growth", type=float, help=f"goroutine growth floor ({d.min_growth_goroutines:.0f})")
+    g.add_argument(
+        "--min-heap-growth", type=float, help=f"heap growth floor, bytes ({d.min_growth_heap_bytes:.0f})"
+    )
+    g.add_argument(
+        "--relative-growth", type=float, help=f"growth floor as a share of baseline ({d.relative_growth})"
+    )
+    g.add_argument("--confirmations", type=int, help=f"consecutive flags to confirm ({d.confirmations})")
+    g.add_argument("--ceiling", type=int, help="absolute goroutine ceiling (off)")
+    g.add_argument("--allow", action="append", default=[], help="signature substring known to be static")
+    g.add_argument("--rules", type=Path, help="extra rules (TOML, same shape as the shipped rules.toml)")
+
+
+def _config(a: argparse.Namespace) -> DetectionConfig:
+    fields: dict[str, Any] = {
+        "window_seconds": a.window,
+        "warmup_seconds": a.warmup,
+        "min_samples": a.min_samples,
+        "significance": a.significance,
+        "min_growth_goroutines": a.min_growth,
+        "min_growth_heap_bytes": a.min_heap_growth,
+        "relative_growth": a.relative_growth,
+        "confirmations": a.confirmations,
+        "goroutine_ceiling": a.ceiling,
+        "allowlist": tuple(a.allow) or None,
+    }
+    return DetectionConfig(**{k: v for k, v in fields.items() if v is not None})
+
+
+def _rules(path: Path | None) -> RuleSet:
+    rules = RuleSet.default()
+    if path is None:
+        return rules
+    return rules.extended(RuleSet.from_toml(path.read_text(), str(path)).rules)
+
+
+def cmd_diagnose(a: argparse.Namespace) -> int:
+    profile = load(Path(a.file).read_bytes())
+    rules = _rules(a.rules)
+    if not a.json:
+        print(diagnose_text(profile, rules, a.top))
+        return 0
+    signal = {ProfileKind.HEAP: "heap", ProfileKind.GOROUTINELEAK: "goroutineleak"}.get(
+        profile.kind, "goroutines"
+    )
+    groups = []
+    for g in profile.groups:
+        rule = rules.match(signal, g.wait_kind.value, [f.function for f in g.user_frames])
+        groups.append(
+            {
+                "signature": g.signature,
+                "count": g.count,
+                "wait_kind": g.wait_kind.value,
+                "wait_minutes_max": max(g.wait_minutes) if g.wait_minutes else None,
+                "created_by": g.created_by,
+                "frames": [f.display() for f in g.user_frames or g.frames],
+                "inuse_space": g.heap.inuse_space if g.heap else None,
+                "rule": None if rule is None else {"id": rule.id, "cause": rule.cause, "fix": rule.fix},
+            }
+        )
+    key = "inuse_space" if profile.kind is ProfileKind.HEAP else "count"
+    groups.sort(key=lambda g: -(g[key] or 0))
+    print(
+        json.dumps(
+            {
+                "kind": profile.kind.value,
+                "format": profile.format.value,
+                "total": profile.total,
+                "groups": groups[: a.top],
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def cmd_analyze(a: argparse.Namespace) -> int:
+    series = SeriesDir.open(Path(a.dir))
+    verdict = replay(series.samples(), series.pod, _config(a), _rules(a.rules))
+    for problem in series.skipped:
+        print(f"skipped {problem}", file=sys.stderr)
+    print(json.dumps(verdict.to_json(), indent=2) if a.json else verdict_text(verdict, a.dir))
+    return 0
+
+
+def cmd_record(a: argparse.Namespace) -> int:
+    asyncio.run(
+        record_series(
+            a.url.rstrip("/"), Path(a.dir), interval=a.interval, count=a.count, text=a.text, timeout=a.timeout
+        )
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="leakpatrol", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("diagnose", help="one saved profile -> top groups, wait kinds, matching rules")
+    d.add_argument("file")
+    d.add_argument("--json", action="store_true")
+    d.add_argument("--top", type=int, default=10)
+    d.add_argument("--rules", type=Path, help="extra rules (TOML)")
+    d.set_defaults(run=cmd_diagnose)
+    r = sub.add_parser("record", help="record a live pprof endpoint into a series directory")
+    r.add_argument("--url", required=True, help="base URL of the service, e.g. http://127.0.0.1:6060")
+    r.add_argument("--interval", type=_duration, default=60.0)
+    r.add_argument("--count", type=int, default=120)
+    r.add_argument("--timeout", type=_duration, default=10.0)
+    r.add_argument("--text", action="store_true", help="record debug=1 text instead of debug=0")
+    r.add_argument("dir")
+    r.set_defaults(run=cmd_record)
+    an = sub.add_parser("analyze", help="a series directory -> the verdict")
+    an.add_argument("dir")
+    an.add_argument("--json", action="store_true")
+    _threshold_flags(an)
+    an.set_defaults(run=cmd_analyze)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+        return code
+    except (ProfileError, SeriesError, RuleError, OSError, ValueError) as exc:
+        print(f"leakpatrol: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Leak detection: a streaming, bounded-memory evaluator of profiles sampled over time."""

@@ -1,0 +1,116 @@
+"""The streaming evaluator: one per target (pod), fed one sample at a time, bounded memory.
+
+The CLI's `analyze` replays a recorded series through it; the operator feeds it live scans.
+Both use the same `DetectionConfig` defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from leakpatrol.detect.channel import Channel
+from leakpatrol.detect.config import DetectionConfig
+from leakpatrol.detect.findings import CulpritGroup, Evaluation, RuleRef, Signal, SignalKind, SignalState
+from leakpatrol.detect.points import display_frames, goroutine_points, heap_points
+from leakpatrol.diagnose.rules import RuleSet
+from leakpatrol.profiles.model import Profile
+
+
+@dataclass(frozen=True, slots=True)
+class PodIdentity:
+    """What makes a process a new one: a changed uid, start time or restart count resets the series."""
+
+    uid: str = ""
+    started_at: float | None = None
+    restarts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    time: float
+    goroutine: Profile | None = None
+    heap: Profile | None = None
+    goroutineleak: Profile | None = None
+
+
+class TargetEvaluator:
+    def __init__(self, config: DetectionConfig | None = None, rules: RuleSet | None = None) -> None:
+        self.config = config or DetectionConfig()
+        self.rules = rules or RuleSet.default()
+        self.pod: PodIdentity | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.goroutines = Channel(SignalKind.GOROUTINES, self.config, self.rules)
+        self.heap = Channel(SignalKind.HEAP, self.config, self.rules)
+        self.leak_signal: Signal | None = None
+
+    def observe(self, sample: Sample, pod: PodIdentity | None = None) -> Evaluation:
+        if pod is not None and pod != self.pod:
+            if self.pod is not None:
+                self._reset()  # a restarted or replaced process starts a new series
+            self.pod = pod
+        started = self.pod.started_at if self.pod else None
+        in_warmup = started is not None and sample.time < started + self.config.warmup_seconds
+        signals: list[Signal] = []
+        if sample.goroutineleak is not None:
+            self.leak_signal = self._goroutineleak_signal(sample.goroutineleak, sample.time)
+        if self.leak_signal is not None:
+            signals.append(self.leak_signal)
+        if not in_warmup:
+            signals.extend(self._feed(sample))
+        evaluated = max(len(self.goroutines.tracker), len(self.heap.tracker)) >= self.config.min_samples
+        samples = len(self.goroutines.tracker) or len(self.heap.tracker)
+        return Evaluation(sample.time, samples, evaluated or self.leak_signal is not None, tuple(signals))
+
+    def _feed(self, sample: Sample) -> list[Signal]:
+        signals = []
+        for channel, profile, points in (
+            (self.goroutines, sample.goroutine, goroutine_points),
+            (self.heap, sample.heap, heap_points),
+        ):
+            if profile is None:
+                continue
+            tracker = channel.tracker
+            tracker.add(sample.time, points(profile), float(profile.total))
+            tracker.trim(self.config.window_seconds, self.config.max_samples)
+            signal = channel.evaluate(sample.time)
+            if signal is not None:
+                signals.append(signal)
+        return signals
+
+    def _goroutineleak_signal(self, profile: Profile, now: float) -> Signal | None:
+        """The runtime proved these goroutines can never wake: no statistics needed."""
+        groups = sorted((g for g in profile.groups if g.count > 0), key=lambda g: -g.count)
+        if not groups:
+            return None
+        total = sum(g.count for g in groups)
+
+        def culprit(g: object) -> CulpritGroup:
+            assert isinstance(g, type(groups[0]))
+            functions = tuple(f.function for f in g.user_frames)
+            rule = self.rules.match(SignalKind.GOROUTINELEAK.value, g.wait_kind.value, functions)
+            return CulpritGroup(
+                signature=g.signature,
+                wait_kind=g.wait_kind.value,
+                frames=display_frames(g.user_frames or g.frames),
+                count=g.count,
+                growth=g.count,
+                share=g.count / total,
+                rule=None if rule is None else RuleRef(rule.id, rule.cause, rule.fix, rule.priority),
+            )
+
+        lead, *rest = [culprit(g) for g in groups[:5]]
+        since = self.leak_signal.since if self.leak_signal is not None else now
+        return Signal(
+            kind=SignalKind.GOROUTINELEAK,
+            state=SignalState.CONFIRMED,
+            culprit=lead,
+            related=tuple(rest),
+            rule=lead.rule,
+            growth_per_hour=0.0,
+            p_value=0.0,
+            baseline=0.0,
+            current=float(total),
+            since=since,
+        )

@@ -1,0 +1,88 @@
+"""What the evaluator reports: signals with a culprit, a rule and the numbers behind them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class SignalKind(StrEnum):
+    GOROUTINES = "goroutines"
+    HEAP = "heap"
+    GOROUTINELEAK = "goroutineleak"
+
+
+class SignalState(StrEnum):
+    SUSPECTED = "suspected"  # flagged, not yet confirmed by consecutive evaluations
+    CONFIRMED = "confirmed"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRef:
+    id: str
+    cause: str
+    fix: str
+    priority: int = 0  # ranks lockstep culprits; not reported
+
+
+@dataclass(frozen=True, slots=True)
+class CulpritGroup:
+    signature: str
+    wait_kind: str
+    frames: tuple[str, ...]  # leaf first, "function file:line", the top few
+    count: float  # current goroutines (heap: inuse bytes)
+    growth: float  # over the window
+    share: float  # of the signal's total growth, 0..1
+    rule: RuleRef | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "signature": self.signature,
+            "frames": list(self.frames),
+            "count": round(self.count),
+            "growth": round(self.growth),
+            "share": round(self.share, 3),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    kind: SignalKind
+    state: SignalState
+    culprit: CulpritGroup
+    related: tuple[CulpritGroup, ...]  # lockstep partners and other culprits covering the growth
+    rule: RuleRef | None
+    growth_per_hour: float
+    p_value: float
+    baseline: float
+    current: float
+    since: float  # unix time this signal was first flagged in the current streak
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "state": self.state.value,
+            "culprit": self.culprit.to_json(),
+            "related": [g.to_json() for g in self.related],
+            "rule": None
+            if self.rule is None
+            else {"id": self.rule.id, "cause": self.rule.cause, "fix": self.rule.fix},
+            "growth_per_hour": round(self.growth_per_hour, 2),
+            "p_value": float(f"{self.p_value:.3g}"),
+            "baseline": round(self.baseline),
+            "current": round(self.current),
+            "since": self.since,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    time: float
+    samples: int  # samples in the window behind this evaluation (goroutine channel, else heap)
+    evaluated: bool  # enough samples for a verdict
+    signals: tuple[Signal, ...] = field(default=())
+
+    @property
+    def leak(self) -> bool:
+        return any(s.state is SignalState.CONFIRMED for s in self.signals)

@@ -1,0 +1,142 @@
+"""A data-driven rule set: stack facts -> (rule id, cause, fix).
+
+Rules come from `rules.toml` shipped in this package, plus any a user adds. Matching only looks at
+function names and the wait kind, never file:line, so it survives recompiles.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+_KNOWN_KEYS = {"id", "priority", "signals", "wait_kinds", "frames", "leaf", "not_leaf", "not_frames"}
+_REQUIRED = {"id", "cause", "fix"}
+_SIGNALS = {"goroutines", "heap", "goroutineleak"}
+
+
+class RuleError(ValueError):
+    """A rule file or a user rule is invalid; the message names the rule and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    cause: str
+    fix: str
+    priority: int = 50
+    signals: frozenset[str] = frozenset({"goroutines", "goroutineleak"})
+    wait_kinds: frozenset[str] = frozenset()
+    frames: tuple[re.Pattern[str], ...] = ()
+    not_frames: tuple[re.Pattern[str], ...] = ()
+    leaf: re.Pattern[str] | None = None
+    not_leaf: re.Pattern[str] | None = None
+
+    def matches(self, signal: str, wait_kind: str, functions: Sequence[str]) -> bool:
+        """`functions`: the user frames' function names, leaf first."""
+        if signal not in self.signals:
+            return False
+        if self.wait_kinds and wait_kind not in self.wait_kinds:
+            return False
+        leaf = functions[0] if functions else ""
+        if self.leaf is not None and not self.leaf.fullmatch(leaf):
+            return False
+        if self.not_leaf is not None and self.not_leaf.fullmatch(leaf):
+            return False
+        if any(not any(p.fullmatch(f) for f in functions) for p in self.frames):
+            return False
+        return not any(p.fullmatch(f) for p in self.not_frames for f in functions)
+
+
+def _compile(where: str, pattern: Any) -> re.Pattern[str]:
+    if not isinstance(pattern, str):
+        raise RuleError(f"{where}: must be a regular expression string, got {type(pattern).__name__}")
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise RuleError(f"{where}: invalid regular expression {pattern!r}: {exc}") from exc
+
+
+def _str_list(where: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RuleError(f"{where}: must be a list of strings")
+    return value
+
+
+def rule_from_mapping(raw: Mapping[str, Any], where: str) -> Rule:
+    """Build one rule, validating every field; `where` prefixes error messages (e.g. 'rules[3]')."""
+    unknown = set(raw) - _KNOWN_KEYS - {"cause", "fix"}
+    if unknown:
+        raise RuleError(
+            f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(_KNOWN_KEYS | _REQUIRED)}"
+        )
+    missing = _REQUIRED - set(raw)
+    if missing:
+        raise RuleError(f"{where}: missing required field(s) {sorted(missing)}")
+    for key in _REQUIRED:
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            raise RuleError(f"{where}.{key}: must be a non-empty string")
+    signals = set(_str_list(f"{where}.signals", raw.get("signals", ["goroutines", "goroutineleak"])))
+    if not signals <= _SIGNALS:
+        raise RuleError(
+            f"{where}.signals: unknown signal(s) {sorted(signals - _SIGNALS)}; use {sorted(_SIGNALS)}"
+        )
+    priority = raw.get("priority", 50)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise RuleError(f"{where}.priority: must be an integer")
+    leaf, not_leaf = raw.get("leaf"), raw.get("not_leaf")
+    return Rule(
+        id=raw["id"],
+        cause=raw["cause"].strip(),
+        fix=raw["fix"].strip(),
+        priority=priority,
+        signals=frozenset(signals),
+        wait_kinds=frozenset(_str_list(f"{where}.wait_kinds", raw.get("wait_kinds", []))),
+        frames=tuple(
+            _compile(f"{where}.frames[{i}]", p)
+            for i, p in enumerate(_str_list(f"{where}.frames", raw.get("frames", [])))
+        ),
+        not_frames=tuple(
+            _compile(f"{where}.not_frames[{i}]", p)
+            for i, p in enumerate(_str_list(f"{where}.not_frames", raw.get("not_frames", [])))
+        ),
+        leaf=None if leaf is None else _compile(f"{where}.leaf", leaf),
+        not_leaf=None if not_leaf is None else _compile(f"{where}.not_leaf", not_leaf),
+    )
+
+
+class RuleSet:
+    """An ordered rule list; `match` returns the highest-priority matching rule (first on ties)."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules = sorted(rules, key=lambda r: -r.priority)
+
+    @classmethod
+    def from_toml(cls, text: str, source: str = "rules") -> RuleSet:
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise RuleError(f"{source}: not valid TOML: {exc}") from exc
+        raw_rules = doc.get("rule", [])
+        if not isinstance(raw_rules, list):
+            raise RuleError(f"{source}: 'rule' must be an array of tables ([[rule]])")
+        return cls(rule_from_mapping(r, f"{source}: rule[{i}]") for i, r in enumerate(raw_rules))
+
+    @classmethod
+    def default(cls) -> RuleSet:
+        text = resources.files("leakpatrol.diagnose").joinpath("rules.toml").read_text("utf-8")
+        return cls.from_toml(text, "leakpatrol/diagnose/rules.toml")
+
+    def extended(self, extra: Iterable[Rule]) -> RuleSet:
+        """User rules win ties against shipped ones of the same priority: they are listed first."""
+        return RuleSet([*extra, *self.rules])
+
+    def match(self, signal: str, wait_kind: str, functions: Sequence[str]) -> Rule | None:
+        return next((r for r in self.rules if r.matches(signal, wait_kind, functions)), None)
+
+    @property
+    def ids(self) -> set[str]:
+        return {r.id for r in self.rules}
