@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class DetectionConfig(BaseModel):
-    """Every threshold of the evaluator, with the defaults that held up (shared/docs/pprof-and-detection.md)."""
+    """Every threshold of the evaluator, defaults as held up in shared/docs/pprof-and-detection.md."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

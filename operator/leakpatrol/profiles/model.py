@@ -90,6 +90,9 @@ class Profile:
     groups: list[StackGroup]
     total: int  # goroutines; for heap profiles, inuse_space in bytes
     time_nanos: int | None = None  # when the runtime took it, where the format says
+    # debug=2 only: the runtime cut the dump (at 64 MiB) and only the complete blocks were kept,
+    # so counts are a lower bound.
+    truncated: bool = False
 
     @property
     def inuse_space(self) -> int:
