@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from leakpatrol.api.units import parse_duration
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.replay import replay
 from leakpatrol.diagnose.rules import RuleError, RuleSet
-from leakpatrol.durations import parse_duration
 from leakpatrol.profiles import ProfileError, ProfileKind, load
 from leakpatrol.record import record_series
 from leakpatrol.render import diagnose_text, verdict_text
@@ -82,7 +82,7 @@ def cmd_diagnose(a: argparse.Namespace) -> int:
         profile.kind, "goroutines"
     )
     groups = []
-    for g in profile.groups:
+    for g in sorted(profile.groups, key=lambda g: g.size, reverse=True)[: a.top]:
         rule = rules.match(signal, g.wait_kind.value, [f.function for f in g.user_frames])
         groups.append(
             {
@@ -96,15 +96,13 @@ def cmd_diagnose(a: argparse.Namespace) -> int:
                 "rule": None if rule is None else {"id": rule.id, "cause": rule.cause, "fix": rule.fix},
             }
         )
-    key = "inuse_space" if profile.kind is ProfileKind.HEAP else "count"
-    groups.sort(key=lambda g: -(g[key] or 0))
     print(
         json.dumps(
             {
                 "kind": profile.kind.value,
                 "format": profile.format.value,
                 "total": profile.total,
-                "groups": groups[: a.top],
+                "groups": groups,
             },
             indent=2,
         )

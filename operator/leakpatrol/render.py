@@ -76,14 +76,9 @@ def diagnose_text(profile: Profile, rules: RuleSet, top: int = 10) -> str:
         if profile.kind is ProfileKind.HEAP
         else ("goroutineleak" if profile.kind is ProfileKind.GOROUTINELEAK else "goroutines")
     )
-    key = (
-        (lambda g: g.heap.inuse_space if g.heap else 0)
-        if profile.kind is ProfileKind.HEAP
-        else (lambda g: g.count)
-    )
-    for g in sorted(profile.groups, key=key, reverse=True)[:top]:
+    for g in sorted(profile.groups, key=lambda g: g.size, reverse=True)[:top]:
         waited = f", waiting up to {max(g.wait_minutes)} min" if g.wait_minutes else ""
-        amount = _unit("heap", key(g)) if profile.kind is ProfileKind.HEAP else str(g.count)
+        amount = _unit("heap", g.size) if profile.kind is ProfileKind.HEAP else str(g.count)
         lines.append(f"\n{amount:>10}  [{g.wait_kind.value}{waited}]")
         lines += [f"            {f.display()}" for f in (g.user_frames or g.frames)[:6]]
         if g.created_by:

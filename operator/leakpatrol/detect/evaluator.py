@@ -13,7 +13,7 @@ from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.findings import CulpritGroup, Evaluation, RuleRef, Signal, SignalKind, SignalState
 from leakpatrol.detect.points import display_frames, goroutine_points, heap_points
 from leakpatrol.diagnose.rules import RuleSet
-from leakpatrol.profiles.model import Profile
+from leakpatrol.profiles.model import Profile, StackGroup, WaitKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class TargetEvaluator:
         in_warmup = started is not None and sample.time < started + self.config.warmup_seconds
         signals: list[Signal] = []
         if sample.goroutineleak is not None:
-            self.leak_signal = self._goroutineleak_signal(sample.goroutineleak, sample.time)
+            self.leak_signal = self._goroutineleak_signal(sample.goroutineleak, sample.goroutine, sample.time)
         if self.leak_signal is not None:
             signals.append(self.leak_signal)
         if not in_warmup:
@@ -79,20 +79,29 @@ class TargetEvaluator:
                 signals.append(signal)
         return signals
 
-    def _goroutineleak_signal(self, profile: Profile, now: float) -> Signal | None:
+    def _goroutineleak_signal(
+        self, profile: Profile, goroutines: Profile | None, now: float
+    ) -> Signal | None:
         """The runtime proved these goroutines can never wake: no statistics needed."""
         groups = sorted((g for g in profile.groups if g.count > 0), key=lambda g: -g.count)
         if not groups:
             return None
         total = sum(g.count for g in groups)
+        # A debug=1 goroutineleak profile drops the runtime frames that tell the wait kind; the
+        # goroutine profile taken beside it has the same stacks with them.
+        known = {
+            tuple(f.function for f in g.user_frames): g.wait_kind
+            for g in (goroutines.groups if goroutines is not None else ())
+            if g.wait_kind is not WaitKind.UNKNOWN
+        }
 
-        def culprit(g: object) -> CulpritGroup:
-            assert isinstance(g, type(groups[0]))
+        def culprit(g: StackGroup) -> CulpritGroup:
             functions = tuple(f.function for f in g.user_frames)
-            rule = self.rules.match(SignalKind.GOROUTINELEAK.value, g.wait_kind.value, functions)
+            wait_kind = known.get(functions, g.wait_kind) if g.wait_kind is WaitKind.UNKNOWN else g.wait_kind
+            rule = self.rules.match(SignalKind.GOROUTINELEAK.value, wait_kind.value, functions)
             return CulpritGroup(
                 signature=g.signature,
-                wait_kind=g.wait_kind.value,
+                wait_kind=wait_kind.value,
                 frames=display_frames(g.user_frames or g.frames),
                 count=g.count,
                 growth=g.count,

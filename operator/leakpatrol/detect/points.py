@@ -23,7 +23,6 @@ def _point(group: StackGroup, value: float) -> GroupPoint:
     return GroupPoint(
         signature=group.signature,
         wait_kind=group.wait_kind.value,
-        functions=tuple(f.function for f in group.user_frames),
         frames=display_frames(group.user_frames or group.frames),
         value=value,
         is_load=any(m in group.signature for m in _LOAD_MARKERS),

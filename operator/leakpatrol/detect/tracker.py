@@ -20,7 +20,6 @@ class GroupPoint:
 
     signature: str
     wait_kind: str
-    functions: tuple[str, ...]  # user frames' function names, leaf first
     frames: tuple[str, ...]  # display frames, leaf first, the top few
     value: float  # goroutines, or inuse bytes
     is_load: bool = False  # a request handler: its count *is* the load
@@ -32,11 +31,16 @@ class Series:
 
     signature: str
     wait_kind: str
-    functions: tuple[str, ...]
     frames: tuple[str, ...]
     is_load: bool
     values: array[float] = field(default_factory=lambda: array("d"))
     flagged_streak: int = 0
+
+    @property
+    def functions(self) -> list[str]:
+        """Derived, not stored: the signature is the wait kind and these names (see profiles)."""
+        names = self.signature.partition("|")[2]
+        return names.split(";") if names else []
 
 
 class GroupTracker:
@@ -65,7 +69,7 @@ class GroupTracker:
     def _admit(self, top: Iterable[GroupPoint]) -> None:
         for p in top:
             if p.signature not in self.groups:
-                self.groups[p.signature] = Series(p.signature, p.wait_kind, p.functions, p.frames, p.is_load)
+                self.groups[p.signature] = Series(p.signature, p.wait_kind, p.frames, p.is_load)
         excess = len(self.groups) - self.top_groups
         if excess <= 0:
             return

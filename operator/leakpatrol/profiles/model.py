@@ -82,6 +82,11 @@ class StackGroup:
     wait_minutes: tuple[int, ...] = ()  # debug=2 only: one entry per goroutine that reported minutes
     labels: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def size(self) -> int:
+        """What ranks the group: bytes in use for a heap site, else goroutines."""
+        return self.heap.inuse_space if self.heap is not None else self.count
+
 
 @dataclass(slots=True)
 class Profile:
