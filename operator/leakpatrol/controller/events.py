@@ -1,0 +1,95 @@
+"""Which Events a scan pass warrants. Only transitions make Events (a new suspicion, a confirmation,
+a resolution, a target that starts failing); the Event poster aggregates repeats on top of that."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from leakpatrol.api import Finding, FindingState
+from leakpatrol.controller.targets import Unscannable
+
+MAX_MESSAGE = 1024  # the API server's limit for Event messages
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    api_version: str
+    kind: str
+    name: str
+    namespace: str
+    uid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventIntent:
+    about: Ref
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+def _key(f: Finding) -> tuple[str, str, str]:
+    return (f.workload.kind, f.workload.name, f.signal.value)
+
+
+def finding_message(f: Finding) -> str:
+    where = " <- ".join(f.culprit[:3]) or "(no frames)"
+    unit = "bytes" if f.signal.value == "heap" else "goroutines"
+    text = (
+        f"{f.workload.kind}/{f.workload.name} {f.signal.value}: {f.baseline} -> {f.current} {unit}, "
+        f"{f.growth_per_hour:+d}/h (p={f.p_value}) in pod(s) {', '.join(f.pods[:3])}. Culprit: {where}."
+    )
+    if f.rule_id:
+        text += f" Rule {f.rule_id}: {f.cause} Fix: {f.fix}"
+    return text[:MAX_MESSAGE]
+
+
+def leak_events(
+    policy: Ref,
+    previous: Sequence[Finding],
+    current: Sequence[Finding],
+    workloads: Mapping[tuple[str, str], Ref],
+    pods: Mapping[str, Ref],
+) -> list[EventIntent]:
+    """Events on the policy, the workload and (for confirmations) each leaking pod, so that
+    `kubectl describe deployment X` shows the finding where people look first."""
+    before = {_key(f): f for f in previous}
+    now = {_key(f): f for f in current}
+    out: list[EventIntent] = []
+    for key, f in now.items():
+        old = before.get(key)
+        subjects = [policy, *_maybe(workloads.get((f.workload.kind, f.workload.name)))]
+        if f.state is FindingState.CONFIRMED and (old is None or old.state is not FindingState.CONFIRMED):
+            subjects += [pods[p] for p in f.pods if p in pods]
+            out += [EventIntent(s, "Warning", "LeakDetected", finding_message(f)) for s in _unique(subjects)]
+        elif f.state is FindingState.SUSPECTED and old is None:
+            out += [EventIntent(s, "Normal", "LeakSuspected", finding_message(f)) for s in _unique(subjects)]
+    for key, old in before.items():
+        if old.state is FindingState.CONFIRMED and key not in now:
+            msg = f"{old.workload.kind}/{old.workload.name} {old.signal.value}: no longer growing"
+            subjects = [policy, *_maybe(workloads.get((old.workload.kind, old.workload.name)))]
+            out += [EventIntent(s, "Normal", "LeakResolved", msg) for s in _unique(subjects)]
+    return out
+
+
+def failure_events(
+    policy: Ref, previous: Iterable[str], failures: Sequence[Unscannable], pods: Mapping[str, Ref]
+) -> list[EventIntent]:
+    """A Warning when a target starts failing (ScrapeFailed, PprofNotExposed, PortNotFound, ...)."""
+    seen = set(previous)
+    out = []
+    for u in failures:
+        if u.pod in seen:
+            continue
+        msg = f"pod {u.pod}: {u.message}"[:MAX_MESSAGE]
+        out += [EventIntent(s, "Warning", u.reason, msg) for s in [policy, *_maybe(pods.get(u.pod))]]
+    return out
+
+
+def _maybe(ref: Ref | None) -> list[Ref]:
+    return [] if ref is None else [ref]
+
+
+def _unique(refs: Iterable[Ref]) -> list[Ref]:
+    return list(dict.fromkeys(refs))

@@ -1,0 +1,59 @@
+"""Per-pod evaluations -> per-workload findings for the status (bounded, worst first)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from leakpatrol.api import Finding, FindingState, Workload, worst_first
+from leakpatrol.api import Signal as SignalName
+from leakpatrol.detect.findings import Evaluation, Signal, SignalState
+
+
+@dataclass(frozen=True, slots=True)
+class PodResult:
+    pod: str
+    workload: tuple[str, str]  # (kind, name)
+    evaluation: Evaluation
+
+
+def _severity(s: Signal) -> tuple[bool, float]:
+    return (s.state is SignalState.CONFIRMED, s.growth_per_hour)
+
+
+def _finding(workload: tuple[str, str], pods: list[str], s: Signal) -> Finding:
+    return Finding(
+        workload=Workload(kind=workload[0], name=workload[1]),
+        pods=sorted(pods)[:20],
+        signal=SignalName(s.kind.value),
+        state=FindingState.CONFIRMED if s.state is SignalState.CONFIRMED else FindingState.SUSPECTED,
+        since=datetime.fromtimestamp(s.since, UTC),
+        baseline=max(0, round(s.baseline)),
+        current=max(0, round(s.current)),
+        growth_per_hour=round(s.growth_per_hour),
+        p_value=f"{s.p_value:.2g}",
+        culprit=list(s.culprit.frames[:5]),
+        rule_id=s.rule.id if s.rule else None,
+        cause=s.rule.cause if s.rule else None,
+        fix=s.rule.fix if s.rule else None,
+    )
+
+
+def workload_findings(results: Iterable[PodResult]) -> list[Finding]:
+    """One finding per (workload, signal): the worst pod's signal, naming every pod that shows it.
+    A signal in every replica points at code; in one pod, at data — the pod list tells which."""
+    by_key: dict[tuple[tuple[str, str], str], list[tuple[str, Signal]]] = defaultdict(list)
+    for r in results:
+        for s in r.evaluation.signals:
+            by_key[(r.workload, s.kind.value)].append((r.pod, s))
+    findings = []
+    for (workload, _), hits in by_key.items():
+        worst = max((s for _, s in hits), key=_severity)
+        findings.append(_finding(workload, [p for p, _ in hits], worst))
+    return worst_first(findings, limit=len(findings))
+
+
+def leaking_workloads(findings: Iterable[Finding]) -> int:
+    return len({(f.workload.kind, f.workload.name) for f in findings if f.state is FindingState.CONFIRMED})

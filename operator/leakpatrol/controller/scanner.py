@@ -1,0 +1,300 @@
+"""One LeakPolicy's scan loop state: per-pod evaluators, backoff, and one scan pass.
+
+Each pass: list the selected pods, fetch their profiles concurrently (bounded by a global and a
+per-policy cap, failing targets backed off exponentially), feed each pod's evaluator, fold the
+results per workload, then write status, Events, metrics and a checkpoint. Nothing here raises on a
+bad target: every failure becomes a counted, reported reason, and the series survive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from leakpatrol import metrics
+from leakpatrol.api import LeakPolicySpec, LeakPolicyStatus, Toggle, parse_spec, validate_spec
+from leakpatrol.api.spec import AutoToggle
+from leakpatrol.controller import events as ev
+from leakpatrol.controller.findings import PodResult, workload_findings
+from leakpatrol.controller.policy_rules import rules_for
+from leakpatrol.controller.ports import Cluster, FetchOptions, TargetFetchError
+from leakpatrol.controller.status import ScanPass, invalid_status, scanned_status, suspended_status
+from leakpatrol.controller.targets import ScanTarget, Unscannable, select_targets
+from leakpatrol.detect import checkpoint
+from leakpatrol.detect.evaluator import Sample, TargetEvaluator
+from leakpatrol.detect.findings import Evaluation
+from leakpatrol.profiles import Profile, ProfileError, load
+
+log = logging.getLogger(__name__)
+
+MAX_PROFILE_BYTES = 32 << 20
+PARSE_INLINE_BYTES = 256 << 10  # bigger payloads parse in a worker thread, off the event loop
+MAX_BACKOFF_INTERVALS = 16
+
+
+@dataclass(slots=True)
+class Limits:
+    """Caps shared by every policy of one operator process."""
+
+    global_fetches: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
+    per_policy: int = 8
+
+
+@dataclass(slots=True)
+class _Backoff:
+    failures: int = 0
+    until: float = 0.0
+    last: Unscannable | None = None
+
+
+class PolicyScanner:
+    def __init__(
+        self, cluster: Cluster, policy: ev.Ref, limits: Limits, clock: Callable[[], float] = time.time
+    ):
+        self.cluster, self.policy, self.limits, self.clock = cluster, policy, limits, clock
+        self.evaluators: dict[str, TargetEvaluator] = {}
+        self.backoff: dict[str, _Backoff] = {}
+        self.leak_next: dict[str, float] = {}  # pod uid -> next goroutineleak fetch
+        self.leak_absent: set[str] = set()  # pod uids whose goroutineleak endpoint 404'd (Auto)
+        self.failing: set[str] = set()
+        self.workloads: dict[tuple[str, str], ev.Ref] = {}
+        self.spec_key: str | None = None
+        self.restored = False
+        self.invalid_generation: int | None = None
+        self.slots = asyncio.Semaphore(limits.per_policy)
+
+    # --- the pass ---------------------------------------------------------------------------------
+    async def scan(self, body: Mapping[str, Any]) -> float:
+        """One pass; returns the seconds to wait before the next one."""
+        started = self.clock()
+        now_dt = datetime.fromtimestamp(started, UTC)
+        raw_spec = body.get("spec") or {}
+        generation = (body.get("metadata") or {}).get("generation")
+        previous = _previous_status(body)
+        issues = validate_spec(raw_spec)
+        if issues:
+            await self._report_invalid(previous, issues, generation, now_dt)
+            return 60.0
+        spec = parse_spec(raw_spec)
+        if spec.suspend:
+            await self.cluster.patch_status(
+                self.policy, _dump(suspended_status(previous, generation, now_dt))
+            )
+            return spec.schedule.interval
+        self._apply_spec(spec, raw_spec)
+        await self._restore_once(spec)
+        pods = await self.cluster.list_pods(self.policy.namespace, raw_spec.get("selector") or {})
+        targets, unscannable = select_targets(pods, spec.target.port)
+        self._forget_gone({t.uid for t in targets})
+        by_uid = {t.uid: t for t in targets}
+        due = [t for t in targets if self._due(t.uid, started)]
+        outcomes = await asyncio.gather(*(self._scan_target(t, spec, started) for t in due))
+        results, failures = await self._collect(due, outcomes, pods)
+        failures += unscannable + [
+            b.last
+            for u, b in self.backoff.items()
+            if u in by_uid and u not in {t.uid for t in due} and b.last is not None
+        ]
+        findings = workload_findings(results)
+        evaluated = sum(1 for r in results if r.evaluation.evaluated)
+        scan_pass = ScanPass(self.policy.namespace, len(targets), len(results), evaluated, findings, failures)
+        status = scanned_status(previous, scan_pass, generation, now_dt)
+        await self.cluster.patch_status(self.policy, _dump(status))
+        await self._post_events(previous, status, failures, targets)
+        await self._checkpoint()
+        self._metrics(started, findings)
+        return spec.schedule.interval + random.uniform(0, spec.schedule.jitter_seconds)
+
+    # --- spec, restore, forget ------------------------------------------------------------------
+    def _apply_spec(self, spec: LeakPolicySpec, raw: Mapping[str, Any]) -> None:
+        key = repr((raw.get("detection"), raw.get("profiles")))
+        if key == self.spec_key:
+            return
+        self.config, self.rules = spec.detection_config(), rules_for(spec)
+        self.spec_key = key
+        # New thresholds apply to the series already gathered: nothing is thrown away.
+        self.evaluators = {
+            uid: checkpoint.restore(checkpoint.dump(e), self.config, self.rules)
+            for uid, e in self.evaluators.items()
+        }
+
+    async def _restore_once(self, spec: LeakPolicySpec) -> None:
+        if self.restored:
+            return
+        self.restored = True
+        blob = await self.cluster.load_checkpoint(self.policy)
+        if not blob:
+            return
+        try:
+            states = checkpoint.decode(blob)
+            for uid, state in states.items():
+                self.evaluators[uid] = checkpoint.restore(state, self.config, self.rules)
+            log.info(
+                "policy %s/%s: resumed %d series from checkpoint",
+                self.policy.namespace,
+                self.policy.name,
+                len(states),
+            )
+        except checkpoint.CheckpointError as exc:
+            log.warning("policy %s/%s: starting afresh, %s", self.policy.namespace, self.policy.name, exc)
+
+    def _forget_gone(self, present: set[str]) -> None:
+        for table in (self.evaluators, self.backoff, self.leak_next):
+            for uid in [u for u in table if u not in present]:
+                del table[uid]
+        self.leak_absent &= present
+
+    def _due(self, uid: str, now: float) -> bool:
+        b = self.backoff.get(uid)
+        return b is None or b.until <= now
+
+    # --- one target -----------------------------------------------------------------------------
+    async def _scan_target(self, t: ScanTarget, spec: LeakPolicySpec, now: float) -> Evaluation | Unscannable:
+        async with self.limits.global_fetches, self.slots:
+            try:
+                sample = await self._sample(t, spec, now)
+            except TargetFetchError as exc:
+                return self._failed(t, exc.reason, str(exc), spec.schedule.interval, now)
+            except ProfileError as exc:
+                return self._failed(t, "MalformedProfile", str(exc), spec.schedule.interval, now)
+        self.backoff.pop(t.uid, None)
+        self._target_metrics(t, sample)
+        evaluator = self.evaluators.setdefault(t.uid, TargetEvaluator(self.config, self.rules))
+        return evaluator.observe(sample, t.identity)
+
+    async def _sample(self, t: ScanTarget, spec: LeakPolicySpec, now: float) -> Sample:
+        opts = _options(spec)
+        base = spec.target.path.rstrip("/")
+        goroutine = heap = leak = None
+        if spec.profiles.goroutine is Toggle.ENABLED:
+            goroutine = await _parse(await self.cluster.fetch(t, f"{base}/goroutine?debug=0", opts))
+        if spec.profiles.heap is Toggle.ENABLED:
+            heap = await _parse(await self.cluster.fetch(t, f"{base}/heap", opts))
+        if self._leak_due(t.uid, spec, now):
+            self.leak_next[t.uid] = now + spec.profiles.goroutineleak_interval
+            try:
+                leak = await _parse(await self.cluster.fetch(t, f"{base}/goroutineleak?debug=0", opts))
+            except TargetFetchError as exc:
+                if not (exc.not_exposed and spec.profiles.goroutineleak is AutoToggle.AUTO):
+                    raise
+                self.leak_absent.add(t.uid)  # Go < 1.26 or the experiment is off: not a failure
+        return Sample(now, goroutine, heap, leak)
+
+    def _leak_due(self, uid: str, spec: LeakPolicySpec, now: float) -> bool:
+        if spec.profiles.goroutineleak is AutoToggle.DISABLED or uid in self.leak_absent:
+            return False
+        return self.leak_next.get(uid, 0.0) <= now
+
+    def _failed(self, t: ScanTarget, reason: str, message: str, interval: float, now: float) -> Unscannable:
+        b = self.backoff.setdefault(t.uid, _Backoff())
+        b.failures += 1
+        b.until = now + interval * min(2 ** (b.failures - 1), MAX_BACKOFF_INTERVALS)
+        b.last = Unscannable(t.name, reason, message)
+        metrics.SCRAPE_ERRORS.labels(self.policy.namespace, self.policy.name, reason).inc()
+        return b.last
+
+    # --- folding results ------------------------------------------------------------------------
+    async def _collect(
+        self, due: list[ScanTarget], outcomes: list[Evaluation | Unscannable], pods: list[dict[str, Any]]
+    ) -> tuple[list[PodResult], list[Unscannable]]:
+        pod_by_name = {(p.get("metadata") or {}).get("name"): p for p in pods}
+        results, failures = [], []
+        for t, outcome in zip(due, outcomes, strict=True):
+            if isinstance(outcome, Unscannable):
+                failures.append(outcome)
+                continue
+            workload = await self._workload(t, pod_by_name.get(t.name) or {})
+            results.append(PodResult(t.name, (workload.kind, workload.name), outcome))
+        return results, failures
+
+    async def _workload(self, t: ScanTarget, pod: Mapping[str, Any]) -> ev.Ref:
+        key = t.owner or ("Pod", t.name)
+        if key not in self.workloads:
+            self.workloads[key] = await self.cluster.workload_of(pod)
+        return self.workloads[key]
+
+    async def _post_events(
+        self,
+        previous: LeakPolicyStatus | None,
+        status: LeakPolicyStatus,
+        failures: list[Unscannable],
+        targets: list[ScanTarget],
+    ) -> None:
+        pods = {t.name: ev.Ref("v1", "Pod", t.name, t.namespace, t.uid) for t in targets}
+        workloads = {(r.kind, r.name): r for r in self.workloads.values()}
+        intents = ev.leak_events(
+            self.policy, previous.findings if previous else [], status.findings, workloads, pods
+        )
+        intents += ev.failure_events(self.policy, self.failing, failures, pods)
+        self.failing = {u.pod for u in failures}
+        for intent in intents:
+            await self.cluster.post_event(intent)
+
+    async def _report_invalid(
+        self, previous: LeakPolicyStatus | None, issues: list[Any], generation: int | None, now: datetime
+    ) -> None:
+        await self.cluster.patch_status(self.policy, _dump(invalid_status(previous, issues, generation, now)))
+        if generation != self.invalid_generation:
+            self.invalid_generation = generation
+            msg = "; ".join(str(i) for i in issues[:10])[: ev.MAX_MESSAGE]
+            await self.cluster.post_event(ev.EventIntent(self.policy, "Warning", "InvalidSpec", msg))
+
+    async def _checkpoint(self) -> None:
+        states = {uid: checkpoint.dump(e) for uid, e in self.evaluators.items()}
+        await self.cluster.save_checkpoint(self.policy, checkpoint.encode(states))
+
+    def _target_metrics(self, t: ScanTarget, sample: Sample) -> None:
+        labels = (self.policy.namespace, self.policy.name, t.name)
+        if sample.goroutine is not None:
+            metrics.TARGET_GOROUTINES.labels(*labels).set(sample.goroutine.total)
+        if sample.heap is not None:
+            metrics.TARGET_HEAP_INUSE.labels(*labels).set(sample.heap.total)
+
+    def _metrics(self, started: float, findings: list[Any]) -> None:
+        ns, name = self.policy.namespace, self.policy.name
+        metrics.SCAN_SECONDS.labels(ns, name).observe(self.clock() - started)
+        metrics.TRACKED_TARGETS.labels(ns, name).set(len(self.evaluators))
+        for f in findings:
+            metrics.WORKLOAD_LEAKING.labels(
+                ns, name, f"{f.workload.kind}/{f.workload.name}", f.signal.value
+            ).set(1 if f.state.value == "Confirmed" else 0)
+
+
+def _options(spec: LeakPolicySpec) -> FetchOptions:
+    t = spec.target
+    return FetchOptions(
+        t.transport.value,
+        t.scheme.value,
+        t.timeouts.connect,
+        t.timeouts.read,
+        t.timeouts.total,
+        MAX_PROFILE_BYTES,
+    )
+
+
+async def _parse(data: bytes) -> Profile:
+    if len(data) <= PARSE_INLINE_BYTES:
+        return load(data)
+    return await asyncio.to_thread(load, data)
+
+
+def _previous_status(body: Mapping[str, Any]) -> LeakPolicyStatus | None:
+    raw = body.get("status") or {}
+    known = {k: v for k, v in raw.items() if k in LeakPolicyStatus.model_fields or k in _ALIASES}
+    try:
+        return LeakPolicyStatus.model_validate(known) if known else None
+    except ValueError:
+        return None  # a status we cannot read (older version, hand-edited) is rebuilt from scratch
+
+
+_ALIASES = {f.alias for f in LeakPolicyStatus.model_fields.values() if f.alias}
+
+
+def _dump(status: LeakPolicyStatus) -> dict[str, Any]:
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -1,0 +1,179 @@
+"""The LeakPolicy status a scan pass earns: conditions, counts and findings. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from leakpatrol.api import (
+    MAX_FINDINGS,
+    Condition,
+    ConditionStatus,
+    ConditionType,
+    FieldIssue,
+    Finding,
+    FindingState,
+    LeakPolicyStatus,
+    Targets,
+    set_condition,
+)
+from leakpatrol.controller.findings import leaking_workloads
+from leakpatrol.controller.targets import Unscannable
+
+_SHOWN = 3  # names listed in a message before "and N more"
+
+
+@dataclass(slots=True)
+class ScanPass:
+    """What one pass over the targets saw."""
+
+    namespace: str
+    selected: int
+    scanned: int
+    evaluated: int  # targets with enough samples for a verdict
+    findings: list[Finding]
+    failures: list[Unscannable] = field(default_factory=list)  # fetch failures and unscannable pods
+
+
+def _some(names: Sequence[str]) -> str:
+    more = f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""
+    return ", ".join(names[:_SHOWN]) + more
+
+
+def _cond(
+    type_: ConditionType,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    *,
+    gen: int | None,
+    now: datetime,
+) -> Condition:
+    return Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=now,
+        observed_generation=gen,
+    )
+
+
+def _leak_condition(p: ScanPass, gen: int | None, now: datetime) -> Condition:
+    confirmed = [f for f in p.findings if f.state is FindingState.CONFIRMED]
+    if confirmed:
+        f = confirmed[0]
+        rule = f" (rule {f.rule_id})" if f.rule_id else ""
+        names = _some([f"{x.workload.kind}/{x.workload.name}" for x in confirmed])
+        msg = (
+            f"{names}: {f.signal.value} growing {f.growth_per_hour:+d}/h{rule}; "
+            "see status.findings or `kubectl describe` the workload for the culprit and the fix"
+        )
+        return _cond(ConditionType.LEAK_DETECTED, ConditionStatus.TRUE, "LeakDetected", msg, gen=gen, now=now)
+    if p.evaluated == 0:
+        msg = "not enough samples yet for a verdict (detection.minSamples after detection.warmup)"
+        return _cond(
+            ConditionType.LEAK_DETECTED, ConditionStatus.UNKNOWN, "InsufficientData", msg, gen=gen, now=now
+        )
+    suspected = [f for f in p.findings if f.state is FindingState.SUSPECTED]
+    if suspected:
+        names = _some([f"{x.workload.kind}/{x.workload.name}" for x in suspected])
+        return _cond(
+            ConditionType.LEAK_DETECTED,
+            ConditionStatus.FALSE,
+            "LeakSuspected",
+            f"{names}: growth flagged, awaiting confirmation",
+            gen,
+            now,
+        )
+    return _cond(
+        ConditionType.LEAK_DETECTED,
+        ConditionStatus.FALSE,
+        "NoLeak",
+        f"no growing goroutine group or heap site in {p.evaluated} evaluated target(s)",
+        gen,
+        now,
+    )
+
+
+def _degraded_condition(p: ScanPass, gen: int | None, now: datetime) -> Condition:
+    if not p.failures:
+        return _cond(
+            ConditionType.DEGRADED,
+            ConditionStatus.FALSE,
+            "AllTargetsScanned",
+            f"all {p.selected} selected target(s) answered",
+            gen,
+            now,
+        )
+    reasons = sorted({u.reason for u in p.failures})
+    reason = reasons[0] if len(reasons) == 1 else "TargetsFailing"
+    msg = f"{len(p.failures)} target(s) failing: " + "; ".join(
+        f"{u.pod}: {u.message}" for u in p.failures[:_SHOWN]
+    )
+    return _cond(ConditionType.DEGRADED, ConditionStatus.TRUE, reason, msg, gen=gen, now=now)
+
+
+def scanned_status(
+    previous: LeakPolicyStatus | None, p: ScanPass, generation: int | None, now: datetime
+) -> LeakPolicyStatus:
+    conditions = list(previous.conditions) if previous else []
+    if p.selected == 0:
+        ready = _cond(
+            ConditionType.READY,
+            ConditionStatus.TRUE,
+            "NoTargets",
+            f"no Running and Ready pod in namespace {p.namespace} matches spec.selector",
+            generation,
+            now,
+        )
+    else:
+        ready = _cond(
+            ConditionType.READY,
+            ConditionStatus.TRUE,
+            "Scanned",
+            f"scanned {p.scanned} of {p.selected} target(s)",
+            generation,
+            now,
+        )
+    for c in (ready, _leak_condition(p, generation, now), _degraded_condition(p, generation, now)):
+        conditions = set_condition(conditions, c, now)
+    return LeakPolicyStatus(
+        observed_generation=generation,
+        conditions=conditions,
+        last_scan_time=now,
+        targets=Targets(selected=p.selected, scanned=p.scanned, failing=len(p.failures)),
+        leaking=leaking_workloads(p.findings),
+        findings=p.findings[:MAX_FINDINGS],
+    )
+
+
+def invalid_status(
+    previous: LeakPolicyStatus | None, issues: Sequence[FieldIssue], generation: int | None, now: datetime
+) -> LeakPolicyStatus:
+    """Ready=False naming every bad field; scanning stops until the spec is fixed, findings are kept."""
+    msg = "; ".join(str(i) for i in issues[:10])
+    conditions = set_condition(
+        list(previous.conditions) if previous else [],
+        _cond(ConditionType.READY, ConditionStatus.FALSE, "InvalidSpec", msg, gen=generation, now=now),
+        now,
+    )
+    base = previous or LeakPolicyStatus()
+    return base.model_copy(update={"observed_generation": generation, "conditions": conditions})
+
+
+def suspended_status(
+    previous: LeakPolicyStatus | None, generation: int | None, now: datetime
+) -> LeakPolicyStatus:
+    cond = _cond(
+        ConditionType.READY,
+        ConditionStatus.FALSE,
+        "Suspended",
+        "spec.suspend is true: not scanning",
+        gen=generation,
+        now=now,
+    )
+    base = previous or LeakPolicyStatus()
+    conditions = set_condition(list(base.conditions), cond, now)
+    return base.model_copy(update={"observed_generation": generation, "conditions": conditions})

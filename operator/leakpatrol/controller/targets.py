@@ -1,0 +1,110 @@
+"""Which pods a policy scans, and on which port. Pure: pod JSON in, targets and reasons out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from leakpatrol.detect.evaluator import PodIdentity
+
+
+@dataclass(frozen=True, slots=True)
+class ScanTarget:
+    namespace: str
+    name: str
+    uid: str
+    ip: str
+    port: int
+    identity: PodIdentity  # a change (restart, new start time, new uid) resets the pod's series
+    owner: tuple[str, str] | None  # the controller ownerReference (kind, name), if any
+
+
+@dataclass(frozen=True, slots=True)
+class Unscannable:
+    pod: str
+    reason: str  # CamelCase, for Events
+    message: str
+
+
+def _ready(pod: Mapping[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    if status.get("phase") != "Running" or (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def _resolve_port(pod: Mapping[str, Any], port: int | str) -> tuple[int, str] | None:
+    """(port number, container name). A number needs no declaration: pprof often sits on a side port."""
+    containers = (pod.get("spec") or {}).get("containers") or []
+    for c in containers:
+        for p in c.get("ports") or []:
+            if p.get("name") == port or p.get("containerPort") == port:
+                return int(p["containerPort"]), str(c.get("name", ""))
+    if isinstance(port, int):
+        return port, str(containers[0].get("name", "")) if containers else ""
+    return None
+
+
+def _started(text: str | None) -> float | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _identity(pod: Mapping[str, Any], container: str) -> PodIdentity:
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    statuses: list[dict[str, Any]] = status.get("containerStatuses") or []
+    cs = next((c for c in statuses if c.get("name") == container), {})
+    running = (cs.get("state") or {}).get("running") or {}
+    return PodIdentity(
+        uid=str(meta.get("uid", "")),
+        started_at=_started(running.get("startedAt") or status.get("startTime")),
+        restarts=int(cs.get("restartCount", 0)),
+    )
+
+
+def _owner(pod: Mapping[str, Any]) -> tuple[str, str] | None:
+    refs = (pod.get("metadata") or {}).get("ownerReferences") or []
+    ref = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
+    return (str(ref["kind"]), str(ref["name"])) if ref else None
+
+
+def select_targets(
+    pods: Iterable[Mapping[str, Any]], port: int | str
+) -> tuple[list[ScanTarget], list[Unscannable]]:
+    """Running and Ready pods with the port resolved; the rest explained (only the ones that matter:
+    a pod that is merely starting is not a problem worth an Event)."""
+    targets: list[ScanTarget] = []
+    problems: list[Unscannable] = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if not _ready(pod):
+            continue
+        resolved = _resolve_port(pod, port)
+        if resolved is None:
+            problems.append(
+                Unscannable(
+                    meta.get("name", "?"),
+                    "PortNotFound",
+                    f"no container of pod {meta.get('name')} declares a port named {port!r}",
+                )
+            )
+            continue
+        ip = (pod.get("status") or {}).get("podIP")
+        if not ip:
+            continue
+        number, container = resolved
+        targets.append(
+            ScanTarget(
+                namespace=str(meta.get("namespace", "")),
+                name=str(meta.get("name", "")),
+                uid=str(meta.get("uid", "")),
+                ip=str(ip),
+                port=number,
+                identity=_identity(pod, container),
+                owner=_owner(pod),
+            )
+        )
+    return targets, problems

@@ -1,0 +1,100 @@
+"""Evaluator state as plain data, so an operator restart resumes a series instead of starting over.
+
+Values are stored as integers (goroutines, bytes): exact for what they count and compact once
+compressed. The rule set and thresholds are not stored; they come from the policy on restore.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from array import array
+from collections.abc import Mapping
+from typing import Any
+
+from leakpatrol.detect.channel import Channel
+from leakpatrol.detect.config import DetectionConfig
+from leakpatrol.detect.evaluator import PodIdentity, TargetEvaluator
+from leakpatrol.detect.tracker import Series
+from leakpatrol.diagnose.rules import RuleSet
+
+FORMAT = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be restored (corrupt, or from another format): start afresh."""
+
+
+def _ints(values: array[float]) -> list[int]:
+    return [round(v) for v in values]
+
+
+def _channel_state(ch: Channel) -> dict[str, Any]:
+    t = ch.tracker
+    return {
+        "times": [round(x, 3) for x in t.times],
+        "total": _ints(t.total),
+        "load": _ints(t.load),
+        "streak": ch.streak,
+        "since": ch.since,
+        "groups": [
+            [s.signature, s.wait_kind, list(s.frames), s.is_load, _ints(s.values), s.flagged_streak]
+            for s in t.groups.values()
+        ],
+    }
+
+
+def _restore_channel(ch: Channel, state: Mapping[str, Any]) -> None:
+    t = ch.tracker
+    t.times = [float(x) for x in state["times"]]
+    t.total = array("d", state["total"])
+    t.load = array("d", state["load"])
+    ch.streak, ch.since = int(state["streak"]), state["since"]
+    for sig, wait, frames, is_load, values, streak in state["groups"]:
+        t.groups[sig] = Series(sig, wait, tuple(frames), bool(is_load), array("d", values), int(streak))
+
+
+def dump(ev: TargetEvaluator) -> dict[str, Any]:
+    pod = ev.pod
+    return {
+        "format": FORMAT,
+        "pod": None if pod is None else [pod.uid, pod.started_at, pod.restarts],
+        "goroutines": _channel_state(ev.goroutines),
+        "heap": _channel_state(ev.heap),
+    }
+
+
+def restore(state: Mapping[str, Any], config: DetectionConfig, rules: RuleSet) -> TargetEvaluator:
+    ev = TargetEvaluator(config, rules)
+    try:
+        if state.get("format") != FORMAT:
+            raise CheckpointError(f"checkpoint format {state.get('format')!r}, expected {FORMAT}")
+        if state["pod"] is not None:
+            uid, started, restarts = state["pod"]
+            ev.pod = PodIdentity(str(uid), None if started is None else float(started), int(restarts))
+        _restore_channel(ev.goroutines, state["goroutines"])
+        _restore_channel(ev.heap, state["heap"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"unusable checkpoint: {exc!r}") from exc
+    # Thresholds may have changed while we were down: re-apply the window to what was restored.
+    for ch in (ev.goroutines, ev.heap):
+        ch.tracker.trim(config.window_seconds, config.max_samples)
+    return ev
+
+
+def encode(states: Mapping[str, Mapping[str, Any]]) -> bytes:
+    return zlib.compress(json.dumps(states, separators=(",", ":")).encode(), 6)
+
+
+def decode(blob: bytes, max_bytes: int = 64 << 20) -> dict[str, Any]:
+    try:
+        d = zlib.decompressobj()
+        raw = d.decompress(blob, max_bytes)
+        if d.unconsumed_tail:
+            raise CheckpointError(f"checkpoint expands beyond {max_bytes} bytes")
+        value = json.loads(raw)
+    except (zlib.error, ValueError) as exc:
+        raise CheckpointError(f"corrupt checkpoint: {exc}") from exc
+    if not isinstance(value, dict):
+        raise CheckpointError("checkpoint is not a JSON object")
+    return value
