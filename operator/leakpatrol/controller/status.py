@@ -84,16 +84,16 @@ def _leak_condition(p: ScanPass, gen: int | None, now: datetime) -> Condition:
             ConditionStatus.FALSE,
             "LeakSuspected",
             f"{names}: growth flagged, awaiting confirmation",
-            gen,
-            now,
+            gen=gen,
+            now=now,
         )
     return _cond(
         ConditionType.LEAK_DETECTED,
         ConditionStatus.FALSE,
         "NoLeak",
         f"no growing goroutine group or heap site in {p.evaluated} evaluated target(s)",
-        gen,
-        now,
+        gen=gen,
+        now=now,
     )
 
 
@@ -104,8 +104,8 @@ def _degraded_condition(p: ScanPass, gen: int | None, now: datetime) -> Conditio
             ConditionStatus.FALSE,
             "AllTargetsScanned",
             f"all {p.selected} selected target(s) answered",
-            gen,
-            now,
+            gen=gen,
+            now=now,
         )
     reasons = sorted({u.reason for u in p.failures})
     reason = reasons[0] if len(reasons) == 1 else "TargetsFailing"
@@ -125,8 +125,8 @@ def scanned_status(
             ConditionStatus.TRUE,
             "NoTargets",
             f"no Running and Ready pod in namespace {p.namespace} matches spec.selector",
-            generation,
-            now,
+            gen=generation,
+            now=now,
         )
     else:
         ready = _cond(
@@ -134,8 +134,8 @@ def scanned_status(
             ConditionStatus.TRUE,
             "Scanned",
             f"scanned {p.scanned} of {p.selected} target(s)",
-            generation,
-            now,
+            gen=generation,
+            now=now,
         )
     for c in (ready, _leak_condition(p, generation, now), _degraded_condition(p, generation, now)):
         conditions = set_condition(conditions, c, now)
