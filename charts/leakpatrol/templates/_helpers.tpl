@@ -1,0 +1,46 @@
+{{- define "leakpatrol.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "leakpatrol.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "leakpatrol.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "leakpatrol.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "leakpatrol.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "leakpatrol.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "leakpatrol.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "leakpatrol.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "leakpatrol.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "leakpatrol.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Contradictory values fail the render with a message saying which to change. */}}
+{{- define "leakpatrol.validate" -}}
+{{- if and .Values.watch.allNamespaces .Values.watch.namespaces }}
+{{- fail "watch.allNamespaces is true and watch.namespaces is set: choose one (set allNamespaces=false to watch only the listed namespaces)" }}
+{{- end }}
+{{- if and (not .Values.watch.allNamespaces) (not .Values.watch.namespaces) }}
+{{- fail "watch.allNamespaces is false and watch.namespaces is empty: the operator would watch nothing" }}
+{{- end }}
+{{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) }}
+{{- fail "serviceAccount.create is false: serviceAccount.name must name an existing ServiceAccount" }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,120 @@
+"""LeakPolicy status models, and the one rule conditions follow.
+
+Conditions follow the Kubernetes API conventions: a list-map keyed by `type`; `status` is True,
+False or Unknown (Unknown = could not determine, e.g. no target answered yet); `reason` is a
+CamelCase word tools match on; `message` is a sentence a person acts on; `lastTransitionTime` moves
+only when `status` changes, so "Ready=False for 3h" means what it says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from leakpatrol.api.base import REASON_PATTERN, ApiModel, Timestamp
+
+MAX_FINDINGS = 10
+MAX_CULPRIT_FRAMES = 5
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"  # the policy is valid and its last scan pass completed
+    LEAK_DETECTED = "LeakDetected"  # at least one workload has a confirmed leak
+    DEGRADED = "Degraded"  # some targets could not be scanned (details in the message and Events)
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Signal(StrEnum):
+    GOROUTINES = "goroutines"
+    HEAP = "heap"
+    GOROUTINELEAK = "goroutineleak"
+
+
+class FindingState(StrEnum):
+    SUSPECTED = "Suspected"  # flagged, not yet confirmed by `detection.confirmations` evaluations
+    CONFIRMED = "Confirmed"
+
+
+class Condition(ApiModel):
+    type: ConditionType
+    status: ConditionStatus
+    reason: str = Field(pattern=REASON_PATTERN, min_length=1, max_length=1024)
+    message: str = Field(max_length=32768)
+    last_transition_time: Timestamp
+    observed_generation: int | None = Field(default=None, ge=0)
+
+
+class Targets(ApiModel):
+    selected: int = Field(default=0, ge=0)  # Running and Ready pods matching the selector
+    scanned: int = Field(default=0, ge=0)  # of those, fetched successfully in the last pass
+    failing: int = Field(default=0, ge=0)  # of those, failing (unreachable, 404, 401/403, 5xx, malformed)
+
+
+class Workload(ApiModel):
+    kind: str = Field(min_length=1, max_length=63)  # Deployment, StatefulSet, DaemonSet, ReplicaSet or Pod
+    name: str = Field(min_length=1, max_length=253)
+
+
+class Finding(ApiModel):
+    workload: Workload
+    pods: list[str] = Field(default_factory=list, max_length=20)
+    signal: Signal
+    state: FindingState
+    since: Timestamp  # first evaluation that flagged it
+    baseline: int = Field(ge=0)  # goroutines, or heap bytes in use
+    current: int = Field(ge=0)
+    growth_per_hour: int
+    p_value: str = Field(pattern=r"^[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?$", max_length=32)
+    culprit: list[str] = Field(default_factory=list, max_length=MAX_CULPRIT_FRAMES)  # leaf first
+    rule_id: str | None = Field(default=None, max_length=63)
+    cause: str | None = Field(default=None, max_length=1024)
+    fix: str | None = Field(default=None, max_length=1024)
+
+
+class LeakPolicyStatus(ApiModel):
+    observed_generation: int | None = Field(default=None, ge=0)
+    conditions: list[Condition] = Field(default_factory=list, max_length=8)
+    last_scan_time: Timestamp | None = None
+    targets: Targets | None = None
+    leaking: int = Field(default=0, ge=0)  # workloads with a confirmed leak; findings may show fewer
+    findings: list[Finding] = Field(default_factory=list, max_length=MAX_FINDINGS)
+
+
+def set_condition(conditions: Sequence[Condition], new: Condition, now: datetime) -> list[Condition]:
+    """`conditions` with `new` in place of its type. Pure: the input is not changed.
+
+    `new.last_transition_time` is ignored: it becomes the old one when the status is unchanged (a
+    reason or message change is not a transition), else `now`. Order is kept; a new type goes last.
+    """
+    old = get_condition(conditions, new.type)
+    unchanged = old is not None and old.status == new.status
+    stamp = old.last_transition_time if old is not None and unchanged else now
+    # Re-validated, not model_copy'd: a naive `now` must fail here, not produce a wrong time later.
+    stamped = Condition.model_validate({**new.model_dump(), "lastTransitionTime": stamp})
+    if old is None:
+        return [*conditions, stamped]
+    return [stamped if c.type == new.type else c for c in conditions]
+
+
+def get_condition(conditions: Sequence[Condition], type_: ConditionType) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def worst_first(findings: Sequence[Finding], limit: int = MAX_FINDINGS) -> list[Finding]:
+    """The findings worth the status' few slots: confirmed before suspected, goroutineleak first
+    (it has no false positives), then the fastest growth relative to the baseline."""
+    signal_rank = {Signal.GOROUTINELEAK: 0, Signal.GOROUTINES: 1, Signal.HEAP: 2}
+
+    def key(f: Finding) -> tuple[int, int, float]:
+        relative = f.growth_per_hour / max(f.baseline, 1)
+        return (f.state != FindingState.CONFIRMED, signal_rank[f.signal], -relative)
+
+    return sorted(findings, key=key)[:limit]
