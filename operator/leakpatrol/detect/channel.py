@@ -9,12 +9,19 @@ from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.findings import CulpritGroup, RuleRef, Signal, SignalKind, SignalState
 from leakpatrol.detect.stats import mann_kendall, pearson
 from leakpatrol.detect.tracker import GroupTracker, Series
-from leakpatrol.detect.trend import Floors, Trend, assess
+from leakpatrol.detect.trend import Floors, Trend, assess, window_growth
 from leakpatrol.diagnose.rules import RuleSet
 
 _LOAD_CORRELATION = 0.8  # a group this correlated with a rising load follows the load
 _LOAD_SIGNIFICANCE = 0.05
 _LOCKSTEP_CORRELATION = 0.9
+_ROOT_SHARE = 0.5  # the root must grow by at least half of what the group grew
+
+
+def _not(trend: Trend, why: str) -> Trend:
+    return Trend(
+        False, trend.growth, trend.growth_per_hour, trend.p_value, trend.baseline, trend.current, why
+    )
 
 
 @dataclass(slots=True)
@@ -62,20 +69,19 @@ class Channel:
         trend = assess(times, values, self.floors)
         if not (trend.flagged or trend.why_not == "no longer rising"):
             return trend
+        if (
+            series is not None
+            and window_growth(times, self.tracker.tail_root(series)) < _ROOT_SHARE * trend.growth
+        ):
+            # Its siblings under the same goroutine root shrank as it grew: a pool's goroutines moved
+            # from one state to another (busy -> idle), the pool did not grow.
+            return _not(trend, "a state shift within its root")
         if not self._follows_load(series):
             return trend
         # Growth that follows load must hold over a whole window and still rise above the noise:
         # a ramp or a daily cycle flattens or turns within one, a leak does not.
         if times[-1] - times[0] < 0.9 * self.config.window_seconds:
-            return Trend(
-                False,
-                trend.growth,
-                trend.growth_per_hour,
-                trend.p_value,
-                trend.baseline,
-                trend.current,
-                "follows load; needs a full window",
-            )
+            return _not(trend, "follows load; needs a full window")
         return assess(times, values, self.floors, follows_load=True)
 
     # --- evaluation ---------------------------------------------------------------------------

@@ -37,10 +37,20 @@ class Series:
     flagged_streak: int = 0
 
     @property
+    def root(self) -> str:
+        return root_of(self.signature)
+
+    @property
     def functions(self) -> list[str]:
         """Derived, not stored: the signature is the wait kind and these names (see profiles)."""
         names = self.signature.partition("|")[2]
         return names.split(";") if names else []
+
+
+def root_of(signature: str) -> str:
+    """The goroutine's entry function (outermost user frame): groups under one root are one kind of
+    goroutine in different states, e.g. a pool's workers busy or idle."""
+    return signature.partition("|")[2].rpartition(";")[2] or signature
 
 
 class GroupTracker:
@@ -51,6 +61,7 @@ class GroupTracker:
         self.total: array[float] = array("d")
         self.load: array[float] = array("d")  # in-flight request handlers (load_aware only)
         self.groups: dict[str, Series] = {}
+        self.roots: dict[str, array[float]] = {}  # per-root totals, for the roots of tracked groups
 
     def __len__(self) -> int:
         return len(self.times)
@@ -65,6 +76,19 @@ class GroupTracker:
         for sig, series in self.groups.items():
             point = current.get(sig)
             series.values.append(point.value if point is not None else 0.0)
+        self._add_roots(points)
+
+    def _add_roots(self, points: Sequence[GroupPoint]) -> None:
+        wanted = {s.root for s in self.groups.values()}
+        for root in [r for r in self.roots if r not in wanted]:
+            del self.roots[root]
+        totals = dict.fromkeys(wanted, 0.0)
+        for p in points:
+            root = root_of(p.signature)
+            if root in totals:
+                totals[root] += p.value
+        for root, value in totals.items():
+            self.roots.setdefault(root, array("d")).append(value)
 
     def _admit(self, top: Iterable[GroupPoint]) -> None:
         for p in top:
@@ -98,12 +122,17 @@ class GroupTracker:
         if self.load_aware:
             del self.load[:drop]
         keep = len(self.times)
-        for series in self.groups.values():
-            if len(series.values) > keep:
-                del series.values[: len(series.values) - keep]
+        for values in [s.values for s in self.groups.values()] + list(self.roots.values()):
+            if len(values) > keep:
+                del values[: len(values) - keep]
 
     def tail_times(self, series: Series) -> list[float]:
         return self.times[len(self.times) - len(series.values) :]
+
+    def tail_root(self, series: Series) -> Sequence[float]:
+        """The series' root totals over the same samples as the series."""
+        root = self.roots.get(series.root)
+        return root[len(root) - len(series.values) :] if root is not None else series.values
 
     def tail_load(self, series: Series) -> Sequence[float]:
         return self.load[len(self.load) - len(series.values) :]

@@ -5,9 +5,9 @@ A series is *flagged* when all of these hold:
 - its growth over the window — the larger of the Theil-Sen fit and the rise of the floor (min of the
   last quarter minus max of the first, which catches step leaks where most pairwise slopes tie) —
   exceeds the absolute floor, the relative floor (share of the baseline) and the noise floor;
-- it is *still rising*: the last quarter's floor is above the third quarter's, so a warm-up fill or
-  a ramp that has plateaued stops counting as soon as it flattens. Series that follow load must
-  clear that by the noise floor as well.
+- it is *still rising*: the last quarter's floor is above the third quarter's by a tenth of the
+  growth, so a warm-up fill or a ramp that has plateaued stops counting as soon as it flattens.
+  Series that follow load must clear the noise floor there as well.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from statistics import median
 
 from leakpatrol.detect.stats import mann_kendall, quarters, robust_noise, theil_sen_slope
+
+STILL_RISING_SHARE = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,14 @@ class Trend:
 
 def _quick_growth(q: tuple[Sequence[float], ...]) -> float:
     return max(median(q[3]) - median(q[0]), min(q[3]) - max(q[0]))
+
+
+def window_growth(times: Sequence[float], values: Sequence[float]) -> float:
+    """Growth over the span: the Theil-Sen fit, or the rise of the floor where steps defeat it."""
+    if len(values) < 4:
+        return values[-1] - values[0] if values else 0.0
+    q = quarters(values)
+    return max(theil_sen_slope(times, values) * (times[-1] - times[0]), min(q[3]) - max(q[0]))
 
 
 def assess(
@@ -70,7 +80,9 @@ def assess(
     noise = robust_noise(times, values, slope)
     if growth <= floors.noise_factor * noise:
         return no("within the noise", growth, per_hour=per_hour)
-    margin = floors.noise_factor * noise if follows_load else 0.0
+    # A tenth of the window's growth is what a steady leak adds in well under a quarter; a pool that
+    # filled and now only jitters by a goroutine or two does not clear it.
+    margin = max(STILL_RISING_SHARE * growth, floors.noise_factor * noise if follows_load else 0.0)
     if min(q[3]) <= min(q[2]) + margin:
         return no("no longer rising", growth, per_hour=per_hour)
     mk = mann_kendall(values)
