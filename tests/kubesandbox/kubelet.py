@@ -1,0 +1,304 @@
+"""The "kubelet": runs each Pod's containers as real local processes on the pod's own loopback IP.
+
+Every pod gets 127.0.1.N (all of 127/8 routes to lo on Linux), so a process listens on
+podIP:containerPort for real, exactly like a container in its network namespace, and Direct dials,
+port-forward and `kubectl logs` all reach it. Exited processes are restarted with back-off
+(restartPolicy Always), and deleting the pod kills its process groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import aiohttp.web
+from kmock import KubernetesError
+
+from . import errors, events, meta, paths, processes
+from .controllers import ControlPlane
+from .images import Image, binary_for, image_id, render_args, resolve
+from .registry import Kind
+from .store import Obj
+
+NODE = "kubesandbox-node"
+READY_TIMEOUT = 20.0  # seconds a process gets to listen on its declared ports before it counts as unready
+
+
+class Kubelet:
+    def __init__(self, cp: ControlPlane, images: dict[str, Image], workdir: Path) -> None:
+        self.cp, self.store, self.images, self.workdir = cp, cp.store, images, workdir
+        self.pods = cp.kind("", "v1", "pods")
+        self.runners: dict[str, PodRunner] = {}
+        self._ips = 0
+        self._stopping: set[asyncio.Task[None]] = set()
+        cp.watchers.append(self._on_change)
+        cp.api.subresources["pods/log"] = self.logs
+
+    def allocate_ip(self) -> str:
+        self._ips += 1
+        return f"127.0.{1 + (self._ips - 1) // 254}.{1 + (self._ips - 1) % 254}"
+
+    def _on_change(self, kind: Kind, etype: str, old: Obj | None, new: Obj) -> None:
+        if kind.key() != self.pods.key():
+            return
+        uid = new["metadata"]["uid"]
+        if etype == "DELETED" or new["metadata"].get("deletionTimestamp"):
+            runner = self.runners.pop(uid, None)
+            if runner is not None:
+                task = asyncio.create_task(runner.stop())
+                self._stopping.add(task)
+                task.add_done_callback(self._stopping.discard)
+        elif uid not in self.runners:
+            self.runners[uid] = PodRunner(self, new)
+            self.runners[uid].start()
+
+    async def stop(self) -> None:
+        runners, self.runners = list(self.runners.values()), {}
+        await asyncio.gather(*(r.stop() for r in runners), *self._stopping, return_exceptions=True)
+
+    def pids(self) -> dict[str, list[int]]:
+        """pod name -> pids of its running containers (for tests: did a rollout replace them?)."""
+        return {
+            r.name: [p.pid for p in r.procs.values() if p.returncode is None] for r in self.runners.values()
+        }
+
+    async def logs(
+        self, raw: aiohttp.web.BaseRequest, kind: Kind, path: paths.ApiPath
+    ) -> aiohttp.web.Response:
+        pod = self.store.get(self.pods, path.namespace, path.name or "")
+        names = [c["name"] for c in pod["spec"].get("containers") or []]
+        container = raw.query.get("container") or (names[0] if len(names) == 1 else None)
+        if container not in names:
+            raise errors.bad_request(
+                f"a container name must be specified for pod {path.name}, choose one of: [{' '.join(names)}]"
+            )
+        log = self.workdir / pod["metadata"]["uid"] / f"{container}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if raw.query.get("tailLines"):
+            text = "".join(text.splitlines(keepends=True)[-int(raw.query["tailLines"]) :])
+        return aiohttp.web.Response(text=text, content_type="text/plain")
+
+
+class PodRunner:
+    def __init__(self, kubelet: Kubelet, pod: Obj) -> None:
+        self.kubelet, self.store = kubelet, kubelet.store
+        self.namespace, self.name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        self.uid = pod["metadata"]["uid"]
+        self.spec = pod.get("spec") or {}
+        self.ip = ""
+        self.statuses: dict[str, dict[str, Any]] = {}
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.task: asyncio.Task[None] | None = None
+        self.stopping = False
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.run(), name=f"pod {self.namespace}/{self.name}")
+
+    async def stop(self) -> None:
+        self.stopping = True
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        await asyncio.gather(*(processes.stop(p) for p in self.procs.values()), return_exceptions=True)
+
+    def _event(self, reason: str, message: str, etype: str = "Normal", component: str = "kubelet") -> None:
+        pod = self.store.find(self.kubelet.pods, self.namespace, self.name)
+        if pod is not None:
+            events.record(self.store, pod, reason, message, component=component, etype=etype, host=NODE)
+
+    def _publish(self) -> None:
+        """Write the pod's status from the containers' states, like the kubelet's status manager."""
+        containers = [c["name"] for c in self.spec.get("containers") or []]
+        statuses = [self.statuses[c] for c in containers if c in self.statuses]
+        running = len(statuses) == len(containers) and all("running" in s["state"] for s in statuses)
+        ready = running and all(s["ready"] for s in statuses)
+        stamp = meta.now()
+
+        def condition(ctype: str, ok: bool) -> dict[str, Any]:
+            return {
+                "type": ctype,
+                "status": "True" if ok else "False",
+                "lastProbeTime": None,
+                "lastTransitionTime": stamp,
+            }
+
+        def mutate(pod: Obj) -> None:
+            old = {c["type"]: c for c in (pod.get("status") or {}).get("conditions") or []}
+            conditions = [
+                condition("PodReadyToStartContainers", True),
+                condition("Initialized", True),
+                condition("Ready", ready),
+                condition("ContainersReady", ready),
+                condition("PodScheduled", True),
+            ]
+            for cond in conditions:
+                if cond["type"] in old and old[cond["type"]]["status"] == cond["status"]:
+                    cond["lastTransitionTime"] = old[cond["type"]]["lastTransitionTime"]
+            pod["spec"]["nodeName"] = NODE
+            status = pod.setdefault("status", {})
+            status.update(
+                phase="Running" if running or status.get("phase") == "Running" else "Pending",
+                conditions=conditions,
+                hostIP="127.0.0.1",
+                hostIPs=[{"ip": "127.0.0.1"}],
+                podIP=self.ip,
+                podIPs=[{"ip": self.ip}],
+                qosClass="BestEffort",
+                containerStatuses=[dict(s) for s in statuses],
+            )
+            status.setdefault("startTime", stamp)
+
+        with contextlib.suppress(KubernetesError):
+            self.store.update(self.kubelet.pods, self.namespace, self.name, mutate)
+
+    async def run(self) -> None:
+        self.ip = self.kubelet.allocate_ip()
+        for c in self.spec.get("containers") or []:
+            self.statuses[c["name"]] = _status(c, waiting="ContainerCreating")
+        self._publish()
+        self._event(
+            "Scheduled",
+            f"Successfully assigned {self.namespace}/{self.name} to {NODE}",
+            component="default-scheduler",
+        )
+        await asyncio.gather(*(self._container(c) for c in self.spec.get("containers") or []))
+
+    async def _container(self, spec: dict[str, Any]) -> None:
+        name, ref = spec["name"], spec.get("image", "")
+        found = resolve(self.kubelet.images, ref)
+        if found is None:
+            await self._image_missing(spec)
+            return
+        image, tag = found
+        binary = await asyncio.to_thread(binary_for, image)
+        self._event("Pulled", f'Container image "{ref}" already present on machine')
+        ports = [p["containerPort"] for p in spec.get("ports") or [] if "containerPort" in p]
+        port = str(ports[0]) if ports else "8080"
+        argv = [
+            str(binary),
+            *render_args(image, ip=self.ip, port=port, tag=tag, pod=self.name, namespace=self.namespace),
+            *(spec.get("args") or []),
+        ]
+        log_dir = self.kubelet.workdir / self.uid
+        log_dir.mkdir(parents=True, exist_ok=True)
+        restarts = 0
+        while not self.stopping:
+            proc = await processes.spawn(argv, self._env(spec), log_dir / f"{name}.log")
+            self.procs[name] = proc
+            self._event("Created", f"Created container: {name}")
+            self._event("Started", f"Started container {name}")
+            status = _status(spec, restarts=restarts, image_id=image_id(ref, binary))
+            status["state"] = {"running": {"startedAt": meta.now()}}
+            status["started"] = True
+            self.statuses[name] = {**status, "lastState": self.statuses[name].get("lastState", {})}
+            self._publish()
+            if await _wait_listening(self.ip, ports, proc):
+                self.statuses[name]["ready"] = True
+                self._publish()
+            code = await proc.wait()
+            processes.forget(proc)
+            if self.stopping:
+                return
+            self._crashed(spec, code, restarts)
+            self._event(
+                "BackOff", f"Back-off restarting failed container {name} in pod {self.name}", "Warning"
+            )
+            await asyncio.sleep(min(10.0, 0.5 * 2**restarts))
+            restarts += 1
+
+    def _crashed(self, spec: dict[str, Any], code: int, restarts: int) -> None:
+        old = self.statuses[spec["name"]]
+        started = ((old.get("state") or {}).get("running") or {}).get("startedAt")
+        terminated = {
+            "exitCode": code,
+            "reason": "Error" if code else "Completed",
+            "startedAt": started,
+            "finishedAt": meta.now(),
+            "containerID": old.get("containerID"),
+        }
+        status = _status(
+            spec, restarts=restarts + 1, image_id=old.get("imageID", ""), waiting="CrashLoopBackOff"
+        )
+        status["state"]["waiting"]["message"] = (
+            f"back-off restarting failed container={spec['name']} pod={self.name}"
+        )
+        status["lastState"] = {"terminated": terminated}
+        self.statuses[spec["name"]] = status
+        self._publish()
+
+    async def _image_missing(self, spec: dict[str, Any]) -> None:
+        ref = spec.get("image", "")
+        message = (
+            f'Failed to pull image "{ref}": rpc error: code = NotFound desc = failed to pull and unpack '
+            f'image "{ref}": not found (kubesandbox: no program is mapped to this image)'
+        )
+        self.statuses[spec["name"]] = _status(spec, waiting="ErrImagePull", message=message)
+        self._publish()
+        self._event("Failed", message, "Warning")
+        await asyncio.sleep(1.0)
+        self.statuses[spec["name"]] = _status(
+            spec, waiting="ImagePullBackOff", message=f'Back-off pulling image "{ref}"'
+        )
+        self._publish()
+        self._event("BackOff", f'Back-off pulling image "{ref}"', "Warning")
+
+    def _env(self, spec: dict[str, Any]) -> dict[str, str]:
+        env = {
+            k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR", "LANG", "SCENARIO_MINUTE")
+        }
+        fields = {
+            "metadata.name": self.name,
+            "metadata.namespace": self.namespace,
+            "status.podIP": self.ip,
+            "metadata.uid": self.uid,
+            "spec.nodeName": NODE,
+        }
+        for var in spec.get("env") or []:
+            ref = ((var.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+            env[var["name"]] = fields.get(ref, "") if ref else str(var.get("value", ""))
+        return env
+
+
+def _status(
+    spec: dict[str, Any],
+    *,
+    restarts: int = 0,
+    image_id: str = "",
+    waiting: str | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    if waiting:
+        state["waiting"] = {"reason": waiting, **({"message": message} if message else {})}
+    status = {
+        "name": spec["name"],
+        "image": spec.get("image", ""),
+        "imageID": image_id,
+        "ready": False,
+        "restartCount": restarts,
+        "started": False,
+        "state": state,
+        "lastState": {},
+    }
+    if image_id:
+        status["containerID"] = f"containerd://{secrets.token_hex(32)}"
+    return status
+
+
+async def _wait_listening(ip: str, ports: list[int], proc: asyncio.subprocess.Process) -> bool:
+    """Ready = every declared port accepts connections (a TCP readiness probe); False if it exits first."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READY_TIMEOUT
+    pending = list(ports)
+    while pending and proc.returncode is None and loop.time() < deadline:
+        try:
+            _, writer = await asyncio.open_connection(ip, pending[0])
+            writer.close()
+            pending.pop(0)
+        except OSError:
+            await asyncio.sleep(0.05)
+    return not pending and proc.returncode is None

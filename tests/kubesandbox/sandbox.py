@@ -1,0 +1,244 @@
+"""Starting and stopping the whole sandbox: API server, control plane, kubelet, port-forward.
+
+`Sandbox` is an async context manager for code that shares the sandbox's event loop (pytest-asyncio
+tests, kopf in-process, the demo). `ThreadedSandbox` hosts one on its own thread and loop, for
+synchronous clients (kubectl, the official `kubernetes` client and its threaded port-forward), which
+would deadlock if they blocked inside the loop that serves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import shutil
+import tempfile
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import yaml
+from kmock import ObjectsArray, Server
+
+from . import processes
+from .api import SandboxAPI
+from .controllers import ControlPlane
+from .disruptions import Disruptions
+from .images import IMAGES, Image
+from .kubelet import NODE, Kubelet
+from .portforward import PortForwarder
+from .registry import Kind
+from .store import Obj
+from .workloads import Workloads
+
+TOKEN = "kubesandbox-token"
+
+
+class Sandbox:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        images: dict[str, Image] | None = None,
+        kubeconfig_path: str | Path | None = None,
+        namespaces: tuple[str, ...] = ("default",),
+    ) -> None:
+        self.host, self.port = host, port
+        self.images = {**IMAGES, **(images or {})}
+        self._kubeconfig_arg = Path(kubeconfig_path) if kubeconfig_path else None
+        self.namespaces = namespaces
+        self.api = SandboxAPI()
+        self.store = self.api.store
+        self.workdir = Path(tempfile.mkdtemp(prefix="kubesandbox-"))
+        self.kubeconfig_path = self._kubeconfig_arg or self.workdir / "kubeconfig"
+        self.server: Server | None = None
+
+    @property
+    def objects(self) -> ObjectsArray:
+        """kmock's view of every object's version history (`sb.objects["v1/pods", "default", "p"]`)."""
+        return self.api.objects
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None, "the sandbox is not started"
+        return f"http://{self.server.host}:{self.server.port}"
+
+    async def __aenter__(self) -> Self:
+        await self.api.__aenter__()
+        self.server = Server(self.api, host=self.host, port=self.port or None, user_agent="")
+        await self.server.__aenter__()
+        self.control_plane = ControlPlane(self.api)
+        self.workloads = Workloads(self.control_plane)
+        self.disruptions = Disruptions(self.control_plane)
+        self.kubelet = Kubelet(self.control_plane, self.images, self.workdir / "pods")
+        self.portforward = PortForwarder(self.kubelet)
+        self.control_plane.start()
+        self._bootstrap()
+        self.write_kubeconfig(self.kubeconfig_path)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.api.closing.set()  # watch streams end within a second
+        await self.kubelet.stop()
+        await self.control_plane.stop()
+        assert self.server is not None
+        await self.server.__aexit__(None, None, None)
+        await self.api.__aexit__(None, None, None)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _bootstrap(self) -> None:
+        namespaces = self.kind("v1", "namespaces")
+        for name in {*self.namespaces, "default", "kube-system", "kube-public", "kube-node-lease"}:
+            self.store.create(namespaces, None, {"metadata": {"name": name}})
+        node = {
+            "metadata": {"name": NODE, "labels": {"kubernetes.io/hostname": NODE}},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+            },
+        }
+        self.store.create(self.kind("v1", "nodes"), None, node)
+        self.store.update(self.kind("v1", "nodes"), None, NODE, lambda n: n.update(status=node["status"]))
+
+    def write_kubeconfig(self, path: Path) -> Path:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "kubesandbox", "cluster": {"server": self.url}}],
+            "users": [{"name": "kubesandbox", "user": {"token": TOKEN}}],
+            "contexts": [
+                {
+                    "name": "kubesandbox",
+                    "context": {"cluster": "kubesandbox", "user": "kubesandbox", "namespace": "default"},
+                }
+            ],
+            "current-context": "kubesandbox",
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    # -- in-process helpers (call them on the sandbox's loop) ----------------------------------------
+
+    def kind(self, api_version: str, plural: str) -> Kind:
+        group, _, version = api_version.rpartition("/")
+        kind = self.store.registry.get(group, version, plural)
+        if kind is None:
+            raise KeyError(f"{plural}.{api_version} is not served")
+        return kind
+
+    def apply(self, obj: Obj) -> Obj:
+        """Create or replace one object (an in-process `kubectl apply` without the three-way merge)."""
+        kind = self.store.registry.by_kind(obj["apiVersion"], obj["kind"])
+        if kind is None:
+            raise KeyError(f"{obj['kind']}.{obj['apiVersion']} is not served")
+        md = obj.get("metadata") or {}
+        ns = md.get("namespace", "default") if kind.namespaced else None
+        if self.store.find(kind, ns, md.get("name", "")) is None:
+            return self.store.create(kind, ns, obj)
+        return self.store.update(
+            kind,
+            ns,
+            md["name"],
+            lambda cur: cur.update({k: v for k, v in obj.items() if k not in ("metadata", "status")}),
+        )
+
+    def apply_yaml(self, text: str) -> list[Obj]:
+        return [self.apply(doc) for doc in yaml.safe_load_all(text) if doc]
+
+    async def wait_for(
+        self,
+        api_version: str,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        condition: Any,
+        *,
+        within: float = 20.0,
+    ) -> Obj:
+        """Poll until `condition(obj)` holds (obj may be None when absent); returns the object."""
+        kind = self.kind(api_version, plural)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            obj = self.store.find(kind, namespace, name)
+            if condition(obj):
+                return obj  # type: ignore[return-value]
+            if loop.time() > deadline:
+                raise TimeoutError(f"{plural}/{name} did not reach the condition in {within}s: {obj}")
+            await asyncio.sleep(0.05)
+
+
+class ThreadedSandbox:
+    """A Sandbox served from its own thread and event loop; usable from sync code and subprocesses."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.sandbox = Sandbox(**kwargs)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="kubesandbox", daemon=True)
+        self._started = concurrent.futures.Future[None]()
+        self._stop: asyncio.Event | None = None
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._main())
+        self.loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            async with self.sandbox:
+                self._started.set_result(None)
+                await self._stop.wait()
+        except BaseException as exc:
+            if not self._started.done():
+                self._started.set_exception(exc)
+            raise
+        finally:
+            processes.kill_all()
+
+    def start(self) -> Self:
+        self._thread.start()
+        self._started.result(timeout=30)
+        return self
+
+    def stop(self) -> None:
+        if self._stop is not None and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout=30)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self.sandbox.url
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.sandbox.kubeconfig_path
+
+    def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
+        """Run a coroutine on the sandbox's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def run(self, fn: Any, *args: Any, timeout: float = 60) -> Any:
+        """Run a plain function on the sandbox's loop (store access must happen there)."""
+
+        async def wrapper() -> Any:
+            return fn(*args)
+
+        return self.call(wrapper(), timeout)
+
+    def apply_yaml(self, text: str) -> list[Obj]:
+        return self.run(self.sandbox.apply_yaml, text)  # type: ignore[no-any-return]
+
+    def pids(self) -> dict[str, list[int]]:
+        return self.run(self.sandbox.kubelet.pids)  # type: ignore[no-any-return]

@@ -1,0 +1,3 @@
+module hellopprof
+
+go 1.27

@@ -1,0 +1,128 @@
+"""A tiny kopf operator, in-process on the sandbox's own event loop, reacts to a custom resource."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+import pytest
+
+from kubesandbox import Sandbox
+from kubesandbox.sandbox import TOKEN
+
+pytestmark = pytest.mark.slow
+GROUP, VERSION, PLURAL = "sandbox.leakpatrol.test", "v1", "doodads"
+CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"{PLURAL}.{GROUP}"},
+    "spec": {
+        "group": GROUP,
+        "scope": "Namespaced",
+        "names": {"plural": PLURAL, "singular": "doodad", "kind": "Doodad"},
+        "versions": [
+            {
+                "name": VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "properties": {
+                                    "size": {"type": "integer"},
+                                    "unit": {"type": "string", "default": "cm"},
+                                },
+                            },
+                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def make_registry(sb: Sandbox) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(server=sb.url, token=TOKEN, default_namespace="default")
+
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+    def created(spec: Any, patch: kopf.Patch, body: Any, **_: Any) -> None:
+        patch.status["doubled"] = f"{spec['size'] * 2}{spec['unit']}"  # `unit` came from the CRD default
+        kopf.info(body, reason="Doubled", message="size doubled")  # kopf posts a core/v1 Event
+
+    return registry
+
+
+async def test_kopf_operator_reacts_to_a_custom_resource(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    async with Sandbox() as sb:
+        sb.apply(CRD)
+        settings = kopf.OperatorSettings()
+        settings.watching.server_timeout = 5  # exercises watch timeoutSeconds: streams reconnect
+        stop = asyncio.Event()
+        operator = asyncio.create_task(
+            kopf.operator(
+                registry=make_registry(sb),
+                settings=settings,
+                namespaces=["default", "kopf-*"],  # a glob: kopf lists and watches namespaces
+                standalone=True,
+                stop_flag=stop,
+            )
+        )
+        sb.apply(
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "Doodad",
+                "metadata": {"name": "d1"},
+                "spec": {"size": 21},
+            }
+        )
+        done = await sb.wait_for(
+            f"{GROUP}/{VERSION}",
+            PLURAL,
+            "default",
+            "d1",
+            lambda obj: obj and (obj.get("status") or {}).get("doubled"),
+            within=20,
+        )
+        assert done["status"]["doubled"] == "42cm"
+        events = sb.store.list(
+            sb.kind("v1", "events"),
+            "default",
+            lambda e: e["involvedObject"]["name"] == "d1" and e["reason"] == "Doubled",
+        )
+        assert events and events[0]["involvedObject"]["uid"] == done["metadata"]["uid"]
+
+        # A namespace created later that matches the glob is picked up too.
+        sb.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kopf-late"}})
+        sb.apply(
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "Doodad",
+                "metadata": {"name": "d2", "namespace": "kopf-late"},
+                "spec": {"size": 5, "unit": "m"},
+            }
+        )
+        late = await sb.wait_for(
+            f"{GROUP}/{VERSION}",
+            PLURAL,
+            "kopf-late",
+            "d2",
+            lambda obj: obj and (obj.get("status") or {}).get("doubled"),
+            within=20,
+        )
+        assert late["status"]["doubled"] == "10m"
+        stop.set()
+        await asyncio.wait_for(operator, 15)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
