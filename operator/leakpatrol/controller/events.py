@@ -8,23 +8,16 @@ from dataclasses import dataclass
 
 from leakpatrol.api import Finding, FindingState
 from leakpatrol.controller.targets import Unscannable
+from leakpatrol.kube.events import EventType
+from leakpatrol.kube.refs import ObjectRef
 
 MAX_MESSAGE = 1024  # the API server's limit for Event messages
 
 
 @dataclass(frozen=True, slots=True)
-class Ref:
-    api_version: str
-    kind: str
-    name: str
-    namespace: str
-    uid: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class EventIntent:
-    about: Ref
-    type: str  # Normal | Warning
+    about: ObjectRef
+    type: EventType
     reason: str
     message: str
 
@@ -46,11 +39,11 @@ def finding_message(f: Finding) -> str:
 
 
 def leak_events(
-    policy: Ref,
+    policy: ObjectRef,
     previous: Sequence[Finding],
     current: Sequence[Finding],
-    workloads: Mapping[tuple[str, str], Ref],
-    pods: Mapping[str, Ref],
+    workloads: Mapping[tuple[str, str], ObjectRef],
+    pods: Mapping[str, ObjectRef],
 ) -> list[EventIntent]:
     """Events on the policy, the workload and (for confirmations) each leaking pod, so that
     `kubectl describe deployment X` shows the finding where people look first."""
@@ -74,7 +67,7 @@ def leak_events(
 
 
 def failure_events(
-    policy: Ref, previous: Iterable[str], failures: Sequence[Unscannable], pods: Mapping[str, Ref]
+    policy: ObjectRef, previous: Iterable[str], failures: Sequence[Unscannable], pods: Mapping[str, ObjectRef]
 ) -> list[EventIntent]:
     """A Warning when a target starts failing (ScrapeFailed, PprofNotExposed, PortNotFound, ...)."""
     seen = set(previous)
@@ -87,9 +80,9 @@ def failure_events(
     return out
 
 
-def _maybe(ref: Ref | None) -> list[Ref]:
+def _maybe(ref: ObjectRef | None) -> list[ObjectRef]:
     return [] if ref is None else [ref]
 
 
-def _unique(refs: Iterable[Ref]) -> list[Ref]:
+def _unique(refs: Iterable[ObjectRef]) -> list[ObjectRef]:
     return list(dict.fromkeys(refs))

@@ -10,8 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from leakpatrol.controller.events import EventIntent, Ref
+from leakpatrol.controller.events import EventIntent
 from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.kube.fetch import Transport
+from leakpatrol.kube.refs import ObjectRef
 
 
 class TargetFetchError(Exception):
@@ -25,7 +27,7 @@ class TargetFetchError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class FetchOptions:
-    transport: str  # PortForward | Direct
+    transport: Transport
     scheme: str  # HTTP | HTTPS
     connect_timeout: float
     read_timeout: float
@@ -40,12 +42,12 @@ class Cluster(Protocol):
         """GET path (with query) from the target's pprof port; raises TargetFetchError."""
         ...
 
-    async def workload_of(self, pod: Mapping[str, Any]) -> Ref: ...
+    async def workload_of(self, pod: Mapping[str, Any]) -> ObjectRef: ...
 
-    async def patch_status(self, policy: Ref, status: Mapping[str, Any]) -> None: ...
+    async def patch_status(self, policy: ObjectRef, status: Mapping[str, Any]) -> None: ...
 
     async def post_event(self, intent: EventIntent) -> None: ...
 
-    async def load_checkpoint(self, policy: Ref) -> bytes | None: ...
+    async def load_checkpoint(self, policy: ObjectRef) -> bytes | None: ...
 
-    async def save_checkpoint(self, policy: Ref, blob: bytes) -> None: ...
+    async def save_checkpoint(self, policy: ObjectRef, blob: bytes) -> None: ...

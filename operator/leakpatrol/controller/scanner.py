@@ -19,7 +19,7 @@ from typing import Any
 
 from leakpatrol import metrics
 from leakpatrol.api import LeakPolicySpec, LeakPolicyStatus, Toggle, parse_spec, validate_spec
-from leakpatrol.api.spec import AutoToggle
+from leakpatrol.api.spec import AutoToggle, Transport
 from leakpatrol.controller import events as ev
 from leakpatrol.controller.findings import PodResult, workload_findings
 from leakpatrol.controller.policy_rules import rules_for
@@ -29,6 +29,7 @@ from leakpatrol.controller.targets import ScanTarget, Unscannable, select_target
 from leakpatrol.detect import checkpoint
 from leakpatrol.detect.evaluator import Sample, TargetEvaluator
 from leakpatrol.detect.findings import Evaluation
+from leakpatrol.kube.refs import ObjectRef
 from leakpatrol.profiles import Profile, ProfileError, load
 
 log = logging.getLogger(__name__)
@@ -55,15 +56,16 @@ class _Backoff:
 
 class PolicyScanner:
     def __init__(
-        self, cluster: Cluster, policy: ev.Ref, limits: Limits, clock: Callable[[], float] = time.time
+        self, cluster: Cluster, policy: ObjectRef, limits: Limits, clock: Callable[[], float] = time.time
     ):
         self.cluster, self.policy, self.limits, self.clock = cluster, policy, limits, clock
+        self.namespace = policy.namespace or "default"  # LeakPolicy is namespaced: always set
         self.evaluators: dict[str, TargetEvaluator] = {}
         self.backoff: dict[str, _Backoff] = {}
         self.leak_next: dict[str, float] = {}  # pod uid -> next goroutineleak fetch
         self.leak_absent: set[str] = set()  # pod uids whose goroutineleak endpoint 404'd (Auto)
         self.failing: set[str] = set()
-        self.workloads: dict[tuple[str, str], ev.Ref] = {}
+        self.workloads: dict[tuple[str, str], ObjectRef] = {}
         self.spec_key: str | None = None
         self.restored = False
         self.invalid_generation: int | None = None
@@ -89,7 +91,7 @@ class PolicyScanner:
             return spec.schedule.interval
         self._apply_spec(spec, raw_spec)
         await self._restore_once(spec)
-        pods = await self.cluster.list_pods(self.policy.namespace, raw_spec.get("selector") or {})
+        pods = await self.cluster.list_pods(self.namespace, raw_spec.get("selector") or {})
         targets, unscannable = select_targets(pods, spec.target.port)
         self._forget_gone({t.uid for t in targets})
         by_uid = {t.uid: t for t in targets}
@@ -103,7 +105,7 @@ class PolicyScanner:
         ]
         findings = workload_findings(results)
         evaluated = sum(1 for r in results if r.evaluation.evaluated)
-        scan_pass = ScanPass(self.policy.namespace, len(targets), len(results), evaluated, findings, failures)
+        scan_pass = ScanPass(self.namespace, len(targets), len(results), evaluated, findings, failures)
         status = scanned_status(previous, scan_pass, generation, now_dt)
         await self.cluster.patch_status(self.policy, _dump(status))
         await self._post_events(previous, status, failures, targets)
@@ -137,12 +139,12 @@ class PolicyScanner:
                 self.evaluators[uid] = checkpoint.restore(state, self.config, self.rules)
             log.info(
                 "policy %s/%s: resumed %d series from checkpoint",
-                self.policy.namespace,
+                self.namespace,
                 self.policy.name,
                 len(states),
             )
         except checkpoint.CheckpointError as exc:
-            log.warning("policy %s/%s: starting afresh, %s", self.policy.namespace, self.policy.name, exc)
+            log.warning("policy %s/%s: starting afresh, %s", self.namespace, self.policy.name, exc)
 
     def _forget_gone(self, present: set[str]) -> None:
         for table in (self.evaluators, self.backoff, self.leak_next):
@@ -196,7 +198,7 @@ class PolicyScanner:
         b.failures += 1
         b.until = now + interval * min(2 ** (b.failures - 1), MAX_BACKOFF_INTERVALS)
         b.last = Unscannable(t.name, reason, message)
-        metrics.SCRAPE_ERRORS.labels(self.policy.namespace, self.policy.name, reason).inc()
+        metrics.SCRAPE_ERRORS.labels(self.namespace, self.policy.name, reason).inc()
         return b.last
 
     # --- folding results ------------------------------------------------------------------------
@@ -213,7 +215,7 @@ class PolicyScanner:
             results.append(PodResult(t.name, (workload.kind, workload.name), outcome))
         return results, failures
 
-    async def _workload(self, t: ScanTarget, pod: Mapping[str, Any]) -> ev.Ref:
+    async def _workload(self, t: ScanTarget, pod: Mapping[str, Any]) -> ObjectRef:
         key = t.owner or ("Pod", t.name)
         if key not in self.workloads:
             self.workloads[key] = await self.cluster.workload_of(pod)
@@ -226,7 +228,7 @@ class PolicyScanner:
         failures: list[Unscannable],
         targets: list[ScanTarget],
     ) -> None:
-        pods = {t.name: ev.Ref("v1", "Pod", t.name, t.namespace, t.uid) for t in targets}
+        pods = {t.name: ObjectRef("v1", "Pod", t.name, t.uid, t.namespace) for t in targets}
         workloads = {(r.kind, r.name): r for r in self.workloads.values()}
         intents = ev.leak_events(
             self.policy, previous.findings if previous else [], status.findings, workloads, pods
@@ -250,14 +252,14 @@ class PolicyScanner:
         await self.cluster.save_checkpoint(self.policy, checkpoint.encode(states))
 
     def _target_metrics(self, t: ScanTarget, sample: Sample) -> None:
-        labels = (self.policy.namespace, self.policy.name, t.name)
+        labels = (self.namespace, self.policy.name, t.name)
         if sample.goroutine is not None:
             metrics.TARGET_GOROUTINES.labels(*labels).set(sample.goroutine.total)
         if sample.heap is not None:
             metrics.TARGET_HEAP_INUSE.labels(*labels).set(sample.heap.total)
 
     def _metrics(self, started: float, findings: list[Any]) -> None:
-        ns, name = self.policy.namespace, self.policy.name
+        ns, name = self.namespace, self.policy.name
         metrics.SCAN_SECONDS.labels(ns, name).observe(self.clock() - started)
         metrics.TRACKED_TARGETS.labels(ns, name).set(len(self.evaluators))
         for f in findings:
@@ -269,7 +271,7 @@ class PolicyScanner:
 def _options(spec: LeakPolicySpec) -> FetchOptions:
     t = spec.target
     return FetchOptions(
-        t.transport.value,
+        "Direct" if t.transport is Transport.DIRECT else "PortForward",
         t.scheme.value,
         t.timeouts.connect,
         t.timeouts.read,

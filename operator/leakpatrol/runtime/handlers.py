@@ -16,9 +16,10 @@ import kopf
 
 from leakpatrol import metrics
 from leakpatrol.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
-from leakpatrol.controller.events import EventIntent, Ref
+from leakpatrol.controller.events import EventIntent
 from leakpatrol.controller.ports import Cluster
 from leakpatrol.controller.scanner import Limits, PolicyScanner
+from leakpatrol.kube.refs import ObjectRef
 
 log = logging.getLogger(__name__)
 ERROR_BACKOFF = (5.0, 300.0)  # first and longest wait after a pass failed on the API itself
@@ -36,9 +37,11 @@ class Runtime:
 RUNTIME = Runtime()
 
 
-def policy_ref(body: Mapping[str, Any]) -> Ref:
+def policy_ref(body: Mapping[str, Any]) -> ObjectRef:
     meta = body.get("metadata") or {}
-    return Ref(API_VERSION, KIND, str(meta.get("name")), str(meta.get("namespace")), str(meta.get("uid", "")))
+    return ObjectRef(
+        API_VERSION, KIND, str(meta.get("name")), str(meta.get("uid", "")), str(meta.get("namespace"))
+    )
 
 
 @kopf.on.startup()
@@ -89,7 +92,7 @@ async def scan_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) ->
             await _sleep(stopped, wake, delay)
     finally:
         RUNTIME.wakeups.pop(ref.uid, None)
-        metrics.forget_policy(ref.namespace, ref.name)
+        metrics.forget_policy(ref.namespace or "", ref.name)
 
 
 async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) -> None:
@@ -102,7 +105,7 @@ async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float)
             w.cancel()
 
 
-async def _report_failure(cluster: Cluster, ref: Ref, exc: Exception) -> None:
+async def _report_failure(cluster: Cluster, ref: ObjectRef, exc: Exception) -> None:
     try:
         await cluster.post_event(EventIntent(ref, "Warning", "ScanFailed", f"scan pass failed: {exc}"[:1024]))
     except Exception as post_exc:  # the API is what failed; do not fail harder than that

@@ -1,0 +1,138 @@
+"""`KubeCluster`: the scan loop's `Cluster` port, implemented with leakpatrol.kube's one-verb calls."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from leakpatrol.api import GROUP, PLURAL, VERSION
+from leakpatrol.controller.events import EventIntent
+from leakpatrol.controller.ports import FetchOptions, TargetFetchError
+from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.kube import errors
+from leakpatrol.kube.client import ApiClient, PatchType
+from leakpatrol.kube.configmaps import read_checkpoint, write_checkpoint
+from leakpatrol.kube.events import default_limiter, post_event
+from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
+from leakpatrol.kube.owners import resolve_workload_ref
+from leakpatrol.kube.pods import list_pods, selector_string
+from leakpatrol.kube.refs import ObjectRef
+
+log = logging.getLogger(__name__)
+
+# Fetch failures -> the Event reason a person reads in `kubectl describe`.
+_REASONS: dict[type[errors.FetchError], str] = {
+    errors.PprofNotExposed: "PprofNotExposed",
+    errors.Unauthorized: "PprofUnauthorized",
+    errors.TooLarge: "ProfileTooLarge",
+    errors.FetchTimeout: "ScrapeTimeout",
+}
+
+
+def checkpoint_name(policy: ObjectRef) -> str:
+    return f"leakpatrol-checkpoint-{policy.name}"[:253]
+
+
+class KubeCluster:
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+        self.http = {
+            "PortForward": http_client_for("PortForward", api),
+            "Direct": http_client_for("Direct", None),
+        }
+        self.limiter = default_limiter()
+        self.checkpoint_versions: dict[str, str] = {}
+
+    async def aclose(self) -> None:
+        for client in self.http.values():
+            await client.aclose()
+        await self.api.aclose()
+
+    async def list_pods(self, namespace: str, selector: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return await list_pods(self.api, namespace, selector_string(dict(selector)))
+
+    async def fetch(self, target: ScanTarget, path: str, options: FetchOptions) -> bytes:
+        pod = {
+            "metadata": {"name": target.name, "namespace": target.namespace},
+            "status": {"podIP": target.ip},
+        }
+        try:
+            url = target_url(options.transport, pod, target.port, path, scheme=options.scheme.lower())
+            timeout = httpx.Timeout(options.read_timeout, connect=options.connect_timeout)
+            return await fetch_profile(
+                self.http[options.transport],
+                url,
+                max_bytes=options.max_bytes,
+                timeout=timeout,
+                total=options.total_timeout,
+            )
+        except errors.FetchError as exc:
+            reason = _REASONS.get(type(exc), "ScrapeFailed")
+            raise TargetFetchError(
+                reason, str(exc), not_exposed=isinstance(exc, errors.PprofNotExposed)
+            ) from exc
+        except ValueError as exc:  # e.g. HTTPS asked of a port-forward
+            raise TargetFetchError("ScrapeFailed", str(exc)) from exc
+
+    async def workload_of(self, pod: Mapping[str, Any]) -> ObjectRef:
+        try:
+            return await resolve_workload_ref(self.api, dict(pod))
+        except errors.ApiError as exc:  # e.g. no RBAC for an unusual owner kind: name the pod itself
+            log.info("owner of pod %s not resolved (%s); reporting the pod", pod["metadata"]["name"], exc)
+            return ObjectRef.of(dict(pod), api_version="v1", kind="Pod")
+
+    async def patch_status(self, policy: ObjectRef, status: Mapping[str, Any]) -> None:
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{policy.namespace}/{PLURAL}/{policy.name}/status"
+        try:
+            await self.api.patch(path, {"status": dict(status)}, content_type=PatchType.MERGE)
+        except errors.NotFound:
+            log.info("policy %s/%s is gone; status not written", policy.namespace, policy.name)
+
+    async def post_event(self, intent: EventIntent) -> None:
+        await post_event(
+            self.api,
+            intent.about,
+            intent.reason,
+            intent.message,
+            intent.type,
+            now=datetime.now(UTC),
+            limiter=self.limiter,
+        )
+
+    async def load_checkpoint(self, policy: ObjectRef) -> bytes | None:
+        try:
+            cp = await read_checkpoint(self.api, policy.namespace or "default", checkpoint_name(policy))
+        except errors.CheckpointCorrupt as exc:
+            log.warning("policy %s/%s: %s; starting afresh", policy.namespace, policy.name, exc)
+            return None
+        if cp is None:
+            return None
+        self.checkpoint_versions[policy.uid] = cp.resource_version
+        return cp.data
+
+    async def save_checkpoint(self, policy: ObjectRef, blob: bytes) -> None:
+        ns, name = policy.namespace or "default", checkpoint_name(policy)
+        for _ in range(2):  # one retry after a conflict: re-read the version, then write ours
+            try:
+                self.checkpoint_versions[policy.uid] = await write_checkpoint(
+                    self.api,
+                    ns,
+                    name,
+                    blob,
+                    policy,
+                    resource_version=self.checkpoint_versions.get(policy.uid),
+                )
+                return
+            except errors.Conflict:
+                current = await read_checkpoint(self.api, ns, name)
+                if current is None:
+                    self.checkpoint_versions.pop(policy.uid, None)
+                else:
+                    self.checkpoint_versions[policy.uid] = current.resource_version
+            except errors.CheckpointTooLarge as exc:
+                log.warning("policy %s/%s: checkpoint not saved: %s", ns, policy.name, exc)
+                return
