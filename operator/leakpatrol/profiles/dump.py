@@ -1,0 +1,154 @@
+"""debug=2: one block per goroutine, as `runtime.Stack(all=true)` prints it.
+
+    goroutine 7 [chan send, 5 minutes, locked to thread] {worker: recv}:
+    main.blockSend(...)
+    \t/src/main.go:121
+    main.run(0x1?)
+    \t/src/main.go:98 +0x1e
+    created by main.spawn in goroutine 1
+    \t/src/main.go:117 +0x25
+
+The runtime cuts the dump at 64 MiB without a word, so an incomplete last block is dropped
+and the profile is marked `truncated` instead of failing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from leakpatrol.profiles.errors import MalformedProfileError, ProfileTooLargeError
+from leakpatrol.profiles.groups import GroupBuilder, Stack, is_count, make_stack
+from leakpatrol.profiles.model import Frame, Profile, ProfileFormat, ProfileKind, WaitKind
+from leakpatrol.profiles.waits import reason_wait_kind
+
+STAGE = "debug=2"
+RUNTIME_CUT = 64 << 20  # writeGoroutineStacks gives up growing its buffer at this size
+_CREATED = "created by "
+_ELIDED = "..."  # "...additional frames elided..." and "...N frames elided..."
+
+
+# Arguments differ per goroutine (pointers); dropping them in one C-level pass makes the blocks of
+# goroutines on the same stack identical strings, so each distinct block is parsed only once.
+_ARGS = re.compile(r"\([^()\n]*\)(?=\n\t)")
+
+
+def _bad(line_no: int, detail: str) -> MalformedProfileError:
+    return MalformedProfileError(STAGE, f"line {line_no}", detail)
+
+
+class _BadLineError(Exception):
+    """A bad line at `offset` lines into its block; turned into a line number only when raised."""
+
+    def __init__(self, offset: int, detail: str) -> None:
+        super().__init__(detail)
+        self.offset = offset
+
+
+def _header(tail: str) -> tuple[WaitKind, tuple[int, ...], dict[str, str]]:
+    """The header after the goroutine id: ` [reason, N minutes, locked to thread] {labels}:`."""
+    close_at = tail.find("]")
+    if not tail.startswith(" [") or not tail.endswith(":") or close_at < 0:
+        raise _BadLineError(0, f"expected a goroutine header, got {tail[:80]!r}")
+    status, *extras = tail[2:close_at].split(", ")
+    minutes = tuple(int(e[:-8]) for e in extras if e.endswith(" minutes") and is_count(e[:-8]))
+    return reason_wait_kind(status), minutes, _labels(tail[close_at + 1 : -1].strip())
+
+
+def _labels(text: str) -> dict[str, str]:
+    """`{k: v, k2: "v 2"}`: Go quotes a key or value only when it needs escaping."""
+    if not (text.startswith("{") and text.endswith("}")):
+        return {}
+    labels = {}
+    for pair in text[1:-1].split(", "):
+        key, sep, value = pair.partition(": ")
+        if sep:
+            labels[key.strip('"')] = value.strip('"')
+    return labels
+
+
+def _location(line: str) -> tuple[str, int]:
+    """`\t/src/main.go:98 +0x1e` → (file, line)."""
+    loc = line.strip().partition(" +0x")[0]
+    file, _, num = loc.rpartition(":")
+    return (file, int(num)) if is_count(num) else (loc, 0)
+
+
+def _body(body: str) -> tuple[tuple[Frame, ...], str | None]:
+    """Frames (leaf first) and the creator of one goroutine, from its block without the header."""
+    frames: list[Frame] = []
+    created_by = None
+    func: str | None = None
+    for i, line in enumerate(body.rstrip("\n").split("\n"), start=1):
+        if line.startswith("\t"):
+            if func is not None:  # a file line without a function ("stack unavailable") is noise
+                frames.append(Frame(func, *_location(line)))
+            func = None
+        elif line.startswith(_CREATED):
+            created_by = line[len(_CREATED) :].partition(" in goroutine ")[0]
+        elif not line.startswith(_ELIDED):
+            if not line or " " in line:  # Go function names have no spaces; args are gone
+                raise _BadLineError(i, f"expected a function call, got {line[:80]!r}")
+            func = line
+    if func is not None:
+        raise _BadLineError(body.count("\n"), "function line without its file line")
+    return tuple(frames), created_by
+
+
+def _complete_blocks(text: str, raw_size: int) -> tuple[list[str], bool]:
+    """Split into blocks; drop a last block the runtime cut off (not ending in a file line)."""
+    blocks = text.split("\n\n")
+    last = blocks[-1]
+    complete = last.endswith("\n") and last.rstrip("\n").rpartition("\n")[2].startswith("\t")
+    # A dump of exactly the runtime's limit was cut even if the cut fell on a line boundary.
+    cut = raw_size >= RUNTIME_CUT or not complete
+    if cut:
+        blocks.pop()
+    return blocks, cut
+
+
+def _count_distinct(blocks: list[str]) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    """(header after the id, body) → goroutines, and → index of its first block."""
+    counts: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str], int] = {}
+    for i, block in enumerate(blocks):
+        head, _, body = block.partition("\n")
+        if not head.startswith("goroutine "):
+            raise _bad(_line_of(blocks, i), f"expected a goroutine header, got {head[:80]!r}")
+        key = (head[head.find(" [") :], body)
+        n = counts.get(key)
+        if n is None:
+            counts[key] = 1
+            first[key] = i
+        else:
+            counts[key] = n + 1
+    return counts, first
+
+
+def _line_of(blocks: list[str], index: int) -> int:
+    """1-based line of a block's header; only computed for error messages."""
+    return 1 + sum(b.count("\n") + 2 for b in blocks[:index])
+
+
+def parse(text: str, *, raw_size: int, max_samples: int) -> Profile:
+    blocks, truncated = _complete_blocks(_ARGS.sub("", text), raw_size)
+    if len(blocks) > max_samples:
+        raise ProfileTooLargeError(f"{len(blocks)} goroutines, over the cap of {max_samples}")
+    counts, first = _count_distinct(blocks)
+    builder = GroupBuilder()
+    bodies: dict[str, tuple[tuple[Frame, ...], str | None]] = {}
+    stacks: dict[tuple[WaitKind, str], Stack] = {}
+    for (tail, body), n in counts.items():
+        try:
+            wait, minutes, labels = _header(tail)
+            if body not in bodies:
+                bodies[body] = _body(body)
+                builder.charge(len(bodies[body][0]))
+        except _BadLineError as exc:
+            raise _bad(_line_of(blocks, first[tail, body]) + exc.offset, str(exc)) from None
+        frames, created_by = bodies[body]
+        stack = stacks.get((wait, body))
+        if stack is None:
+            stack = stacks[wait, body] = make_stack(wait, frames)
+        builder.add(stack, n, created_by=created_by, minutes=minutes * n, labels=labels)
+    groups = builder.groups()
+    return Profile(ProfileKind.GOROUTINE, ProfileFormat.DUMP, groups, len(blocks), truncated=truncated)

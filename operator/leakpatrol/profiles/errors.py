@@ -1,0 +1,45 @@
+"""Errors raised by `leakpatrol.profiles.load`: nothing else ever escapes it.
+
+ProfileError                  base: load() refused these bytes
+├── NotAProfileError          neither gzip, nor a known pprof text format, nor profile.proto
+├── DecompressionError        a corrupt gzip stream
+├── ProfileTooLargeError      over the decompressed-size cap or the sample cap
+├── MalformedProfileError     a known format with invalid content; names .stage and .field
+└── TruncatedProfileError     the data stops before the format says it ends
+"""
+
+from __future__ import annotations
+
+
+class ProfileError(Exception):
+    """Base of every error `load` raises."""
+
+
+class NotAProfileError(ProfileError):
+    """The bytes are no pprof format we know (wrong endpoint, an HTML error page, garbage)."""
+
+
+class DecompressionError(ProfileError):
+    """The gzip stream is corrupt (bad header, bad deflate data, bad checksum)."""
+
+
+class ProfileTooLargeError(ProfileError):
+    """Decompressed size, sample count or stack volume is over the caller's limits."""
+
+
+class TruncatedProfileError(ProfileError):
+    """The data ends early: a cut-off download or gzip stream."""
+
+
+class MalformedProfileError(ProfileError):
+    """A recognised format with content that does not parse.
+
+    `stage` names the parser ("protobuf", "debug=1", "debug=2"), `field` the message field or
+    text line that failed, so a report can point at the exact place.
+    """
+
+    def __init__(self, stage: str, field: str, detail: str) -> None:
+        super().__init__(f"malformed {stage} at {field}: {detail}")
+        self.stage = stage
+        self.field = field
+        self.detail = detail

@@ -1,0 +1,94 @@
+"""`load()`: sniff the bytes, decompress under a hard cap, hand them to the right parser.
+
+Order follows google/pprof's own reader: gzip first, then the text formats (cheap prefix
+checks), then profile.proto. Untrusted bytes from any pod end up here, so every failure is a
+`ProfileError` and every resource is bounded: decompressed size, sample count, frame volume.
+"""
+
+from __future__ import annotations
+
+import gc
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from leakpatrol.profiles import dump, proto, text
+from leakpatrol.profiles.errors import (
+    DecompressionError,
+    MalformedProfileError,
+    NotAProfileError,
+    ProfileError,
+    ProfileTooLargeError,
+    TruncatedProfileError,
+)
+from leakpatrol.profiles.model import Profile
+
+GZIP_MAGIC = b"\x1f\x8b"
+_TEXT_PREFIXES = tuple(h.encode() for h in text.HEADERS)
+# Stage of the error that wraps an exception no parser anticipated: a bug, never expected.
+UNEXPECTED_STAGE = "unexpected"
+
+
+def load(data: bytes, *, max_decompressed_bytes: int = 64 << 20, max_samples: int = 500_000) -> Profile:
+    """Parse any Go goroutine / goroutineleak / heap profile (debug=0, 1 or 2) into one `Profile`.
+
+    Raises only `ProfileError` subclasses, whatever the input.
+    """
+    try:
+        raw = data if isinstance(data, bytes) else bytes(data)
+        with _gc_paused():
+            return _load(raw, max_decompressed_bytes, max_samples)
+    except ProfileError:
+        raise
+    except Exception as exc:  # the contract: callers handle ProfileError and nothing else
+        raise MalformedProfileError(UNEXPECTED_STAGE, type(exc).__name__, str(exc)[:200]) from exc
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsing allocates ~10^5 acyclic objects that all survive; the cyclic collector would
+    rescan them over and over for nothing (measured: a third of debug=1 parse time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load(data: bytes, cap: int, max_samples: int) -> Profile:
+    if data.startswith(GZIP_MAGIC):
+        data = gunzip(data, cap)
+    elif len(data) > cap:
+        raise ProfileTooLargeError(f"{len(data)} bytes, over the cap of {cap}")
+    if data.startswith(_TEXT_PREFIXES):
+        return text.parse(data.decode("utf-8", "replace"), max_samples=max_samples)
+    if _is_dump(data):
+        return dump.parse(data.decode("utf-8", "replace"), raw_size=len(data), max_samples=max_samples)
+    if data.startswith(b"heap profile:"):
+        raise NotAProfileError("heap debug=1 text is not supported: fetch the heap profile with debug=0")
+    if not data:
+        raise NotAProfileError("empty input")
+    return proto.parse(proto.decode(data), max_samples=max_samples)
+
+
+def _is_dump(data: bytes) -> bool:
+    return data.startswith(b"goroutine ") and data[10:11].isdigit()
+
+
+def gunzip(data: bytes, cap: int) -> bytes:
+    """Decompress one gzip member, refusing to produce more than `cap` bytes.
+
+    `gzip.decompress` would inflate a bomb in full before we could look at the size.
+    """
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data, cap + 1)
+    except zlib.error as exc:
+        raise DecompressionError(f"corrupt gzip: {exc}") from exc
+    if len(out) > cap:
+        raise ProfileTooLargeError(f"decompresses to more than {cap} bytes")
+    if not inflater.eof:
+        raise TruncatedProfileError(f"gzip stream ends early after {len(out)} bytes")
+    return out

@@ -1,0 +1,3 @@
+module profilegen
+
+go 1.27
