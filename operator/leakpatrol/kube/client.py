@@ -1,0 +1,180 @@
+"""`ApiClient`: JSON requests to the API server over one aiohttp session, errors as `kube.errors`.
+
+One session means one connection pool and one TLS context for the whole operator, shared by
+plain requests and the port-forward websockets. Every call has a deadline and every response a
+size cap, so a slow or misbehaving API server can stall or bloat one call, never the operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from leakpatrol.kube.auth import HeaderSource
+from leakpatrol.kube.errors import ApiError, ApiUnavailable, api_error
+
+Obj = dict[str, Any]
+Params = Mapping[str, str]
+
+DEFAULT_TIMEOUT = 30.0
+# A list of every pod in a big namespace is a few MB; anything near this is a bug or an attack.
+DEFAULT_MAX_RESPONSE_BYTES = 64 << 20
+# A websocket close is one round trip; a peer that has not answered in 2 s is gone: stop waiting.
+WS_CLOSE_TIMEOUT = 2.0
+
+
+class PatchType(enum.StrEnum):
+    MERGE = "application/merge-patch+json"
+    JSON = "application/json-patch+json"
+    STRATEGIC = "application/strategic-merge-patch+json"
+
+
+class ApiClient:
+    def __init__(
+        self,
+        server: str,
+        session: aiohttp.ClientSession,
+        auth: HeaderSource | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.session = session
+        self.auth = auth or HeaderSource()
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+    async def headers(self, content_type: str | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if (value := await self.auth.header()) is not None:
+            headers["Authorization"] = value
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        return headers
+
+    # Every call is bounded by `self.timeout`; wrap one in `asyncio.timeout()` for a tighter deadline.
+
+    async def get(self, path: str, params: Params | None = None) -> Obj:
+        return await self.request("GET", path, params)
+
+    async def post(self, path: str, body: Obj, params: Params | None = None) -> Obj:
+        return await self.request("POST", path, params, body, "application/json")
+
+    async def patch(
+        self,
+        path: str,
+        body: Obj | Sequence[Obj],
+        *,
+        content_type: PatchType = PatchType.MERGE,
+        params: Params | None = None,
+    ) -> Obj:
+        return await self.request("PATCH", path, params, body, content_type.value)
+
+    async def delete(self, path: str, body: Obj | None = None, params: Params | None = None) -> Obj:
+        return await self.request("DELETE", path, params, body, "application/json")
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Params | None = None,
+        body: Obj | Sequence[Obj] | None = None,
+        content_type: str | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - aiohttp's own deadline: a timeout is ApiUnavailable
+    ) -> Obj:
+        data = None if body is None else json.dumps(body).encode()
+        headers = await self.headers(content_type if data is not None else None)
+        deadline = aiohttp.ClientTimeout(total=timeout or self.timeout)
+        try:
+            async with self.session.request(
+                method, self.server + path, params=params, data=data, headers=headers, timeout=deadline
+            ) as response:
+                raw = await self._read(response)
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise ApiUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        if response.status >= 400:
+            raise _status_error(response, raw)
+        try:
+            decoded = json.loads(raw)
+        except ValueError as exc:
+            raise ApiError(response.status, "InvalidResponse", f"{method} {path}: not JSON: {exc}") from exc
+        if not isinstance(decoded, dict):
+            raise ApiError(response.status, "InvalidResponse", f"{method} {path}: not a JSON object")
+        return decoded
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        limit = self.max_response_bytes
+        if (response.content_length or 0) > limit:
+            raise _too_large(response, limit)
+        raw = bytearray()
+        async for chunk in response.content.iter_chunked(256 << 10):
+            raw += chunk
+            if len(raw) > limit:  # chunked bodies have no length up front: count as they come
+                raise _too_large(response, limit)
+        return bytes(raw)
+
+    async def websocket(
+        self, path: str, params: Params, protocols: Sequence[str]
+    ) -> aiohttp.ClientWebSocketResponse:
+        """Open a websocket (e.g. pods/portforward) with this client's credentials.
+
+        aiohttp drops the body of a refused upgrade, so a refusal carries the status alone;
+        callers that can explain it better (the pod is gone, not running) do so.
+        """
+        headers = await self.headers()
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self.session.ws_connect(
+                    self.server + path,
+                    params=params,
+                    protocols=protocols,
+                    headers=headers,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=WS_CLOSE_TIMEOUT),
+                )
+        except aiohttp.WSServerHandshakeError as exc:
+            raise api_error(exc.status, "UpgradeFailed", f"websocket upgrade of {path} refused") from exc
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise ApiUnavailable(f"websocket {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _status_error(response: aiohttp.ClientResponse, raw: bytes) -> ApiError:
+    """A Kubernetes `Status` body names reason and message; a proxy's HTML page does not."""
+    reason, message = response.reason or "Unknown", raw[:500].decode(errors="replace")
+    try:
+        status = json.loads(raw)
+        if isinstance(status, dict):
+            reason, message = status.get("reason") or reason, status.get("message") or message
+    except ValueError:
+        pass
+    return api_error(response.status, reason, message, _retry_after(response.headers.get("Retry-After")))
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None  # an HTTP date: the server's own back-off is a better default than parsing it
+
+
+def _too_large(response: aiohttp.ClientResponse, limit: int) -> ApiError:
+    path = response.url.path
+    return ApiError(response.status, "ResponseTooLarge", f"{path}: the response is over {limit} bytes")
