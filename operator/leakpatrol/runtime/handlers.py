@@ -56,6 +56,16 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The same sources, in the same order, as leakpatrol.kube.connect: the pod's service account,
+    else $KUBECONFIG (set from --kubeconfig at start-up)."""
+    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(
+        **kwargs
+    ) or kopf.login_with_kubeconfig(**kwargs)
+    return info
+
+
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 async def spec_changed(body: kopf.Body, **_: Any) -> None:
     """Wake the policy's daemon so an edit (say, a shorter interval) applies now, not next pass."""

@@ -1,0 +1,110 @@
+"""Drive the real operator against the sandbox: kubectl, the `leakpatrol operator` process, waits.
+
+Shared by the end-to-end tests and `make demo` (scripts/demo.py), so both exercise the same path a
+user takes: the CLI's operator process, kubectl apply, kubectl describe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+class Kubectl:
+    def __init__(self, kubeconfig: str | Path) -> None:
+        self.env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+        # CRDs come and go between runs: a stale discovery cache would hide them from kubectl.
+        self.env["KUBECACHEDIR"] = tempfile.mkdtemp(prefix="kubecache-")
+        self.binary = str(Path(sys.executable).parent / "kubectl")
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 60) -> str:
+        done = subprocess.run(
+            [self.binary, *args], check=False, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+        return done.stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "-o", "json"))
+
+
+class OperatorProcess:
+    """`leakpatrol operator` as a child process, its log in a file, stopped with SIGINT like kopf expects."""
+
+    def __init__(
+        self, kubeconfig: str | Path, *, log_path: Path | None = None, metrics_port: int = 0
+    ) -> None:
+        self.kubeconfig, self.metrics_port = str(kubeconfig), metrics_port
+        self.log_path = log_path or Path(tempfile.mkstemp(prefix="leakpatrol-operator-", suffix=".log")[1])
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorProcess:
+        log = self.log_path.open("ab")
+        cmd = [
+            str(Path(sys.executable).parent / "leakpatrol"),
+            "operator",
+            "--kubeconfig",
+            self.kubeconfig,
+            "--metrics-port",
+            str(self.metrics_port),
+            "--log-level",
+            "info",
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def kill(self) -> None:
+        """An abrupt crash: no graceful shutdown, no final checkpoint."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def __enter__(self) -> OperatorProcess:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def wait_until(
+    probe: Callable[[], T | None], *, within: float, every: float = 0.5, what: str = "condition"
+) -> T:
+    deadline = time.monotonic() + within
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached within {within:.0f}s")
+        time.sleep(every)
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    return next(
+        (c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == type_), None
+    )

@@ -1,0 +1,3 @@
+module badpprof
+
+go 1.27

@@ -1,0 +1,253 @@
+"""The operator end to end: `leakpatrol operator` (a real process) against the sandbox cluster,
+real Go services as pods, the real port-forward protocol, and real kubectl to apply and describe.
+
+One operator process serves the module; each test works in its own namespace.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from harness import ROOT, Kubectl, OperatorProcess, condition, wait_until
+
+from kubesandbox import ThreadedSandbox
+
+pytestmark = pytest.mark.slow
+
+SERVICES = (ROOT / "examples/demo/services.yaml").read_text()
+DEMO_POLICY = (ROOT / "examples/leakpolicy-demo.yaml").read_text()
+
+
+@pytest.fixture(scope="module")
+def kubectl(sandbox: ThreadedSandbox) -> Kubectl:
+    k = Kubectl(sandbox.kubeconfig_path)
+    k("apply", "-f", str(ROOT / "crds"))
+    return k
+
+
+@pytest.fixture(scope="module")
+def operator(sandbox: ThreadedSandbox, kubectl: Kubectl) -> Iterator[OperatorProcess]:
+    with OperatorProcess(sandbox.kubeconfig_path) as op:
+        yield op
+    assert "Traceback" not in op.log(), op.log()[-3000:]
+
+
+def apply(k: Kubectl, namespace: str, manifest: str) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(manifest)
+    k("apply", "-n", namespace, "-f", f.name)
+
+
+def namespace(k: Kubectl, name: str) -> str:
+    k("create", "namespace", name)
+    return name
+
+
+def policy(k: Kubectl, ns: str, name: str = "demo") -> dict[str, Any]:
+    result: dict[str, Any] = k.json("get", "leakpolicy", name, "-n", ns)
+    return result
+
+
+def has_condition(
+    k: Kubectl, ns: str, type_: str, status: str, reason: str | None = None
+) -> dict[str, Any] | None:
+    c = condition(policy(k, ns), type_)
+    if c and c["status"] == status and (reason is None or c["reason"] == reason):
+        return c
+    return None
+
+
+def events(k: Kubectl, ns: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = k.json("get", "events", "-n", ns)["items"]
+    return items
+
+
+def test_leak_is_found_healthy_is_not_and_describe_shows_it(
+    kubectl: Kubectl, operator: OperatorProcess
+) -> None:
+    ns = namespace(kubectl, "e2e-leak")
+    apply(kubectl, ns, SERVICES)
+    kubectl(
+        "wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130
+    )
+    apply(kubectl, ns, DEMO_POLICY)
+    healthy_flagged: list[str] = []
+
+    def confirmed() -> dict[str, Any] | None:
+        lp = policy(kubectl, ns)
+        findings = (lp.get("status") or {}).get("findings") or []
+        healthy_flagged.extend(f["state"] for f in findings if f["workload"]["name"] == "healthy-http")
+        return lp if has_condition(kubectl, ns, "LeakDetected", "True") else None
+
+    lp = wait_until(confirmed, within=120, what="LeakDetected")
+    finding = next(f for f in lp["status"]["findings"] if f["workload"]["name"] == "leaky-http")
+    assert finding["workload"]["kind"] == "Deployment"
+    assert finding["ruleId"] == "http-transport-per-request"
+    assert finding["signal"] == "goroutines" and finding["state"] == "Confirmed"
+    assert any("persistConn" in frame for frame in finding["culprit"])
+    assert finding["current"] > finding["baseline"]
+    assert lp["status"]["targets"] == {"selected": 2, "scanned": 2, "failing": 0}
+    # Watch a little longer: the healthy service must never appear, not even as a suspicion.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        confirmed()
+        time.sleep(1)
+    assert healthy_flagged == []
+
+    wait_until(
+        lambda: "LeakDetected" in kubectl("describe", "deployment", "leaky-http", "-n", ns),
+        within=20,
+        what="the Event on the Deployment",
+    )
+    described = kubectl("describe", "deployment", "leaky-http", "-n", ns)
+    assert "http-transport-per-request" in described and "persistConn" in described
+    assert "LeakDetected" in kubectl("describe", "leakpolicy", "demo", "-n", ns)
+    assert "LeakDetected" not in kubectl("describe", "deployment", "healthy-http", "-n", ns)
+    table = kubectl("get", "leakpolicies", "-n", ns)
+    assert re.search(r"demo\s+True\s+2\s+1\s", table), table
+
+
+def test_policy_edits_take_effect_and_delete_stops_scanning(
+    kubectl: Kubectl, operator: OperatorProcess
+) -> None:
+    ns = namespace(kubectl, "e2e-edit")
+    apply(kubectl, ns, SERVICES)
+    kubectl(
+        "wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130
+    )
+    apply(kubectl, ns, DEMO_POLICY)
+    wait_until(lambda: has_condition(kubectl, ns, "Ready", "True", "Scanned"), within=30, what="first scan")
+
+    kubectl("patch", "leakpolicy", "demo", "-n", ns, "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    wait_until(lambda: has_condition(kubectl, ns, "Ready", "False", "Suspended"), within=15, what="Suspended")
+    kubectl(
+        "patch",
+        "leakpolicy",
+        "demo",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"suspend":false,"selector":{"matchExpressions":null,"matchLabels":{"app":"healthy-http"}}}}',
+    )
+    wait_until(
+        lambda: (
+            (policy(kubectl, ns).get("status") or {}).get("targets", {}).get("selected") == 1
+            and has_condition(kubectl, ns, "Ready", "True")
+        ),
+        within=20,
+        what="the narrowed selector",
+    )
+
+    kubectl("delete", "leakpolicy", "demo", "-n", ns, "--timeout=30s", timeout=40)
+    time.sleep(3)  # let an in-flight pass finish
+    fetches = operator.log().count(f".{ns}:8080/debug/pprof")
+    time.sleep(6)
+    assert operator.log().count(f".{ns}:8080/debug/pprof") == fetches, "still scanning after delete"
+
+
+def test_restart_resumes_series_from_checkpoint(kubectl: Kubectl, operator: OperatorProcess) -> None:
+    ns = namespace(kubectl, "e2e-restart")
+    apply(kubectl, ns, SERVICES)
+    kubectl(
+        "wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130
+    )
+    apply(kubectl, ns, DEMO_POLICY.replace("minSamples: 8", "minSamples: 14"))
+    cm = "leakpatrol-checkpoint-demo"
+    wait_until(lambda: kubectl("get", "configmap", cm, "-n", ns, check=False), within=30, what="a checkpoint")
+    assert (
+        kubectl.json("get", "configmap", cm, "-n", ns)["metadata"]["ownerReferences"][0]["kind"]
+        == "LeakPolicy"
+    )
+    time.sleep(6)  # a few more samples into the series
+    operator.kill()  # a crash: no goodbye
+    operator.start()
+    wait_until(
+        lambda: has_condition(kubectl, ns, "LeakDetected", "True"),
+        within=90,
+        what="LeakDetected after restart",
+    )
+    assert re.search(rf"policy {ns}/demo: resumed 2 series from checkpoint", operator.log())
+
+
+def test_invalid_policy_is_not_ready_and_names_the_field(kubectl: Kubectl, operator: OperatorProcess) -> None:
+    ns = namespace(kubectl, "e2e-invalid")
+    # The CRD's CEL rule would refuse this on a real API server; the operator must still catch it.
+    bad = DEMO_POLICY.replace("warmup: 4s", "warmup: 5m")
+    apply(kubectl, ns, bad)
+    c = wait_until(
+        lambda: has_condition(kubectl, ns, "Ready", "False", "InvalidSpec"), within=20, what="InvalidSpec"
+    )
+    assert "spec.detection.warmup" in c["message"]
+    assert any(e["reason"] == "InvalidSpec" for e in events(kubectl, ns))
+
+
+BAD_PODS = {  # badpprof mode -> the reason the operator must report for that pod
+    "notfound": "PprofNotExposed",
+    "forbidden": "PprofUnauthorized",
+    "error": "ScrapeFailed",
+    "slow": "ScrapeTimeout",
+    "huge": "ProfileTooLarge",
+    "garbage": "MalformedProfile",
+}
+
+
+def _bad_pod(mode: str) -> str:
+    return f"""apiVersion: v1
+kind: Pod
+metadata:
+  name: bad-{mode}
+  labels: {{app: bad}}
+spec:
+  containers:
+    - name: app
+      image: leakpatrol.test/badpprof:{mode}
+      ports: [{{name: http, containerPort: 8080}}]
+"""
+
+
+def test_bad_targets_are_reported_never_crash(kubectl: Kubectl, operator: OperatorProcess) -> None:
+    ns = namespace(kubectl, "e2e-bad")
+    apply(kubectl, ns, "---\n".join(_bad_pod(m) for m in BAD_PODS))
+    kubectl("wait", "-n", ns, "--for=condition=Ready", "pod", "--all", "--timeout=60s", timeout=70)
+    apply(
+        kubectl,
+        ns,
+        """apiVersion: leakpatrol.dev/v1alpha1
+kind: LeakPolicy
+metadata: {name: demo}
+spec:
+  selector: {matchLabels: {app: bad}}
+  target: {port: http, timeouts: {connect: 1s, read: 2s, total: 4s}}
+  schedule: {interval: 1s}
+  profiles: {heap: Disabled, goroutineleak: Disabled}
+""",
+    )
+    expected = {f"bad-{m}": reason for m, reason in BAD_PODS.items()}
+
+    def reported() -> dict[str, str] | None:
+        seen = {
+            e["involvedObject"]["name"]: e["reason"]
+            for e in events(kubectl, ns)
+            if e["involvedObject"]["kind"] == "Pod" and e["source"].get("component") == "leakpatrol"
+        }
+        return seen if all(seen.get(p) == r for p, r in expected.items()) else None
+
+    wait_until(reported, within=60, what="a reason for every bad pod")
+    status = policy(kubectl, ns)["status"]
+    assert status["targets"]["selected"] == len(BAD_PODS)
+    assert has_condition(kubectl, ns, "Degraded", "True", "TargetsFailing")
+    assert has_condition(kubectl, ns, "Ready", "True")
+
+    kubectl("delete", "pod", "bad-slow", "-n", ns)  # a pod leaving mid-series
+    wait_until(
+        lambda: policy(kubectl, ns)["status"]["targets"]["selected"] == len(BAD_PODS) - 1,
+        within=20,
+        what="the deleted pod dropped",
+    )
+    assert operator.proc is not None and operator.proc.poll() is None, "the operator died"
