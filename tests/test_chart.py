@@ -26,11 +26,12 @@ Rule = tuple[str, str, str]  # (apiGroup, resource, verb)
 NAMESPACED_RULES: set[Rule] = {
     *(("leakpatrol.dev", "leakpolicies", v) for v in ("get", "list", "watch", "patch")),
     ("leakpatrol.dev", "leakpolicies/status", "patch"),
-    *(("", "pods", v) for v in ("get", "list", "watch")),
-    ("", "pods/portforward", "create"),
-    *((g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")),
-    *(("apps", r, "get") for r in ("replicasets", "deployments", "statefulsets", "daemonsets")),
-    *(("", "configmaps", v) for v in ("get", "create", "patch", "update")),
+    *(("", "pods", v) for v in ("get", "list")),
+    *(("", "pods/portforward", v) for v in ("get", "create")),
+    *(("", "events", v) for v in ("create", "get", "patch")),
+    ("apps", "replicasets", "get"),
+    ("batch", "jobs", "get"),
+    *(("", "configmaps", v) for v in ("get", "create", "patch")),
 }
 CLUSTER_RULES: set[Rule] = {
     ("", "namespaces", "list"),
@@ -96,7 +97,8 @@ def test_namespace_list_grants_roles_per_namespace() -> None:
 
 def test_port_forward_can_be_left_out() -> None:
     assert rules_of(render("rbac.portForward=false"), "ClusterRole") == (NAMESPACED_RULES | CLUSTER_RULES) - {
-        ("", "pods/portforward", "create")
+        ("", "pods/portforward", "create"),
+        ("", "pods/portforward", "get"),
     }
 
 
