@@ -69,12 +69,9 @@ class Channel:
         trend = assess(times, values, self.floors)
         if not (trend.flagged or trend.why_not == "no longer rising"):
             return trend
-        if (
-            series is not None
-            and window_growth(times, self.tracker.tail_root(series)) < _ROOT_SHARE * trend.growth
+        if series is not None and self._state_shift(
+            times, values, self.tracker.tail_root(series), trend.growth
         ):
-            # Its siblings under the same goroutine root shrank as it grew: a pool's goroutines moved
-            # from one state to another (busy -> idle), the pool did not grow.
             return _not(trend, "a state shift within its root")
         if not self._follows_load(series):
             return trend
@@ -83,6 +80,19 @@ class Channel:
         if times[-1] - times[0] < 0.9 * self.config.window_seconds:
             return _not(trend, "follows load; needs a full window")
         return assess(times, values, self.floors, follows_load=True)
+
+    @staticmethod
+    def _state_shift(
+        times: Sequence[float], values: Sequence[float], root: Sequence[float], growth: float
+    ) -> bool:
+        """Its siblings under the same goroutine root shrank as it grew, over the window or over its
+        recent half: a pool's goroutines moved from one state to another (busy -> idle, as load
+        falls), the pool itself did not grow."""
+        if window_growth(times, root) < _ROOT_SHARE * growth:
+            return True
+        half = len(values) // 2
+        recent = window_growth(times[half:], values[half:])
+        return recent > 0 and window_growth(times[half:], root[half:]) < _ROOT_SHARE * recent
 
     # --- evaluation ---------------------------------------------------------------------------
     def evaluate(self, now: float) -> Signal | None:
