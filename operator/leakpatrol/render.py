@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 
 from leakpatrol.detect.findings import Signal
+from leakpatrol.detect.points import display_frames
 from leakpatrol.detect.replay import Verdict
 from leakpatrol.diagnose.rules import RuleSet
 from leakpatrol.profiles.model import Profile, ProfileKind
@@ -80,7 +81,7 @@ def diagnose_text(profile: Profile, rules: RuleSet, top: int = 10) -> str:
         waited = f", waiting up to {max(g.wait_minutes)} min" if g.wait_minutes else ""
         amount = _unit("heap", g.size) if profile.kind is ProfileKind.HEAP else str(g.count)
         lines.append(f"\n{amount:>10}  [{g.wait_kind.value}{waited}]")
-        lines += [f"            {f.display()}" for f in (g.user_frames or g.frames)[:6]]
+        lines += [f"            {frame}" for frame in display_frames(g.user_frames or g.frames, 6)]
         if g.created_by:
             lines.append(f"            created by {g.created_by}")
         rule = rules.match(signal, g.wait_kind.value, [f.function for f in g.user_frames])

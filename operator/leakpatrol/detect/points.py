@@ -12,11 +12,12 @@ _PLUMBING = ("internal/", "net.", "bufio.", "io.", "syscall.", "os.", "crypto/tl
 DISPLAY_FRAMES = 5
 
 
-def display_frames(frames: tuple[Frame, ...]) -> tuple[str, ...]:
+def display_frames(frames: tuple[Frame, ...], limit: int = DISPLAY_FRAMES) -> tuple[str, ...]:
+    """The frames worth reading, leaf first: leading I/O plumbing (poll, net, bufio...) skipped."""
     start = 0
     while start < len(frames) - 1 and frames[start].function.startswith(_PLUMBING):
         start += 1
-    return tuple(f.display() for f in frames[start : start + DISPLAY_FRAMES])
+    return tuple(f.display() for f in frames[start : start + limit])
 
 
 def _point(group: StackGroup, value: float) -> GroupPoint:

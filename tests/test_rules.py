@@ -1,0 +1,96 @@
+"""The shipped rule set covers the causes we promise, and a bad rule says where it is wrong."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from leakpatrol.diagnose.rules import RuleError, RuleSet
+
+REQUIRED_IDS = {
+    "http-transport-per-request", "http-body-not-closed", "http-no-timeout", "http-server-idle-conns",
+    "grpc-conn-per-request", "sql-open-per-request", "sql-rows-not-closed", "chan-send-blocked",
+    "chan-receive-blocked", "select-forever", "mutex-or-waitgroup", "sleep-retry-loop",
+    "context-not-canceled", "heap-growth",
+}  # fmt: skip
+
+READ_LOOP = "net/http.(*persistConn).readLoop"
+
+
+def test_every_promised_rule_ships() -> None:
+    assert RuleSet.default().ids >= REQUIRED_IDS
+
+
+@pytest.mark.parametrize(
+    ("signal", "wait", "functions", "expected"),
+    [
+        ("goroutines", "IO wait", ["bufio.(*Reader).Peek", READ_LOOP], "http-transport-per-request"),
+        ("goroutines", "select", [READ_LOOP], "http-body-not-closed"),
+        ("goroutines", "select", ["net/http.(*persistConn).writeLoop"], "http-transport-per-request"),
+        (
+            "goroutines",
+            "select",
+            ["net/http.(*persistConn).roundTrip", "net/http.(*Client).Do"],
+            "http-no-timeout",
+        ),
+        (
+            "goroutines",
+            "IO wait",
+            ["net/http.(*connReader).Read", "net/http.(*conn).serve"],
+            "http-server-idle-conns",
+        ),
+        ("goroutines", "select", ["database/sql.(*DB).connectionOpener"], "sql-open-per-request"),
+        ("goroutines", "select", ["database/sql.(*DB).conn", "main.query"], "sql-rows-not-closed"),
+        ("goroutines", "chan send", ["main.worker"], "chan-send-blocked"),
+        ("goroutineleak", "chan receive", ["main.consume"], "chan-receive-blocked"),
+        ("goroutines", "select (no cases)", ["main.forever"], "select-forever"),
+        (
+            "goroutines",
+            "sync.WaitGroup.Wait",
+            ["sync.(*WaitGroup).Wait", "main.fanout"],
+            "mutex-or-waitgroup",
+        ),
+        ("goroutines", "sleep", ["time.Sleep", "main.retry"], "sleep-retry-loop"),
+        ("goroutines", "select", ["context.(*cancelCtx).propagateCancel.func2"], "context-not-canceled"),
+        ("heap", "unknown", ["main.(*cache).put"], "heap-growth"),
+    ],
+)
+def test_signatures_map_to_rules(signal: str, wait: str, functions: list[str], expected: str) -> None:
+    rule = RuleSet.default().match(signal, wait, functions)
+    assert rule is not None and rule.id == expected
+
+
+def test_a_handler_group_is_not_called_an_idle_connection() -> None:
+    functions = ["main.handler", "net/http.HandlerFunc.ServeHTTP", "net/http.(*conn).serve"]
+    rule = RuleSet.default().match("goroutines", "chan receive", functions)
+    assert rule is not None and rule.id == "chan-receive-blocked"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            '[[rule]]\nid = "x"\ncause = "c"\nfix = "f"\nframes = ["("]',
+            "rule[0].frames[0]: invalid regular expression",
+        ),
+        ('[[rule]]\nid = "x"\ncause = "c"', "rule[0]: missing required field(s) ['fix']"),
+        (
+            '[[rule]]\nid = "x"\ncause = "c"\nfix = "f"\nsignal = "heap"',
+            "rule[0]: unknown field(s) ['signal']",
+        ),
+        (
+            '[[rule]]\nid = "x"\ncause = "c"\nfix = "f"\nsignals = ["cpu"]',
+            "rule[0].signals: unknown signal(s)",
+        ),
+        ("[[rule]\n", "not valid TOML"),
+    ],
+)
+def test_bad_rules_name_the_rule_and_field(toml: str, message: str) -> None:
+    with pytest.raises(RuleError, match=re.escape(message)):
+        RuleSet.from_toml(toml, "my-rules.toml")
+
+
+def test_user_rules_win_ties() -> None:
+    extra = RuleSet.from_toml('[[rule]]\nid = "ours"\ncause = "c"\nfix = "f"\nwait_kinds = ["chan send"]')
+    assert RuleSet.default().extended(extra.rules).match("goroutines", "chan send", ["main.w"]).id == "ours"  # type: ignore[union-attr]
