@@ -7,11 +7,13 @@ One operator process serves the module; each test works in its own namespace.
 from __future__ import annotations
 
 import re
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from harness import ROOT, Kubectl, OperatorProcess, condition, wait_until
 
@@ -30,9 +32,16 @@ def kubectl(sandbox: ThreadedSandbox) -> Kubectl:
     return k
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 @pytest.fixture(scope="module")
 def operator(sandbox: ThreadedSandbox, kubectl: Kubectl) -> Iterator[OperatorProcess]:
-    with OperatorProcess(sandbox.kubeconfig_path) as op:
+    with OperatorProcess(sandbox.kubeconfig_path, metrics_port=_free_port()) as op:
         yield op
     assert "Traceback" not in op.log(), op.log()[-3000:]
 
@@ -110,6 +119,16 @@ def test_leak_is_found_healthy_is_not_and_describe_shows_it(
     assert "LeakDetected" not in kubectl("describe", "deployment", "healthy-http", "-n", ns)
     table = kubectl("get", "leakpolicies", "-n", ns)
     assert re.search(r"demo\s+True\s+2\s+1\s", table), table
+
+    metrics = httpx.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
+    assert re.search(
+        rf'leakpatrol_target_goroutines{{namespace="{ns}",pod="leaky-http-[^"]+",policy="demo"}} \d+', metrics
+    )
+    assert re.search(
+        rf'leakpatrol_workload_leak{{[^}}]*namespace="{ns}"[^}}]*signal="goroutines"[^}}]*}} 1\.0', metrics
+    )
+    assert "leakpatrol_scan_duration_seconds_count" in metrics
+    assert httpx.get(f"http://127.0.0.1:{operator.metrics_port}/healthz", timeout=5).text == "ok"
 
 
 def test_policy_edits_take_effect_and_delete_stops_scanning(

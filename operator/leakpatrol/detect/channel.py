@@ -99,8 +99,6 @@ class Channel:
         self._load_rising = None
         scored: list[_Scored] = []
         for series in self.tracker.groups.values():
-            if any(a in series.signature for a in self.config.allowlist):
-                continue
             trend = self._assess(self.tracker.tail_times(series), series.values, series)
             series.flagged_streak = series.flagged_streak + 1 if trend.flagged else 0
             scored.append(_Scored(series, trend))

@@ -12,6 +12,7 @@ from leakpatrol.detect.channel import Channel
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.findings import CulpritGroup, Evaluation, RuleRef, Signal, SignalKind, SignalState
 from leakpatrol.detect.points import display_frames, goroutine_points, heap_points
+from leakpatrol.detect.tracker import GroupPoint
 from leakpatrol.diagnose.rules import RuleSet
 from leakpatrol.profiles.model import Profile, StackGroup, WaitKind
 
@@ -72,12 +73,22 @@ class TargetEvaluator:
             if profile is None:
                 continue
             tracker = channel.tracker
-            tracker.add(sample.time, points(profile), float(profile.total))
+            kept, total = self._without_allowlisted(points(profile), float(profile.total))
+            tracker.add(sample.time, kept, total)
             tracker.trim(self.config.window_seconds, self.config.max_samples)
             signal = channel.evaluate(sample.time)
             if signal is not None:
                 signals.append(signal)
         return signals
+
+    def _without_allowlisted(self, points: list[GroupPoint], total: float) -> tuple[list[GroupPoint], float]:
+        """Known-static groups leave the series entirely, total included: they can neither be
+        flagged nor make the total look like it grows."""
+        allow = self.config.allowlist
+        if not allow:
+            return points, total
+        kept = [p for p in points if not any(a in p.signature for a in allow)]
+        return kept, total - sum(p.value for p in points) + sum(p.value for p in kept)
 
     def _goroutineleak_signal(
         self, profile: Profile, goroutines: Profile | None, now: float
