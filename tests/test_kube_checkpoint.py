@@ -6,13 +6,13 @@ import asyncio
 import base64
 import os
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from test_kube_support import delete_namespace, make_namespace, sandbox_api
+from test_kube_support import delete_namespace, make_namespace
 
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.configmaps import KEY, read_checkpoint, write_checkpoint
@@ -29,12 +29,6 @@ def ns(sandbox: Any) -> Iterator[str]:
     name = make_namespace(sandbox, "ckpt")
     yield name
     delete_namespace(sandbox, name)
-
-
-@pytest.fixture
-async def api(sandbox: Any) -> AsyncIterator[ApiClient]:
-    async with await sandbox_api(sandbox) as client:
-        yield client
 
 
 def make_policy(sandbox: Any, ns: str, name: str) -> ObjectRef:

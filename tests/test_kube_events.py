@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from test_kube_support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest, sandbox_api
+from test_kube_support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
 
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.events import event_name, post_event
@@ -27,12 +27,6 @@ def ns(sandbox: Any) -> Iterator[str]:
     name = make_namespace(sandbox, "ev")
     yield name
     delete_namespace(sandbox, name)
-
-
-@pytest.fixture
-async def api(sandbox: Any) -> AsyncIterator[ApiClient]:
-    async with await sandbox_api(sandbox) as client:
-        yield client
 
 
 def make_pod(sandbox: Any, ns: str, name: str) -> ObjectRef:

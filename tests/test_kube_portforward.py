@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_kube_support import delete_namespace, make_namespace, run_pod, sandbox_api
+from test_kube_support import delete_namespace, make_namespace, run_pod
 
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.errors import (
@@ -42,12 +42,6 @@ def ns(sandbox: Any) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def pod(sandbox: Any, ns: str) -> dict[str, Any]:
     return run_pod(sandbox, ns, "hello")
-
-
-@pytest.fixture
-async def api(sandbox: Any) -> AsyncIterator[ApiClient]:
-    async with await sandbox_api(sandbox) as client:
-        yield client
 
 
 @pytest.fixture

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
-from test_kube_support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest, sandbox_api
+from test_kube_support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
 
 from leakpatrol.kube.client import ApiClient, PatchType
 from leakpatrol.kube.errors import ApiError, Conflict, NotFound
@@ -23,12 +23,6 @@ def ns(sandbox: Any) -> Iterator[str]:
     name = make_namespace(sandbox, "res")
     yield name
     delete_namespace(sandbox, name)
-
-
-@pytest.fixture
-async def api(sandbox: Any) -> AsyncIterator[ApiClient]:
-    async with await sandbox_api(sandbox) as client:
-        yield client
 
 
 async def test_connect_from_the_kubeconfig_sends_its_token(api: ApiClient, sandbox: Any) -> None:

@@ -11,9 +11,6 @@ from typing import Any
 
 import yaml
 
-from leakpatrol.kube.client import ApiClient
-from leakpatrol.kube.connection import connect
-
 HELLO = "leakpatrol.test/hello-pprof"
 NO_PROCESS = "leakpatrol.test/not-mapped"  # a pod that never runs a process: cheap, for API tests
 Obj = dict[str, Any]
@@ -58,8 +55,3 @@ def wait_pod(sandbox: Any, namespace: str, name: str, condition: Any, timeout: f
         sandbox.sandbox.wait_for("v1", "pods", namespace, name, condition, within=timeout)
     )
     return obj
-
-
-async def sandbox_api(sandbox: Any) -> ApiClient:
-    """An ApiClient the way the operator makes one: from the sandbox's kubeconfig file."""
-    return await connect(str(sandbox.kubeconfig_path))
