@@ -63,6 +63,12 @@ def deploy_services(k: Kubectl, ns: str) -> None:
     k("wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130)
 
 
+def deploy_services(k: Kubectl, ns: str) -> None:
+    """leaky-http and healthy-http (examples/demo/services.yaml), Available."""
+    apply(k, ns, SERVICES)
+    k("wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130)
+
+
 def policy(k: Kubectl, ns: str, name: str = "demo") -> dict[str, Any]:
     result: dict[str, Any] = k.json("get", "leakpolicy", name, "-n", ns)
     return result
@@ -86,10 +92,7 @@ def test_leak_is_found_healthy_is_not_and_describe_shows_it(
     kubectl: Kubectl, operator: OperatorProcess
 ) -> None:
     ns = namespace(kubectl, "e2e-leak")
-    apply(kubectl, ns, SERVICES)
-    kubectl(
-        "wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130
-    )
+    deploy_services(kubectl, ns)
     apply(kubectl, ns, DEMO_POLICY)
     healthy_flagged: list[str] = []
 
@@ -141,10 +144,7 @@ def test_policy_edits_take_effect_and_delete_stops_scanning(
     kubectl: Kubectl, operator: OperatorProcess
 ) -> None:
     ns = namespace(kubectl, "e2e-edit")
-    apply(kubectl, ns, SERVICES)
-    kubectl(
-        "wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130
-    )
+    deploy_services(kubectl, ns)
     apply(kubectl, ns, DEMO_POLICY)
     wait_until(lambda: has_condition(kubectl, ns, "Ready", "True", "Scanned"), within=30, what="first scan")
 
@@ -178,10 +178,7 @@ def test_policy_edits_take_effect_and_delete_stops_scanning(
 
 def test_restart_resumes_series_from_checkpoint(kubectl: Kubectl, operator: OperatorProcess) -> None:
     ns = namespace(kubectl, "e2e-restart")
-    apply(kubectl, ns, SERVICES)
-    kubectl(
-        "wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130
-    )
+    deploy_services(kubectl, ns)
     apply(kubectl, ns, DEMO_POLICY.replace("minSamples: 8", "minSamples: 14"))
     cm = "leakpatrol-checkpoint-demo"
     wait_until(lambda: kubectl("get", "configmap", cm, "-n", ns, check=False), within=30, what="a checkpoint")
