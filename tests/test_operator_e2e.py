@@ -63,12 +63,6 @@ def deploy_services(k: Kubectl, ns: str) -> None:
     k("wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130)
 
 
-def deploy_services(k: Kubectl, ns: str) -> None:
-    """leaky-http and healthy-http (examples/demo/services.yaml), Available."""
-    apply(k, ns, SERVICES)
-    k("wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130)
-
-
 def policy(k: Kubectl, ns: str, name: str = "demo") -> dict[str, Any]:
     result: dict[str, Any] = k.json("get", "leakpolicy", name, "-n", ns)
     return result
