@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from leakpatrol.detect.display import display_frames
 from leakpatrol.detect.findings import Signal
-from leakpatrol.detect.points import display_frames
 from leakpatrol.detect.replay import Verdict
 from leakpatrol.diagnose.rules import RuleSet
 from leakpatrol.profiles.model import Profile, ProfileKind

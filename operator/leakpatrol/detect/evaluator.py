@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from leakpatrol.detect.channel import Channel
 from leakpatrol.detect.config import DetectionConfig
+from leakpatrol.detect.display import display_frames
 from leakpatrol.detect.findings import CulpritGroup, Evaluation, RuleRef, Signal, SignalKind, SignalState
-from leakpatrol.detect.points import display_frames, goroutine_points, heap_points
+from leakpatrol.detect.points import goroutine_points, heap_points
 from leakpatrol.detect.tracker import GroupPoint
 from leakpatrol.diagnose.rules import RuleSet
 from leakpatrol.profiles.model import Profile, StackGroup, WaitKind

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 from leakpatrol.detect.tracker import GroupPoint
-from leakpatrol.profiles.model import Frame, Profile, StackGroup
+from leakpatrol.profiles.model import Profile, StackGroup
 
 # A request handler's goroutine count is the load itself (in-flight requests).
 _LOAD_MARKERS = ("ServeHTTP", "processUnaryRPC", "processStreamingRPC")
-# Leading frames from these packages are I/O plumbing; the display starts below them.
-_PLUMBING = ("internal/", "net.", "bufio.", "io.", "syscall.", "os.", "crypto/tls.", "sync.", "time.")
-DISPLAY_FRAMES = 5
-
-
-def display_frames(frames: tuple[Frame, ...], limit: int = DISPLAY_FRAMES) -> tuple[str, ...]:
-    """The frames worth reading, leaf first: leading I/O plumbing (poll, net, bufio...) skipped."""
-    start = 0
-    while start < len(frames) - 1 and frames[start].function.startswith(_PLUMBING):
-        start += 1
-    return tuple(f.display() for f in frames[start : start + limit])
 
 
 def _point(group: StackGroup, value: float) -> GroupPoint:
     return GroupPoint(
         signature=group.signature,
         wait_kind=group.wait_kind.value,
-        frames=display_frames(group.user_frames or group.frames),
+        stack=group.user_frames or group.frames,
         value=value,
         is_load=any(m in group.signature for m in _LOAD_MARKERS),
     )

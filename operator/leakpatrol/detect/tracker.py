@@ -13,6 +13,9 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from leakpatrol.detect.display import display_frames
+from leakpatrol.profiles.model import Frame
+
 
 @dataclass(frozen=True, slots=True)
 class GroupPoint:
@@ -20,7 +23,7 @@ class GroupPoint:
 
     signature: str
     wait_kind: str
-    frames: tuple[str, ...]  # display frames, leaf first, the top few
+    stack: tuple[Frame, ...]  # leaf first; turned into display strings only if the group is tracked
     value: float  # goroutines, or inuse bytes
     is_load: bool = False  # a request handler: its count *is* the load
 
@@ -33,7 +36,7 @@ class Series:
     wait_kind: str
     frames: tuple[str, ...]
     is_load: bool
-    values: array[float] = field(default_factory=lambda: array("d"))
+    values: array[float] = field(default_factory=lambda: array(VALUE_TYPE))
     flagged_streak: int = 0
 
     @property
@@ -47,6 +50,10 @@ class Series:
         return names.split(";") if names else []
 
 
+# float32: counts are exact to 16.7 million, bytes to a few parts in 10^8 — and half the memory.
+VALUE_TYPE = "f"
+
+
 def root_of(signature: str) -> str:
     """The goroutine's entry function (outermost user frame): groups under one root are one kind of
     goroutine in different states, e.g. a pool's workers busy or idle."""
@@ -58,8 +65,8 @@ class GroupTracker:
         self.top_groups = top_groups
         self.load_aware = load_aware
         self.times: list[float] = []
-        self.total: array[float] = array("d")
-        self.load: array[float] = array("d")  # in-flight request handlers (load_aware only)
+        self.total: array[float] = array(VALUE_TYPE)
+        self.load: array[float] = array(VALUE_TYPE)  # in-flight request handlers (load_aware only)
         self.groups: dict[str, Series] = {}
         self.roots: dict[str, array[float]] = {}  # per-root totals, for the roots of tracked groups
 
@@ -88,12 +95,14 @@ class GroupTracker:
             if root in totals:
                 totals[root] += p.value
         for root, value in totals.items():
-            self.roots.setdefault(root, array("d")).append(value)
+            self.roots.setdefault(root, array(VALUE_TYPE)).append(value)
 
     def _admit(self, top: Iterable[GroupPoint]) -> None:
         for p in top:
             if p.signature not in self.groups:
-                self.groups[p.signature] = Series(p.signature, p.wait_kind, p.frames, p.is_load)
+                # Display strings are made here, for the few groups tracked, not for every group.
+                frames = display_frames(p.stack)
+                self.groups[p.signature] = Series(p.signature, p.wait_kind, frames, p.is_load)
         excess = len(self.groups) - self.top_groups
         if excess <= 0:
             return
