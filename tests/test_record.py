@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 import gobuild
+from leakpatrol.kube.errors import TooLarge
 from leakpatrol.record import (
-    ProfileTooLargeError,
     fetch_final_goroutineleak,
     fetch_profile,
     record_series,
@@ -138,14 +138,14 @@ def tiny_server() -> Iterator[str]:
 async def test_byte_cap_stops_the_download_and_writes_nothing(tiny_server: str, tmp_path: Path) -> None:
     path = tmp_path / "1.goroutine.pb.gz"
     async with httpx.AsyncClient(trust_env=False) as client:
-        with pytest.raises(ProfileTooLargeError):
+        with pytest.raises(TooLarge):
             await fetch_profile(client, f"{tiny_server}/debug/pprof/goroutine", path, max_bytes=BIG // 4)
         assert await fetch_profile(client, f"{tiny_server}/debug/pprof/goroutine", path, max_bytes=BIG) == BIG
     assert listing(tmp_path) == [path.name]  # no partial file from the failed one
 
 
 async def test_record_series_aborts_on_a_capped_profile(tiny_server: str, tmp_path: Path) -> None:
-    with pytest.raises(ProfileTooLargeError):
+    with pytest.raises(TooLarge):
         await record_series(
             tiny_server, tmp_path, interval=0.01, count=2, stamp_start=0, stamp_step=1, max_bytes=1000
         )

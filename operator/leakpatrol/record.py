@@ -26,9 +26,11 @@ from pathlib import Path
 
 import httpx
 
+from leakpatrol.kube.errors import PprofNotExposed
+from leakpatrol.kube.fetch import fetch_profile as capped_fetch
+
 __all__ = [
     "DEFAULT_MAX_BYTES",
-    "ProfileTooLargeError",
     "fetch_final_goroutineleak",
     "fetch_profile",
     "record_series",
@@ -40,10 +42,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 64 << 20  # debug=1 of 4k distinct stacks is ~4.5 MB; 64 MiB is far beyond sane
 RECORDABLE_KINDS = frozenset({"goroutine", "heap"})
 FINAL_GOROUTINELEAK = "final.goroutineleak.txt"
-
-
-class ProfileTooLargeError(RuntimeError):
-    """The target sent more than `max_bytes` for one profile; nothing was written."""
 
 
 def sample_filename(stamp: int, kind: str, *, text: bool = False) -> str:
@@ -61,22 +59,15 @@ async def fetch_profile(
     params: dict[str, str | int] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> int:
-    """GET `url` into `path`, streaming with a byte cap. Returns the size written.
+    """GET `url` into `path` with the operator's own capped fetch. Returns the size written.
 
-    Raises ProfileTooLargeError past `max_bytes`, httpx.HTTPStatusError on a non-2xx answer,
-    and httpx transport errors as they come. On any error no file is left behind.
+    Raises leakpatrol.kube.errors.FetchError subclasses (TooLarge past `max_bytes`,
+    PprofNotExposed on a 404, ...). On any error no file is left behind.
     """
-    chunks: list[bytes] = []
-    size = 0
-    async with client.stream("GET", url, params=params) as resp:
-        resp.raise_for_status()
-        async for chunk in resp.aiter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise ProfileTooLargeError(f"{resp.url}: more than {max_bytes} bytes")
-            chunks.append(chunk)
-    await asyncio.to_thread(_write_atomically, path, b"".join(chunks))
-    return size
+    full = str(httpx.URL(url, params=params or {}))
+    data = await capped_fetch(client, full, max_bytes=max_bytes, timeout=client.timeout)
+    await asyncio.to_thread(_write_atomically, path, data)
+    return len(data)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -195,11 +186,9 @@ async def fetch_final_goroutineleak(
                 params={"debug": 1},
                 max_bytes=max_bytes,
             )
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code == httpx.codes.NOT_FOUND:
-                log.info("%s has no goroutineleak profile (404)", base_url)
-                return None
-            raise
+        except PprofNotExposed:
+            log.info("%s has no goroutineleak profile (404)", base_url)
+            return None
     return path
 
 
