@@ -24,7 +24,14 @@ from leakpatrol.controller import events as ev
 from leakpatrol.controller.findings import PodResult, workload_findings
 from leakpatrol.controller.policy_rules import rules_for
 from leakpatrol.controller.ports import Cluster, FetchOptions, TargetFetchError
-from leakpatrol.controller.status import ScanPass, invalid_status, scanned_status, suspended_status
+from leakpatrol.controller.status import (
+    ScanPass,
+    invalid_status,
+    read_status,
+    scanned_status,
+    status_body,
+    suspended_status,
+)
 from leakpatrol.controller.targets import ScanTarget, Unscannable, select_targets
 from leakpatrol.detect import checkpoint
 from leakpatrol.detect.evaluator import Sample, TargetEvaluator
@@ -78,7 +85,7 @@ class PolicyScanner:
         now_dt = datetime.fromtimestamp(started, UTC)
         raw_spec = body.get("spec") or {}
         generation = (body.get("metadata") or {}).get("generation")
-        previous = _previous_status(body)
+        previous = read_status(body)
         issues = validate_spec(raw_spec)
         if issues:
             await self._report_invalid(previous, issues, generation, now_dt)
@@ -86,7 +93,7 @@ class PolicyScanner:
         spec = parse_spec(raw_spec)
         if spec.suspend:
             await self.cluster.patch_status(
-                self.policy, _dump(suspended_status(previous, generation, now_dt))
+                self.policy, status_body(suspended_status(previous, generation, now_dt))
             )
             return spec.schedule.interval
         self._apply_spec(spec, raw_spec)
@@ -107,7 +114,7 @@ class PolicyScanner:
         evaluated = sum(1 for r in results if r.evaluation.evaluated)
         scan_pass = ScanPass(self.namespace, len(targets), len(results), evaluated, findings, failures)
         status = scanned_status(previous, scan_pass, generation, now_dt)
-        await self.cluster.patch_status(self.policy, _dump(status))
+        await self.cluster.patch_status(self.policy, status_body(status))
         await self._post_events(previous, status, failures, targets)
         await self._checkpoint()
         self._metrics(started, findings)
@@ -241,7 +248,9 @@ class PolicyScanner:
     async def _report_invalid(
         self, previous: LeakPolicyStatus | None, issues: list[Any], generation: int | None, now: datetime
     ) -> None:
-        await self.cluster.patch_status(self.policy, _dump(invalid_status(previous, issues, generation, now)))
+        await self.cluster.patch_status(
+            self.policy, status_body(invalid_status(previous, issues, generation, now))
+        )
         if generation != self.invalid_generation:
             self.invalid_generation = generation
             msg = "; ".join(str(i) for i in issues[:10])[: ev.MAX_MESSAGE]
@@ -284,19 +293,3 @@ async def _parse(data: bytes) -> Profile:
     if len(data) <= PARSE_INLINE_BYTES:
         return load(data)
     return await asyncio.to_thread(load, data)
-
-
-def _previous_status(body: Mapping[str, Any]) -> LeakPolicyStatus | None:
-    raw = body.get("status") or {}
-    known = {k: v for k, v in raw.items() if k in LeakPolicyStatus.model_fields or k in _ALIASES}
-    try:
-        return LeakPolicyStatus.model_validate(known) if known else None
-    except ValueError:
-        return None  # a status we cannot read (older version, hand-edited) is rebuilt from scratch
-
-
-_ALIASES = {f.alias for f in LeakPolicyStatus.model_fields.values() if f.alias}
-
-
-def _dump(status: LeakPolicyStatus) -> dict[str, Any]:
-    return status.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from leakpatrol.api import (
     MAX_FINDINGS,
@@ -177,3 +178,21 @@ def suspended_status(
     base = previous or LeakPolicyStatus()
     conditions = set_condition(list(base.conditions), cond, now)
     return base.model_copy(update={"observed_generation": generation, "conditions": conditions})
+
+
+def read_status(body: Mapping[str, Any]) -> LeakPolicyStatus | None:
+    """The status the object carries now; None when absent or unreadable (then rebuilt afresh)."""
+    raw = body.get("status") or {}
+    known = {k: v for k, v in raw.items() if k in _STATUS_KEYS}
+    try:
+        return LeakPolicyStatus.model_validate(known) if known else None
+    except ValueError:
+        return None  # an older version's or a hand-edited status is rebuilt from scratch
+
+
+_STATUS_KEYS = {f.alias or name for name, f in LeakPolicyStatus.model_fields.items()}  # camelCase, as stored
+
+
+def status_body(status: LeakPolicyStatus) -> dict[str, Any]:
+    """The JSON a status patch carries (camelCase, RFC 3339 times, no nulls)."""
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
