@@ -114,8 +114,11 @@ class PolicyScanner:
         evaluated = sum(1 for r in results if r.evaluation.evaluated)
         scan_pass = ScanPass(self.namespace, len(targets), len(results), evaluated, findings, failures)
         status = scanned_status(previous, scan_pass, generation, now_dt)
-        await self.cluster.patch_status(self.policy, status_body(status))
+        # Events first: they are computed against the status the object carries, so if anything
+        # below fails the next pass sees the same transition and posts again (aggregated into a
+        # count), instead of the status moving on and the Event being lost.
         await self._post_events(previous, status, failures, targets)
+        await self.cluster.patch_status(self.policy, status_body(status))
         await self._checkpoint()
         self._metrics(started, findings)
         return spec.schedule.interval + random.uniform(0, spec.schedule.jitter_seconds)
@@ -241,9 +244,9 @@ class PolicyScanner:
             self.policy, previous.findings if previous else [], status.findings, workloads, pods
         )
         intents += ev.failure_events(self.policy, self.failing, failures, pods)
-        self.failing = {u.pod for u in failures}
         for intent in intents:
             await self.cluster.post_event(intent)
+        self.failing = {u.pod for u in failures}
 
     async def _report_invalid(
         self, previous: LeakPolicyStatus | None, issues: list[Any], generation: int | None, now: datetime
