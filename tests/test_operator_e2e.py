@@ -94,7 +94,8 @@ def test_leak_is_found_healthy_is_not_and_describe_shows_it(
         lp = policy(kubectl, ns)
         findings = (lp.get("status") or {}).get("findings") or []
         healthy_flagged.extend(f["state"] for f in findings if f["workload"]["name"] == "healthy-http")
-        return lp if has_condition(kubectl, ns, "LeakDetected", "True") else None
+        leak = condition(lp, "LeakDetected")  # from the same read as the findings above
+        return lp if leak and leak["status"] == "True" else None
 
     lp = wait_until(confirmed, within=120, what="LeakDetected")
     finding = next(f for f in lp["status"]["findings"] if f["workload"]["name"] == "leaky-http")
