@@ -87,7 +87,7 @@ def finding(state: FindingState = FindingState.CONFIRMED) -> Finding:
         current=400,
         growth_per_hour=300,
         p_value="1e-05",
-        culprit=["net/http.(*persistConn).readLoop transport.go:2493"],
+        culprit=["net/http.(*persistConn).readLoop /usr/lib/go/src/net/http/transport.go:2493"],
         rule_id="http-transport-per-request",
         cause="a Transport per request",
         fix="share one Client",
@@ -154,6 +154,7 @@ def test_events_only_on_transitions() -> None:
         ("LeakPolicy", "LeakDetected", "Warning"), ("Deployment", "LeakDetected", "Warning"),
         ("Pod", "LeakDetected", "Warning")}  # fmt: skip
     assert "Fix: share one Client" in confirmed[0].message
+    assert "Culprit: net/http.(*persistConn).readLoop transport.go:2493." in confirmed[0].message
     assert leak_events(POLICY, [finding()], [finding()], workloads, pods) == []
     resolved = leak_events(POLICY, [finding()], [], workloads, pods)
     assert {e.reason for e in resolved} == {"LeakResolved"}

@@ -26,8 +26,15 @@ def _key(f: Finding) -> tuple[str, str, str]:
     return (f.workload.kind, f.workload.name, f.signal.value)
 
 
+def _short(frame: str) -> str:
+    """`pkg.F /long/path/file.go:12` -> `pkg.F file.go:12`: an Event line is read in a terminal;
+    the status keeps the full paths."""
+    function, _, place = frame.partition(" ")
+    return f"{function} {place.rsplit('/', 1)[-1]}" if place else function
+
+
 def finding_message(f: Finding) -> str:
-    where = " <- ".join(f.culprit[:3]) or "(no frames)"
+    where = " <- ".join(_short(c) for c in f.culprit[:3]) or "(no frames)"
     unit = "bytes" if f.signal.value == "heap" else "goroutines"
     text = (
         f"{f.workload.kind}/{f.workload.name} {f.signal.value}: {f.baseline} -> {f.current} {unit}, "
