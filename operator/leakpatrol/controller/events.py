@@ -34,7 +34,9 @@ def _short(frame: str) -> str:
 
 
 def finding_message(f: Finding) -> str:
-    where = " <- ".join(_short(c) for c in f.culprit[:3]) or "(no frames)"
+    # The leaf says where it waits, the outermost shown frame which code started it.
+    frames = [_short(c) for c in f.culprit]
+    where = " <- ".join(frames if len(frames) <= 2 else [frames[0], "...", frames[-1]]) or "(no frames)"
     unit = "bytes" if f.signal.value == "heap" else "goroutines"
     text = (
         f"{f.workload.kind}/{f.workload.name} {f.signal.value}: {f.baseline} -> {f.current} {unit}, "
