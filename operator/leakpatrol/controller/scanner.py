@@ -97,19 +97,16 @@ class PolicyScanner:
             )
             return spec.schedule.interval
         self._apply_spec(spec, raw_spec)
-        await self._restore_once(spec)
+        await self._restore_once()
         pods = await self.cluster.list_pods(self.namespace, raw_spec.get("selector") or {})
         targets, unscannable = select_targets(pods, spec.target.port)
-        self._forget_gone({t.uid for t in targets})
-        by_uid = {t.uid: t for t in targets}
+        present = {t.uid for t in targets}
+        self._forget_gone(present)
         due = [t for t in targets if self._due(t.uid, started)]
+        backed_off = present - {t.uid for t in due}
         outcomes = await asyncio.gather(*(self._scan_target(t, spec, started) for t in due))
         results, failures = await self._collect(due, outcomes, pods)
-        failures += unscannable + [
-            b.last
-            for u, b in self.backoff.items()
-            if u in by_uid and u not in {t.uid for t in due} and b.last is not None
-        ]
+        failures += unscannable + [b.last for u, b in self.backoff.items() if u in backed_off and b.last]
         findings = workload_findings(results)
         evaluated = sum(1 for r in results if r.evaluation.evaluated)
         scan_pass = ScanPass(self.namespace, len(targets), len(results), evaluated, findings, failures)
@@ -136,7 +133,7 @@ class PolicyScanner:
             for uid, e in self.evaluators.items()
         }
 
-    async def _restore_once(self, spec: LeakPolicySpec) -> None:
+    async def _restore_once(self) -> None:
         if self.restored:
             return
         self.restored = True
