@@ -23,6 +23,7 @@ lint: setup
 	$(VENV)/bin/ruff check operator tests scripts benchmarks
 	$(VENV)/bin/ruff format --check operator tests scripts benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # Go programs first: pods in the sandbox start them, and a cold build must not eat a test's timeout.
 programs: setup

@@ -32,10 +32,10 @@ from pathlib import Path
 from types import BuiltinFunctionType, FunctionType, ModuleType
 
 from benchmarks.parse import profiles
+from leakpatrol.core import LeakState
 from leakpatrol.detect import checkpoint
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import PodIdentity, Sample, TargetEvaluator
-from leakpatrol.detect.findings import SignalState
 from leakpatrol.diagnose.rules import RuleSet
 from leakpatrol.profiles import Profile, ProfileFormat, ProfileKind, StackGroup, load
 from leakpatrol.seriesdir import SeriesDir
@@ -108,7 +108,7 @@ def time_observe(
         start, cpu = time.perf_counter(), time.process_time()
         evaluation = ev.observe(sample, pod)
         took.append((time.perf_counter() - start, time.process_time() - cpu))
-        flagged = flagged or any(s.state is SignalState.CONFIRMED for s in evaluation.signals)
+        flagged = flagged or any(s.state is LeakState.CONFIRMED for s in evaluation.signals)
         del sample, evaluation
     return took, ev, groups, flagged
 

@@ -13,13 +13,12 @@ from leakpatrol.api import (
     ConditionStatus,
     ConditionType,
     Finding,
-    FindingState,
     LeakPolicyStatus,
-    Signal,
     get_condition,
     set_condition,
     worst_first,
 )
+from leakpatrol.core import LeakState, SignalKind
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
@@ -100,8 +99,8 @@ def test_worst_first_orders_and_bounds() -> None:
     assert len(ranked) == 10
     assert [f.workload.name for f in ranked[:2]] == ["proven", "fast"]
     assert "suspect" not in {f.workload.name for f in ranked}
-    assert {f.signal for f in ranked} <= set(Signal)
-    assert all(f.state is FindingState.CONFIRMED for f in ranked)
+    assert {f.signal for f in ranked} <= set(SignalKind)
+    assert all(f.state is LeakState.CONFIRMED for f in ranked)
 
 
 def test_findings_are_bounded_by_the_model() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import pytest
 
+from leakpatrol.core import CheckpointCorrupt
 from leakpatrol.detect import checkpoint
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import TargetEvaluator
@@ -39,9 +41,13 @@ def test_resume_after_restart_matches_an_uninterrupted_run() -> None:
 
 
 def test_corrupt_or_foreign_checkpoints_are_refused() -> None:
-    with pytest.raises(checkpoint.CheckpointError):
+    with pytest.raises(CheckpointCorrupt):
         checkpoint.decode(b"not zlib")
-    with pytest.raises(checkpoint.CheckpointError):
+    with pytest.raises(CheckpointCorrupt, match="expands beyond"):  # 80 KB that inflates to 80 MB
+        checkpoint.decode(zlib.compress(b"\0" * (80 << 20)))
+    with pytest.raises(CheckpointCorrupt, match="truncated"):
+        checkpoint.decode(zlib.compress(b'{"a": 1}')[:-3])
+    with pytest.raises(CheckpointCorrupt):
         checkpoint.restore({"format": 99}, DetectionConfig(), RuleSet.default())
-    with pytest.raises(checkpoint.CheckpointError):
+    with pytest.raises(CheckpointCorrupt):
         checkpoint.restore({"format": 1, "pod": None}, DetectionConfig(), RuleSet.default())

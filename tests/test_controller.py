@@ -9,15 +9,13 @@ from leakpatrol.api import (
     ConditionStatus,
     ConditionType,
     Finding,
-    FindingState,
-    Signal,
     Workload,
     get_condition,
 )
 from leakpatrol.controller.events import failure_events, leak_events
 from leakpatrol.controller.status import ScanPass, scanned_status
 from leakpatrol.controller.targets import Unscannable, select_targets
-from leakpatrol.kube.refs import ObjectRef
+from leakpatrol.core import LeakState, ObjectRef, SignalKind
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 POLICY = ObjectRef("leakpatrol.dev/v1alpha1", "LeakPolicy", "demo", "p-uid", "shop")
@@ -76,11 +74,11 @@ def test_a_restart_changes_the_identity_that_resets_a_series() -> None:
     assert before.identity != after.identity
 
 
-def finding(state: FindingState = FindingState.CONFIRMED) -> Finding:
+def finding(state: LeakState = LeakState.CONFIRMED) -> Finding:
     return Finding(
         workload=Workload(kind="Deployment", name="web"),
         pods=["web-1-x"],
-        signal=Signal.GOROUTINES,
+        signal=SignalKind.GOROUTINES,
         state=state,
         since=NOW,
         baseline=100,
@@ -146,10 +144,10 @@ def test_failing_targets_degrade_with_their_reason() -> None:
 def test_events_only_on_transitions() -> None:
     pods = {"web-1-x": ObjectRef("v1", "Pod", "web-1-x", "x-uid", "shop")}
     workloads = {("Deployment", "web"): DEPLOY}
-    suspected = leak_events(POLICY, [], [finding(FindingState.SUSPECTED)], workloads, pods)
+    suspected = leak_events(POLICY, [], [finding(LeakState.SUSPECTED)], workloads, pods)
     assert {(e.about.kind, e.reason) for e in suspected} == {("LeakPolicy", "LeakSuspected"),
                                                              ("Deployment", "LeakSuspected")}  # fmt: skip
-    confirmed = leak_events(POLICY, [finding(FindingState.SUSPECTED)], [finding()], workloads, pods)
+    confirmed = leak_events(POLICY, [finding(LeakState.SUSPECTED)], [finding()], workloads, pods)
     assert {(e.about.kind, e.reason, e.type) for e in confirmed} == {
         ("LeakPolicy", "LeakDetected", "Warning"), ("Deployment", "LeakDetected", "Warning"),
         ("Pod", "LeakDetected", "Warning")}  # fmt: skip

@@ -11,6 +11,7 @@ import aiohttp.web
 import pytest
 import yaml
 
+from leakpatrol.core import Permanent
 from leakpatrol.kube import connection
 from leakpatrol.kube.auth import RefreshingHeader, StaticHeader
 from leakpatrol.kube.client import ApiClient
@@ -19,6 +20,7 @@ from leakpatrol.kube.errors import (
     ApiUnavailable,
     Forbidden,
     Gone,
+    Rejected,
     ServerError,
     TooManyRequests,
 )
@@ -121,7 +123,7 @@ async def test_statuses_map_to_the_error_tree(api: ApiClient) -> None:
         await api.get("/proxy")
     with pytest.raises(ApiError) as teapot:
         await api.get("/teapot")
-    assert type(teapot.value) is ApiError and not teapot.value.retryable
+    assert type(teapot.value) is Rejected and isinstance(teapot.value, Permanent)
 
 
 async def test_response_size_cap(api: ApiClient) -> None:

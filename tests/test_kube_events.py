@@ -12,10 +12,10 @@ import pytest
 import yaml
 from test_kube_support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
 
+from leakpatrol.core import ObjectRef
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.events import event_name, post_event
 from leakpatrol.kube.ratelimit import KeyedRateLimiter
-from leakpatrol.kube.refs import ObjectRef
 
 pytestmark = pytest.mark.slow
 KUBECTL = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "kubectl"

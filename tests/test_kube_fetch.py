@@ -11,7 +11,15 @@ import httpx
 import pytest
 
 from leakpatrol.kube.client import ApiClient
-from leakpatrol.kube.errors import FetchTimeout, Forbidden, Unauthorized, Unreachable, UpstreamError
+from leakpatrol.kube.errors import (
+    FetchTimeout,
+    Forbidden,
+    Refused,
+    Unauthorized,
+    Unreachable,
+    UpstreamError,
+    UpstreamRejected,
+)
 from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
 
 PHASES = httpx.Timeout(2.0)
@@ -64,8 +72,8 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     (500, UpstreamError, True),
     (503, UpstreamError, True),
     (429, UpstreamError, True),
-    (302, UpstreamError, False),  # never followed: a pprof endpoint has no business redirecting
-    (400, UpstreamError, False),
+    (302, UpstreamRejected, False),  # never followed: a pprof endpoint has no business redirecting
+    (400, UpstreamRejected, False),
 ])  # fmt: skip
 async def test_http_statuses(
     http: httpx.AsyncClient, pod_url: str, code: int, error: type[Exception], retryable: bool
@@ -144,6 +152,6 @@ async def test_port_forward_connect_timeout(fake_api: ApiClient) -> None:
 
 async def test_port_forward_forbidden_is_not_retried(fake_api: ApiClient) -> None:
     async with http_client_for("PortForward", fake_api) as http:
-        with pytest.raises(Unreachable, match="403") as raised:
+        with pytest.raises(Refused, match="403") as raised:
             await fetch_profile(http, "http://secret.ns:6060/x", max_bytes=1000, timeout=PHASES)
     assert isinstance(raised.value.__cause__, Forbidden) and not raised.value.retryable

@@ -13,10 +13,12 @@ import httpx
 import pytest
 from test_kube_support import delete_namespace, make_namespace, run_pod
 
+from leakpatrol.core import TargetGone
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.errors import (
     FetchTimeout,
     NotFound,
+    PodGone,
     PortForwardError,
     PprofNotExposed,
     TooLarge,
@@ -88,7 +90,7 @@ async def test_port_not_listening_is_a_port_forward_error_with_the_kubelets_reas
     with pytest.raises(PortForwardError) as raised:
         await http.get(target_url("PortForward", pod, 7777, "/"))
     assert (raised.value.namespace, raised.value.pod, raised.value.port) == (ns, "hello", 7777)
-    assert "connection refused" in raised.value.reason
+    assert "connection refused" in raised.value.detail
     assert f"pod {ns}/hello port 7777" in str(raised.value) and raised.value.retryable
 
     with pytest.raises(Unreachable) as fetch_failed:
@@ -107,9 +109,9 @@ async def test_unknown_pod_is_not_found(api: ApiClient, http: httpx.AsyncClient,
         await open_forward(api, ns, "ghost", 6060)
     with pytest.raises(NotFound):
         await http.get(f"http://ghost.{ns}:6060/")
-    with pytest.raises(Unreachable) as raised:
+    with pytest.raises(PodGone) as raised:  # deleted between the list and the fetch: not a failure
         await fetch_profile(http, f"http://ghost.{ns}:6060{GOROUTINES}", max_bytes=CAP, timeout=PHASES)
-    assert isinstance(raised.value.__cause__, NotFound) and not raised.value.retryable
+    assert isinstance(raised.value.__cause__, NotFound) and isinstance(raised.value, TargetGone)
 
 
 async def test_size_cap(http: httpx.AsyncClient, pod: dict[str, Any]) -> None:

@@ -17,9 +17,9 @@ import gobuild
 from leakpatrol.kube.errors import TooLarge
 from leakpatrol.record import (
     fetch_final_goroutineleak,
-    fetch_profile,
     record_series,
     sample_filename,
+    save_profile,
 )
 
 STAMP = 1_800_000_000
@@ -139,8 +139,8 @@ async def test_byte_cap_stops_the_download_and_writes_nothing(tiny_server: str, 
     path = tmp_path / "1.goroutine.pb.gz"
     async with httpx.AsyncClient(trust_env=False) as client:
         with pytest.raises(TooLarge):
-            await fetch_profile(client, f"{tiny_server}/debug/pprof/goroutine", path, max_bytes=BIG // 4)
-        assert await fetch_profile(client, f"{tiny_server}/debug/pprof/goroutine", path, max_bytes=BIG) == BIG
+            await save_profile(client, f"{tiny_server}/debug/pprof/goroutine", path, max_bytes=BIG // 4)
+        assert await save_profile(client, f"{tiny_server}/debug/pprof/goroutine", path, max_bytes=BIG) == BIG
     assert listing(tmp_path) == [path.name]  # no partial file from the failed one
 
 

@@ -19,9 +19,9 @@ from harness import ROOT, Kubectl
 from kubesandbox import ThreadedSandbox
 from leakpatrol.controller.events import EventIntent
 from leakpatrol.controller.scanner import Limits, PolicyScanner
+from leakpatrol.core import ObjectRef
 from leakpatrol.kube import errors
 from leakpatrol.kube.connection import connect
-from leakpatrol.kube.refs import ObjectRef
 from leakpatrol.runtime.cluster import KubeCluster
 
 pytestmark = pytest.mark.slow

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from leakpatrol.api.units import parse_duration
+from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.replay import replay
 from leakpatrol.diagnose.rules import RuleError, RuleSet
@@ -180,10 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--context")
     op.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "8080")))
     op.add_argument(
-        "--max-fetches", type=int, default=int(_env("MAX_FETCHES", "32")), help="global fetch cap"
+        "--max-fetches",
+        type=int,
+        default=int(_env("MAX_FETCHES", str(GLOBAL_FETCHES))),
+        help="global fetch cap",
     )
     op.add_argument(
-        "--per-policy", type=int, default=int(_env("PER_POLICY", "8")), help="fetch cap per policy"
+        "--per-policy",
+        type=int,
+        default=int(_env("PER_POLICY", str(PER_POLICY_FETCHES))),
+        help="fetch cap per policy",
     )
     op.add_argument(
         "--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"]

@@ -45,6 +45,14 @@ TRACKED_TARGETS = Gauge(
 )
 
 
+INTERNAL_ERRORS = Counter(
+    "leakpatrol_internal_errors_total",
+    "Scan passes that failed on a bug (an unexpected exception); the operator log has the traceback.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+
+
 def forget_policy(namespace: str, policy: str) -> None:
     """Drop every series of a deleted policy so /metrics does not report ghosts."""
     for metric in (TARGET_GOROUTINES, TARGET_HEAP_INUSE, WORKLOAD_LEAKING, TRACKED_TARGETS):

@@ -27,14 +27,14 @@ from pathlib import Path
 import httpx
 
 from leakpatrol.kube.errors import PprofNotExposed
-from leakpatrol.kube.fetch import fetch_profile as capped_fetch
+from leakpatrol.kube.fetch import fetch_profile
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "fetch_final_goroutineleak",
-    "fetch_profile",
     "record_series",
     "sample_filename",
+    "save_profile",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def sample_filename(stamp: int, kind: str, *, text: bool = False) -> str:
     return f"{stamp}.{kind}.pb.gz"
 
 
-async def fetch_profile(
+async def save_profile(
     client: httpx.AsyncClient,
     url: str,
     path: Path,
@@ -65,7 +65,7 @@ async def fetch_profile(
     PprofNotExposed on a 404, ...). On any error no file is left behind.
     """
     full = str(httpx.URL(url, params=params or {}))
-    data = await capped_fetch(client, full, max_bytes=max_bytes, timeout=client.timeout)
+    data = await fetch_profile(client, full, max_bytes=max_bytes, timeout=client.timeout)
     await asyncio.to_thread(_write_atomically, path, data)
     return len(data)
 
@@ -158,7 +158,7 @@ async def _fetch_sample(
 ) -> None:
     url, params = _profile_request(base_url, kind, text)
     path = dest / sample_filename(stamp, kind, text=text)
-    await fetch_profile(http, url, path, params=params, max_bytes=max_bytes)
+    await save_profile(http, url, path, params=params, max_bytes=max_bytes)
 
 
 async def fetch_final_goroutineleak(
@@ -179,7 +179,7 @@ async def fetch_final_goroutineleak(
     path = dest / FINAL_GOROUTINELEAK
     async with _open_client(client, timeout) as http:
         try:
-            await fetch_profile(
+            await save_profile(
                 http,
                 f"{base_url.rstrip('/')}/debug/pprof/goroutineleak",
                 path,

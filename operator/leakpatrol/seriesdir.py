@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from leakpatrol.core import Permanent
 from leakpatrol.detect.evaluator import PodIdentity, Sample
 from leakpatrol.profiles import Profile, ProfileError, load
 
@@ -20,8 +21,10 @@ _NAME = re.compile(r"^(?P<t>\d+)\.(?P<kind>goroutine|heap|goroutineleak)\.(?P<ex
 _PREFERENCE = {"pb.gz": 0, "txt": 1}  # debug=0 carries the runtime frames that name the wait kind
 
 
-class SeriesError(ValueError):
+class SeriesError(Permanent, ValueError):
     """The directory is not a usable series; the message says which file and why."""
+
+    reason = "InvalidSeries"
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ from leakpatrol.api.base import ApiModel, Duration, PortRef
 from leakpatrol.api.detection import DetectionSpec
 from leakpatrol.api.status import LeakPolicyStatus
 from leakpatrol.api.units import JITTER_PATTERN, jitter_seconds
+from leakpatrol.core import Transport
 from leakpatrol.detect.config import DetectionConfig
 
 GROUP = "leakpatrol.dev"
@@ -36,11 +37,6 @@ class Scheme(StrEnum):
     # Upper case like a probe's httpGet.scheme, the field users already know.
     HTTP = "HTTP"
     HTTPS = "HTTPS"
-
-
-class Transport(StrEnum):
-    PORT_FORWARD = "PortForward"  # through the API server: reaches localhost-only listeners, needs RBAC
-    DIRECT = "Direct"  # to the pod IP: cheaper, needs a network path from the operator to the pod
 
 
 class Toggle(StrEnum):

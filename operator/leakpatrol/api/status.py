@@ -15,6 +15,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from leakpatrol.api.base import REASON_PATTERN, ApiModel, Timestamp
+from leakpatrol.core import LeakState, SignalKind
 
 MAX_FINDINGS = 10
 MAX_CULPRIT_FRAMES = 5
@@ -30,17 +31,6 @@ class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"
     UNKNOWN = "Unknown"
-
-
-class Signal(StrEnum):
-    GOROUTINES = "goroutines"
-    HEAP = "heap"
-    GOROUTINELEAK = "goroutineleak"
-
-
-class FindingState(StrEnum):
-    SUSPECTED = "Suspected"  # flagged, not yet confirmed by `detection.confirmations` evaluations
-    CONFIRMED = "Confirmed"
 
 
 class Condition(ApiModel):
@@ -66,8 +56,8 @@ class Workload(ApiModel):
 class Finding(ApiModel):
     workload: Workload
     pods: list[str] = Field(default_factory=list, max_length=20)
-    signal: Signal
-    state: FindingState
+    signal: SignalKind
+    state: LeakState
     since: Timestamp  # first evaluation that flagged it
     baseline: int = Field(ge=0)  # goroutines, or heap bytes in use
     current: int = Field(ge=0)
@@ -111,10 +101,10 @@ def get_condition(conditions: Sequence[Condition], type_: ConditionType) -> Cond
 def worst_first(findings: Sequence[Finding], limit: int = MAX_FINDINGS) -> list[Finding]:
     """The findings worth the status' few slots: confirmed before suspected, goroutineleak first
     (it has no false positives), then the fastest growth relative to the baseline."""
-    signal_rank = {Signal.GOROUTINELEAK: 0, Signal.GOROUTINES: 1, Signal.HEAP: 2}
+    signal_rank = {SignalKind.GOROUTINELEAK: 0, SignalKind.GOROUTINES: 1, SignalKind.HEAP: 2}
 
     def key(f: Finding) -> tuple[int, int, float]:
         relative = f.growth_per_hour / max(f.baseline, 1)
-        return (f.state != FindingState.CONFIRMED, signal_rank[f.signal], -relative)
+        return (f.state != LeakState.CONFIRMED, signal_rank[f.signal], -relative)
 
     return sorted(findings, key=key)[:limit]

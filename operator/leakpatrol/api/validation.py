@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from leakpatrol.api.spec import LeakPolicySpec, SelectorOperator
 from leakpatrol.api.units import format_duration
+from leakpatrol.core import Permanent
 
 # apimachinery's label syntax: an optional DNS-subdomain prefix, then a name of at most 63 chars.
 _LABEL_NAME = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)"
@@ -34,8 +35,10 @@ class FieldIssue:
         return f"{self.path}: {self.message}"
 
 
-class InvalidSpecError(ValueError):
+class InvalidSpecError(Permanent, ValueError):
     """A LeakPolicy spec that must not be acted on. Permanent: retrying will not fix it."""
+
+    reason = "InvalidSpec"
 
     def __init__(self, issues: list[FieldIssue]) -> None:
         self.issues = issues
@@ -44,19 +47,23 @@ class InvalidSpecError(ValueError):
 
 def parse_spec(raw: Mapping[str, Any]) -> LeakPolicySpec:
     """The spec, or InvalidSpecError carrying every issue validate_spec finds."""
-    issues = validate_spec(raw)
+    try:
+        spec = LeakPolicySpec.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidSpecError([_from_pydantic(error) for error in exc.errors()]) from None
+    issues = list(_semantic_issues(spec))
     if issues:
         raise InvalidSpecError(issues)
-    return LeakPolicySpec.model_validate(raw)
+    return spec
 
 
 def validate_spec(raw: Mapping[str, Any]) -> list[FieldIssue]:
     """Every problem with a raw `spec` dict, each naming its field path; [] when it is usable."""
     try:
-        spec = LeakPolicySpec.model_validate(raw)
-    except ValidationError as exc:
-        return [_from_pydantic(error) for error in exc.errors()]
-    return list(_semantic_issues(spec))
+        parse_spec(raw)
+    except InvalidSpecError as exc:
+        return exc.issues
+    return []
 
 
 def _from_pydantic(error: Any) -> FieldIssue:

@@ -1,3 +1,3 @@
 """The operator's domain: which pods to scan, what their evaluations mean per workload, what the
-status and Events say. Pure functions of data and a `now`; the I/O lives in leakpatrol.kube and the
-kopf wiring in leakpatrol.handlers."""
+status and Events say. Pure functions of data and a `now`; the cluster is reached only through the
+`Cluster` port (`ports.py`); `leakpatrol.runtime` implements it with `leakpatrol.kube` and wires kopf."""

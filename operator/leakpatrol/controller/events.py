@@ -6,12 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from leakpatrol.api import Finding, FindingState
+from leakpatrol.api import Finding
 from leakpatrol.controller.targets import Unscannable
-from leakpatrol.kube.events import EventType
-from leakpatrol.kube.refs import ObjectRef
-
-MAX_MESSAGE = 1024  # the API server's limit for Event messages
+from leakpatrol.core import MAX_EVENT_MESSAGE, EventType, LeakState, ObjectRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +41,7 @@ def finding_message(f: Finding) -> str:
     )
     if f.rule_id:
         text += f" Rule {f.rule_id}: {f.cause} Fix: {f.fix}"
-    return text[:MAX_MESSAGE]
+    return text[:MAX_EVENT_MESSAGE]
 
 
 def leak_events(
@@ -62,13 +59,13 @@ def leak_events(
     for key, f in now.items():
         old = before.get(key)
         subjects = [policy, *_maybe(workloads.get((f.workload.kind, f.workload.name)))]
-        if f.state is FindingState.CONFIRMED and (old is None or old.state is not FindingState.CONFIRMED):
+        if f.state is LeakState.CONFIRMED and (old is None or old.state is not LeakState.CONFIRMED):
             subjects += [pods[p] for p in f.pods if p in pods]
             out += [EventIntent(s, "Warning", "LeakDetected", finding_message(f)) for s in _unique(subjects)]
-        elif f.state is FindingState.SUSPECTED and old is None:
+        elif f.state is LeakState.SUSPECTED and old is None:
             out += [EventIntent(s, "Normal", "LeakSuspected", finding_message(f)) for s in _unique(subjects)]
     for key, old in before.items():
-        if old.state is FindingState.CONFIRMED and key not in now:
+        if old.state is LeakState.CONFIRMED and key not in now:
             msg = f"{old.workload.kind}/{old.workload.name} {old.signal.value}: no longer growing"
             subjects = [policy, *_maybe(workloads.get((old.workload.kind, old.workload.name)))]
             out += [EventIntent(s, "Normal", "LeakResolved", msg) for s in _unique(subjects)]
@@ -84,7 +81,7 @@ def failure_events(
     for u in failures:
         if u.pod in seen:
             continue
-        msg = f"pod {u.pod}: {u.message}"[:MAX_MESSAGE]
+        msg = f"pod {u.pod}: {u.message}"[:MAX_EVENT_MESSAGE]
         out += [EventIntent(s, "Warning", u.reason, msg) for s in [policy, *_maybe(pods.get(u.pod))]]
     return out
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from leakpatrol.api import Finding, FindingState, Workload, worst_first
-from leakpatrol.api import Signal as SignalName
-from leakpatrol.detect.findings import Evaluation, Signal, SignalState
+from leakpatrol.api import Finding, Workload, worst_first
+from leakpatrol.core import LeakState, SignalKind
+from leakpatrol.detect.findings import Evaluation, Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,15 +20,15 @@ class PodResult:
 
 
 def _severity(s: Signal) -> tuple[bool, float]:
-    return (s.state is SignalState.CONFIRMED, s.growth_per_hour)
+    return (s.state is LeakState.CONFIRMED, s.growth_per_hour)
 
 
 def _finding(workload: tuple[str, str], pods: list[str], s: Signal) -> Finding:
     return Finding(
         workload=Workload(kind=workload[0], name=workload[1]),
         pods=sorted(pods)[:20],
-        signal=SignalName(s.kind.value),
-        state=FindingState.CONFIRMED if s.state is SignalState.CONFIRMED else FindingState.SUSPECTED,
+        signal=SignalKind(s.kind.value),
+        state=LeakState.CONFIRMED if s.state is LeakState.CONFIRMED else LeakState.SUSPECTED,
         since=datetime.fromtimestamp(s.since, UTC),
         baseline=max(0, round(s.baseline)),
         current=max(0, round(s.current)),
@@ -56,4 +56,4 @@ def workload_findings(results: Iterable[PodResult]) -> list[Finding]:
 
 
 def leaking_workloads(findings: Iterable[Finding]) -> int:
-    return len({(f.workload.kind, f.workload.name) for f in findings if f.state is FindingState.CONFIRMED})
+    return len({(f.workload.kind, f.workload.name) for f in findings if f.state is LeakState.CONFIRMED})

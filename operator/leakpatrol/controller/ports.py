@@ -1,7 +1,12 @@
 """What the scan loop needs from the cluster, as one narrow interface.
 
-`leakpatrol.kube` implements it against a real API server; keeping the loop behind this seam
-keeps it readable and lets the scan benchmark swap only the transport, never the logic.
+`leakpatrol.runtime.cluster.KubeCluster` implements it with `leakpatrol.kube`; the unit tests'
+`FakeCluster` implements it in memory. The scan loop sees only this port and the error root in
+`leakpatrol.core`, never the Kubernetes layer: the controller stays pure plus this one seam.
+
+Errors: every method raises `core.Temporary` or `core.Permanent` subclasses for what it knows;
+`fetch` raises them with the `.reason` a person reads (`PprofNotExposed`, `ScrapeTimeout`, ...),
+`core.TargetNotExposed` for a 404 and `core.TargetGone` for a pod deleted meanwhile.
 """
 
 from __future__ import annotations
@@ -12,17 +17,7 @@ from typing import Any, Protocol
 
 from leakpatrol.controller.events import EventIntent
 from leakpatrol.controller.targets import ScanTarget
-from leakpatrol.kube.fetch import Transport
-from leakpatrol.kube.refs import ObjectRef
-
-
-class TargetFetchError(Exception):
-    """A target did not give a profile. `reason` is the Event reason (CamelCase)."""
-
-    def __init__(self, reason: str, message: str, *, not_exposed: bool = False) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.not_exposed = not_exposed  # a 404: the endpoint is not there (Auto profiles skip quietly)
+from leakpatrol.core import Obj, ObjectRef, Transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +31,10 @@ class FetchOptions:
 
 
 class Cluster(Protocol):
-    async def list_pods(self, namespace: str, selector: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+    async def list_pods(self, namespace: str, selector: Mapping[str, Any]) -> list[Obj]: ...
 
     async def fetch(self, target: ScanTarget, path: str, options: FetchOptions) -> bytes:
-        """GET path (with query) from the target's pprof port; raises TargetFetchError."""
+        """GET path (with query) from the target's pprof port."""
         ...
 
     async def workload_of(self, pod: Mapping[str, Any]) -> ObjectRef: ...

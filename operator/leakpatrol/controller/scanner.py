@@ -18,40 +18,51 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leakpatrol import metrics
-from leakpatrol.api import LeakPolicySpec, LeakPolicyStatus, Toggle, parse_spec, validate_spec
-from leakpatrol.api.spec import AutoToggle, Transport
+from leakpatrol.api import InvalidSpecError, LeakPolicySpec, LeakPolicyStatus, parse_spec
 from leakpatrol.controller import events as ev
 from leakpatrol.controller.findings import PodResult, workload_findings
 from leakpatrol.controller.policy_rules import rules_for
-from leakpatrol.controller.ports import Cluster, FetchOptions, TargetFetchError
+from leakpatrol.controller.ports import Cluster
+from leakpatrol.controller.sampling import Sampler
 from leakpatrol.controller.status import (
     ScanPass,
     invalid_status,
+    not_ready_status,
     read_status,
     scanned_status,
     status_body,
     suspended_status,
 )
 from leakpatrol.controller.targets import ScanTarget, Unscannable, select_targets
+from leakpatrol.core import (
+    GLOBAL_FETCHES,
+    MAX_EVENT_MESSAGE,
+    PER_POLICY_FETCHES,
+    CheckpointCorrupt,
+    LeakpatrolError,
+    LeakState,
+    ObjectRef,
+    TargetGone,
+)
 from leakpatrol.detect import checkpoint
+from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import Sample, TargetEvaluator
 from leakpatrol.detect.findings import Evaluation
-from leakpatrol.kube.refs import ObjectRef
-from leakpatrol.profiles import Profile, ProfileError, load
+from leakpatrol.diagnose.rules import RuleSet
 
 log = logging.getLogger(__name__)
 
-MAX_PROFILE_BYTES = 32 << 20
 PARSE_INLINE_BYTES = 256 << 10  # bigger payloads parse in a worker thread, off the event loop
 MAX_BACKOFF_INTERVALS = 16
+INVALID_RECHECK_SECONDS = 60.0  # an invalid spec is re-read this often (an edit also wakes the daemon)
 
 
 @dataclass(slots=True)
 class Limits:
     """Caps shared by every policy of one operator process."""
 
-    global_fetches: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
-    per_policy: int = 8
+    global_fetches: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(GLOBAL_FETCHES))
+    per_policy: int = PER_POLICY_FETCHES
 
 
 @dataclass(slots=True)
@@ -69,13 +80,14 @@ class PolicyScanner:
         self.namespace = policy.namespace or "default"  # LeakPolicy is namespaced: always set
         self.evaluators: dict[str, TargetEvaluator] = {}
         self.backoff: dict[str, _Backoff] = {}
-        self.leak_next: dict[str, float] = {}  # pod uid -> next goroutineleak fetch
-        self.leak_absent: set[str] = set()  # pod uids whose goroutineleak endpoint 404'd (Auto)
+        self.sampler = Sampler(cluster)
         self.failing: set[str] = set()
         self.workloads: dict[tuple[str, str], ObjectRef] = {}
+        self.config = DetectionConfig()  # replaced by the policy's own at its first valid pass
+        self.rules = RuleSet.default()
         self.spec_key: str | None = None
         self.restored = False
-        self.invalid_generation: int | None = None
+        self.reported: tuple[int | None, str] | None = None  # (generation, reason) last made Ready=False
         self.slots = asyncio.Semaphore(limits.per_policy)
 
     # --- the pass ---------------------------------------------------------------------------------
@@ -86,11 +98,11 @@ class PolicyScanner:
         raw_spec = body.get("spec") or {}
         generation = (body.get("metadata") or {}).get("generation")
         previous = read_status(body)
-        issues = validate_spec(raw_spec)
-        if issues:
-            await self._report_invalid(previous, issues, generation, now_dt)
-            return 60.0
-        spec = parse_spec(raw_spec)
+        try:
+            spec = parse_spec(raw_spec)  # the one validation of this pass
+        except InvalidSpecError as exc:
+            await self._report_invalid(previous, exc, generation, now_dt)
+            return INVALID_RECHECK_SECONDS
         if spec.suspend:
             await self.cluster.patch_status(
                 self.policy, status_body(suspended_status(previous, generation, now_dt))
@@ -106,6 +118,7 @@ class PolicyScanner:
         backed_off = present - {t.uid for t in due}
         outcomes = await asyncio.gather(*(self._scan_target(t, spec, started) for t in due))
         results, failures = await self._collect(due, outcomes, pods)
+        self.reported = None
         failures += unscannable + [b.last for u, b in self.backoff.items() if u in backed_off and b.last]
         findings = workload_findings(results)
         evaluated = sum(1 for r in results if r.evaluation.evaluated)
@@ -127,11 +140,8 @@ class PolicyScanner:
             return
         self.config, self.rules = spec.detection_config(), rules_for(spec)
         self.spec_key = key
-        # New thresholds apply to the series already gathered: nothing is thrown away.
-        self.evaluators = {
-            uid: checkpoint.restore(checkpoint.dump(e), self.config, self.rules)
-            for uid, e in self.evaluators.items()
-        }
+        for evaluator in self.evaluators.values():  # new thresholds apply to the series gathered
+            evaluator.reconfigure(self.config, self.rules)
 
     async def _restore_once(self) -> None:
         if self.restored:
@@ -150,55 +160,35 @@ class PolicyScanner:
                 self.policy.name,
                 len(states),
             )
-        except checkpoint.CheckpointError as exc:
+        except CheckpointCorrupt as exc:
             log.warning("policy %s/%s: starting afresh, %s", self.namespace, self.policy.name, exc)
 
     def _forget_gone(self, present: set[str]) -> None:
-        for table in (self.evaluators, self.backoff, self.leak_next):
+        for table in (self.evaluators, self.backoff):
             for uid in [u for u in table if u not in present]:
                 del table[uid]
-        self.leak_absent &= present
+        self.sampler.forget_gone(present)
 
     def _due(self, uid: str, now: float) -> bool:
         b = self.backoff.get(uid)
         return b is None or b.until <= now
 
     # --- one target -----------------------------------------------------------------------------
-    async def _scan_target(self, t: ScanTarget, spec: LeakPolicySpec, now: float) -> Evaluation | Unscannable:
+    async def _scan_target(
+        self, t: ScanTarget, spec: LeakPolicySpec, now: float
+    ) -> Evaluation | Unscannable | None:
+        """The target's evaluation; its failure, counted and backed off; None if the pod is gone."""
         async with self.limits.global_fetches, self.slots:
             try:
-                sample = await self._sample(t, spec, now)
-            except TargetFetchError as exc:
+                sample = await self.sampler.sample(t, spec, now)
+            except TargetGone:
+                return None  # deleted since the list: the next pass will not select it
+            except LeakpatrolError as exc:  # the port's fetch errors and the parser's, with a reason
                 return self._failed(t, exc.reason, str(exc), spec.schedule.interval, now)
-            except ProfileError as exc:
-                return self._failed(t, "MalformedProfile", str(exc), spec.schedule.interval, now)
         self.backoff.pop(t.uid, None)
         self._target_metrics(t, sample)
         evaluator = self.evaluators.setdefault(t.uid, TargetEvaluator(self.config, self.rules))
         return evaluator.observe(sample, t.identity)
-
-    async def _sample(self, t: ScanTarget, spec: LeakPolicySpec, now: float) -> Sample:
-        opts = _options(spec)
-        base = spec.target.path.rstrip("/")
-        goroutine = heap = leak = None
-        if spec.profiles.goroutine is Toggle.ENABLED:
-            goroutine = await _parse(await self.cluster.fetch(t, f"{base}/goroutine?debug=0", opts))
-        if spec.profiles.heap is Toggle.ENABLED:
-            heap = await _parse(await self.cluster.fetch(t, f"{base}/heap", opts))
-        if self._leak_due(t.uid, spec, now):
-            self.leak_next[t.uid] = now + spec.profiles.goroutineleak_interval
-            try:
-                leak = await _parse(await self.cluster.fetch(t, f"{base}/goroutineleak?debug=0", opts))
-            except TargetFetchError as exc:
-                if not (exc.not_exposed and spec.profiles.goroutineleak is AutoToggle.AUTO):
-                    raise
-                self.leak_absent.add(t.uid)  # Go < 1.26 or the experiment is off: not a failure
-        return Sample(now, goroutine, heap, leak)
-
-    def _leak_due(self, uid: str, spec: LeakPolicySpec, now: float) -> bool:
-        if spec.profiles.goroutineleak is AutoToggle.DISABLED or uid in self.leak_absent:
-            return False
-        return self.leak_next.get(uid, 0.0) <= now
 
     def _failed(self, t: ScanTarget, reason: str, message: str, interval: float, now: float) -> Unscannable:
         b = self.backoff.setdefault(t.uid, _Backoff())
@@ -210,11 +200,16 @@ class PolicyScanner:
 
     # --- folding results ------------------------------------------------------------------------
     async def _collect(
-        self, due: list[ScanTarget], outcomes: list[Evaluation | Unscannable], pods: list[dict[str, Any]]
+        self,
+        due: list[ScanTarget],
+        outcomes: list[Evaluation | Unscannable | None],
+        pods: list[dict[str, Any]],
     ) -> tuple[list[PodResult], list[Unscannable]]:
         pod_by_name = {(p.get("metadata") or {}).get("name"): p for p in pods}
         results, failures = [], []
         for t, outcome in zip(due, outcomes, strict=True):
+            if outcome is None:
+                continue
             if isinstance(outcome, Unscannable):
                 failures.append(outcome)
                 continue
@@ -246,15 +241,29 @@ class PolicyScanner:
         self.failing = {u.pod for u in failures}
 
     async def _report_invalid(
-        self, previous: LeakPolicyStatus | None, issues: list[Any], generation: int | None, now: datetime
+        self, previous: LeakPolicyStatus | None, exc: InvalidSpecError, generation: int | None, now: datetime
     ) -> None:
         await self.cluster.patch_status(
-            self.policy, status_body(invalid_status(previous, issues, generation, now))
+            self.policy, status_body(invalid_status(previous, exc.issues, generation, now))
         )
-        if generation != self.invalid_generation:
-            self.invalid_generation = generation
-            msg = "; ".join(str(i) for i in issues[:10])[: ev.MAX_MESSAGE]
-            await self.cluster.post_event(ev.EventIntent(self.policy, "Warning", "InvalidSpec", msg))
+        msg = "; ".join(str(i) for i in exc.issues[:10])
+        await self._warn_once(generation, exc.reason, msg)
+
+    async def report_not_ready(self, body: Mapping[str, Any], reason: str, message: str) -> None:
+        """Ready=False with `reason` (a permanent failure of the pass, say RBAC) and one Warning
+        Event per generation and reason, so a failure that lasts does not repeat itself."""
+        generation = (body.get("metadata") or {}).get("generation")
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        status = not_ready_status(read_status(body), reason, message, generation, now)
+        await self.cluster.patch_status(self.policy, status_body(status))
+        await self._warn_once(generation, reason, message)
+
+    async def _warn_once(self, generation: int | None, reason: str, message: str) -> None:
+        if self.reported != (generation, reason):
+            self.reported = (generation, reason)
+            await self.cluster.post_event(
+                ev.EventIntent(self.policy, "Warning", reason, message[:MAX_EVENT_MESSAGE])
+            )
 
     async def _checkpoint(self) -> None:
         states = {uid: checkpoint.dump(e) for uid, e in self.evaluators.items()}
@@ -274,22 +283,4 @@ class PolicyScanner:
         for f in findings:
             metrics.WORKLOAD_LEAKING.labels(
                 ns, name, f"{f.workload.kind}/{f.workload.name}", f.signal.value
-            ).set(1 if f.state.value == "Confirmed" else 0)
-
-
-def _options(spec: LeakPolicySpec) -> FetchOptions:
-    t = spec.target
-    return FetchOptions(
-        "Direct" if t.transport is Transport.DIRECT else "PortForward",
-        t.scheme.value,
-        t.timeouts.connect,
-        t.timeouts.read,
-        t.timeouts.total,
-        MAX_PROFILE_BYTES,
-    )
-
-
-async def _parse(data: bytes) -> Profile:
-    if len(data) <= PARSE_INLINE_BYTES:
-        return load(data)
-    return await asyncio.to_thread(load, data)
+            ).set(1 if f.state is LeakState.CONFIRMED else 0)

@@ -14,13 +14,13 @@ from leakpatrol.api import (
     ConditionType,
     FieldIssue,
     Finding,
-    FindingState,
     LeakPolicyStatus,
     Targets,
     set_condition,
 )
 from leakpatrol.controller.findings import leaking_workloads
 from leakpatrol.controller.targets import Unscannable
+from leakpatrol.core import LeakState
 
 _SHOWN = 3  # names listed in a message before "and N more"
 
@@ -62,7 +62,7 @@ def _cond(
 
 
 def _leak_condition(p: ScanPass, gen: int | None, now: datetime) -> Condition:
-    confirmed = [f for f in p.findings if f.state is FindingState.CONFIRMED]
+    confirmed = [f for f in p.findings if f.state is LeakState.CONFIRMED]
     if confirmed:
         f = confirmed[0]
         rule = f" (rule {f.rule_id})" if f.rule_id else ""
@@ -77,7 +77,7 @@ def _leak_condition(p: ScanPass, gen: int | None, now: datetime) -> Condition:
         return _cond(
             ConditionType.LEAK_DETECTED, ConditionStatus.UNKNOWN, "InsufficientData", msg, gen=gen, now=now
         )
-    suspected = [f for f in p.findings if f.state is FindingState.SUSPECTED]
+    suspected = [f for f in p.findings if f.state is LeakState.SUSPECTED]
     if suspected:
         names = _some([f"{x.workload.kind}/{x.workload.name}" for x in suspected])
         return _cond(
@@ -155,9 +155,16 @@ def invalid_status(
 ) -> LeakPolicyStatus:
     """Ready=False naming every bad field; scanning stops until the spec is fixed, findings are kept."""
     msg = "; ".join(str(i) for i in issues[:10])
+    return not_ready_status(previous, "InvalidSpec", msg, generation, now)
+
+
+def not_ready_status(
+    previous: LeakPolicyStatus | None, reason: str, message: str, generation: int | None, now: datetime
+) -> LeakPolicyStatus:
+    """Ready=False with a reason (say `Forbidden`); counts and findings stay as last seen."""
     conditions = set_condition(
         list(previous.conditions) if previous else [],
-        _cond(ConditionType.READY, ConditionStatus.FALSE, "InvalidSpec", msg, gen=generation, now=now),
+        _cond(ConditionType.READY, ConditionStatus.FALSE, reason, message, gen=generation, now=now),
         now,
     )
     base = previous or LeakPolicyStatus()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from leakpatrol.core import LeakState, SignalKind
 from leakpatrol.detect.config import DetectionConfig
-from leakpatrol.detect.findings import CulpritGroup, RuleRef, Signal, SignalKind, SignalState
+from leakpatrol.detect.findings import CulpritGroup, RuleRef, Signal
 from leakpatrol.detect.stats import mann_kendall, pearson
 from leakpatrol.detect.tracker import GroupTracker, Series
 from leakpatrol.detect.trend import Floors, Trend, assess, window_growth
@@ -33,16 +34,24 @@ class _Scored:
 class Channel:
     def __init__(self, kind: SignalKind, config: DetectionConfig, rules: RuleSet) -> None:
         self.kind = kind
-        self.config = config
-        self.rules = rules
-        absolute = config.min_growth_heap_bytes if kind is SignalKind.HEAP else config.min_growth_goroutines
-        self.floors = Floors(
-            absolute, config.relative_growth, config.noise_factor, config.significance, config.min_samples
-        )
         self.tracker = GroupTracker(config.top_groups, load_aware=kind is SignalKind.GOROUTINES)
         self.streak = 0
         self.since: float | None = None
         self._load_rising: bool | None = None
+        self.reconfigure(config, rules)
+
+    def reconfigure(self, config: DetectionConfig, rules: RuleSet) -> None:
+        """New thresholds and rules for the series already gathered: nothing is thrown away."""
+        self.config = config
+        self.rules = rules
+        absolute = (
+            config.min_growth_heap_bytes if self.kind is SignalKind.HEAP else config.min_growth_goroutines
+        )
+        self.floors = Floors(
+            absolute, config.relative_growth, config.noise_factor, config.significance, config.min_samples
+        )
+        self.tracker.top_groups = config.top_groups
+        self.tracker.trim(config.window_seconds, config.max_samples)
 
     # --- load defence -------------------------------------------------------------------------
     def _load_is_rising(self) -> bool:
@@ -133,7 +142,7 @@ class Channel:
         groups = [self._group(s, positive) for s in culprits]
         lead = self._lead(culprits, groups)
         basis = culprits[lead].trend if flagged else total
-        state = SignalState.CONFIRMED if self.streak >= self.config.confirmations else SignalState.SUSPECTED
+        state = LeakState.CONFIRMED if self.streak >= self.config.confirmations else LeakState.SUSPECTED
         return Signal(
             kind=self.kind,
             state=state,

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from itertools import accumulate
 from typing import Any
 
+from leakpatrol.core import MAX_DECOMPRESSED_BYTES, CheckpointCorrupt
 from leakpatrol.detect.channel import Channel
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import PodIdentity, TargetEvaluator
@@ -22,10 +23,6 @@ from leakpatrol.detect.tracker import VALUE_TYPE, Series
 from leakpatrol.diagnose.rules import RuleSet
 
 FORMAT = 2
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be restored (corrupt, or from another format): start afresh."""
 
 
 def _deltas(values: Iterable[float]) -> list[int]:
@@ -82,14 +79,14 @@ def restore(state: Mapping[str, Any], config: DetectionConfig, rules: RuleSet) -
     ev = TargetEvaluator(config, rules)
     try:
         if state.get("format") != FORMAT:
-            raise CheckpointError(f"checkpoint format {state.get('format')!r}, expected {FORMAT}")
+            raise CheckpointCorrupt(f"checkpoint format {state.get('format')!r}, expected {FORMAT}")
         if state["pod"] is not None:
             uid, started, restarts = state["pod"]
             ev.pod = PodIdentity(str(uid), None if started is None else float(started), int(restarts))
         _restore_channel(ev.goroutines, state["goroutines"])
         _restore_channel(ev.heap, state["heap"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"unusable checkpoint: {exc!r}") from exc
+        raise CheckpointCorrupt(f"unusable checkpoint: {exc!r}") from exc
     # Thresholds may have changed while we were down: re-apply the window to what was restored.
     for ch in (ev.goroutines, ev.heap):
         ch.tracker.trim(config.window_seconds, config.max_samples)
@@ -97,18 +94,21 @@ def restore(state: Mapping[str, Any], config: DetectionConfig, rules: RuleSet) -
 
 
 def encode(states: Mapping[str, Mapping[str, Any]]) -> bytes:
+    """The one compression of a checkpoint: the store keeps these bytes as they are."""
     return zlib.compress(json.dumps(states, separators=(",", ":")).encode(), 6)
 
 
-def decode(blob: bytes, max_bytes: int = 64 << 20) -> dict[str, Any]:
+def decode(blob: bytes, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> dict[str, Any]:
     try:
         d = zlib.decompressobj()
         raw = d.decompress(blob, max_bytes)
         if d.unconsumed_tail:
-            raise CheckpointError(f"checkpoint expands beyond {max_bytes} bytes")
+            raise CheckpointCorrupt(f"checkpoint expands beyond {max_bytes} bytes")
+        if not d.eof:
+            raise CheckpointCorrupt("checkpoint is truncated: the zlib stream does not end")
         value = json.loads(raw)
     except (zlib.error, ValueError) as exc:
-        raise CheckpointError(f"corrupt checkpoint: {exc}") from exc
+        raise CheckpointCorrupt(f"corrupt checkpoint: {exc}") from exc
     if not isinstance(value, dict):
-        raise CheckpointError("checkpoint is not a JSON object")
+        raise CheckpointCorrupt("checkpoint is not a JSON object")
     return value

@@ -6,7 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class DetectionConfig(BaseModel):
-    """Every threshold of the evaluator, defaults as held up in shared/docs/pprof-and-detection.md."""
+    """Every threshold of the evaluator. The defaults held up in simulation (AR(1) and white noise,
+    bursts, ramps) and on the recorded corpus: see the README, "How detection works"."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

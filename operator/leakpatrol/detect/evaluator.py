@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from leakpatrol.core import LeakState, SignalKind
 from leakpatrol.detect.channel import Channel
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.display import display_frames
-from leakpatrol.detect.findings import CulpritGroup, Evaluation, RuleRef, Signal, SignalKind, SignalState
+from leakpatrol.detect.findings import CulpritGroup, Evaluation, RuleRef, Signal
 from leakpatrol.detect.points import goroutine_points, heap_points
 from leakpatrol.detect.tracker import GroupPoint
 from leakpatrol.diagnose.rules import RuleSet
@@ -41,6 +42,12 @@ class TargetEvaluator:
         self.rules = rules or RuleSet.default()
         self.pod: PodIdentity | None = None
         self._reset()
+
+    def reconfigure(self, config: DetectionConfig, rules: RuleSet) -> None:
+        """Apply an edited policy to this target's series in place (no dump/restore round trip)."""
+        self.config, self.rules = config, rules
+        for channel in (self.goroutines, self.heap):
+            channel.reconfigure(config, rules)
 
     def _reset(self) -> None:
         self.goroutines = Channel(SignalKind.GOROUTINES, self.config, self.rules)
@@ -125,7 +132,7 @@ class TargetEvaluator:
         since = self.leak_signal.since if self.leak_signal is not None else now
         return Signal(
             kind=SignalKind.GOROUTINELEAK,
-            state=SignalState.CONFIRMED,
+            state=LeakState.CONFIRMED,
             culprit=lead,
             related=tuple(rest),
             rule=lead.rule,

@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-
-class SignalKind(StrEnum):
-    GOROUTINES = "goroutines"
-    HEAP = "heap"
-    GOROUTINELEAK = "goroutineleak"
-
-
-class SignalState(StrEnum):
-    SUSPECTED = "suspected"  # flagged, not yet confirmed by consecutive evaluations
-    CONFIRMED = "confirmed"
+from leakpatrol.core import LeakState, SignalKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +39,7 @@ class CulpritGroup:
 @dataclass(frozen=True, slots=True)
 class Signal:
     kind: SignalKind
-    state: SignalState
+    state: LeakState
     culprit: CulpritGroup
     related: tuple[CulpritGroup, ...]  # lockstep partners and other culprits covering the growth
     rule: RuleRef | None
@@ -85,4 +75,4 @@ class Evaluation:
 
     @property
     def leak(self) -> bool:
-        return any(s.state is SignalState.CONFIRMED for s in self.signals)
+        return any(s.state is LeakState.CONFIRMED for s in self.signals)

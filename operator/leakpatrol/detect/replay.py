@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from leakpatrol.core import LeakState
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import PodIdentity, Sample, TargetEvaluator
-from leakpatrol.detect.findings import Evaluation, Signal, SignalState
+from leakpatrol.detect.findings import Evaluation, Signal
 from leakpatrol.diagnose.rules import RuleSet
 
 
@@ -48,7 +49,7 @@ def replay(
         evaluated = evaluated or ev.evaluated
         if ev.signals:
             result.flagged_at.append(ev.time)
-        now_confirmed = tuple(s for s in ev.signals if s.state is SignalState.CONFIRMED)
+        now_confirmed = tuple(s for s in ev.signals if s.state is LeakState.CONFIRMED)
         if now_confirmed:
             confirmed = now_confirmed
             first = ev.time if first is None else first

@@ -13,13 +13,17 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from leakpatrol.core import Permanent
+
 _KNOWN_KEYS = {"id", "priority", "signals", "wait_kinds", "frames", "leaf", "not_leaf", "not_frames"}
 _REQUIRED = {"id", "cause", "fix"}
 _SIGNALS = {"goroutines", "heap", "goroutineleak"}
 
 
-class RuleError(ValueError):
+class RuleError(Permanent, ValueError):
     """A rule file or a user rule is invalid; the message names the rule and the field."""
+
+    reason = "InvalidRule"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,19 +11,16 @@ from leakpatrol.kube.client import ApiClient, PatchType
 from leakpatrol.kube.configmaps import Checkpoint, read_checkpoint, write_checkpoint
 from leakpatrol.kube.connection import connect
 from leakpatrol.kube.events import default_limiter, post_event
-from leakpatrol.kube.fetch import Transport, fetch_profile, http_client_for, target_url
+from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
 from leakpatrol.kube.owners import resolve_workload, resolve_workload_ref
 from leakpatrol.kube.pods import list_pods, selector_string
 from leakpatrol.kube.ratelimit import KeyedRateLimiter
-from leakpatrol.kube.refs import ObjectRef
 
 __all__ = [
     "ApiClient",
     "Checkpoint",
     "KeyedRateLimiter",
-    "ObjectRef",
     "PatchType",
-    "Transport",
     "connect",
     "default_limiter",
     "fetch_profile",

@@ -12,14 +12,13 @@ import enum
 import json
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any
 
 import aiohttp
 
+from leakpatrol.core import Obj
 from leakpatrol.kube.auth import HeaderSource
-from leakpatrol.kube.errors import ApiError, ApiUnavailable, api_error
+from leakpatrol.kube.errors import ApiError, ApiUnavailable, Rejected, ServerError, api_error
 
-Obj = dict[str, Any]
 Params = Mapping[str, str]
 
 DEFAULT_TIMEOUT = 30.0
@@ -116,9 +115,11 @@ class ApiClient:
         try:
             decoded = json.loads(raw)
         except ValueError as exc:
-            raise ApiError(response.status, "InvalidResponse", f"{method} {path}: not JSON: {exc}") from exc
+            raise ServerError(
+                response.status, "InvalidResponse", f"{method} {path}: not JSON: {exc}"
+            ) from exc
         if not isinstance(decoded, dict):
-            raise ApiError(response.status, "InvalidResponse", f"{method} {path}: not a JSON object")
+            raise ServerError(response.status, "InvalidResponse", f"{method} {path}: not a JSON object")
         return decoded
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
@@ -177,4 +178,4 @@ def _retry_after(value: str | None) -> float | None:
 
 def _too_large(response: aiohttp.ClientResponse, limit: int) -> ApiError:
     path = response.url.path
-    return ApiError(response.status, "ResponseTooLarge", f"{path}: the response is over {limit} bytes")
+    return Rejected(response.status, "ResponseTooLarge", f"{path}: the response is over {limit} bytes")

@@ -1,28 +1,24 @@
 """`read_checkpoint()` / `write_checkpoint()`: a policy's compact state in a ConfigMap it owns.
 
-The payload is zlib-compressed into `binaryData` (which the API carries as base64), capped well
-under the 1 MiB object limit, and owned by the policy so the garbage collector deletes it with
-the policy. Writes are conditional on the resourceVersion the caller last saw: two operator
-replicas (or a restart racing the old one) can never silently overwrite each other.
+The payload arrives compressed (`leakpatrol.detect.checkpoint.encode`) and is stored as it is in
+`binaryData` (which the API carries as base64), capped well under the 1 MiB object limit, and owned
+by the policy so the garbage collector deletes it with the policy. Writes are conditional on the
+resourceVersion the caller last saw: two operator replicas (or a restart racing the old one) can
+never silently overwrite each other.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from leakpatrol.core import MAX_CHECKPOINT_BYTES, CheckpointCorrupt, ObjectRef
 from leakpatrol.kube.client import ApiClient
-from leakpatrol.kube.errors import CheckpointCorrupt, CheckpointTooLarge, NotFound
-from leakpatrol.kube.refs import ObjectRef
+from leakpatrol.kube.errors import CheckpointTooLarge, NotFound
 
 KEY = "checkpoint.zlib"
-# Compressed; base64 adds a third (683 KiB), leaving room under etcd's 1.5 MiB / the 1 MiB ConfigMap limit.
-MAX_COMPRESSED_BYTES = 512 << 10
-# Decompressed, on read: a hand-edited or hostile ConfigMap must not become a memory bomb.
-MAX_DECOMPRESSED_BYTES = 64 << 20
 LABELS = {"app.kubernetes.io/managed-by": "leakpatrol", "app.kubernetes.io/component": "checkpoint"}
 
 
@@ -40,7 +36,7 @@ async def read_checkpoint(api: ApiClient, namespace: str, name: str) -> Checkpoi
         return None
     encoded = (cm.get("binaryData") or {}).get(KEY)
     if encoded is None:
-        raise CheckpointCorrupt(name, f"no binaryData key {KEY!r}")
+        raise CheckpointCorrupt(f"checkpoint {name} has no binaryData key {KEY!r}")
     return Checkpoint(_decode(name, encoded), cm["metadata"]["resourceVersion"])
 
 
@@ -52,26 +48,24 @@ async def write_checkpoint(
     owner: ObjectRef,
     *,
     resource_version: str | None = None,
-    max_bytes: int = MAX_COMPRESSED_BYTES,
+    max_bytes: int = MAX_CHECKPOINT_BYTES,
 ) -> str:
     """Store `data`; returns the new resourceVersion for the next write.
 
     `resource_version=None` creates (Conflict if it exists: read it first); otherwise the write
     succeeds only if the ConfigMap is still at that version (Conflict: re-read, merge, retry).
-    Raises `CheckpointTooLarge` before any request when the compressed data is over `max_bytes`.
+    Raises `CheckpointTooLarge` before any request when `data` (compressed) is over `max_bytes`.
     """
-    compressed = zlib.compress(data, 6)
-    if len(compressed) > max_bytes:
-        raise CheckpointTooLarge(name, len(compressed), max_bytes)
+    if len(data) > max_bytes:
+        raise CheckpointTooLarge(name, len(data), max_bytes)
     body: dict[str, Any] = {
         "metadata": {
             "name": name,
             "namespace": namespace,
             "labels": LABELS,
-            "annotations": {"leakpatrol.dev/checkpoint-bytes": str(len(data))},
             "ownerReferences": [owner.owner_reference()],
         },
-        "binaryData": {KEY: base64.b64encode(compressed).decode()},
+        "binaryData": {KEY: base64.b64encode(data).decode()},
     }
     if resource_version is None:
         body.update(apiVersion="v1", kind="ConfigMap")
@@ -88,12 +82,6 @@ def _path(namespace: str, name: str) -> str:
 
 def _decode(name: str, encoded: str) -> bytes:
     try:
-        inflater = zlib.decompressobj()
-        data = inflater.decompress(base64.b64decode(encoded, validate=True), MAX_DECOMPRESSED_BYTES)
-    except (binascii.Error, zlib.error) as exc:
-        raise CheckpointCorrupt(name, str(exc)) from exc
-    if inflater.unconsumed_tail:
-        raise CheckpointCorrupt(name, f"over {MAX_DECOMPRESSED_BYTES} bytes decompressed")
-    if not inflater.eof:
-        raise CheckpointCorrupt(name, "the zlib stream is truncated")
-    return data
+        return base64.b64decode(encoded, validate=True)
+    except binascii.Error as exc:
+        raise CheckpointCorrupt(f"checkpoint {name} is not base64: {exc}") from exc

@@ -14,18 +14,13 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from typing import Any, Literal
 
+from leakpatrol.core import MAX_EVENT_MESSAGE, EventType, Obj, ObjectRef
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.errors import ApiError, Conflict, NotFound
 from leakpatrol.kube.ratelimit import KeyedRateLimiter
-from leakpatrol.kube.refs import ObjectRef
 
-Obj = dict[str, Any]
-EventType = Literal["Normal", "Warning"]
 COMPONENT = "leakpatrol"
-# events.k8s.io/v1 caps `note` at 1 KiB; core/v1 does not, but a longer message is never read.
-MAX_MESSAGE = 1024
 ATTEMPTS = 3
 
 
@@ -48,7 +43,7 @@ async def post_event(
     """The created or bumped Event, or None when the object's rate limit dropped it."""
     if limiter is not None and not limiter.allow(involved.uid or involved.name, now.timestamp()):
         return None
-    message = message[:MAX_MESSAGE]
+    message = message[:MAX_EVENT_MESSAGE]
     name = event_name(involved, type_, reason, message)
     collection = f"/api/v1/namespaces/{involved.namespace or 'default'}/events"
     stamp = now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -10,25 +10,27 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import ssl
-from typing import Any, Literal
 
 import httpx
 
+from leakpatrol.core import Obj, Transport
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.errors import (
     ApiError,
     FetchError,
     FetchTimeout,
+    NotFound,
+    PodGone,
     PortForwardError,
     PprofNotExposed,
+    Refused,
     TooLarge,
     Unauthorized,
     Unreachable,
     UpstreamError,
+    UpstreamRejected,
 )
 from leakpatrol.kube.transport import DEFAULT_LIMITS, PortForwardTransport
-
-Transport = Literal["PortForward", "Direct"]
 
 
 async def fetch_profile(
@@ -55,9 +57,11 @@ async def fetch_profile(
         raise Unreachable(url, f"{type(exc).__name__}: {exc}") from exc
     except PortForwardError as exc:
         raise Unreachable(url, str(exc)) from exc
-    except ApiError as exc:  # refused by the API server: a deleted pod, RBAC, an overloaded server
+    except NotFound as exc:  # the pod was deleted between the list and the fetch: not a failure
+        raise PodGone(url, f"the pod is gone: {exc}") from exc
+    except ApiError as exc:  # refused by the API server: RBAC, an overloaded server
         message = f"the API server refused the port-forward: {exc}"
-        raise Unreachable(url, message, retryable=exc.retryable) from exc
+        raise (Unreachable if exc.retryable else Refused)(url, message) from exc
 
 
 async def _fetch(http: httpx.AsyncClient, url: str, max_bytes: int, phases: httpx.Timeout) -> bytes:
@@ -89,7 +93,7 @@ def _status_error(url: str, status: int, snippet: str) -> FetchError:
         return PprofNotExposed(url, f"{message} (is net/http/pprof registered on this port and path?)")
     if status in (401, 403):
         return Unauthorized(url, message)
-    return UpstreamError(url, message, retryable=status >= 500 or status == 429)
+    return (UpstreamError if status >= 500 or status == 429 else UpstreamRejected)(url, message)
 
 
 def http_client_for(
@@ -104,24 +108,22 @@ def http_client_for(
     Neither follows redirects (a pprof endpoint has no business redirecting, e.g. to a login page)
     nor reads proxy settings from the environment (pod IPs are never behind the egress proxy).
     """
-    if transport == "PortForward":
+    if transport == Transport.PORT_FORWARD:
         if api is None:
             raise ValueError("a PortForward client needs an ApiClient")
         return httpx.AsyncClient(transport=PortForwardTransport(api, limits), trust_env=False)
-    if transport == "Direct":
+    if transport == Transport.DIRECT:
         return httpx.AsyncClient(limits=limits, verify=verify, trust_env=False)
     raise ValueError(f"unknown transport {transport!r}: PortForward or Direct")
 
 
-def target_url(
-    transport: Transport, pod: dict[str, Any], port: int, path: str, *, scheme: str = "http"
-) -> str:
+def target_url(transport: Transport, pod: Obj, port: int, path: str, *, scheme: str = "http") -> str:
     """Where `http_client_for(transport)` reaches `path` on a pod's port.
 
     Port-forwarded URLs name the pod (`http://<pod>.<namespace>:<port>`); Direct ones its IP.
     """
     md = pod["metadata"]
-    if transport == "PortForward":
+    if transport == Transport.PORT_FORWARD:
         if scheme != "http":
             raise ValueError("a port-forward carries plain http only")
         return f"http://{md['name']}.{md['namespace']}:{port}{path}"

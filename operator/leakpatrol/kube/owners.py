@@ -7,13 +7,10 @@ is its own workload. Caching the answer (per ReplicaSet, say) is the caller's bu
 
 from __future__ import annotations
 
-from typing import Any
-
+from leakpatrol.core import Obj, ObjectRef
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.errors import NotFound
-from leakpatrol.kube.refs import ObjectRef
 
-Obj = dict[str, Any]
 # Owners that are themselves usually owned by the workload a person thinks of, and their plurals.
 _INTERMEDIATE = {("apps/v1", "ReplicaSet"): "replicasets", ("batch/v1", "Job"): "jobs"}
 

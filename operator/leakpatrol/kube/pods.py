@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from leakpatrol.core import Obj
 from leakpatrol.kube.client import ApiClient
 
-Obj = dict[str, Any]
 # Pages keep each response (and its JSON decoding) small on namespaces with thousands of pods.
 PAGE_SIZE = 500
 

@@ -10,9 +10,13 @@ ProfileError                  base: load() refused these bytes
 
 from __future__ import annotations
 
+from leakpatrol.core import Permanent
 
-class ProfileError(Exception):
-    """Base of every error `load` raises."""
+
+class ProfileError(Permanent):
+    """Base of every error `load` raises. Permanent: the same bytes never parse on a retry."""
+
+    reason = "MalformedProfile"
 
 
 class NotAProfileError(ProfileError):
@@ -25,6 +29,8 @@ class DecompressionError(ProfileError):
 
 class ProfileTooLargeError(ProfileError):
     """Decompressed size, sample count or stack volume is over the caller's limits."""
+
+    reason = "ProfileTooLarge"
 
 
 class TruncatedProfileError(ProfileError):

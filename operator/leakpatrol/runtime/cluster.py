@@ -11,8 +11,9 @@ import httpx
 
 from leakpatrol.api import GROUP, PLURAL, VERSION
 from leakpatrol.controller.events import EventIntent
-from leakpatrol.controller.ports import FetchOptions, TargetFetchError
+from leakpatrol.controller.ports import FetchOptions
 from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.core import CheckpointCorrupt, ObjectRef, Transport
 from leakpatrol.kube import errors
 from leakpatrol.kube.client import ApiClient, PatchType
 from leakpatrol.kube.configmaps import read_checkpoint, write_checkpoint
@@ -20,17 +21,8 @@ from leakpatrol.kube.events import default_limiter, post_event
 from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
 from leakpatrol.kube.owners import resolve_workload_ref
 from leakpatrol.kube.pods import list_pods, selector_string
-from leakpatrol.kube.refs import ObjectRef
 
 log = logging.getLogger(__name__)
-
-# Fetch failures -> the Event reason a person reads in `kubectl describe`.
-_REASONS: dict[type[errors.FetchError], str] = {
-    errors.PprofNotExposed: "PprofNotExposed",
-    errors.Unauthorized: "PprofUnauthorized",
-    errors.TooLarge: "ProfileTooLarge",
-    errors.FetchTimeout: "ScrapeTimeout",
-}
 
 
 def checkpoint_name(policy: ObjectRef) -> str:
@@ -41,8 +33,8 @@ class KubeCluster:
     def __init__(self, api: ApiClient) -> None:
         self.api = api
         self.http = {
-            "PortForward": http_client_for("PortForward", api),
-            "Direct": http_client_for("Direct", None),
+            Transport.PORT_FORWARD: http_client_for(Transport.PORT_FORWARD, api),
+            Transport.DIRECT: http_client_for(Transport.DIRECT, None),
         }
         self.limiter = default_limiter()
         self.checkpoint_versions: dict[str, str] = {}
@@ -56,27 +48,23 @@ class KubeCluster:
         return await list_pods(self.api, namespace, selector_string(dict(selector)))
 
     async def fetch(self, target: ScanTarget, path: str, options: FetchOptions) -> bytes:
+        """Raises `kube.errors.FetchError`s: each is a core Temporary/Permanent with its reason."""
         pod = {
             "metadata": {"name": target.name, "namespace": target.namespace},
             "status": {"podIP": target.ip},
         }
         try:
             url = target_url(options.transport, pod, target.port, path, scheme=options.scheme.lower())
-            timeout = httpx.Timeout(options.read_timeout, connect=options.connect_timeout)
-            return await fetch_profile(
-                self.http[options.transport],
-                url,
-                max_bytes=options.max_bytes,
-                timeout=timeout,
-                total=options.total_timeout,
-            )
-        except errors.FetchError as exc:
-            reason = _REASONS.get(type(exc), "ScrapeFailed")
-            raise TargetFetchError(
-                reason, str(exc), not_exposed=isinstance(exc, errors.PprofNotExposed)
-            ) from exc
-        except ValueError as exc:  # e.g. HTTPS asked of a port-forward
-            raise TargetFetchError("ScrapeFailed", str(exc)) from exc
+        except ValueError as exc:  # e.g. HTTPS asked of a port-forward, or no pod IP yet
+            raise errors.UpstreamRejected(path, str(exc)) from exc
+        timeout = httpx.Timeout(options.read_timeout, connect=options.connect_timeout)
+        return await fetch_profile(
+            self.http[options.transport],
+            url,
+            max_bytes=options.max_bytes,
+            timeout=timeout,
+            total=options.total_timeout,
+        )
 
     async def workload_of(self, pod: Mapping[str, Any]) -> ObjectRef:
         try:
@@ -106,7 +94,7 @@ class KubeCluster:
     async def load_checkpoint(self, policy: ObjectRef) -> bytes | None:
         try:
             cp = await read_checkpoint(self.api, policy.namespace or "default", checkpoint_name(policy))
-        except errors.CheckpointCorrupt as exc:
+        except CheckpointCorrupt as exc:
             log.warning("policy %s/%s: %s; starting afresh", policy.namespace, policy.name, exc)
             return None
         if cp is None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +20,10 @@ from leakpatrol.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from leakpatrol.controller.events import EventIntent
 from leakpatrol.controller.ports import Cluster
 from leakpatrol.controller.scanner import Limits, PolicyScanner
-from leakpatrol.kube.refs import ObjectRef
+from leakpatrol.core import ObjectRef, Permanent, Temporary
+from leakpatrol.runtime.failures import FailureKind, PassFailure, classify
 
 log = logging.getLogger(__name__)
-ERROR_BACKOFF = (5.0, 300.0)  # first and longest wait after a pass failed on the API itself
 
 
 @dataclass(slots=True)
@@ -66,12 +67,24 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return info
 
 
+@contextmanager
+def kopf_errors() -> Iterator[None]:
+    """Our error root, said in kopf's words, for handlers (a daemon maps errors itself)."""
+    try:
+        yield
+    except Temporary as exc:
+        raise kopf.TemporaryError(str(exc), delay=exc.retry_after or 10.0) from exc
+    except Permanent as exc:
+        raise kopf.PermanentError(str(exc)) from exc
+
+
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 async def spec_changed(body: kopf.Body, **_: Any) -> None:
     """Wake the policy's daemon so an edit (say, a shorter interval) applies now, not next pass."""
-    wake = RUNTIME.wakeups.get(str(body.metadata.uid))
-    if wake is not None:
-        wake.set()
+    with kopf_errors():
+        wake = RUNTIME.wakeups.get(str(body.metadata.uid))
+        if wake is not None:
+            wake.set()
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
@@ -82,27 +95,50 @@ async def scan_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) ->
     ref = policy_ref(body)
     wake = RUNTIME.wakeups.setdefault(ref.uid, asyncio.Event())
     scanner = PolicyScanner(cluster, ref, RUNTIME.limits)
-    failures = 0
     try:
-        while not stopped:
-            try:
-                delay = await scanner.scan(body)
-                failures = 0
-            except Exception as exc:  # a pass must never kill the daemon: report, back off, go on
-                failures += 1
-                delay = min(ERROR_BACKOFF[0] * 2 ** (failures - 1), ERROR_BACKOFF[1])
-                log.warning(
-                    "policy %s/%s: scan pass failed (%s); retrying in %.0fs",
-                    ref.namespace,
-                    ref.name,
-                    exc,
-                    delay,
-                )
-                await _report_failure(cluster, ref, exc)
-            await _sleep(stopped, wake, delay)
+        await scan_loop(scanner, body, lambda: bool(stopped), lambda delay: _sleep(stopped, wake, delay))
     finally:
         RUNTIME.wakeups.pop(ref.uid, None)
         metrics.forget_policy(ref.namespace or "", ref.name)
+
+
+async def scan_loop(
+    scanner: PolicyScanner,
+    body: Mapping[str, Any],
+    stopped: Callable[[], bool],
+    sleep: Callable[[float], Awaitable[None]],
+) -> None:
+    """Pass after pass until stopped; a failed pass never ends the loop."""
+    failures = 0
+    while not stopped():
+        try:
+            delay = await scanner.scan(body)
+            failures = 0
+        except Exception as exc:  # mapped once, by kind: see leakpatrol.runtime.failures
+            failures += 1
+            failure = classify(exc, failures)
+            await report_failure(scanner, body, failure, exc, first=failures == 1)
+            delay = failure.delay
+        await sleep(delay)
+
+
+async def report_failure(
+    scanner: PolicyScanner, body: Mapping[str, Any], f: PassFailure, exc: Exception, *, first: bool
+) -> None:
+    ref = scanner.policy
+    where = f"policy {ref.namespace}/{ref.name}"
+    if f.kind is FailureKind.INTERNAL:
+        log.exception("%s: %s", where, f.message, exc_info=exc)
+        metrics.INTERNAL_ERRORS.labels(ref.namespace or "", ref.name).inc()
+    else:
+        log.warning("%s: %s (%s); next pass in %.0fs", where, f.message, f.reason, f.delay)
+    try:
+        if f.kind is FailureKind.PERMANENT:
+            await scanner.report_not_ready(body, f.reason, f.message)
+        elif first:  # one Event per run of failures; the log has every one
+            await scanner.cluster.post_event(EventIntent(ref, "Warning", f.reason, f.message))
+    except Exception as post_exc:  # the API may be what failed; do not fail harder than that
+        log.debug("%s: could not report the failure: %s", where, post_exc)
 
 
 async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) -> None:
@@ -113,10 +149,3 @@ async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float)
     finally:
         for w in waits:
             w.cancel()
-
-
-async def _report_failure(cluster: Cluster, ref: ObjectRef, exc: Exception) -> None:
-    try:
-        await cluster.post_event(EventIntent(ref, "Warning", "ScanFailed", f"scan pass failed: {exc}"[:1024]))
-    except Exception as post_exc:  # the API is what failed; do not fail harder than that
-        log.debug("could not post ScanFailed: %s", post_exc)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import kopf
 
 from leakpatrol.controller.scanner import Limits
+from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.kube.connection import connect
 from leakpatrol.runtime import handlers, web
 from leakpatrol.runtime.cluster import KubeCluster
@@ -24,8 +25,8 @@ class OperatorOptions:
     context: str | None = None
     metrics_host: str = "0.0.0.0"  # the kubelet's probes and Prometheus reach the pod IP
     metrics_port: int = 8080
-    max_fetches: int = 32
-    per_policy: int = 8
+    max_fetches: int = GLOBAL_FETCHES
+    per_policy: int = PER_POLICY_FETCHES
 
 
 async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None) -> None:

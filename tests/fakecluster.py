@@ -1,0 +1,144 @@
+"""`FakeCluster`: the scan loop's `Cluster` port in memory, for fast tests of whole scan passes.
+
+It stands in for the cluster only: the scanner, the parsers, the evaluator, the status and Event
+logic under test are the real ones, and the profiles it serves are real Go profiles (the golden
+files and the recorded corpus). Failures are the real error classes of `leakpatrol.kube`, the ones
+`KubeCluster` raises, so a test says "this pod answers 403" the way the cluster would.
+The sandbox tests (tests/test_scanner_faults.py, tests/test_operator_e2e.py) cover the real thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from leakpatrol.controller.events import EventIntent
+from leakpatrol.controller.ports import FetchOptions
+from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.core import Obj, ObjectRef
+from leakpatrol.kube import errors
+
+GOLDEN = Path(__file__).parent / "golden" / "profiles"
+POLICY = ObjectRef("leakpatrol.dev/v1alpha1", "LeakPolicy", "demo", "policy-uid", "shop")
+
+# Serves the body for (target, path) or raises; the default serves the golden profiles.
+Server = Callable[[ScanTarget, str], bytes]
+
+
+def golden_server(target: ScanTarget, path: str) -> bytes:
+    if "/goroutineleak" in path:
+        raise errors.PprofNotExposed(path, "HTTP 404: Unknown profile")
+    return (GOLDEN / ("heap.pb.gz" if "/heap" in path else "goroutine.pb.gz")).read_bytes()
+
+
+def running_pod(name: str, *, started: str = "2030-01-01T00:00:00Z", owner: str = "web-7d9f") -> Obj:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": POLICY.namespace,
+            "uid": f"{name}-uid",
+            "ownerReferences": [{"kind": "ReplicaSet", "name": owner, "controller": True}],
+        },
+        "spec": {"containers": [{"name": "app", "ports": [{"name": "pprof", "containerPort": 6060}]}]},
+        "status": {
+            "phase": "Running",
+            "podIP": "10.0.0.7",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [
+                {"name": "app", "restartCount": 0, "state": {"running": {"startedAt": started}}}
+            ],
+        },
+    }
+
+
+def spec(**detection: Any) -> Obj:
+    return {
+        "selector": {"matchLabels": {"app": "web"}},
+        "target": {"port": "pprof"},
+        "schedule": {"interval": "60s", "jitter": "0%"},
+        "profiles": {"heap": "Disabled"},
+        "detection": {"window": "2h", "warmup": "0s", "minSamples": 12} | detection,
+    }
+
+
+class FakeCluster:
+    def __init__(self, pods: list[Obj] | None = None, server: Server = golden_server) -> None:
+        self.pods = list(pods or [])
+        self.server = server
+        self.failures: dict[str, list[Exception]] = {}  # method -> errors raised by its next calls
+        self.fetches: list[tuple[str, str]] = []
+        self.statuses: list[dict[str, Any]] = []
+        self.events: list[EventIntent] = []
+        self.checkpoint: bytes | None = None
+        self.checkpoint_saves = 0
+
+    def fail_next(self, method: str, *exc: Exception) -> None:
+        self.failures.setdefault(method, []).extend(exc)
+
+    def _maybe_fail(self, method: str) -> None:
+        queued = self.failures.get(method)
+        if queued:
+            raise queued.pop(0)
+
+    def body(self, raw_spec: Mapping[str, Any], generation: int = 1) -> Obj:
+        """The policy as the daemon would see it: its spec and the status last written."""
+        meta = {
+            "name": POLICY.name,
+            "namespace": POLICY.namespace,
+            "uid": POLICY.uid,
+            "generation": generation,
+        }
+        return {"metadata": meta, "spec": dict(raw_spec), "status": self.status}
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return self.statuses[-1] if self.statuses else {}
+
+    def condition(self, type_: str) -> dict[str, Any]:
+        return next(c for c in self.status.get("conditions", []) if c["type"] == type_)
+
+    def reasons(self, about: str | None = None) -> list[str]:
+        return [e.reason for e in self.events if about is None or e.about.kind == about]
+
+    # --- the Cluster port -------------------------------------------------------------------------
+    async def list_pods(self, namespace: str, selector: Mapping[str, Any]) -> list[Obj]:
+        self._maybe_fail("list_pods")
+        return [p for p in self.pods if p["metadata"]["namespace"] == namespace]
+
+    async def fetch(self, target: ScanTarget, path: str, options: FetchOptions) -> bytes:
+        self._maybe_fail("fetch")
+        self.fetches.append((target.name, path))
+        return self.server(target, path)
+
+    async def workload_of(self, pod: Mapping[str, Any]) -> ObjectRef:
+        owner = pod["metadata"]["ownerReferences"][0]["name"].rsplit("-", 1)[0]
+        return ObjectRef("apps/v1", "Deployment", owner, f"{owner}-uid", pod["metadata"]["namespace"])
+
+    async def patch_status(self, policy: ObjectRef, status: Mapping[str, Any]) -> None:
+        self._maybe_fail("patch_status")
+        self.statuses.append(self.status | dict(status))
+
+    async def post_event(self, intent: EventIntent) -> None:
+        self._maybe_fail("post_event")
+        self.events.append(intent)
+
+    async def load_checkpoint(self, policy: ObjectRef) -> bytes | None:
+        self._maybe_fail("load_checkpoint")
+        return self.checkpoint
+
+    async def save_checkpoint(self, policy: ObjectRef, blob: bytes) -> None:
+        self._maybe_fail("save_checkpoint")
+        self.checkpoint = blob
+        self.checkpoint_saves += 1
+
+
+class Clock:
+    """A settable clock for the scanner (seconds since the epoch)."""
+
+    def __init__(self, start: float = datetime(2030, 1, 1, 1, tzinfo=UTC).timestamp()) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now

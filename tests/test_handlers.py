@@ -1,0 +1,79 @@
+"""The kopf layer maps the error root once: Temporary -> back off (honouring Retry-After),
+Permanent -> Ready=False with the error's reason and no retry storm, anything else -> a bug,
+reported as InternalError without its text, logged with its traceback, counted, and survived."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fakecluster import POLICY, FakeCluster, running_pod, spec
+
+from leakpatrol import metrics
+from leakpatrol.controller.scanner import Limits, PolicyScanner
+from leakpatrol.kube import errors
+from leakpatrol.runtime import failures
+from leakpatrol.runtime.handlers import scan_loop
+
+
+async def run_passes(cluster: FakeCluster, passes: int) -> list[float]:
+    """Run the daemon's loop for `passes` passes; the delays it chose between them."""
+    delays: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        delays.append(delay)
+
+    scanner = PolicyScanner(cluster, POLICY, Limits())
+    await scan_loop(scanner, cluster.body(spec()), lambda: len(delays) >= passes, sleep)
+    return delays
+
+
+async def test_forbidden_is_ready_false_with_its_reason_and_no_retry_storm() -> None:
+    cluster = FakeCluster([running_pod("web-1")])
+    forbidden = errors.Forbidden(403, "Forbidden", 'pods is forbidden: cannot list resource "pods"')
+    cluster.fail_next("list_pods", forbidden, forbidden, forbidden)
+    delays = await run_passes(cluster, 3)
+    assert delays == [failures.PERMANENT_RETRY] * 3  # never the 5 s of a temporary failure
+    ready = cluster.condition("Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Forbidden") and "cannot list" in ready["message"]
+    assert cluster.reasons() == ["Forbidden"]  # one Event, not one per pass
+
+
+async def test_retry_after_is_honoured() -> None:
+    cluster = FakeCluster([running_pod("web-1")])
+    cluster.fail_next(
+        "list_pods", errors.api_error(503, "ServiceUnavailable", "etcd is busy", retry_after=7.0)
+    )
+    delays = await run_passes(cluster, 2)
+    assert delays[0] >= 7.0 and delays[1] == 60.0  # then the next pass succeeds at the interval
+    assert cluster.reasons() == ["ScanFailed"] and cluster.condition("Ready")["status"] == "True"
+
+
+async def test_temporary_failures_back_off_exponentially() -> None:
+    cluster = FakeCluster([running_pod("web-1")])
+    cluster.fail_next("patch_status", *[errors.ServerError(500, "InternalError", "etcd")] * 3)
+    assert await run_passes(cluster, 4) == [5.0, 10.0, 20.0, 60.0]
+    assert cluster.reasons() == ["ScanFailed"]  # one Event per run of failures
+
+
+async def test_a_bug_is_an_internal_error_without_its_text(caplog: pytest.LogCaptureFixture) -> None:
+    cluster = FakeCluster([running_pod("web-1")])
+    cluster.fail_next("list_pods", ValueError("secret detail 0xdeadbeef"))
+    counter = metrics.INTERNAL_ERRORS.labels(POLICY.namespace, POLICY.name)
+    before = counter._value.get()
+    with caplog.at_level(logging.ERROR, logger="leakpatrol.runtime.handlers"):
+        delays = await run_passes(cluster, 2)
+    event = cluster.events[0]
+    assert (event.type, event.reason) == ("Warning", "InternalError")
+    assert "operator log" in event.message and "0xdeadbeef" not in event.message
+    assert "Traceback" not in event.message and "ValueError" in event.message
+    assert any(r.exc_info and "0xdeadbeef" in str(r.exc_info[1]) for r in caplog.records)
+    assert counter._value.get() == before + 1
+    assert delays == [failures.FIRST_BACKOFF, 60.0]  # the daemon went on: the next pass scanned
+    assert cluster.condition("Ready")["reason"] == "Scanned"
+
+
+def test_classify_is_total() -> None:
+    assert failures.classify(errors.NotFound(404, "NotFound", "x"), 1).kind is failures.FailureKind.PERMANENT
+    assert failures.classify(errors.Conflict(409, "Conflict", "x"), 9).delay == failures.MAX_BACKOFF
+    assert failures.classify(RuntimeError("x"), 1).kind is failures.FailureKind.INTERNAL

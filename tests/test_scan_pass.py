@@ -1,0 +1,144 @@
+"""Whole scan passes against the in-memory `FakeCluster`: selection, every fetch failure class,
+conditions, Events, checkpoints and spec edits, in milliseconds. Real parsers, real evaluator, real
+Go profiles; only the cluster is in memory (the sandbox tests run the same code for real)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
+
+from leakpatrol.controller.scanner import Limits, PolicyScanner
+from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.kube import errors
+
+CORPUS = Path(__file__).parent / "corpus" / "transport-per-request"
+FIRST_STAMP = 1800000000  # the corpus' first sample; its pod started 20 s before
+CORPUS_POD_START = "2027-01-15T07:59:40Z"
+
+
+def scanner(cluster: FakeCluster, clock: Clock | None = None) -> PolicyScanner:
+    return PolicyScanner(cluster, POLICY, Limits(), clock or Clock())
+
+
+async def test_a_pass_scans_ready_pods_and_reports_them() -> None:
+    unready = running_pod("web-2")
+    unready["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    cluster = FakeCluster([running_pod("web-1"), unready])
+    delay = await scanner(cluster).scan(cluster.body(spec()))
+    assert delay == 60.0  # interval, jitter 0%
+    assert cluster.fetches == [
+        ("web-1", "/debug/pprof/goroutine?debug=0"),
+        ("web-1", "/debug/pprof/goroutineleak?debug=0"),
+    ]
+    assert cluster.status["targets"] == {"selected": 1, "scanned": 1, "failing": 0}
+    assert cluster.condition("Ready")["reason"] == "Scanned"
+    assert cluster.condition("Degraded")["status"] == "False"  # the goroutineleak 404 is Auto: quiet
+    assert cluster.events == [] and cluster.checkpoint_saves == 1
+
+
+def failing_server(target: ScanTarget, path: str) -> bytes:
+    url = f"http://{target.name}:6060{path}"
+    failures: dict[str, Exception] = {
+        "notexposed": errors.PprofNotExposed(url, "HTTP 404"),
+        "auth": errors.Unauthorized(url, "HTTP 403"),
+        "huge": errors.TooLarge(url, "over the cap"),
+        "slow": errors.FetchTimeout(url, "not complete within 5s"),
+        "broken": errors.UpstreamError(url, "HTTP 500"),
+        "gone": errors.PodGone(url, "the pod is gone"),
+    }
+    if target.name in failures:
+        raise failures[target.name]
+    if target.name == "garbage":
+        return b"<html>login</html>"
+    return b""  # never reached by these tests
+
+
+async def test_each_failure_class_is_its_own_reason_and_backs_off() -> None:
+    names = ["notexposed", "auth", "huge", "slow", "broken", "gone", "garbage"]
+    cluster, clock = FakeCluster([running_pod(n) for n in names], failing_server), Clock()
+    scan = scanner(cluster, clock)
+    await scan.scan(cluster.body(spec()))
+    expected = {
+        "notexposed": "PprofNotExposed",
+        "auth": "PprofUnauthorized",
+        "huge": "ProfileTooLarge",
+        "slow": "ScrapeTimeout",
+        "broken": "ScrapeFailed",
+        "garbage": "MalformedProfile",
+    }
+    by_pod = {e.about.name: e.reason for e in cluster.events if e.about.kind == "Pod"}
+    assert by_pod == expected  # a pod deleted mid-pass is not a failing target
+    assert cluster.status["targets"] == {"selected": 7, "scanned": 0, "failing": 6}
+    degraded = cluster.condition("Degraded")
+    assert degraded["status"] == "True" and degraded["reason"] == "TargetsFailing"
+    # The failing targets are backed off (next pass, same time: nothing fetched but the gone pod)...
+    cluster.fetches.clear()
+    await scan.scan(cluster.body(spec()))
+    assert {name for name, _ in cluster.fetches} == {"gone"}
+    # ...and a target that keeps failing posts no second Event.
+    assert len(cluster.reasons("Pod")) == 6
+
+
+def corpus_server(clock: Clock) -> FakeCluster:
+    def serve(target: ScanTarget, path: str) -> bytes:
+        if "goroutineleak" in path:
+            raise errors.PprofNotExposed(path, "HTTP 404")
+        return (CORPUS / f"{int(clock.now)}.goroutine.pb.gz").read_bytes()
+
+    return FakeCluster([running_pod("client-1", started=CORPUS_POD_START, owner="client-5f6b")], serve)
+
+
+async def test_a_recorded_leak_is_confirmed_with_events_and_survives_a_restart() -> None:
+    clock = Clock(FIRST_STAMP)
+    cluster = corpus_server(clock)
+    scan = scanner(cluster, clock)
+    for _ in range(30):
+        await scan.scan(cluster.body(spec()))
+        if cluster.status.get("leaking"):
+            break
+        clock.now += 60
+    assert cluster.condition("LeakDetected")["status"] == "True"
+    finding = cluster.status["findings"][0]
+    assert finding["ruleId"] == "http-transport-per-request" and finding["workload"]["name"] == "client"
+    detected = {(e.about.kind, e.reason) for e in cluster.events}
+    assert {
+        ("LeakPolicy", "LeakDetected"),
+        ("Deployment", "LeakDetected"),
+        ("Pod", "LeakDetected"),
+    } <= detected
+    # A new operator process resumes the series from the checkpoint: still confirmed next pass.
+    samples = len(scan.evaluators["client-1-uid"].goroutines.tracker)
+    clock.now += 60
+    resumed = scanner(cluster, clock)
+    await resumed.scan(cluster.body(spec()))
+    assert len(resumed.evaluators["client-1-uid"].goroutines.tracker) == samples + 1 > 12
+    assert cluster.condition("LeakDetected")["status"] == "True"
+    assert [e.reason for e in cluster.events].count("LeakResolved") == 0
+
+
+async def test_a_spec_edit_keeps_the_series_and_applies_the_new_thresholds() -> None:
+    clock = Clock(FIRST_STAMP)
+    cluster = corpus_server(clock)
+    scan = scanner(cluster, clock)
+    for _ in range(5):
+        await scan.scan(cluster.body(spec()))
+        clock.now += 60
+    evaluator = scan.evaluators["client-1-uid"]
+    await scan.scan(cluster.body(spec(minSamples=40, window="3h"), generation=2))
+    assert scan.evaluators["client-1-uid"] is evaluator  # reconfigured in place, not rebuilt
+    assert len(evaluator.goroutines.tracker) == 6 and evaluator.config.min_samples == 40
+
+
+async def test_an_invalid_spec_is_ready_false_naming_the_field_once_per_generation() -> None:
+    cluster = FakeCluster([running_pod("web-1")])
+    scan = scanner(cluster)
+    bad = spec(warmup="3h")  # longer than the 2h window
+    assert await scan.scan(cluster.body(bad)) == 60.0
+    await scan.scan(cluster.body(bad))
+    ready = cluster.condition("Ready")
+    assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
+    assert "spec.detection.warmup" in ready["message"]
+    assert cluster.reasons() == ["InvalidSpec"] and cluster.fetches == []
+    await scan.scan(cluster.body(bad, generation=2))
+    assert cluster.reasons() == ["InvalidSpec", "InvalidSpec"]
