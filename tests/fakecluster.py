@@ -133,6 +133,9 @@ class FakeCluster:
         self.checkpoint = blob
         self.checkpoint_saves += 1
 
+    async def delete_checkpoint(self, policy: ObjectRef) -> None:
+        self.checkpoint = None
+
 
 class Clock:
     """A settable clock for the scanner (seconds since the epoch)."""

@@ -33,8 +33,8 @@ NAMESPACED_RULES: set[Rule] = {
     *(("", "events", v) for v in ("create", "get", "patch")),
     ("apps", "replicasets", "get"),
     ("batch", "jobs", "get"),
-    *(("", "configmaps", v) for v in ("get", "create", "patch")),
 }
+HOME_RULES: set[Rule] = {(("", "configmaps", v)) for v in ("get", "create", "patch", "delete")}
 CLUSTER_RULES: set[Rule] = {
     ("", "namespaces", "list"),
     ("", "namespaces", "watch"),
@@ -75,7 +75,15 @@ def test_lint() -> None:
 
 def test_default_render_kinds() -> None:
     kinds = sorted(doc["kind"] for doc in render())
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount"]
+    assert kinds == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+    ]
 
 
 def test_rbac_is_exactly_what_the_operator_uses() -> None:
@@ -83,12 +91,15 @@ def test_rbac_is_exactly_what_the_operator_uses() -> None:
     assert rules_of(docs, "ClusterRole") == NAMESPACED_RULES | CLUSTER_RULES
     verbs = {verb for _, _, verb in rules_of(docs, "ClusterRole")}
     assert not verbs & {"delete", "deletecollection", "*", "escalate", "bind", "impersonate"}
+    assert not {r for r in rules_of(docs, "ClusterRole") if r[1] == "configmaps"}
+    (home,) = (doc for doc in docs if doc["kind"] == "Role")
+    assert home["metadata"]["namespace"] == "leakpatrol-system" and rules_of([home], "Role") == HOME_RULES
 
 
 def test_namespace_list_grants_roles_per_namespace() -> None:
     docs = render("watch.allNamespaces=false", "watch.namespaces={shop,payments}")
     assert rules_of(docs, "ClusterRole") == CLUSTER_RULES
-    roles = [doc for doc in docs if doc["kind"] == "Role"]
+    roles = [doc for doc in docs if doc["kind"] == "Role" and not doc["metadata"]["name"].endswith("-home")]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["payments", "shop"]
     assert rules_of(roles, "Role") == NAMESPACED_RULES
     (deployment,) = (doc for doc in docs if doc["kind"] == "Deployment")

@@ -1,8 +1,7 @@
-"""read_checkpoint / write_checkpoint against the sandbox: roundtrip, ownership and GC, concurrency, caps."""
+"""read/write/delete_checkpoint against the sandbox: roundtrip, labels, concurrency, caps, corruption."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import zlib
@@ -16,7 +15,14 @@ from test_kube_support import delete_namespace, make_namespace
 
 from leakpatrol.core import CheckpointCorrupt, ObjectRef
 from leakpatrol.kube.client import ApiClient
-from leakpatrol.kube.configmaps import KEY, read_checkpoint, write_checkpoint
+from leakpatrol.kube.configmaps import (
+    KEY,
+    Checkpoint,
+    checkpoint_name,
+    delete_checkpoint,
+    read_checkpoint,
+    write_checkpoint,
+)
 from leakpatrol.kube.errors import CheckpointTooLarge, Conflict, NotFound
 
 pytestmark = pytest.mark.slow
@@ -37,7 +43,7 @@ def make_policy(sandbox: Any, ns: str, name: str) -> ObjectRef:
     return ObjectRef.of(sandbox.apply_yaml(yaml.safe_dump(policy))[0])
 
 
-async def test_roundtrip_with_owner_and_optimistic_concurrency(sandbox: Any, api: ApiClient, ns: str) -> None:
+async def test_roundtrip_labels_and_optimistic_concurrency(sandbox: Any, api: ApiClient, ns: str) -> None:
     policy = make_policy(sandbox, ns, "checkout")
     # The store keeps the bytes it is given: the caller (detect.checkpoint.encode) compressed them.
     state = zlib.compress(b'{"series": [' + b"1234," * 50_000 + b"0]}")
@@ -45,39 +51,37 @@ async def test_roundtrip_with_owner_and_optimistic_concurrency(sandbox: Any, api
 
     rv = await write_checkpoint(api, ns, "checkout-state", state, policy)
     stored = await read_checkpoint(api, ns, "checkout-state")
-    assert stored is not None and stored.data == state and stored.resource_version == rv
+    assert stored == Checkpoint(state, rv, policy.uid)
 
     cm = await api.get(f"/api/v1/namespaces/{ns}/configmaps/checkout-state")
-    assert cm["metadata"]["ownerReferences"] == [
-        {
-            "apiVersion": "leakpatrol.dev/v1alpha1",
-            "kind": "LeakPolicy",
-            "name": "checkout",
-            "uid": policy.uid,
-            "controller": True,
-        }
-    ]
     assert base64.b64decode(cm["binaryData"][KEY]) == state
+    # No ownerReferences: checkpoints live in the operator's namespace, and a cross-namespace
+    # owner would make the garbage collector delete them. The uid label ties them to the policy.
+    assert "ownerReferences" not in cm["metadata"]
+    assert cm["metadata"]["labels"]["leakpatrol.dev/policy-uid"] == policy.uid
+    assert cm["metadata"]["annotations"]["leakpatrol.dev/policy"] == f"{ns}/checkout"
     assert cm["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "leakpatrol"
 
     rv2 = await write_checkpoint(api, ns, "checkout-state", b"v2", policy, resource_version=rv)
-    assert rv2 != rv and (await read_checkpoint(api, ns, "checkout-state")) == type(stored)(b"v2", rv2)
+    assert rv2 != rv and (await read_checkpoint(api, ns, "checkout-state")) == Checkpoint(
+        b"v2", rv2, policy.uid
+    )
     with pytest.raises(Conflict):  # another writer (an old replica) still holding rv
         await write_checkpoint(api, ns, "checkout-state", b"stale", policy, resource_version=rv)
     with pytest.raises(Conflict):  # a blind create over an existing checkpoint
         await write_checkpoint(api, ns, "checkout-state", b"blind", policy)
-    assert (await read_checkpoint(api, ns, "checkout-state")) == type(stored)(b"v2", rv2)
+    assert (await read_checkpoint(api, ns, "checkout-state")) == Checkpoint(b"v2", rv2, policy.uid)
+    assert await delete_checkpoint(api, ns, "checkout-state")
+    assert not await delete_checkpoint(api, ns, "checkout-state")
+    assert await read_checkpoint(api, ns, "checkout-state") is None
 
 
-async def test_deleting_the_policy_collects_its_checkpoint(sandbox: Any, api: ApiClient, ns: str) -> None:
-    policy = make_policy(sandbox, ns, "doomed")
-    await write_checkpoint(api, ns, "doomed-state", b"state", policy)
-    await api.delete(f"/apis/leakpatrol.dev/v1alpha1/namespaces/{ns}/leakpolicies/doomed")
-    for _ in range(100):
-        if await read_checkpoint(api, ns, "doomed-state") is None:
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail("the checkpoint outlived its LeakPolicy")
+def test_checkpoint_names_are_unambiguous_and_valid() -> None:
+    a = ObjectRef("leakpatrol.dev/v1alpha1", "LeakPolicy", "b-c", "u1", "a")
+    b = ObjectRef("leakpatrol.dev/v1alpha1", "LeakPolicy", "c", "u2", "a-b")
+    assert checkpoint_name(a) == "leakpatrol-checkpoint.a.b-c" != checkpoint_name(b)
+    long = ObjectRef("leakpatrol.dev/v1alpha1", "LeakPolicy", "x" * 253, "u3", "n" * 63)
+    assert len(checkpoint_name(long)) <= 253
 
 
 async def test_size_cap_is_enforced_before_writing(sandbox: Any, api: ApiClient, ns: str) -> None:

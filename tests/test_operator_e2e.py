@@ -164,23 +164,28 @@ def test_policy_edits_take_effect_and_delete_stops_scanning(
         what="the narrowed selector",
     )
 
+    cm = f"leakpatrol-checkpoint.{ns}.demo"  # in the operator's own namespace (here: default)
+    assert kubectl("get", "configmap", cm, "-n", "default", check=False)
     kubectl("delete", "leakpolicy", "demo", "-n", ns, "--timeout=30s", timeout=40)
     time.sleep(3)  # let an in-flight pass finish
     fetches = operator.log().count(f".{ns}:8080/debug/pprof")
     time.sleep(6)
     assert operator.log().count(f".{ns}:8080/debug/pprof") == fetches, "still scanning after delete"
+    assert not kubectl("get", "configmap", cm, "-n", "default", "--ignore-not-found"), (
+        "checkpoint left behind"
+    )
 
 
 def test_restart_resumes_series_from_checkpoint(kubectl: Kubectl, operator: OperatorProcess) -> None:
     ns = namespace(kubectl, "e2e-restart")
     deploy_services(kubectl, ns)
     apply(kubectl, ns, DEMO_POLICY.replace("minSamples: 8", "minSamples: 14"))
-    cm = "leakpatrol-checkpoint-demo"
-    wait_until(lambda: kubectl("get", "configmap", cm, "-n", ns, check=False), within=30, what="a checkpoint")
-    assert (
-        kubectl.json("get", "configmap", cm, "-n", ns)["metadata"]["ownerReferences"][0]["kind"]
-        == "LeakPolicy"
+    cm = f"leakpatrol-checkpoint.{ns}.demo"  # in the operator's own namespace (here: default)
+    wait_until(
+        lambda: kubectl("get", "configmap", cm, "-n", "default", check=False), within=30, what="a checkpoint"
     )
+    labels = kubectl.json("get", "configmap", cm, "-n", "default")["metadata"]["labels"]
+    assert labels["leakpatrol.dev/policy-uid"] == policy(kubectl, ns)["metadata"]["uid"]
     time.sleep(6)  # a few more samples into the series
     operator.kill()  # a crash: no goodbye
     operator.start()

@@ -140,11 +140,20 @@ def cmd_operator(a: argparse.Namespace) -> int:
         kubeconfig=a.kubeconfig,
         context=a.context,
         metrics_port=a.metrics_port,
+        home_namespace=a.home_namespace or _own_namespace(),
         max_fetches=a.max_fetches,
         per_policy=a.per_policy,
     )
     asyncio.run(run_operator(opts))
     return 0
+
+
+def _own_namespace() -> str:
+    """In a pod, the service account's namespace (the chart also passes POD_NAMESPACE); else default."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    sa = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    return sa.read_text().strip() if sa.is_file() else "default"
 
 
 def _env(name: str, default: str) -> str:
@@ -180,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     op.add_argument("--context")
     op.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "8080")))
+    op.add_argument(
+        "--home-namespace",
+        default=_env("HOME_NAMESPACE", ""),
+        help="the operator's own namespace, where checkpoints live (default: its pod's namespace)",
+    )
     op.add_argument(
         "--max-fetches",
         type=int,

@@ -1,16 +1,23 @@
-"""`read_checkpoint()` / `write_checkpoint()`: a policy's compact state in a ConfigMap it owns.
+"""`read_checkpoint()` / `write_checkpoint()` / `delete_checkpoint()`: a policy's compact state.
+
+Checkpoints live in the operator's own namespace (a namespaced Role there is the only ConfigMap
+write the operator holds: never a ClusterRole that could rewrite `kube-system`). A policy in
+another namespace cannot own them (cross-namespace ownerReferences are invalid, and the garbage
+collector deletes such dependents), so they carry the policy's uid as a label instead: a checkpoint
+of an older policy with the same name is never restored, and the operator deletes a policy's
+checkpoint when the policy goes.
 
 The payload arrives compressed (`leakpatrol.detect.checkpoint.encode`) and is stored as it is in
-`binaryData` (which the API carries as base64), capped well under the 1 MiB object limit, and owned
-by the policy so the garbage collector deletes it with the policy. Writes are conditional on the
-resourceVersion the caller last saw: two operator replicas (or a restart racing the old one) can
-never silently overwrite each other.
+`binaryData` (which the API carries as base64), capped well under the 1 MiB object limit. Writes
+are conditional on the resourceVersion the caller last saw: two operator replicas (or a restart
+racing the old one) can never silently overwrite each other.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,12 +27,24 @@ from leakpatrol.kube.errors import CheckpointTooLarge, NotFound
 
 KEY = "checkpoint.zlib"
 LABELS = {"app.kubernetes.io/managed-by": "leakpatrol", "app.kubernetes.io/component": "checkpoint"}
+POLICY_UID = "leakpatrol.dev/policy-uid"
+POLICY_ANNOTATION = "leakpatrol.dev/policy"  # namespace/name, for people
+
+
+def checkpoint_name(policy: ObjectRef) -> str:
+    """`leakpatrol-checkpoint.<namespace>.<policy>`: unambiguous, since a namespace has no dots."""
+    name = f"leakpatrol-checkpoint.{policy.namespace}.{policy.name}"
+    if len(name) <= 253:
+        return name
+    digest = hashlib.sha256(f"{policy.namespace}/{policy.name}".encode()).hexdigest()[:20]
+    return f"leakpatrol-checkpoint.{digest}"
 
 
 @dataclass(frozen=True)
 class Checkpoint:
     data: bytes
     resource_version: str
+    policy_uid: str = ""  # the uid of the policy that wrote it
 
 
 async def read_checkpoint(api: ApiClient, namespace: str, name: str) -> Checkpoint | None:
@@ -37,7 +56,8 @@ async def read_checkpoint(api: ApiClient, namespace: str, name: str) -> Checkpoi
     encoded = (cm.get("binaryData") or {}).get(KEY)
     if encoded is None:
         raise CheckpointCorrupt(f"checkpoint {name} has no binaryData key {KEY!r}")
-    return Checkpoint(_decode(name, encoded), cm["metadata"]["resourceVersion"])
+    labels = cm["metadata"].get("labels") or {}
+    return Checkpoint(_decode(name, encoded), cm["metadata"]["resourceVersion"], labels.get(POLICY_UID, ""))
 
 
 async def write_checkpoint(
@@ -45,7 +65,7 @@ async def write_checkpoint(
     namespace: str,
     name: str,
     data: bytes,
-    owner: ObjectRef,
+    policy: ObjectRef,
     *,
     resource_version: str | None = None,
     max_bytes: int = MAX_CHECKPOINT_BYTES,
@@ -62,8 +82,8 @@ async def write_checkpoint(
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": LABELS,
-            "ownerReferences": [owner.owner_reference()],
+            "labels": LABELS | {POLICY_UID: policy.uid},
+            "annotations": {POLICY_ANNOTATION: f"{policy.namespace}/{policy.name}"},
         },
         "binaryData": {KEY: base64.b64encode(data).decode()},
     }
@@ -74,6 +94,15 @@ async def write_checkpoint(
     body["metadata"]["resourceVersion"] = resource_version  # the precondition
     patched = await api.patch(_path(namespace, name), body)
     return str(patched["metadata"]["resourceVersion"])
+
+
+async def delete_checkpoint(api: ApiClient, namespace: str, name: str) -> bool:
+    """Delete it; False when there was none."""
+    try:
+        await api.delete(_path(namespace, name))
+    except NotFound:
+        return False
+    return True
 
 
 def _path(namespace: str, name: str) -> str:

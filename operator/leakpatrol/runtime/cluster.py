@@ -16,7 +16,7 @@ from leakpatrol.controller.targets import ScanTarget
 from leakpatrol.core import CheckpointCorrupt, ObjectRef, Transport
 from leakpatrol.kube import errors
 from leakpatrol.kube.client import ApiClient, PatchType
-from leakpatrol.kube.configmaps import read_checkpoint, write_checkpoint
+from leakpatrol.kube.configmaps import checkpoint_name, delete_checkpoint, read_checkpoint, write_checkpoint
 from leakpatrol.kube.events import default_limiter, post_event
 from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
 from leakpatrol.kube.owners import resolve_workload_ref
@@ -25,13 +25,10 @@ from leakpatrol.kube.pods import list_pods, selector_string
 log = logging.getLogger(__name__)
 
 
-def checkpoint_name(policy: ObjectRef) -> str:
-    return f"leakpatrol-checkpoint-{policy.name}"[:253]
-
-
 class KubeCluster:
-    def __init__(self, api: ApiClient) -> None:
+    def __init__(self, api: ApiClient, home: str = "default") -> None:
         self.api = api
+        self.home = home  # the operator's own namespace: checkpoints (and evidence) live there
         self.http = {
             Transport.PORT_FORWARD: http_client_for(Transport.PORT_FORWARD, api),
             Transport.DIRECT: http_client_for(Transport.DIRECT, None),
@@ -92,35 +89,52 @@ class KubeCluster:
         )
 
     async def load_checkpoint(self, policy: ObjectRef) -> bytes | None:
+        name = checkpoint_name(policy)
         try:
-            cp = await read_checkpoint(self.api, policy.namespace or "default", checkpoint_name(policy))
+            cp = await read_checkpoint(self.api, self.home, name)
         except CheckpointCorrupt as exc:
             log.warning("policy %s/%s: %s; starting afresh", policy.namespace, policy.name, exc)
             return None
         if cp is None:
             return None
-        self.checkpoint_versions[policy.uid] = cp.resource_version
+        self.checkpoint_versions[policy.uid] = cp.resource_version  # ours to overwrite either way
+        if cp.policy_uid != policy.uid:  # left by a deleted policy of the same name: not our series
+            log.info(
+                "policy %s/%s: checkpoint %s is another policy's; starting afresh", *_where(policy), name
+            )
+            return None
         return cp.data
 
     async def save_checkpoint(self, policy: ObjectRef, blob: bytes) -> None:
-        ns, name = policy.namespace or "default", checkpoint_name(policy)
-        for _ in range(2):  # one retry after a conflict: re-read the version, then write ours
+        name = checkpoint_name(policy)
+        for _ in range(3):  # after a conflict re-read the version; after a 404 create it again
             try:
                 self.checkpoint_versions[policy.uid] = await write_checkpoint(
                     self.api,
-                    ns,
+                    self.home,
                     name,
                     blob,
                     policy,
                     resource_version=self.checkpoint_versions.get(policy.uid),
                 )
                 return
+            except errors.NotFound:  # deleted by someone: the next write creates it afresh
+                self.checkpoint_versions.pop(policy.uid, None)
             except errors.Conflict:
-                current = await read_checkpoint(self.api, ns, name)
+                current = await read_checkpoint(self.api, self.home, name)
                 if current is None:
                     self.checkpoint_versions.pop(policy.uid, None)
                 else:
                     self.checkpoint_versions[policy.uid] = current.resource_version
             except errors.CheckpointTooLarge as exc:
-                log.warning("policy %s/%s: checkpoint not saved: %s", ns, policy.name, exc)
+                log.warning("policy %s/%s: checkpoint not saved: %s", *_where(policy), exc)
                 return
+
+    async def delete_checkpoint(self, policy: ObjectRef) -> None:
+        self.checkpoint_versions.pop(policy.uid, None)
+        if await delete_checkpoint(self.api, self.home, checkpoint_name(policy)):
+            log.info("policy %s/%s: deleted its checkpoint", *_where(policy))
+
+
+def _where(policy: ObjectRef) -> tuple[str, str]:
+    return policy.namespace or "", policy.name

@@ -87,6 +87,16 @@ async def spec_changed(body: kopf.Body, **_: Any) -> None:
             wake.set()
 
 
+@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
+async def policy_deleted(body: kopf.Body, **_: Any) -> None:
+    """A deleted policy's checkpoint goes too (it lives in our namespace: no owner GC there).
+    Optional: never hold up the deletion; a checkpoint left behind is never restored into another
+    policy (its uid label does not match) and is overwritten by a policy of the same name."""
+    if RUNTIME.cluster is not None:
+        with kopf_errors():
+            await RUNTIME.cluster.delete_checkpoint(policy_ref(body))
+
+
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
 async def scan_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
     cluster = RUNTIME.cluster

@@ -25,6 +25,7 @@ class OperatorOptions:
     context: str | None = None
     metrics_host: str = "0.0.0.0"  # the kubelet's probes and Prometheus reach the pod IP
     metrics_port: int = 8080
+    home_namespace: str = "default"  # the operator's own: its checkpoints live there
     max_fetches: int = GLOBAL_FETCHES
     per_policy: int = PER_POLICY_FETCHES
 
@@ -34,13 +35,14 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
         # kopf logs in through the official client's loader, which reads $KUBECONFIG: one source.
         os.environ["KUBECONFIG"] = opts.kubeconfig
     api = await connect(opts.kubeconfig, opts.context)
-    cluster = KubeCluster(api)
+    cluster = KubeCluster(api, opts.home_namespace)
     handlers.RUNTIME.cluster = cluster
     handlers.RUNTIME.limits = Limits(asyncio.Semaphore(opts.max_fetches), opts.per_policy)
     site = await web.start(opts.metrics_host, opts.metrics_port) if opts.metrics_port else None
     log.info(
-        "leakpatrol operator started with namespaces=%s metrics_port=%s max_fetches=%d per_policy=%d",
+        "leakpatrol operator started with namespaces=%s home=%s metrics_port=%s max_fetches=%d per_policy=%d",
         list(opts.namespaces) or "all",
+        opts.home_namespace,
         opts.metrics_port,
         opts.max_fetches,
         opts.per_policy,
