@@ -39,7 +39,18 @@ def test_bad_regex_names_the_rule_index() -> None:
     ]
     found = issues({**OK, "detection": {"extraRules": rules}})
     assert list(found) == ["spec.detection.extraRules[2].match.frame"]
-    assert found["spec.detection.extraRules[2].match.frame"].startswith("invalid regex: ")
+    assert "missing )" in found["spec.detection.extraRules[2].match.frame"]
+
+
+def test_patterns_re2_cannot_run_in_linear_time_are_refused_by_field() -> None:
+    rules = [
+        {"id": "backref", "match": {"frame": r"(a)\1"}, "cause": "c", "fix": "f"},
+        {"id": "lookahead", "match": {"frame": "foo(?=bar)"}, "cause": "c", "fix": "f"},
+        {"id": "hostile", "match": {"frame": "(.*.*)*Q"}, "cause": "c", "fix": "f"},  # fine under RE2
+    ]
+    found = issues({**OK, "detection": {"extraRules": rules}})
+    assert sorted(found) == [f"spec.detection.extraRules[{i}].match.frame" for i in (0, 1)]
+    assert all("RE2" in message for message in found.values())
 
 
 def test_duplicate_rule_ids() -> None:

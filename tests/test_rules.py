@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from leakpatrol.api import ExtraRule
+from leakpatrol.controller.policy_rules import rule_from_extra
 from leakpatrol.diagnose.rules import RuleError, RuleSet
 
 REQUIRED_IDS = {
@@ -94,3 +96,11 @@ def test_bad_rules_name_the_rule_and_field(toml: str, message: str) -> None:
 def test_user_rules_win_ties() -> None:
     extra = RuleSet.from_toml('[[rule]]\nid = "ours"\ncause = "c"\nfix = "f"\nwait_kinds = ["chan send"]')
     assert RuleSet.default().extended(extra.rules).match("goroutines", "chan send", ["main.w"]).id == "ours"  # type: ignore[union-attr]
+
+
+@pytest.mark.timeout(10)  # Python's re would backtrack here for longer than the universe has left
+def test_a_hostile_user_pattern_matches_in_linear_time() -> None:
+    extra = ExtraRule.model_validate({"id": "evil", "match": {"frame": "(.*.*)*Q"}, "cause": "c", "fix": "f"})
+    functions = ["main.handler" + "a" * 5000] * 200  # long names, deep stack: bounded work anyway
+    assert not rule_from_extra(extra).matches("goroutines", "chan receive", functions)
+    assert rule_from_extra(extra).matches("goroutines", "chan receive", ["main.Q"])

@@ -27,7 +27,8 @@ Signature = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 class RuleMatch(ApiModel):
     """What a growing stack group must look like for a rule to apply; all given parts must match."""
 
-    # A Python regex, searched in each frame's function name.
+    # An RE2 regular expression (linear time; no backreferences or lookaround), searched in each
+    # frame's function name.
     frame: str | None = Field(default=None, min_length=1, max_length=512)
     wait_kind: WaitKind | None = None
 

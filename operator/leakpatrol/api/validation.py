@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from leakpatrol.api.spec import LeakPolicySpec, SelectorOperator
 from leakpatrol.api.units import format_duration
 from leakpatrol.core import Permanent
+from leakpatrol.diagnose.patterns import PatternError, compile_search
 
 # apimachinery's label syntax: an optional DNS-subdomain prefix, then a name of at most 63 chars.
 _LABEL_NAME = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)"
@@ -169,9 +170,9 @@ def _detection_issues(spec: LeakPolicySpec) -> Iterator[FieldIssue]:
             )
         if rule.match.frame is not None:
             try:
-                re.compile(rule.match.frame)
-            except re.error as exc:
-                yield FieldIssue(f"{path}.match.frame", f"invalid regex: {exc}")
+                compile_search(rule.match.frame)
+            except PatternError as exc:
+                yield FieldIssue(f"{path}.match.frame", str(exc))
 
 
 def _d(seconds: float) -> str:

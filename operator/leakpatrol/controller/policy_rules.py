@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from leakpatrol.api import ExtraRule, LeakPolicySpec
+from leakpatrol.diagnose.patterns import compile_search
 from leakpatrol.diagnose.rules import Rule, RuleSet
 
 USER_PRIORITY = 1000  # a site-specific rule knows better than any shipped one
@@ -12,9 +11,10 @@ _ALL_SIGNALS = frozenset({"goroutines", "heap", "goroutineleak"})
 
 
 def rule_from_extra(extra: ExtraRule) -> Rule:
-    """spec.detection.extraRules[i] -> Rule. `match.frame` is *searched* in each frame's function name
-    (validation already compiled it and named the field if it did not compile)."""
-    frames = () if extra.match.frame is None else (re.compile(f".*(?:{extra.match.frame}).*"),)
+    """spec.detection.extraRules[i] -> Rule. `match.frame` is *searched* in each frame's function name,
+    with RE2 (linear time: a tenant's pattern cannot stall the operator); validation already
+    compiled it and named the field if it did not compile."""
+    frames = () if extra.match.frame is None else (compile_search(extra.match.frame),)
     wait_kinds = frozenset() if extra.match.wait_kind is None else frozenset({extra.match.wait_kind.value})
     return Rule(
         id=extra.id,

@@ -6,7 +6,6 @@ function names and the wait kind, never file:line, so it survives recompiles.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,10 +13,12 @@ from importlib import resources
 from typing import Any
 
 from leakpatrol.core import Permanent
+from leakpatrol.diagnose.patterns import MAX_NAME, Pattern, PatternError, compile_pattern
 
 _KNOWN_KEYS = {"id", "priority", "signals", "wait_kinds", "frames", "leaf", "not_leaf", "not_frames"}
 _REQUIRED = {"id", "cause", "fix"}
 _SIGNALS = {"goroutines", "heap", "goroutineleak"}
+MAX_FRAMES = 64  # user frames a rule looks at (leaf first): Go's own tracebacks stop at 100
 
 
 class RuleError(Permanent, ValueError):
@@ -34,10 +35,10 @@ class Rule:
     priority: int = 50
     signals: frozenset[str] = frozenset({"goroutines", "goroutineleak"})
     wait_kinds: frozenset[str] = frozenset()
-    frames: tuple[re.Pattern[str], ...] = ()
-    not_frames: tuple[re.Pattern[str], ...] = ()
-    leaf: re.Pattern[str] | None = None
-    not_leaf: re.Pattern[str] | None = None
+    frames: tuple[Pattern, ...] = ()
+    not_frames: tuple[Pattern, ...] = ()
+    leaf: Pattern | None = None
+    not_leaf: Pattern | None = None
 
     def matches(self, signal: str, wait_kind: str, functions: Sequence[str]) -> bool:
         """`functions`: the user frames' function names, leaf first."""
@@ -45,6 +46,7 @@ class Rule:
             return False
         if self.wait_kinds and wait_kind not in self.wait_kinds:
             return False
+        functions = [f[:MAX_NAME] for f in functions[:MAX_FRAMES]]  # bounded work per stack
         leaf = functions[0] if functions else ""
         if self.leaf is not None and not self.leaf.fullmatch(leaf):
             return False
@@ -55,12 +57,12 @@ class Rule:
         return not any(p.fullmatch(f) for p in self.not_frames for f in functions)
 
 
-def _compile(where: str, pattern: Any) -> re.Pattern[str]:
+def _compile(where: str, pattern: Any) -> Pattern:
     if not isinstance(pattern, str):
         raise RuleError(f"{where}: must be a regular expression string, got {type(pattern).__name__}")
     try:
-        return re.compile(pattern)
-    except re.error as exc:
+        return compile_pattern(pattern)
+    except PatternError as exc:
         raise RuleError(f"{where}: invalid regular expression {pattern!r}: {exc}") from exc
 
 
