@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from leakpatrol.api.units import parse_duration
+from leakpatrol.controller.parsing import MAX_DECOMPRESSED, MAX_STACKS, ParseLimits
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.replay import replay
@@ -143,6 +144,8 @@ def cmd_operator(a: argparse.Namespace) -> int:
         home_namespace=a.home_namespace or _own_namespace(),
         max_fetches=a.max_fetches,
         per_policy=a.per_policy,
+        parse=ParseLimits(a.max_profile_stacks, a.max_profile_mb << 20),
+        parse_workers=a.parse_workers,
     )
     asyncio.run(run_operator(opts))
     return 0
@@ -205,6 +208,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=int(_env("PER_POLICY", str(PER_POLICY_FETCHES))),
         help="fetch cap per policy",
+    )
+    op.add_argument(
+        "--max-profile-stacks",
+        type=int,
+        default=int(_env("MAX_PROFILE_STACKS", str(MAX_STACKS))),
+        help="refuse a profile with more distinct stacks than this (ProfileTooLarge)",
+    )
+    op.add_argument(
+        "--max-profile-mb",
+        type=int,
+        default=int(_env("MAX_PROFILE_MB", str(MAX_DECOMPRESSED >> 20))),
+        help="refuse a profile that decompresses to more MiB than this (ProfileTooLarge)",
+    )
+    op.add_argument(
+        "--parse-workers",
+        type=int,
+        default=int(_env("PARSE_WORKERS", "2")),
+        help="worker processes parsing profiles too big to parse inline (0: parse everything inline)",
     )
     op.add_argument(
         "--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"]

@@ -6,22 +6,20 @@ goroutineleak profile is next due, and which targets do not expose it at all.
 
 from __future__ import annotations
 
-import asyncio
-
 from leakpatrol.api import LeakPolicySpec, Toggle
 from leakpatrol.api.spec import AutoToggle
+from leakpatrol.controller.parsing import ProfileParser
 from leakpatrol.controller.ports import Cluster, FetchOptions
 from leakpatrol.controller.targets import ScanTarget
 from leakpatrol.core import MAX_PROFILE_BYTES, TargetNotExposed
 from leakpatrol.detect.evaluator import Sample
-from leakpatrol.profiles import Profile, load
-
-PARSE_INLINE_BYTES = 256 << 10  # bigger payloads parse in a worker thread, off the event loop
+from leakpatrol.profiles import Profile
 
 
 class Sampler:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, parser: ProfileParser) -> None:
         self.cluster = cluster
+        self.parser = parser
         self.leak_next: dict[str, float] = {}  # pod uid -> next goroutineleak fetch
         self.leak_absent: set[str] = set()  # pod uids whose goroutineleak endpoint 404'd (Auto)
 
@@ -31,18 +29,21 @@ class Sampler:
         base = spec.target.path.rstrip("/")
         goroutine = heap = leak = None
         if spec.profiles.goroutine is Toggle.ENABLED:
-            goroutine = await _parse(await self.cluster.fetch(t, f"{base}/goroutine?debug=0", opts))
+            goroutine = await self._profile(t, f"{base}/goroutine?debug=0", opts)
         if spec.profiles.heap is Toggle.ENABLED:
-            heap = await _parse(await self.cluster.fetch(t, f"{base}/heap", opts))
+            heap = await self._profile(t, f"{base}/heap", opts)
         if self._leak_due(t.uid, spec, now):
             self.leak_next[t.uid] = now + spec.profiles.goroutineleak_interval
             try:
-                leak = await _parse(await self.cluster.fetch(t, f"{base}/goroutineleak?debug=0", opts))
+                leak = await self._profile(t, f"{base}/goroutineleak?debug=0", opts)
             except TargetNotExposed:
                 if spec.profiles.goroutineleak is not AutoToggle.AUTO:
                     raise
                 self.leak_absent.add(t.uid)  # Go < 1.26 or the experiment is off: not a failure
         return Sample(now, goroutine, heap, leak)
+
+    async def _profile(self, t: ScanTarget, path: str, opts: FetchOptions) -> Profile:
+        return await self.parser.parse(await self.cluster.fetch(t, path, opts))
 
     def forget_gone(self, present: set[str]) -> None:
         for uid in [u for u in self.leak_next if u not in present]:
@@ -65,9 +66,3 @@ def fetch_options(spec: LeakPolicySpec) -> FetchOptions:
         t.timeouts.total,
         MAX_PROFILE_BYTES,
     )
-
-
-async def _parse(data: bytes) -> Profile:
-    if len(data) <= PARSE_INLINE_BYTES:
-        return load(data)
-    return await asyncio.to_thread(load, data)

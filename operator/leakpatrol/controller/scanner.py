@@ -20,7 +20,9 @@ from typing import Any
 from leakpatrol import metrics
 from leakpatrol.api import InvalidSpecError, LeakPolicySpec, LeakPolicyStatus, parse_spec
 from leakpatrol.controller import events as ev
+from leakpatrol.controller.fairness import FairShare
 from leakpatrol.controller.findings import PodResult, workload_findings
+from leakpatrol.controller.parsing import ProfileParser
 from leakpatrol.controller.policy_rules import rules_for
 from leakpatrol.controller.ports import Cluster
 from leakpatrol.controller.sampling import Sampler
@@ -52,17 +54,17 @@ from leakpatrol.diagnose.rules import RuleSet
 
 log = logging.getLogger(__name__)
 
-PARSE_INLINE_BYTES = 256 << 10  # bigger payloads parse in a worker thread, off the event loop
 MAX_BACKOFF_INTERVALS = 16
 INVALID_RECHECK_SECONDS = 60.0  # an invalid spec is re-read this often (an edit also wakes the daemon)
 
 
 @dataclass(slots=True)
 class Limits:
-    """Caps shared by every policy of one operator process."""
+    """Capacity shared by every policy of one operator process."""
 
-    global_fetches: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(GLOBAL_FETCHES))
+    fetches: FairShare = field(default_factory=lambda: FairShare(GLOBAL_FETCHES))  # by namespace
     per_policy: int = PER_POLICY_FETCHES
+    parser: ProfileParser = field(default_factory=ProfileParser)
 
 
 @dataclass(slots=True)
@@ -80,7 +82,7 @@ class PolicyScanner:
         self.namespace = policy.namespace or "default"  # LeakPolicy is namespaced: always set
         self.evaluators: dict[str, TargetEvaluator] = {}
         self.backoff: dict[str, _Backoff] = {}
-        self.sampler = Sampler(cluster)
+        self.sampler = Sampler(cluster, limits.parser)
         self.failing: set[str] = set()
         self.workloads: dict[tuple[str, str], ObjectRef] = {}
         self.config = DetectionConfig()  # replaced by the policy's own at its first valid pass
@@ -178,7 +180,7 @@ class PolicyScanner:
         self, t: ScanTarget, spec: LeakPolicySpec, now: float
     ) -> Evaluation | Unscannable | None:
         """The target's evaluation; its failure, counted and backed off; None if the pod is gone."""
-        async with self.limits.global_fetches, self.slots:
+        async with self.slots, self.limits.fetches.slot(self.namespace):
             try:
                 sample = await self.sampler.sample(t, spec, now)
             except TargetGone:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import kopf
 
+from leakpatrol.controller.fairness import FairShare
+from leakpatrol.controller.parsing import ParseLimits, ProfileParser
 from leakpatrol.controller.scanner import Limits
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.kube.connection import connect
@@ -28,6 +30,8 @@ class OperatorOptions:
     home_namespace: str = "default"  # the operator's own: its checkpoints live there
     max_fetches: int = GLOBAL_FETCHES
     per_policy: int = PER_POLICY_FETCHES
+    parse: ParseLimits = field(default_factory=ParseLimits)
+    parse_workers: int = 2  # processes for profiles too big to parse inline
 
 
 async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None) -> None:
@@ -37,7 +41,8 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
     api = await connect(opts.kubeconfig, opts.context)
     cluster = KubeCluster(api, opts.home_namespace)
     handlers.RUNTIME.cluster = cluster
-    handlers.RUNTIME.limits = Limits(asyncio.Semaphore(opts.max_fetches), opts.per_policy)
+    parser = ProfileParser(opts.parse, workers=opts.parse_workers)
+    handlers.RUNTIME.limits = Limits(FairShare(opts.max_fetches), opts.per_policy, parser)
     site = await web.start(opts.metrics_host, opts.metrics_port) if opts.metrics_port else None
     log.info(
         "leakpatrol operator started with namespaces=%s home=%s metrics_port=%s max_fetches=%d per_policy=%d",
@@ -56,6 +61,7 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
         )
     finally:
         handlers.RUNTIME.cluster = None
+        parser.close()
         if site is not None:
             await site.cleanup()
         await cluster.aclose()

@@ -1,0 +1,110 @@
+"""`ProfileParser`: bytes from a pod -> a `Profile`, bounded in work, memory and event-loop time.
+
+A pod's profile is untrusted input. Caps far below the parser's own refuse what no healthy
+service serves (`max_stacks` distinct stacks, `max_bytes` decompressed) with `ProfileTooLarge`
+naming the limit and the operator flag that raises it. Small bodies (most profiles: a few KB)
+parse inline, faster than any hand-off. Bigger ones parse in a small pool of worker processes:
+a thread would hold the GIL and stall every tenant's pass, and a worker's memory is its own —
+capped by an address-space limit, and given back when the worker is recycled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import resource
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+from leakpatrol.profiles import Profile, ProfileError, ProfileTooLargeError, load
+
+log = logging.getLogger(__name__)
+
+INLINE_BYTES = 32 << 10  # ~4k distinct stacks of debug=0: parsed in a few ms on the loop
+MAX_STACKS = 20_000  # distinct stacks (debug=0 samples, debug=1 records); 4k is already a lot
+MAX_DECOMPRESSED = 16 << 20
+WORKER_MEMORY = 768 << 20  # address space per worker process (Python + upb reserve ~300 MB)
+WORKER_TASKS = 200  # a worker is replaced after this many parses: fragmentation goes with it
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    max_stacks: int = MAX_STACKS
+    max_bytes: int = MAX_DECOMPRESSED
+
+    def load(self, data: bytes) -> Profile:
+        try:
+            return load(data, max_decompressed_bytes=self.max_bytes, max_samples=self.max_stacks)
+        except ProfileTooLargeError as exc:
+            raise ProfileTooLargeError(
+                f"{exc} (operator limits: {self.max_stacks} distinct stacks, {self.max_bytes >> 20} MiB"
+                " decompressed; raise them with --max-profile-stacks / --max-profile-mb)"
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A worker's ProfileError, as plain data (the exception classes do not all pickle)."""
+
+    too_large: bool
+    message: str
+
+
+def _limit_memory(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _parse_in_worker(data: bytes, limits: ParseLimits) -> Profile | _Failed:
+    try:
+        return limits.load(data)
+    except ProfileTooLargeError as exc:
+        return _Failed(True, str(exc))
+    except ProfileError as exc:
+        return _Failed("MemoryError" in str(exc), str(exc))
+
+
+class ProfileParser:
+    def __init__(
+        self, limits: ParseLimits | None = None, workers: int = 0, inline_bytes: int = INLINE_BYTES
+    ) -> None:
+        """`workers=0`: everything inline (tests, the CLI); the operator runs with a pool."""
+        self.limits = limits or ParseLimits()
+        self.workers = workers
+        self.inline_bytes = inline_bytes
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def parse(self, data: bytes) -> Profile:
+        if len(data) <= self.inline_bytes or self.workers == 0:
+            return self.limits.load(data)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(
+                self._executor(), _parse_in_worker, data, self.limits
+            )
+        except BrokenProcessPool:
+            self.close()  # a worker died (out of memory despite the caps?): start a fresh pool
+            raise ProfileTooLargeError(
+                f"the parser worker died on a {len(data)}-byte profile (over its memory cap)"
+            ) from None
+        if isinstance(result, _Failed):
+            raise ProfileTooLargeError(result.message) if result.too_large else ProfileError(result.message)
+        return result
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn, not fork: the operator has threads (kopf, the resolver), and a forked copy of
+            # a multi-threaded process can deadlock on a lock some thread held.
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_limit_memory,
+                initargs=(WORKER_MEMORY,),
+                max_tasks_per_child=WORKER_TASKS,
+            )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

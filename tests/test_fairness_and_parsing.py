@@ -1,0 +1,90 @@
+"""Shared capacity: fetch slots go round-robin between tenants, and big profiles parse in worker
+processes under caps that name their knob, so one tenant's pod cannot starve or sink the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import resource
+from pathlib import Path
+
+import pytest
+
+from leakpatrol.controller.fairness import FairShare
+from leakpatrol.controller.parsing import ParseLimits, ProfileParser
+from leakpatrol.profiles import ProfileTooLargeError, load
+from leakpatrol.profiles import profile_pb2 as pb
+
+GOLDEN = Path(__file__).parent / "golden" / "profiles"
+
+
+async def test_a_quiet_tenant_is_served_between_a_busy_tenants_requests() -> None:
+    share, order = FairShare(2), []
+
+    async def fetch(tenant: str, i: int) -> None:
+        async with share.slot(tenant):
+            await asyncio.sleep(0.001)
+            order.append((tenant, i))
+
+    busy = [asyncio.create_task(fetch("busy", i)) for i in range(60)]
+    await asyncio.sleep(0)  # the busy tenant has queued everything first
+    quiet = [asyncio.create_task(fetch("quiet", i)) for i in range(3)]
+    await asyncio.gather(*busy, *quiet)
+    last_quiet = max(n for n, (tenant, _) in enumerate(order) if tenant == "quiet")
+    assert last_quiet < 10, f"the quiet tenant waited behind {last_quiet} fetches: {order[:12]}"
+    assert share.busy == 0 and share.waiting() == 0
+
+
+async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
+    share = FairShare(1)
+    async with share.slot("a"):
+        waiter = asyncio.create_task(share._acquire("b"))
+        other = asyncio.create_task(share._acquire("c"))
+        await asyncio.sleep(0)
+        waiter.cancel()
+        await asyncio.sleep(0)
+    await asyncio.wait_for(other, 1)  # c got the slot b gave up
+    assert share.busy == 1
+    share._release()
+    assert share.busy == 0
+
+
+def hostile_profile(stacks: int) -> bytes:
+    """A valid goroutine profile.proto with `stacks` distinct stacks: what a pod can serve."""
+    p = pb.Profile(string_table=[b"", b"goroutine", b"count", b"main.f", b"main.go"])
+    p.sample_type.add(type=1, unit=2)
+    p.function.add(id=1, name=3, filename=4)
+    for i in range(1, stacks + 1):
+        p.location.add(id=i, line=[pb.Line(function_id=1, line=i)])
+        p.sample.add(location_id=[i], value=[1])
+    return gzip.compress(p.SerializeToString())
+
+
+async def test_a_huge_profile_is_refused_by_a_worker_naming_the_limit_and_the_knob() -> None:
+    data = hostile_profile(120_000)
+    parser = ProfileParser(ParseLimits(max_stacks=20_000), workers=1)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with pytest.raises(ProfileTooLargeError, match=r"20000 distinct stacks.*--max-profile-stacks"):
+            await parser.parse(data)
+        # A worker did the decoding: this process' high-water mark did not take the hit.
+        assert parser._pool is not None
+        assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB
+        golden = (GOLDEN / "goroutine.txt").read_bytes()  # debug=1 text, parsed in the worker
+        forced = ProfileParser(workers=1, inline_bytes=0)
+        try:
+            in_worker = await forced.parse(golden)
+        finally:
+            forced.close()
+        inline = load(golden)
+        assert in_worker.total == inline.total > 0
+        assert [g.signature for g in in_worker.groups] == [g.signature for g in inline.groups]
+    finally:
+        parser.close()
+
+
+async def test_caps_apply_inline_too() -> None:
+    with pytest.raises(ProfileTooLargeError, match="--max-profile-mb"):
+        await ProfileParser(ParseLimits(max_bytes=1 << 10)).parse(
+            gzip.compress(b"goroutine profile: " * 1000)
+        )
