@@ -136,6 +136,9 @@ def cmd_operator(a: argparse.Namespace) -> int:
     from leakpatrol.runtime.main import OperatorOptions, run_operator  # noqa: PLC0415 - kopf is heavy
 
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not a.log_http:  # one line per request (thousands a minute) would drown what happened
+        for noisy in ("httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     opts = OperatorOptions(
         namespaces=tuple(a.namespace),
         kubeconfig=a.kubeconfig,
@@ -192,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     op.add_argument("--context")
     op.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "8080")))
+    op.add_argument("--log-http", action="store_true", help="log every HTTP request (httpx at --log-level)")
     op.add_argument(
         "--home-namespace",
         default=_env("HOME_NAMESPACE", ""),

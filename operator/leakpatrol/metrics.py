@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry()
@@ -53,9 +55,34 @@ INTERNAL_ERRORS = Counter(
 )
 
 
+Metric = Gauge | Counter | Histogram
+_PER_POLICY: tuple[Metric, ...] = (
+    TARGET_GOROUTINES,
+    TARGET_HEAP_INUSE,
+    WORKLOAD_LEAKING,
+    TRACKED_TARGETS,
+    SCAN_SECONDS,
+    SCRAPE_ERRORS,
+    INTERNAL_ERRORS,
+)
+
+
+def _drop(metric: Metric, namespace: str, policy: str, keep: AbstractSet[tuple[str, ...]]) -> None:
+    """Remove the policy's series whose remaining labels are not in `keep`."""
+    for labels in list(metric._metrics):  # prometheus_client has no public label listing
+        if labels[:2] == (namespace, policy) and labels[2:] not in keep:
+            metric.remove(*labels)
+
+
 def forget_policy(namespace: str, policy: str) -> None:
     """Drop every series of a deleted policy so /metrics does not report ghosts."""
-    for metric in (TARGET_GOROUTINES, TARGET_HEAP_INUSE, WORKLOAD_LEAKING, TRACKED_TARGETS):
-        for labels in list(metric._metrics):  # prometheus_client has no public label listing
-            if labels[0] == namespace and labels[1] == policy:
-                metric.remove(*labels)
+    for metric in _PER_POLICY:
+        _drop(metric, namespace, policy, set())
+
+
+def retain(namespace: str, policy: str, pods: set[str], workloads: set[tuple[str, str]]) -> None:
+    """After a pass: keep the series of live pods and of workloads with a finding, drop the rest,
+    so churn (rollouts, deleted pods) does not grow /metrics without end."""
+    for metric in (TARGET_GOROUTINES, TARGET_HEAP_INUSE):
+        _drop(metric, namespace, policy, {(p,) for p in pods})
+    _drop(WORKLOAD_LEAKING, namespace, policy, workloads)

@@ -18,18 +18,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leakpatrol import metrics
-from leakpatrol.api import InvalidSpecError, LeakPolicySpec, LeakPolicyStatus, parse_spec
-from leakpatrol.controller import events as ev
+from leakpatrol.api import Finding, InvalidSpecError, LeakPolicySpec, LeakPolicyStatus, parse_spec
 from leakpatrol.controller.fairness import FairShare
 from leakpatrol.controller.findings import PodResult, workload_findings
 from leakpatrol.controller.parsing import ProfileParser
 from leakpatrol.controller.policy_rules import rules_for
 from leakpatrol.controller.ports import Cluster
+from leakpatrol.controller.reporting import Reporter
 from leakpatrol.controller.sampling import Sampler
 from leakpatrol.controller.status import (
     ScanPass,
-    invalid_status,
-    not_ready_status,
     read_status,
     scanned_status,
     status_body,
@@ -38,7 +36,6 @@ from leakpatrol.controller.status import (
 from leakpatrol.controller.targets import ScanTarget, Unscannable, select_targets
 from leakpatrol.core import (
     GLOBAL_FETCHES,
-    MAX_EVENT_MESSAGE,
     PER_POLICY_FETCHES,
     CheckpointCorrupt,
     LeakpatrolError,
@@ -55,6 +52,8 @@ from leakpatrol.diagnose.rules import RuleSet
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_INTERVALS = 16
+CHECKPOINT_PASSES = 5  # write the checkpoint at least every 5th pass...
+CHECKPOINT_SECONDS = 60.0  # ...or once a minute, whichever comes first
 INVALID_RECHECK_SECONDS = 60.0  # an invalid spec is re-read this often (an edit also wakes the daemon)
 
 
@@ -83,13 +82,14 @@ class PolicyScanner:
         self.evaluators: dict[str, TargetEvaluator] = {}
         self.backoff: dict[str, _Backoff] = {}
         self.sampler = Sampler(cluster, limits.parser)
-        self.failing: set[str] = set()
-        self.workloads: dict[tuple[str, str], ObjectRef] = {}
+        self.workloads: dict[str, ObjectRef] = {}  # owner uid (or pod uid) -> its workload
         self.config = DetectionConfig()  # replaced by the policy's own at its first valid pass
         self.rules = RuleSet.default()
         self.spec_key: str | None = None
         self.restored = False
-        self.reported: tuple[int | None, str] | None = None  # (generation, reason) last made Ready=False
+        self.saved_at: float | None = None  # when the checkpoint was last written
+        self.passes_unsaved = 0
+        self.reporter = Reporter(cluster, policy)
         self.slots = asyncio.Semaphore(limits.per_policy)
 
     # --- the pass ---------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ class PolicyScanner:
         try:
             spec = parse_spec(raw_spec)  # the one validation of this pass
         except InvalidSpecError as exc:
-            await self._report_invalid(previous, exc, generation, now_dt)
+            await self.reporter.invalid(previous, exc, generation, now_dt)
             return INVALID_RECHECK_SECONDS
         if spec.suspend:
             await self.cluster.patch_status(
@@ -115,12 +115,11 @@ class PolicyScanner:
         pods = await self.cluster.list_pods(self.namespace, raw_spec.get("selector") or {})
         targets, unscannable = select_targets(pods, spec.target.port)
         present = {t.uid for t in targets}
-        self._forget_gone(present)
+        self._forget_gone(targets)
         due = [t for t in targets if self._due(t.uid, started)]
         backed_off = present - {t.uid for t in due}
         outcomes = await asyncio.gather(*(self._scan_target(t, spec, started) for t in due))
         results, failures = await self._collect(due, outcomes, pods)
-        self.reported = None
         failures += unscannable + [b.last for u, b in self.backoff.items() if u in backed_off and b.last]
         findings = workload_findings(results)
         evaluated = sum(1 for r in results if r.evaluation.evaluated)
@@ -129,10 +128,20 @@ class PolicyScanner:
         # Events first: they are computed against the status the object carries, so if anything
         # below fails the next pass sees the same transition and posts again (aggregated into a
         # count), instead of the status moving on and the Event being lost.
-        await self._post_events(previous, status, failures, targets)
+        await self.reporter.pass_events(previous, status, failures, targets, self.workloads.values())
         await self.cluster.patch_status(self.policy, status_body(status))
-        await self._checkpoint()
-        self._metrics(started, findings)
+        await self._checkpoint(started, _verdicts(previous) != _verdicts(status))
+        self._metrics(started, findings, targets)
+        log.info(
+            "policy %s/%s: scanned %d of %d target(s), %d failing, %d leaking workload(s) in %.2fs",
+            self.namespace,
+            self.policy.name,
+            len(results),
+            len(targets),
+            len(failures),
+            status.leaking,
+            self.clock() - started,
+        )
         return spec.schedule.interval + random.uniform(0, spec.schedule.jitter_seconds)
 
     # --- spec, restore, forget ------------------------------------------------------------------
@@ -165,11 +174,14 @@ class PolicyScanner:
         except CheckpointCorrupt as exc:
             log.warning("policy %s/%s: starting afresh, %s", self.namespace, self.policy.name, exc)
 
-    def _forget_gone(self, present: set[str]) -> None:
+    def _forget_gone(self, targets: list[ScanTarget]) -> None:
+        present = {t.uid for t in targets}
         for table in (self.evaluators, self.backoff):
             for uid in [u for u in table if u not in present]:
                 del table[uid]
         self.sampler.forget_gone(present)
+        owners = {t.owner_uid or t.uid for t in targets}
+        self.workloads = {key: ref for key, ref in self.workloads.items() if key in owners}
 
     def _due(self, uid: str, now: float) -> bool:
         b = self.backoff.get(uid)
@@ -220,56 +232,31 @@ class PolicyScanner:
         return results, failures
 
     async def _workload(self, t: ScanTarget, pod: Mapping[str, Any]) -> ObjectRef:
-        key = t.owner or ("Pod", t.name)
+        # Keyed by uid, not name: a Deployment deleted and re-created under the same name is a new
+        # object, and its Events must land on it, not on the uid of the one that is gone.
+        key = t.owner_uid or t.uid
         if key not in self.workloads:
             self.workloads[key] = await self.cluster.workload_of(pod)
         return self.workloads[key]
 
-    async def _post_events(
-        self,
-        previous: LeakPolicyStatus | None,
-        status: LeakPolicyStatus,
-        failures: list[Unscannable],
-        targets: list[ScanTarget],
-    ) -> None:
-        pods = {t.name: ObjectRef("v1", "Pod", t.name, t.uid, t.namespace) for t in targets}
-        workloads = {(r.kind, r.name): r for r in self.workloads.values()}
-        intents = ev.leak_events(
-            self.policy, previous.findings if previous else [], status.findings, workloads, pods
-        )
-        intents += ev.failure_events(self.policy, self.failing, failures, pods)
-        for intent in intents:
-            await self.cluster.post_event(intent)
-        self.failing = {u.pod for u in failures}
-
-    async def _report_invalid(
-        self, previous: LeakPolicyStatus | None, exc: InvalidSpecError, generation: int | None, now: datetime
-    ) -> None:
-        await self.cluster.patch_status(
-            self.policy, status_body(invalid_status(previous, exc.issues, generation, now))
-        )
-        msg = "; ".join(str(i) for i in exc.issues[:10])
-        await self._warn_once(generation, exc.reason, msg)
-
     async def report_not_ready(self, body: Mapping[str, Any], reason: str, message: str) -> None:
-        """Ready=False with `reason` (a permanent failure of the pass, say RBAC) and one Warning
-        Event per generation and reason, so a failure that lasts does not repeat itself."""
-        generation = (body.get("metadata") or {}).get("generation")
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        status = not_ready_status(read_status(body), reason, message, generation, now)
-        await self.cluster.patch_status(self.policy, status_body(status))
-        await self._warn_once(generation, reason, message)
+        await self.reporter.not_ready(body, reason, message, datetime.fromtimestamp(self.clock(), UTC))
 
-    async def _warn_once(self, generation: int | None, reason: str, message: str) -> None:
-        if self.reported != (generation, reason):
-            self.reported = (generation, reason)
-            await self.cluster.post_event(
-                ev.EventIntent(self.policy, "Warning", reason, message[:MAX_EVENT_MESSAGE])
-            )
-
-    async def _checkpoint(self) -> None:
+    async def _checkpoint(self, now: float, verdicts_changed: bool) -> None:
+        """Not every pass: a crash loses at most a few samples, and the API server (and etcd) is
+        spared a write per pass per policy. A changed verdict is always kept at once."""
+        self.passes_unsaved += 1
+        due = (
+            verdicts_changed
+            or self.saved_at is None
+            or self.passes_unsaved >= CHECKPOINT_PASSES
+            or now - self.saved_at >= CHECKPOINT_SECONDS
+        )
+        if not due:
+            return
         states = {uid: checkpoint.dump(e) for uid, e in self.evaluators.items()}
         await self.cluster.save_checkpoint(self.policy, checkpoint.encode(states))
+        self.saved_at, self.passes_unsaved = now, 0
 
     def _target_metrics(self, t: ScanTarget, sample: Sample) -> None:
         labels = (self.namespace, self.policy.name, t.name)
@@ -278,11 +265,18 @@ class PolicyScanner:
         if sample.heap is not None:
             metrics.TARGET_HEAP_INUSE.labels(*labels).set(sample.heap.total)
 
-    def _metrics(self, started: float, findings: list[Any]) -> None:
+    def _metrics(self, started: float, findings: list[Finding], targets: list[ScanTarget]) -> None:
         ns, name = self.namespace, self.policy.name
         metrics.SCAN_SECONDS.labels(ns, name).observe(self.clock() - started)
         metrics.TRACKED_TARGETS.labels(ns, name).set(len(self.evaluators))
+        workloads = {(f"{f.workload.kind}/{f.workload.name}", f.signal.value) for f in findings}
         for f in findings:
             metrics.WORKLOAD_LEAKING.labels(
                 ns, name, f"{f.workload.kind}/{f.workload.name}", f.signal.value
             ).set(1 if f.state is LeakState.CONFIRMED else 0)
+        metrics.retain(ns, name, {t.name for t in targets}, workloads)
+
+
+def _verdicts(status: LeakPolicyStatus | None) -> set[tuple[str, str, str, str]]:
+    findings = status.findings if status else []
+    return {(f.workload.kind, f.workload.name, f.signal.value, f.state.value) for f in findings}

@@ -19,6 +19,7 @@ class ScanTarget:
     port: int
     identity: PodIdentity  # a change (restart, new start time, new uid) resets the pod's series
     owner: tuple[str, str] | None  # the controller ownerReference (kind, name), if any
+    owner_uid: str = ""  # its uid: a re-created owner of the same name is another object
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +66,13 @@ def _identity(pod: Mapping[str, Any], container: str) -> PodIdentity:
     )
 
 
-def _owner(pod: Mapping[str, Any]) -> tuple[str, str] | None:
+def _owner_ref(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
     refs = (pod.get("metadata") or {}).get("ownerReferences") or []
-    ref = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
+    return next((r for r in refs if r.get("controller")), refs[0] if refs else None)
+
+
+def _owner(pod: Mapping[str, Any]) -> tuple[str, str] | None:
+    ref = _owner_ref(pod)
     return (str(ref["kind"]), str(ref["name"])) if ref else None
 
 
@@ -105,6 +110,7 @@ def select_targets(
                 port=number,
                 identity=_identity(pod, container),
                 owner=_owner(pod),
+                owner_uid=str((_owner_ref(pod) or {}).get("uid", "")),
             )
         )
     return targets, problems
