@@ -33,13 +33,15 @@ def golden_server(target: ScanTarget, path: str) -> bytes:
     return (GOLDEN / ("heap.pb.gz" if "/heap" in path else "goroutine.pb.gz")).read_bytes()
 
 
-def running_pod(name: str, *, started: str = "2030-01-01T00:00:00Z", owner: str = "web-7d9f") -> Obj:
+def running_pod(
+    name: str, *, started: str = "2030-01-01T00:00:00Z", owner: str = "web-7d9f", owner_uid: str = "rs-1"
+) -> Obj:
     return {
         "metadata": {
             "name": name,
             "namespace": POLICY.namespace,
             "uid": f"{name}-uid",
-            "ownerReferences": [{"kind": "ReplicaSet", "name": owner, "controller": True}],
+            "ownerReferences": [{"kind": "ReplicaSet", "name": owner, "uid": owner_uid, "controller": True}],
         },
         "spec": {"containers": [{"name": "app", "ports": [{"name": "pprof", "containerPort": 6060}]}]},
         "status": {
@@ -73,6 +75,7 @@ class FakeCluster:
         self.events: list[EventIntent] = []
         self.checkpoint: bytes | None = None
         self.checkpoint_saves = 0
+        self.owner_lookups = 0
 
     def fail_next(self, method: str, *exc: Exception) -> None:
         self.failures.setdefault(method, []).extend(exc)
@@ -113,8 +116,14 @@ class FakeCluster:
         return self.server(target, path)
 
     async def workload_of(self, pod: Mapping[str, Any]) -> ObjectRef:
-        owner = pod["metadata"]["ownerReferences"][0]["name"].rsplit("-", 1)[0]
-        return ObjectRef("apps/v1", "Deployment", owner, f"{owner}-uid", pod["metadata"]["namespace"])
+        """The Deployment of the pod's ReplicaSet; its uid follows the ReplicaSet's, so a
+        re-created Deployment (new ReplicaSet uid) is a new object, as in a cluster."""
+        self.owner_lookups += 1
+        rs = pod["metadata"]["ownerReferences"][0]
+        owner = rs["name"].rsplit("-", 1)[0]
+        return ObjectRef(
+            "apps/v1", "Deployment", owner, f"deploy-of-{rs['uid']}", pod["metadata"]["namespace"]
+        )
 
     async def patch_status(self, policy: ObjectRef, status: Mapping[str, Any]) -> None:
         self._maybe_fail("patch_status")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
 
+from leakpatrol import metrics
 from leakpatrol.controller.scanner import Limits, PolicyScanner
 from leakpatrol.controller.targets import ScanTarget
 from leakpatrol.kube import errors
@@ -142,3 +143,32 @@ async def test_an_invalid_spec_is_ready_false_naming_the_field_once_per_generati
     assert cluster.reasons() == ["InvalidSpec"] and cluster.fetches == []
     await scan.scan(cluster.body(bad, generation=2))
     assert cluster.reasons() == ["InvalidSpec", "InvalidSpec"]
+
+
+async def test_checkpoints_are_written_on_a_cadence_not_every_pass() -> None:
+    cluster, clock = FakeCluster([running_pod("web-1")]), Clock()
+    scan = scanner(cluster, clock)
+    for _ in range(6):  # six passes within one minute: the first and the fifth after it write
+        await scan.scan(cluster.body(spec()))
+        clock.now += 5
+    assert cluster.checkpoint_saves == 2
+    clock.now += 60  # a minute since the last write: due again
+    await scan.scan(cluster.body(spec()))
+    assert cluster.checkpoint_saves == 3
+
+
+async def test_a_recreated_deployment_is_a_new_object_and_gone_pods_leave_metrics() -> None:
+    cluster = FakeCluster([running_pod("web-1"), running_pod("web-2")])
+    scan = scanner(cluster)
+    await scan.scan(cluster.body(spec()))
+    assert [w.uid for w in scan.workloads.values()] == ["deploy-of-rs-1"] and cluster.owner_lookups == 1
+    assert _gauge_pods() == {"web-1", "web-2"}
+    # The Deployment is deleted and re-created under the same name: new ReplicaSet, new pods.
+    cluster.pods = [running_pod("web-3", owner_uid="rs-2")]
+    await scan.scan(cluster.body(spec()))
+    assert [w.uid for w in scan.workloads.values()] == ["deploy-of-rs-2"] and cluster.owner_lookups == 2
+    assert _gauge_pods() == {"web-3"}  # the gone pods' series left /metrics
+
+
+def _gauge_pods() -> set[str]:
+    return {labels[2] for labels in metrics.TARGET_GOROUTINES._metrics if labels[:2] == ("shop", "demo")}
