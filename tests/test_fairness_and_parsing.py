@@ -9,11 +9,11 @@ import resource
 from pathlib import Path
 
 import pytest
+from hostile import many_stacks_profile
 
 from leakpatrol.controller.fairness import FairShare
 from leakpatrol.controller.parsing import ParseLimits, ProfileParser
 from leakpatrol.profiles import ProfileTooLargeError, load
-from leakpatrol.profiles import profile_pb2 as pb
 
 GOLDEN = Path(__file__).parent / "golden" / "profiles"
 
@@ -49,19 +49,8 @@ async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
     assert share.busy == 0
 
 
-def hostile_profile(stacks: int) -> bytes:
-    """A valid goroutine profile.proto with `stacks` distinct stacks: what a pod can serve."""
-    p = pb.Profile(string_table=[b"", b"goroutine", b"count", b"main.f", b"main.go"])
-    p.sample_type.add(type=1, unit=2)
-    p.function.add(id=1, name=3, filename=4)
-    for i in range(1, stacks + 1):
-        p.location.add(id=i, line=[pb.Line(function_id=1, line=i)])
-        p.sample.add(location_id=[i], value=[1])
-    return gzip.compress(p.SerializeToString())
-
-
 async def test_a_huge_profile_is_refused_by_a_worker_naming_the_limit_and_the_knob() -> None:
-    data = hostile_profile(120_000)
+    data = many_stacks_profile(120_000)
     parser = ProfileParser(ParseLimits(max_stacks=20_000), workers=1)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:

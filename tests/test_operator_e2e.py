@@ -173,6 +173,7 @@ def test_policy_edits_take_effect_and_delete_stops_scanning(
     time.sleep(6)
     assert operator.log().count(f"policy {ns}/demo: scanned") == passes, "still scanning after delete"
     assert f"{ns}:8080/debug/pprof" not in operator.log(), "httpx's per-request lines are not logged"
+    assert "Will escalate" not in operator.log(), "the daemon was cancelled instead of stopping"
     assert not kubectl("get", "configmap", cm, "-n", "default", "--ignore-not-found"), (
         "checkpoint left behind"
     )

@@ -97,7 +97,9 @@ async def policy_deleted(body: kopf.Body, **_: Any) -> None:
             await RUNTIME.cluster.delete_checkpoint(policy_ref(body))
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+# cancellation_backoff: on delete, kopf first only signals `stopped` and waits this long; our loop
+# ends after the pass in flight. Without it kopf cancels at once and logs "Will escalate" each time.
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=5.0, cancellation_timeout=10.0)
 async def scan_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
     cluster = RUNTIME.cluster
     if cluster is None:

@@ -7,20 +7,30 @@
 //	-mode slow      200, then one byte every second, forever (until the client gives up)
 //	-mode huge      200 with an endless body of zeros
 //	-mode garbage   200 with bytes that are not a profile
+//	-mode file      200 with the bytes of -file (say, a valid profile of 120k distinct stacks)
 package main
 
 import (
 	"flag"
 	"log"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
 
 func main() {
-	mode := flag.String("mode", "notfound", "notfound|forbidden|error|slow|huge|garbage")
+	mode := flag.String("mode", "notfound", "notfound|forbidden|error|slow|huge|garbage|file")
 	listen := flag.String("listen", "127.0.0.1:6060", "address to serve on")
+	file := flag.String("file", "", "with -mode file: the body to serve")
 	flag.Parse()
+	if *mode == "file" {
+		body, err := os.ReadFile(*file)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fileBody = body
+	}
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
 			w.Write([]byte("ok\n"))
@@ -30,6 +40,8 @@ func main() {
 	})
 	log.Fatal(http.ListenAndServe(*listen, nil))
 }
+
+var fileBody []byte
 
 func serve(mode string, w http.ResponseWriter, r *http.Request) {
 	switch mode {
@@ -52,6 +64,8 @@ func serve(mode string, w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	case "file":
+		w.Write(fileBody)
 	case "garbage":
 		w.Write([]byte("<html>this is a login page, not a profile</html>"))
 	default:
