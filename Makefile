@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TOOLS := .tools
 
-.PHONY: setup programs test lint unit bench demo sandbox proto clean
+.PHONY: setup programs test lint unit bench demo sandbox soak proto clean
 
 setup: $(STAMP) $(TOOLS)/helm
 
@@ -39,6 +39,10 @@ bench: setup
 
 demo: setup programs
 	$(PY) scripts/demo.py
+
+# Ten minutes of churn against the operator (the suite runs the same test for one minute).
+soak: setup programs
+	SOAK_SECONDS=600 $(VENV)/bin/pytest -q -s -p no:cacheprovider --timeout=1200 tests/test_soak.py
 
 sandbox: setup
 	PYTHONPATH=tests $(PY) -m kubesandbox up

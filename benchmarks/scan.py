@@ -164,8 +164,9 @@ sys.exit(main(["up", "--kubeconfig", {kubeconfig!r}]))
 
 async def _start(argv: list[str], ready: str) -> tuple[asyncio.subprocess.Process, str]:
     """Start a child; return it and its first stdout line starting with `ready`."""
+    env = os.environ | {"KUBESANDBOX_POD_NET": "0"}  # pods on 127.0.1.N, as pod_ips() expects
     proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        *argv, cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
     )
     assert proc.stdout is not None
     try:

@@ -1,6 +1,6 @@
 """The "kubelet": runs each Pod's containers as real local processes on the pod's own loopback IP.
 
-Every pod gets 127.0.1.N (all of 127/8 routes to lo on Linux), so a process listens on
+Every pod gets 127.<net>.x.N (all of 127/8 routes to lo on Linux), so a process listens on
 podIP:containerPort for real, exactly like a container in its network namespace, and Direct dials,
 port-forward and `kubectl logs` all reach it. Exited processes are restarted with back-off
 (restartPolicy Always), and deleting the pod kills its process groups.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import secrets
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,18 @@ class Kubelet:
         self.pods = cp.kind("", "v1", "pods")
         self.runners: dict[str, PodRunner] = {}
         self._ips = 0
+        # Pods get 127.<net>.x.y. A random <net> per sandbox: two sandboxes on one machine (two test
+        # runs, a demo beside the tests) would otherwise hand out the same IPs and pods would fail
+        # with "address already in use". KUBESANDBOX_POD_NET pins it (the scan benchmark uses 0).
+        pinned = os.environ.get("KUBESANDBOX_POD_NET")
+        self.net = int(pinned) if pinned else random.SystemRandom().randrange(2, 250)
         self._stopping: set[asyncio.Task[None]] = set()
         cp.watchers.append(self._on_change)
         cp.api.subresources["pods/log"] = self.logs
 
     def allocate_ip(self) -> str:
         self._ips += 1
-        return f"127.0.{1 + (self._ips - 1) // 254}.{1 + (self._ips - 1) % 254}"
+        return f"127.{self.net}.{1 + (self._ips - 1) // 254}.{1 + (self._ips - 1) % 254}"
 
     def _on_change(self, kind: Kind, etype: str, old: Obj | None, new: Obj) -> None:
         if kind.key() != self.pods.key():
