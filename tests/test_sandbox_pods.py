@@ -66,7 +66,8 @@ def test_pod_runs_a_real_process_on_its_own_ip(core: client.CoreV1Api, ns: str) 
     p = wait(lambda: core.read_namespaced_pod("web", ns), ready)
     assert (
         p.status.phase == "Running"
-        and p.status.pod_ip.startswith("127.0.")
+        and p.status.pod_ip.startswith("127.")
+        and not p.status.pod_ip.startswith("127.0.0.")
         and p.status.host_ip == "127.0.0.1"
     )
     assert {c.type for c in p.status.conditions} >= {"Ready", "ContainersReady", "PodScheduled"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
+from fakecluster import POLICY, Clock, FakeCluster, golden_server, running_pod, spec
 
 from leakpatrol import metrics
 from leakpatrol.controller.scanner import Limits, PolicyScanner
@@ -172,3 +172,19 @@ async def test_a_recreated_deployment_is_a_new_object_and_gone_pods_leave_metric
 
 def _gauge_pods() -> set[str]:
     return {labels[2] for labels in metrics.TARGET_GOROUTINES._metrics if labels[:2] == ("shop", "demo")}
+
+
+async def test_a_pod_deleted_while_its_fetch_fails_is_not_a_failing_target() -> None:
+    cluster = FakeCluster([running_pod("web-1"), running_pod("web-2")])
+
+    def serve(target: ScanTarget, path: str) -> bytes:
+        if target.name == "web-2":  # deleted mid-pass: its port-forward is reset
+            cluster.pods = [p for p in cluster.pods if p["metadata"]["name"] != "web-2"]
+            raise errors.Unreachable(path, "ConnectionResetError: connection reset by peer")
+        return golden_server(target, path)
+
+    cluster.server = serve
+    scan = scanner(cluster)
+    await scan.scan(cluster.body(spec()))
+    assert cluster.status["targets"]["failing"] == 0 and cluster.reasons("Pod") == []
+    assert cluster.condition("Degraded")["status"] == "False" and scan.backoff == {}

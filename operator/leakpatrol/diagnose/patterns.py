@@ -12,6 +12,8 @@ from typing import Protocol, cast
 
 import re2
 
+from leakpatrol.core import Permanent
+
 MAX_PATTERN_MEMORY = 1 << 20  # bytes of RE2 program per pattern; a huge pattern fails to compile
 MAX_NAME = 1024  # characters of a function name a pattern looks at: bounded work per frame
 
@@ -22,8 +24,10 @@ class Pattern(Protocol):
     def fullmatch(self, text: str, /) -> object | None: ...
 
 
-class PatternError(ValueError):
+class PatternError(Permanent, ValueError):
     """The pattern does not compile under RE2; the message says why."""
+
+    reason = "InvalidPattern"
 
 
 def _options() -> re2.Options:
