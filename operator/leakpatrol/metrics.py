@@ -52,6 +52,18 @@ INTERNAL_ERRORS = Counter(
     registry=REGISTRY,
 )
 
+SCAN_FAILURES = Counter(
+    "leakpatrol_scan_failures_total",
+    "Scan passes that failed as a whole, by kind (Temporary, Permanent, Internal) and reason.",
+    ["namespace", "policy", "kind", "reason"],
+    registry=REGISTRY,
+)
+LEADER = Gauge(
+    "leakpatrol_leader",
+    "1 while this replica holds the Lease and scans, 0 while it stands by.",
+    registry=REGISTRY,
+)
+
 
 def forget_policy(namespace: str, policy: str) -> None:
     """Drop every series of a deleted policy so /metrics does not report ghosts."""
