@@ -143,6 +143,11 @@ def cmd_operator(a: argparse.Namespace) -> int:
         home_namespace=a.home_namespace or _own_namespace(),
         max_fetches=a.max_fetches,
         per_policy=a.per_policy,
+        identity=a.identity,
+        leader_election=a.leader_election,
+        lease_name=a.lease_name,
+        lease_duration=a.lease_duration,
+        stall_after=a.stall_after,
     )
     asyncio.run(run_operator(opts))
     return 0
@@ -158,6 +163,34 @@ def _own_namespace() -> str:
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"LEAKPATROL_{name}", default)
+
+
+def _operator_ha_flags(op: argparse.ArgumentParser) -> None:
+    g = op.add_argument_group("replicas and health")
+    g.add_argument(
+        "--identity",
+        default=_env("IDENTITY", os.environ.get("POD_NAME", "")),
+        help="this replica's name in the Lease (default: $POD_NAME, else host-pid)",
+    )
+    g.add_argument(
+        "--leader-election",
+        action=argparse.BooleanOptionalAction,
+        default=_env("LEADER_ELECTION", "true").lower() in ("1", "true", "yes"),
+        help="scan only while holding a Lease in the home namespace, so replicas > 1 is safe (default on)",
+    )
+    g.add_argument("--lease-name", default=_env("LEASE_NAME", "leakpatrol"), help="the Lease's name")
+    g.add_argument(
+        "--lease-duration",
+        type=_duration,
+        default=_duration(_env("LEASE_DURATION", "15s")),
+        help="a standby takes over after the leader is silent this long (default 15s)",
+    )
+    g.add_argument(
+        "--stall-after",
+        type=_duration,
+        default=_duration(_env("STALL_AFTER", "5m")),
+        help="/healthz fails after this long without an answer from the API server (default 5m)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(_env("PER_POLICY", str(PER_POLICY_FETCHES))),
         help="fetch cap per policy",
     )
+    _operator_ha_flags(op)
     op.add_argument(
         "--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"]
     )
