@@ -44,8 +44,9 @@ class Kubectl:
 class OperatorProcess:
     """`leakpatrol operator` as a child process, its log in a file, stopped with SIGINT like kopf expects.
 
-    Like a pod, it keeps its identity (the Lease holder name) across restarts; `args` are extra flags
-    (e.g. the ones the chart renders), `env` extra environment, `user` a UID to run as (root only).
+    Like a pod, it keeps its identity (the Lease holder name) across restarts (`identity=""`: let the
+    operator pick one); `args` are extra flags (e.g. the ones the chart renders), `env` the whole
+    environment, `prefix` a command to run it under (e.g. `unshare --user --map-user=54321`).
     """
 
     def __init__(
@@ -57,17 +58,18 @@ class OperatorProcess:
         identity: str | None = None,
         args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
-        user: int | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
         self.kubeconfig, self.metrics_port = str(kubeconfig), metrics_port
         self.log_path = log_path or Path(tempfile.mkstemp(prefix="leakpatrol-operator-", suffix=".log")[1])
-        self.identity = identity or f"operator-{uuid.uuid4().hex[:6]}"
-        self.args, self.env, self.user = list(args), env, user
+        self.identity = f"operator-{uuid.uuid4().hex[:6]}" if identity is None else identity
+        self.args, self.env, self.prefix = list(args), env, list(prefix)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> OperatorProcess:
         log = self.log_path.open("ab")
         cmd = [
+            *self.prefix,
             str(Path(sys.executable).parent / "leakpatrol"),
             "operator",
             "--kubeconfig",
@@ -76,13 +78,12 @@ class OperatorProcess:
             str(self.metrics_port),
             "--log-level",
             "info",
-            "--identity",
-            self.identity,
+            *(["--identity", self.identity] if self.identity else []),
             *self.args,
         ]
         env = None if self.env is None else dict(self.env)
         self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env, user=self.user
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
         return self
 
