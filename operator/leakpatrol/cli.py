@@ -153,6 +153,16 @@ def cmd_operator(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_release_finalizers(a: argparse.Namespace) -> int:
+    from leakpatrol.runtime.uninstall import Release, run_release  # noqa: PLC0415 - kube client
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    home = a.home_namespace or _own_namespace()
+    release = Release(home, a.deployment or None, tuple(a.namespace))
+    asyncio.run(run_release(release, a.kubeconfig, a.context))
+    return 0
+
+
 def _own_namespace() -> str:
     """In a pod, the service account's namespace (the chart also passes POD_NAMESPACE); else default."""
     if os.environ.get("POD_NAMESPACE"):
@@ -244,6 +254,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"]
     )
     op.set_defaults(run=cmd_operator)
+    rf = sub.add_parser(
+        "release-finalizers",
+        help="before uninstall: stop the operator's Deployment, then remove its finalizer from LeakPolicies",
+    )
+    scope = rf.add_mutually_exclusive_group()
+    scope.add_argument("--all-namespaces", action="store_true", help="every namespace (the default)")
+    scope.add_argument("--namespace", action="append", default=[], help="only this namespace (repeatable)")
+    rf.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    rf.add_argument("--context")
+    rf.add_argument("--home-namespace", default=_env("HOME_NAMESPACE", ""), help="the operator's namespace")
+    rf.add_argument("--deployment", default="", help="the operator's Deployment, scaled to 0 first")
+    rf.set_defaults(run=cmd_release_finalizers)
     return p
 
 
