@@ -83,12 +83,6 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return info
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
-async def heard(**_: Any) -> None:
-    """Any watch event proves the watch is alive (the liveness probe's clock)."""
-    RUNTIME.health.heard(time.monotonic())
-
-
 @contextmanager
 def kopf_errors() -> Iterator[None]:
     """Our error root, said in kopf's words, for handlers (a daemon maps errors itself)."""
@@ -209,7 +203,7 @@ async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, lead: Leaders
     waits = [
         asyncio.ensure_future(stopped.wait(delay)),
         asyncio.ensure_future(wake.wait()),
-        asyncio.ensure_future(lead.wait_change()),
+        asyncio.ensure_future(lead.next_change().wait()),
     ]
     try:
         await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)

@@ -1,9 +1,9 @@
 """What the probes say, decided from facts the runtime records: pure, with `now` passed in.
 
 Liveness (`/healthz`): a restart would help. It fails when the operator has heard nothing from the
-API server (no answer to any call, no watch event) for `stall_after` seconds — the lease loop and
-the scan passes call the API every few seconds, so silence means a dead connection or a wedged
-loop — or when a policy's scan loop has not finished a pass within `slack` times the delay it
+API server (no answer to any of our calls) for `stall_after` seconds — the lease loop, the scan
+passes and the heartbeat list call it every few seconds, so silence means a dead connection or a
+wedged loop — or when a policy's scan loop has not finished a pass within `slack` times the delay it
 announced (a hung pass). A pass that *fails* still finishes: failing targets are reported on the
 policy, and a restart would not fix them.
 
@@ -37,11 +37,11 @@ class Health:
     grace: float = PASS_GRACE
     logged_in: bool = False
     listed: bool = False
-    last_heard: float | None = None  # last API answer or watch event
+    last_heard: float | None = None  # last answer from the API server
     due: dict[str, float] = field(default_factory=dict)  # policy -> clock by which its pass must end
 
     def heard(self, now: float) -> None:
-        """An API answer or a watch event: the connection works."""
+        """An answer from the API server: the connection works."""
         self.last_heard = max(now, self.last_heard or now)
 
     def pass_started(self, policy: str, delay: float, now: float) -> None:

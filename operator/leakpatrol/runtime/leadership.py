@@ -9,6 +9,11 @@ one object in our own namespace, and the standby keeps its watches warm, so a ta
 seconds. A leader that has not renewed for `renew_deadline` steps down by itself (before the Lease
 can expire for the others), so two replicas never both believe they lead for longer than a retry.
 With leader election off (`Leadership.always()`) this process leads from the start.
+
+A pass already running when the Lease is lost finishes; the daemons check leadership before each
+pass and wake on its loss. What such a late pass writes is safe: Events are computed against the
+policy's status (a transition the new leader also sees is not posted twice) and checkpoint writes
+carry a resourceVersion precondition.
 """
 
 from __future__ import annotations
@@ -154,5 +159,6 @@ class Leadership:
     async def wait_leading(self) -> None:
         await self.leading.wait()
 
-    async def wait_change(self) -> None:
-        await self.changed.wait()
+    def next_change(self) -> asyncio.Event:
+        """The event the next gain or loss sets; take it before sleeping, so no change is missed."""
+        return self.changed
