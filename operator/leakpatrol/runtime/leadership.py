@@ -55,6 +55,7 @@ class Leadership:
         self.observation: Observation | None = None
         self.renewed_at: float | None = None
         self.resigned = False  # shutting down: never acquire again
+        self.failing = False  # the last try failed on an API error
 
     @classmethod
     def always(cls) -> Leadership:
@@ -88,8 +89,13 @@ class Leadership:
             return
         try:
             won = await self._try()
+            if self.failing:
+                log.info("lease %s: the API server answers again", self.config.name)
+            self.failing = False
         except errors.ApiError as exc:
-            log.warning("lease %s: %s", self.config.name, exc)
+            # Once per run of failures at warning (every retry would flood the log in an outage).
+            (log.debug if self.failing else log.warning)("lease %s: %s", self.config.name, exc)
+            self.failing = True
             won = None  # unknown: keep what we are until the renew deadline says otherwise
         if won:
             self.renewed_at = self.clock()
@@ -130,7 +136,8 @@ class Leadership:
             self.leading.set()
         else:
             self.leading.clear()
-            log.warning("lost the lease: scanning stops until it is won again")
+            if not self.resigned:
+                log.warning("lost the lease: scanning stops until it is won again")
         self.changed.set()
         self.changed = asyncio.Event()
 
