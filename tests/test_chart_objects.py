@@ -121,4 +121,5 @@ def test_installs_as_a_dependency_of_an_umbrella_chart_with_global_values(tmp_pa
     (deployment,) = (d for d in docs if d["kind"] == "Deployment")
     assert deployment["spec"]["replicas"] == 2
     for doc in docs:
-        kubernetes_validate.validate(doc, KUBE_VERSIONS[-1], strict=True)
+        for version in KUBE_VERSIONS:
+            kubernetes_validate.validate(doc, version, strict=True)
