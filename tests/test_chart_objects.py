@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
+import promql_parser
 import pytest
 import test_chart
 import yaml
@@ -88,17 +89,25 @@ def test_monitoring_objects() -> None:
         "LeakpatrolOperatorDown",
         "LeakpatrolNoLeader",
     }
-    for rule in rules:  # every metric an alert reads is one the operator exports
+    for rule in rules:  # every alert parses, and reads only metrics the operator exports
+        promql_parser.parse(rule["expr"])
         for metric in re.findall(r"leakpatrol_[a-z_]+", rule["expr"]):
             assert metric.removesuffix("_total") in EXPORTED, metric
     dashboard = json.loads(docs["ConfigMap"]["data"]["leakpatrol.json"])
-    exprs = " ".join(t["expr"] for panel in dashboard["panels"] for t in panel["targets"])
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    for query in queries:  # with Grafana's variables filled in, every panel's query parses
+        promql_parser.parse(re.sub(r"\$(__rate_interval|namespace|policy)", _grafana_value, query))
+    exprs = " ".join(queries)
     for metric in ("leakpatrol_target_goroutines", "leakpatrol_target_heap_inuse_bytes",
                    "leakpatrol_workload_leak", "leakpatrol_scrape_errors_total"):  # fmt: skip
         assert metric in exprs
     assert docs["ConfigMap"]["metadata"]["labels"]["grafana_dashboard"] == "1"
     policy = docs["NetworkPolicy"]["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
+
+
+def _grafana_value(variable: re.Match[str]) -> str:
+    return "5m" if variable.group(1) == "__rate_interval" else ".*"
 
 
 EXPORTED = {m.name.removesuffix("_total") for m in metrics.REGISTRY.collect()}
