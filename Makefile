@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TOOLS := .tools
 
-.PHONY: setup programs test lint unit bench demo sandbox soak proto clean
+.PHONY: setup programs test lint unit bench demo sandbox soak proto lock clean
 
 setup: $(STAMP) $(TOOLS)/helm
 
@@ -51,6 +51,12 @@ sandbox: setup
 proto: setup
 	$(PY) -m grpc_tools.protoc -Ioperator/leakpatrol/profiles --python_out=operator/leakpatrol/profiles \
 		--pyi_out=operator/leakpatrol/profiles operator/leakpatrol/profiles/profile.proto
+
+# The image's pinned runtime dependencies (the Dockerfile installs exactly these); tests/test_image.py
+# checks they still satisfy pyproject.toml.
+lock: setup
+	$(VENV)/bin/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+		--output-file requirements/runtime.txt pyproject.toml
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .build .mypy_cache .ruff_cache .pytest_cache

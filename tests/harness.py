@@ -13,7 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,18 +42,34 @@ class Kubectl:
 
 
 class OperatorProcess:
-    """`leakpatrol operator` as a child process, its log in a file, stopped with SIGINT like kopf expects."""
+    """`leakpatrol operator` as a child process, its log in a file, stopped with SIGINT like kopf expects.
+
+    Like a pod, it keeps its identity (the Lease holder name) across restarts (`identity=""`: let the
+    operator pick one); `args` are extra flags (e.g. the ones the chart renders), `env` the whole
+    environment, `prefix` a command to run it under (e.g. `unshare --user --map-user=54321`).
+    """
 
     def __init__(
-        self, kubeconfig: str | Path, *, log_path: Path | None = None, metrics_port: int = 0
+        self,
+        kubeconfig: str | Path,
+        *,
+        log_path: Path | None = None,
+        metrics_port: int = 0,
+        identity: str | None = None,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
         self.kubeconfig, self.metrics_port = str(kubeconfig), metrics_port
         self.log_path = log_path or Path(tempfile.mkstemp(prefix="leakpatrol-operator-", suffix=".log")[1])
+        self.identity = f"operator-{uuid.uuid4().hex[:6]}" if identity is None else identity
+        self.args, self.env, self.prefix = list(args), env, list(prefix)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> OperatorProcess:
         log = self.log_path.open("ab")
         cmd = [
+            *self.prefix,
             str(Path(sys.executable).parent / "leakpatrol"),
             "operator",
             "--kubeconfig",
@@ -61,8 +78,13 @@ class OperatorProcess:
             str(self.metrics_port),
             "--log-level",
             "info",
+            *(["--identity", self.identity] if self.identity else []),
+            *self.args,
         ]
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        env = None if self.env is None else dict(self.env)
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
         return self
 
     def stop(self, timeout: float = 15) -> None:

@@ -294,3 +294,43 @@ def test_conditions_are_a_list_map_keyed_by_type() -> None:
     conditions = root_schema()["properties"]["status"]["properties"]["conditions"]
     assert conditions["x-kubernetes-list-type"] == "map"
     assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+
+
+def _properties(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, child in (node.get("properties") or {}).items():
+        yield f"{path}.{name}", child
+        yield from _properties(child, f"{path}.{name}")
+    if isinstance(node.get("items"), dict):
+        yield from _properties(node["items"], f"{path}[]")
+
+
+def test_every_field_has_a_description_for_kubectl_explain() -> None:
+    """`kubectl explain leakpolicy.spec.X` prints the description: none may be empty, and a spec
+    field with a scalar default says what the default is."""
+    schema = root_schema()
+    missing = [path for path, node in _properties(schema) if len(node.get("description", "")) < 10]
+    assert missing == []
+    undocumented_defaults = [
+        path
+        for path, node in _properties(schema)
+        if path.startswith(".spec")
+        and isinstance(node.get("default"), str | int)
+        and not isinstance(node.get("default"), bool)
+        and str(node["default"]) not in node["description"]
+    ]
+    assert undocumented_defaults == []
+
+
+def test_the_crd_file_has_no_duplicate_keys() -> None:
+    """YAML keeps the last of two equal keys silently: a second `description:` would hide the first."""
+
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+        assert len(keys) == len(set(keys)), f"duplicate key at line {node.start_mark.line + 1}"
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    yaml.load(CRD_PATH.read_text(), Strict)

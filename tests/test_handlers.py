@@ -77,3 +77,33 @@ def test_classify_is_total() -> None:
     assert failures.classify(errors.NotFound(404, "NotFound", "x"), 1).kind is failures.FailureKind.PERMANENT
     assert failures.classify(errors.Conflict(409, "Conflict", "x"), 9).delay == failures.MAX_BACKOFF
     assert failures.classify(RuntimeError("x"), 1).kind is failures.FailureKind.INTERNAL
+
+
+async def test_every_pass_feeds_the_liveness_clock_failed_ones_too() -> None:
+    """A failed pass still finished (the loop is not stuck): only a hung pass makes /healthz fail."""
+    from leakpatrol.runtime.health import Health  # noqa: PLC0415
+
+    cluster = FakeCluster([running_pod("web-1")])
+    cluster.fail_next("list_pods", errors.ServerError(500, "InternalError", "etcd"))
+    health, now = Health(started=0.0, stall_after=1e9, slack=3, grace=0), [0.0]
+    delays: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        delays.append(delay)
+        now[0] += delay
+
+    scanner = PolicyScanner(cluster, POLICY, Limits())
+    await scan_loop(
+        scanner,
+        cluster.body(spec()),
+        lambda: len(delays) >= 2,
+        sleep,
+        lambda delay: health.pass_done("shop/web", delay, now[0]),
+    )
+    assert delays == [5.0, 60.0]
+    # The second pass ended at t=5 (after the failed one's 5 s back-off) and announced 60 s: due by
+    # 5 + 3 x 60, and one second past that it is overdue.
+    assert health.due == {"shop/web": 185.0}
+    assert health.live(185.0).ok and not health.live(186.0).ok
+    counted = metrics.SCAN_FAILURES.labels(POLICY.namespace, POLICY.name, "Temporary", "ScanFailed")
+    assert counted._value.get() >= 1

@@ -149,8 +149,23 @@ def cmd_operator(a: argparse.Namespace) -> int:
         per_policy=a.per_policy,
         parse=ParseLimits(a.max_profile_stacks, a.max_profile_mb << 20),
         parse_workers=a.parse_workers,
+        identity=a.identity,
+        leader_election=a.leader_election,
+        lease_name=a.lease_name,
+        lease_duration=a.lease_duration,
+        stall_after=a.stall_after,
     )
     asyncio.run(run_operator(opts))
+    return 0
+
+
+def cmd_release_finalizers(a: argparse.Namespace) -> int:
+    from leakpatrol.runtime.uninstall import Release, run_release  # noqa: PLC0415 - kube client
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    home = a.home_namespace or _own_namespace()
+    release = Release(home, a.deployment or None, tuple(a.namespace))
+    asyncio.run(run_release(release, a.kubeconfig, a.context))
     return 0
 
 
@@ -164,6 +179,34 @@ def _own_namespace() -> str:
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"LEAKPATROL_{name}", default)
+
+
+def _operator_ha_flags(op: argparse.ArgumentParser) -> None:
+    g = op.add_argument_group("replicas and health")
+    g.add_argument(
+        "--identity",
+        default=_env("IDENTITY", os.environ.get("POD_NAME", "")),
+        help="this replica's name in the Lease (default: $POD_NAME, else host-pid)",
+    )
+    g.add_argument(
+        "--leader-election",
+        action=argparse.BooleanOptionalAction,
+        default=_env("LEADER_ELECTION", "true").lower() in ("1", "true", "yes"),
+        help="scan only while holding a Lease in the home namespace, so replicas > 1 is safe (default on)",
+    )
+    g.add_argument("--lease-name", default=_env("LEASE_NAME", "leakpatrol"), help="the Lease's name")
+    g.add_argument(
+        "--lease-duration",
+        type=_duration,
+        default=_duration(_env("LEASE_DURATION", "15s")),
+        help="a standby takes over after the leader is silent this long (default 15s)",
+    )
+    g.add_argument(
+        "--stall-after",
+        type=_duration,
+        default=_duration(_env("STALL_AFTER", "5m")),
+        help="/healthz fails after this long without an answer from the API server (default 5m)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(_env("PER_POLICY", str(PER_POLICY_FETCHES))),
         help="fetch cap per policy",
     )
+    _operator_ha_flags(op)
     op.add_argument(
         "--max-profile-stacks",
         type=int,
@@ -235,6 +279,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"]
     )
     op.set_defaults(run=cmd_operator)
+    rf = sub.add_parser(
+        "release-finalizers",
+        help="before uninstall: stop the operator's Deployment, then remove its finalizer from LeakPolicies",
+    )
+    scope = rf.add_mutually_exclusive_group()
+    scope.add_argument("--all-namespaces", action="store_true", help="every namespace (the default)")
+    scope.add_argument("--namespace", action="append", default=[], help="only this namespace (repeatable)")
+    rf.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    rf.add_argument("--context")
+    rf.add_argument("--home-namespace", default=_env("HOME_NAMESPACE", ""), help="the operator's namespace")
+    rf.add_argument("--deployment", default="", help="the operator's Deployment, scaled to 0 first")
+    rf.set_defaults(run=cmd_release_finalizers)
     return p
 
 

@@ -54,6 +54,18 @@ INTERNAL_ERRORS = Counter(
     registry=REGISTRY,
 )
 
+SCAN_FAILURES = Counter(
+    "leakpatrol_scan_failures_total",
+    "Scan passes that failed as a whole, by kind (Temporary, Permanent, Internal) and reason.",
+    ["namespace", "policy", "kind", "reason"],
+    registry=REGISTRY,
+)
+LEADER = Gauge(
+    "leakpatrol_leader",
+    "1 while this replica holds the Lease and scans, 0 while it stands by.",
+    registry=REGISTRY,
+)
+
 
 Metric = Gauge | Counter | Histogram
 _PER_POLICY: tuple[Metric, ...] = (
@@ -64,6 +76,7 @@ _PER_POLICY: tuple[Metric, ...] = (
     SCAN_SECONDS,
     SCRAPE_ERRORS,
     INTERNAL_ERRORS,
+    SCAN_FAILURES,
 )
 
 

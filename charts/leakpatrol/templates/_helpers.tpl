@@ -32,6 +32,35 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{- define "leakpatrol.image" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* The flags of `leakpatrol operator` (tests/test_operator_ha.py runs two processes with these). */}}
+{{- define "leakpatrol.operatorArgs" -}}
+{{- if .Values.watch.allNamespaces }}
+- --all-namespaces
+{{- else }}
+{{- range .Values.watch.namespaces }}
+- --namespace={{ . }}
+{{- end }}
+{{- end }}
+- --log-level={{ .Values.logLevel }}
+{{- if .Values.leaderElection.enabled }}
+- --leader-election
+- --lease-name={{ include "leakpatrol.fullname" . }}
+- --lease-duration={{ .Values.leaderElection.leaseDuration }}
+{{- else }}
+- --no-leader-election
+{{- end }}
+- --stall-after={{ .Values.stallAfter }}
+{{- end }}
+
 {{/* Contradictory values fail the render with a message saying which to change. */}}
 {{- define "leakpatrol.validate" -}}
 {{- if and .Values.watch.allNamespaces .Values.watch.namespaces }}
@@ -39,6 +68,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- if and (not .Values.watch.allNamespaces) (not .Values.watch.namespaces) }}
 {{- fail "watch.allNamespaces is false and watch.namespaces is empty: the operator would watch nothing" }}
+{{- end }}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail "replicaCount > 1 needs leaderElection.enabled: without a Lease every replica would scan every policy" }}
 {{- end }}
 {{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) }}
 {{- fail "serviceAccount.create is false: serviceAccount.name must name an existing ServiceAccount" }}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
@@ -49,6 +50,9 @@ class ApiClient:
         self.auth = auth or HeaderSource()
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
+        # time.monotonic() of the last answer from the API server (any status: it is reachable).
+        # The liveness probe reads it: an operator that hears nothing for minutes is stuck.
+        self.last_answer: float | None = None
 
     async def __aenter__(self) -> ApiClient:
         return self
@@ -76,6 +80,10 @@ class ApiClient:
 
     async def post(self, path: str, body: Obj, params: Params | None = None) -> Obj:
         return await self.request("POST", path, params, body, "application/json")
+
+    async def put(self, path: str, body: Obj, params: Params | None = None) -> Obj:
+        """Replace; with `metadata.resourceVersion` in `body` the server refuses (409) a stale write."""
+        return await self.request("PUT", path, params, body, "application/json")
 
     async def patch(
         self,
@@ -110,6 +118,8 @@ class ApiClient:
                 raw = await self._read(response)
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise ApiUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        if response.status < 500:
+            self.last_answer = time.monotonic()
         if response.status >= 400:
             raise _status_error(response, raw)
         try:

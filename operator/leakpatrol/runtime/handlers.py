@@ -2,12 +2,17 @@
 
 The daemon's `body` is kopf's live view of the object, so every pass reads the current spec:
 edits take effect without restarting anything, and `suspend` is honoured at the next pass.
+
+Every replica runs the daemons, but a daemon scans only while this replica holds the Lease
+(`leakpatrol.runtime.leadership`); a standby's daemons wait. Each term starts a fresh scanner, so a
+replica that takes over resumes from the checkpoint the last leader wrote, not from its own memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +27,8 @@ from leakpatrol.controller.ports import Cluster
 from leakpatrol.controller.scanner import Limits, PolicyScanner
 from leakpatrol.core import ObjectRef, Permanent, Temporary
 from leakpatrol.runtime.failures import FailureKind, PassFailure, classify
+from leakpatrol.runtime.health import Health
+from leakpatrol.runtime.leadership import Leadership
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,8 @@ class Runtime:
     cluster: Cluster | None = None
     limits: Limits = field(default_factory=Limits)
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
+    health: Health = field(default_factory=lambda: Health(started=time.monotonic()))
+    leadership: Leadership = field(default_factory=Leadership.always)
 
 
 RUNTIME = Runtime()
@@ -57,6 +66,12 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
 
 
+@kopf.on.cleanup()
+async def resign(**_: Any) -> None:
+    """Stopping: hand the Lease over now (a standby takes over at its next try, not after a lease)."""
+    await RUNTIME.leadership.resign()
+
+
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """The same sources, in the same order, as leakpatrol.kube.connect: the pod's service account,
@@ -64,6 +79,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     info: kopf.ConnectionInfo | None = kopf.login_with_service_account(
         **kwargs
     ) or kopf.login_with_kubeconfig(**kwargs)
+    RUNTIME.health.logged_in = info is not None
     return info
 
 
@@ -105,13 +121,40 @@ async def scan_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) ->
     if cluster is None:
         raise kopf.PermanentError("leakpatrol runtime not initialised")
     ref = policy_ref(body)
+    key, lead, health = f"{ref.namespace}/{ref.name}", RUNTIME.leadership, RUNTIME.health
     wake = RUNTIME.wakeups.setdefault(ref.uid, asyncio.Event())
-    scanner = PolicyScanner(cluster, ref, RUNTIME.limits)
     try:
-        await scan_loop(scanner, body, lambda: bool(stopped), lambda delay: _sleep(stopped, wake, delay))
+        while await _until_leading(lead, stopped):
+            health.pass_started(key, FIRST_PASS_BUDGET, time.monotonic())
+            scanner = PolicyScanner(cluster, ref, RUNTIME.limits)  # a term: restore from checkpoint
+            await scan_loop(
+                scanner,
+                body,
+                lambda: bool(stopped) or not lead.is_leader,
+                lambda delay: _sleep(stopped, wake, lead, delay),
+                lambda delay: health.pass_done(key, delay, time.monotonic()),
+            )
+            health.forget(key)  # a standby owes no passes ...
+            metrics.forget_policy(ref.namespace or "", ref.name)  # ... and exports no stale gauges
     finally:
+        health.forget(key)
         RUNTIME.wakeups.pop(ref.uid, None)
         metrics.forget_policy(ref.namespace or "", ref.name)
+
+
+FIRST_PASS_BUDGET = 60.0  # seconds a first pass (restore + a full scan) is given, before slack
+
+
+async def _until_leading(lead: Leadership, stopped: kopf.DaemonStopped) -> bool:
+    """Wait until this replica leads (True) or the daemon is stopped (False)."""
+    while not stopped and not lead.is_leader:
+        waits = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(lead.wait_leading())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+    return not stopped
 
 
 async def scan_loop(
@@ -119,8 +162,9 @@ async def scan_loop(
     body: Mapping[str, Any],
     stopped: Callable[[], bool],
     sleep: Callable[[float], Awaitable[None]],
+    done: Callable[[float], None] = lambda _: None,
 ) -> None:
-    """Pass after pass until stopped; a failed pass never ends the loop."""
+    """Pass after pass until stopped; a failed pass never ends the loop. `done(delay)` after each."""
     failures = 0
     while not stopped():
         try:
@@ -131,6 +175,7 @@ async def scan_loop(
             failure = classify(exc, failures)
             await report_failure(scanner, body, failure, exc, first=failures == 1)
             delay = failure.delay
+        done(delay)
         await sleep(delay)
 
 
@@ -139,6 +184,7 @@ async def report_failure(
 ) -> None:
     ref = scanner.policy
     where = f"policy {ref.namespace}/{ref.name}"
+    metrics.SCAN_FAILURES.labels(ref.namespace or "", ref.name, f.kind.value, f.reason).inc()
     if f.kind is FailureKind.INTERNAL:
         log.exception("%s: %s", where, f.message, exc_info=exc)
         metrics.INTERNAL_ERRORS.labels(ref.namespace or "", ref.name).inc()
@@ -153,9 +199,14 @@ async def report_failure(
         log.debug("%s: could not report the failure: %s", where, post_exc)
 
 
-async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) -> None:
+async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, lead: Leadership, delay: float) -> None:
+    """Until the next pass, an edit of the spec, the daemon's stop, or a change of leadership."""
     wake.clear()
-    waits = [asyncio.ensure_future(stopped.wait(delay)), asyncio.ensure_future(wake.wait())]
+    waits = [
+        asyncio.ensure_future(stopped.wait(delay)),
+        asyncio.ensure_future(wake.wait()),
+        asyncio.ensure_future(lead.next_change().wait()),
+    ]
     try:
         await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -5,19 +5,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
+import time
 from dataclasses import dataclass, field
 
 import kopf
+from aiohttp.web import AppRunner
+
+# kopf takes the identity as this NewType of str and exports it nowhere public; kopf is pinned exactly.
+from kopf._core.engines.peering import Identity
 
 from leakpatrol.controller.fairness import FairShare
 from leakpatrol.controller.parsing import ParseLimits, ProfileParser
 from leakpatrol.controller.scanner import Limits
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
+from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.connection import connect
 from leakpatrol.runtime import handlers, web
 from leakpatrol.runtime.cluster import KubeCluster
+from leakpatrol.runtime.health import STALL_AFTER, Health, Verdict
+from leakpatrol.runtime.heartbeat import heartbeat
+from leakpatrol.runtime.leadership import Leadership, LeaseConfig
 
 log = logging.getLogger(__name__)
+
+
+def default_identity() -> str:
+    """The pod's name (downward API, POD_NAME) or host and pid. Never the user name: kopf's own
+    guess calls getpwuid(), which fails under a UID with no passwd entry (OpenShift, runAsUser)."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,36 +48,77 @@ class OperatorOptions:
     per_policy: int = PER_POLICY_FETCHES
     parse: ParseLimits = field(default_factory=ParseLimits)
     parse_workers: int = 2  # processes for profiles too big to parse inline
+    identity: str = ""  # empty: default_identity()
+    leader_election: bool = True
+    lease_name: str = "leakpatrol"
+    lease_duration: float = 15.0
+    stall_after: float = STALL_AFTER
+
+
+def leadership_for(opts: OperatorOptions, api: ApiClient, identity: str) -> Leadership:
+    if not opts.leader_election:
+        return Leadership.always()
+    d = opts.lease_duration  # client-go's proportions: renew deadline 2/3, retry 2/15 of the lease
+    config = LeaseConfig(opts.home_namespace, opts.lease_name, identity, d, d * 2 / 3, max(0.5, d * 2 / 15))
+    return Leadership(api, config)
 
 
 async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None) -> None:
     if opts.kubeconfig:
         # kopf logs in through the official client's loader, which reads $KUBECONFIG: one source.
         os.environ["KUBECONFIG"] = opts.kubeconfig
+    identity = opts.identity or default_identity()
     api = await connect(opts.kubeconfig, opts.context)
     cluster = KubeCluster(api, opts.home_namespace)
-    handlers.RUNTIME.cluster = cluster
+    health = Health(started=time.monotonic(), stall_after=opts.stall_after)
+    lead = leadership_for(opts, api, identity)
+    handlers.RUNTIME.cluster, handlers.RUNTIME.health, handlers.RUNTIME.leadership = cluster, health, lead
     parser = ProfileParser(opts.parse, workers=opts.parse_workers)
     handlers.RUNTIME.limits = Limits(FairShare(opts.max_fetches), opts.per_policy, parser)
-    site = await web.start(opts.metrics_host, opts.metrics_port) if opts.metrics_port else None
+    site = await _serve(opts, api, health, lead) if opts.metrics_port else None
     log.info(
-        "leakpatrol operator started with namespaces=%s home=%s metrics_port=%s max_fetches=%d per_policy=%d",
+        "leakpatrol operator started with namespaces=%s home=%s identity=%s leader_election=%s "
+        "metrics_port=%s max_fetches=%d per_policy=%d",
         list(opts.namespaces) or "all",
         opts.home_namespace,
+        identity,
+        opts.leader_election,
         opts.metrics_port,
         opts.max_fetches,
         opts.per_policy,
     )
+    done = asyncio.Event()
+    background = [
+        asyncio.create_task(lead.run(done)),
+        asyncio.create_task(heartbeat(api, opts.namespaces, health, done)),
+    ]
     try:
         await kopf.operator(
             clusterwide=not opts.namespaces,
             namespaces=list(opts.namespaces),
-            standalone=True,  # one replica (the chart's Recreate strategy); no peering CRD needed
+            # Our Lease decides who scans (leakpatrol.runtime.leadership), not kopf's peering, and
+            # the identity is given: kopf's own guess would call getpwuid().
+            standalone=True,
+            identity=Identity(identity),
             stop_flag=stop,
         )
     finally:
+        done.set()  # after kopf: the daemons have stopped, so giving the Lease up is safe
+        await asyncio.gather(*background, return_exceptions=True)
         handlers.RUNTIME.cluster = None
         parser.close()
         if site is not None:
             await site.cleanup()
         await cluster.aclose()
+
+
+async def _serve(opts: OperatorOptions, api: ApiClient, health: Health, lead: Leadership) -> AppRunner:
+    def live() -> Verdict:
+        if api.last_answer is not None:
+            health.heard(api.last_answer)
+        return health.live(time.monotonic())
+
+    def role() -> str:
+        return "leader" if lead.is_leader else "standby"
+
+    return await web.start(opts.metrics_host, opts.metrics_port, live, health.ready, role)

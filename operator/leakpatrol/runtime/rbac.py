@@ -1,0 +1,118 @@
+"""Every Kubernetes permission the operator uses, declared once, each with why.
+
+The chart's RBAC (`charts/leakpatrol/templates/rbac.yaml`) is written by hand for people to read,
+and `tests/test_chart.py` renders it in every mode and compares it with this list, so the two
+cannot drift: a new API call without a line here, or a grant nobody calls, fails the test.
+
+Scopes:
+
+- CLUSTER: a ClusterRole, always. Reads only: nothing cluster-wide writes core objects.
+- WATCHED: where LeakPolicies live: in the ClusterRole when watching every namespace, else in a
+  Role per watched namespace. Events are the only core object written there.
+- HOME: the operator's own namespace (a Role): checkpoints and the leader Lease.
+- NAMESPACED_WATCH: a ClusterRole, only when watching a list of namespaces: kopf then watches
+  namespaces to start serving one that is created after the operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Scope(StrEnum):
+    CLUSTER = "cluster"
+    WATCHED = "watched"
+    HOME = "home"
+    NAMESPACED_WATCH = "namespaced-watch"
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    group: str
+    resource: str
+    verbs: tuple[str, ...]
+    scope: Scope
+    why: str
+    optional: str | None = None  # the chart value that can turn it off
+
+
+PERMISSIONS: tuple[Permission, ...] = (
+    Permission(
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        ("list", "watch"),
+        Scope.CLUSTER,
+        "kopf finds the LeakPolicy resource and notices when its CRD is installed",
+    ),
+    Permission(
+        "",
+        "namespaces",
+        ("list", "watch"),
+        Scope.NAMESPACED_WATCH,
+        "kopf serves a listed namespace that is created after it started",
+    ),
+    Permission(
+        "leakpatrol.dev",
+        "leakpolicies",
+        ("list", "watch", "patch"),
+        Scope.WATCHED,
+        "watch LeakPolicies; patch for kopf's finalizer and progress annotations",
+    ),
+    Permission(
+        "leakpatrol.dev",
+        "leakpolicies/status",
+        ("patch",),
+        Scope.WATCHED,
+        "conditions, target counts and findings",
+    ),
+    Permission(
+        "",
+        "pods",
+        ("get", "list"),
+        Scope.WATCHED,
+        "list the selected pods; get one whose port-forward was refused, to say why",
+    ),
+    Permission(
+        "",
+        "pods/portforward",
+        ("get", "create"),
+        Scope.WATCHED,
+        "fetch pprof through the API server (transport PortForward); 1.35+ also checks create",
+        optional="rbac.portForward",
+    ),
+    Permission(
+        "",
+        "events",
+        ("create", "get", "patch"),
+        Scope.WATCHED,
+        "LeakDetected, ScrapeFailed ... on the policy, pod and workload, aggregated on repeats",
+    ),
+    Permission("apps", "replicasets", ("get",), Scope.WATCHED, "resolve Pod -> ReplicaSet -> Deployment"),
+    Permission("batch", "jobs", ("get",), Scope.WATCHED, "resolve Pod -> Job -> CronJob"),
+    Permission(
+        "",
+        "configmaps",
+        ("get", "create", "patch", "delete"),
+        Scope.HOME,
+        "each policy's checkpoint, written with a resourceVersion precondition",
+    ),
+    Permission(
+        "coordination.k8s.io",
+        "leases",
+        ("get", "create", "update"),
+        Scope.HOME,
+        "leader election: only the Lease holder scans",
+    ),
+)
+
+
+def rules(*scopes: Scope, without: frozenset[str] = frozenset()) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) for the given scopes, leaving out permissions turned off by `without`
+    (chart values such as "rbac.portForward")."""
+    return {
+        (p.group, p.resource, verb)
+        for p in PERMISSIONS
+        if p.scope in scopes and p.optional not in without
+        for verb in p.verbs
+    }

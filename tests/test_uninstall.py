@@ -1,0 +1,96 @@
+"""Upgrade and uninstall against the sandbox: the templated CRD is upgraded by `helm upgrade` and kept
+by `helm uninstall`; what the pre-delete hook runs (`leakpatrol release-finalizers`) leaves no
+LeakPolicy or namespace stuck behind kopf's finalizer once the operator is gone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import ROOT, Kubectl, OperatorProcess, wait_until
+
+from kubesandbox import ThreadedSandbox
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (ROOT / ".tools" / "helm").exists(), reason="helm is not installed: `make setup`"),
+]
+HELM = ROOT / ".tools" / "helm"
+CRD = "leakpolicies.leakpatrol.dev"
+FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
+POLICY = """
+apiVersion: leakpatrol.dev/v1alpha1
+kind: LeakPolicy
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+"""
+
+
+def helm(sandbox: ThreadedSandbox, *args: str) -> str:
+    env = dict(os.environ, KUBECONFIG=str(sandbox.kubeconfig_path))
+    done = subprocess.run(
+        [str(HELM), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_templated_crd_upgrades_and_survives_uninstall_and_nothing_hangs(
+    sandbox: ThreadedSandbox, tmp_path: Path
+) -> None:
+    k = Kubectl(sandbox.kubeconfig_path)
+    k("delete", "crd", CRD, "--ignore-not-found")
+    suffix = uuid.uuid4().hex[:5]
+    home, app = f"lp-home-{suffix}", f"lp-app-{suffix}"
+    chart = tmp_path / "leakpatrol"
+    shutil.copytree(ROOT / "charts" / "leakpatrol", chart, symlinks=False)
+    templated = ("--set", "crds.templated=true")
+    helm(sandbox, "install", "lp", str(chart), "-n", home, "--create-namespace", "--skip-crds", *templated)
+    crd = k.json("get", "crd", CRD)
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+    # A new chart version changes the CRD: `helm upgrade` applies it (crds/ alone never would).
+    text = (chart / "crds" / "leakpolicy.yaml").read_text()
+    (chart / "crds" / "leakpolicy.yaml").write_text(
+        text.replace("categories: [leakpatrol]", "categories: [leakpatrol, go]")
+    )
+    helm(sandbox, "upgrade", "lp", str(chart), "-n", home, *templated)
+    assert k.json("get", "crd", CRD)["spec"]["names"]["categories"] == ["leakpatrol", "go"]
+
+    k("create", "namespace", app)
+    (tmp_path / "policy.yaml").write_text(POLICY)
+    k("apply", "-n", app, "-f", str(tmp_path / "policy.yaml"))
+    env = dict(os.environ, POD_NAMESPACE=home)
+    with OperatorProcess(sandbox.kubeconfig_path, env=env, args=["--lease-name", f"lp-{suffix}"]):
+        wait_until(lambda: FINALIZER in _finalizers(k, app), within=60, what="kopf's finalizer")
+
+    # What the pre-delete hook runs: scale the operator's Deployment to 0, wait, drop finalizers.
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "leakpatrol"), "release-finalizers",
+         "--kubeconfig", str(sandbox.kubeconfig_path),
+         "--home-namespace", home, "--deployment", "lp-leakpatrol"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "removed the operator's finalizer from 1 LeakPolicies" in done.stderr
+    assert k.json("get", "deployment", "lp-leakpatrol", "-n", home)["spec"]["replicas"] == 0
+    assert _finalizers(k, app) == []
+
+    # --no-hooks: the sandbox runs no Jobs (the hook's work was done above, as the Job would).
+    helm(sandbox, "uninstall", "lp", "-n", home, "--no-hooks")
+    k("delete", "namespace", app, "--timeout=30s", timeout=40)  # would hang on the finalizer
+    assert not k("get", "namespace", app, "--ignore-not-found")
+    assert k.json("get", "crd", CRD)["metadata"]["name"] == CRD  # kept: policies elsewhere survive
+    k("apply", "-f", str(ROOT / "crds"))  # the documented manual upgrade path works on it too
+
+
+def _finalizers(k: Kubectl, ns: str) -> list[Any]:
+    policy = k.json("get", "leakpolicy", "web", "-n", ns)
+    return list(policy["metadata"].get("finalizers") or [])
