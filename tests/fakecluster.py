@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from leakpatrol.controller.events import EventIntent
-from leakpatrol.controller.ports import FetchOptions
+from leakpatrol.controller.ports import EvictionBlocked, EvidenceCapture, FetchOptions, StoredEvidence
 from leakpatrol.controller.targets import ScanTarget
 from leakpatrol.core import Obj, ObjectRef
 from leakpatrol.kube import errors
@@ -73,6 +73,13 @@ class FakeCluster:
         self.events: list[EventIntent] = []
         self.checkpoint: bytes | None = None
         self.checkpoint_saves = 0
+        # remediation: workload objects by (kind, name), PDBs, and what was done
+        self.workload_objs: dict[tuple[str, str], Obj] = {}
+        self.pdbs: list[Obj] = []
+        self.restarts: list[tuple[str, str, bool]] = []  # (kind, name, dry_run)
+        self.evictions: list[tuple[str, bool]] = []  # (pod, dry_run)
+        self.blocked_pods: set[str] = set()  # evictions answered 429
+        self.evidence: dict[str, EvidenceCapture] = {}
 
     def fail_next(self, method: str, *exc: Exception) -> None:
         self.failures.setdefault(method, []).extend(exc)
@@ -135,6 +142,34 @@ class FakeCluster:
 
     async def delete_checkpoint(self, policy: ObjectRef) -> None:
         self.checkpoint = None
+
+    async def read_workload(self, ref: ObjectRef) -> Obj:
+        self._maybe_fail("read_workload")
+        if (ref.kind, ref.name) not in self.workload_objs:
+            raise errors.NotFound(404, "NotFound", f"{ref.kind} {ref.name} not found")
+        return self.workload_objs[(ref.kind, ref.name)]
+
+    async def list_pdbs(self, namespace: str) -> list[Obj]:
+        self._maybe_fail("list_pdbs")
+        return list(self.pdbs)
+
+    async def restart_workload(self, ref: ObjectRef, at: datetime, *, dry_run: bool) -> None:
+        self._maybe_fail("restart_workload")
+        self.restarts.append((ref.kind, ref.name, dry_run))
+
+    async def evict_pod(self, namespace: str, name: str, *, dry_run: bool) -> None:
+        self._maybe_fail("evict_pod")
+        if name in self.blocked_pods:
+            raise EvictionBlocked(f"pod {namespace}/{name}: 429 the disruption budget allows none")
+        self.evictions.append((name, dry_run))
+
+    async def save_evidence(self, capture: EvidenceCapture, *, keep: int) -> StoredEvidence:
+        self._maybe_fail("save_evidence")
+        name = f"leakpatrol-evidence.{capture.pod}.{int(capture.time.timestamp())}"
+        self.evidence[name] = capture
+        for old in sorted(self.evidence, key=lambda n: self.evidence[n].time)[:-keep]:
+            del self.evidence[old]
+        return StoredEvidence("leakpatrol-system", name)
 
 
 class Clock:

@@ -44,6 +44,14 @@ TRACKED_TARGETS = Gauge(
     registry=REGISTRY,
 )
 
+REMEDIATION = Counter(
+    "leakpatrol_remediation_decisions_total",
+    "Remediation decisions per workload: an action (RolloutRestarted, PodEvicted, RemediationDryRun),"
+    " a skip by its reason (Cooldown, DisruptionBudgetExhausted, EvictionBlocked ...) or a suspension.",
+    ["namespace", "policy", "workload", "action", "outcome"],
+    registry=REGISTRY,
+)
+
 
 INTERNAL_ERRORS = Counter(
     "leakpatrol_internal_errors_total",
@@ -55,7 +63,7 @@ INTERNAL_ERRORS = Counter(
 
 def forget_policy(namespace: str, policy: str) -> None:
     """Drop every series of a deleted policy so /metrics does not report ghosts."""
-    for metric in (TARGET_GOROUTINES, TARGET_HEAP_INUSE, WORKLOAD_LEAKING, TRACKED_TARGETS):
+    for metric in (TARGET_GOROUTINES, TARGET_HEAP_INUSE, WORKLOAD_LEAKING, TRACKED_TARGETS, REMEDIATION):
         for labels in list(metric._metrics):  # prometheus_client has no public label listing
             if labels[0] == namespace and labels[1] == policy:
                 metric.remove(*labels)
