@@ -80,6 +80,7 @@ class FakeCluster:
         self.evictions: list[tuple[str, bool]] = []  # (pod, dry_run)
         self.blocked_pods: set[str] = set()  # evictions answered 429
         self.evidence: dict[str, EvidenceCapture] = {}
+        self.owner_kind = "Deployment"  # what workload_of says owns the pods
 
     def fail_next(self, method: str, *exc: Exception) -> None:
         self.failures.setdefault(method, []).extend(exc)
@@ -121,7 +122,7 @@ class FakeCluster:
 
     async def workload_of(self, pod: Mapping[str, Any]) -> ObjectRef:
         owner = pod["metadata"]["ownerReferences"][0]["name"].rsplit("-", 1)[0]
-        return ObjectRef("apps/v1", "Deployment", owner, f"{owner}-uid", pod["metadata"]["namespace"])
+        return ObjectRef("apps/v1", self.owner_kind, owner, f"{owner}-uid", pod["metadata"]["namespace"])
 
     async def patch_status(self, policy: ObjectRef, status: Mapping[str, Any]) -> None:
         self._maybe_fail("patch_status")

@@ -82,12 +82,15 @@ def prune_actions(state: RemediationStatus, window: float, now: datetime) -> Rem
 
 
 def resume(state: RemediationStatus, token: str | None) -> RemediationStatus:
-    """Clear the suspensions recorded under another value of the resume annotation."""
+    """Clear the suspensions recorded under another value of the resume annotation. The leak that
+    caused one is forgotten too: a person decided, so its recurrence is not escalated again."""
     if token is None:
         return state
     for w in state.workloads:
         if w.suspended and w.resume_token != token:
-            state = put(state, w.model_copy(update={"suspended": False, "resume_token": None}))
+            state = put(
+                state, w.model_copy(update={"suspended": False, "resume_token": None, "signature": None})
+            )
     return _with(state, suspended=_suspended_names(state))
 
 
@@ -141,4 +144,4 @@ def _suspended_names(state: RemediationStatus) -> list[str]:
 
 def _with(state: RemediationStatus, **changes: Any) -> RemediationStatus:
     # Re-validated, not model_copy'd: the bounds of the status model hold for what we write.
-    return RemediationStatus.model_validate({**state.model_dump(), **changes})
+    return RemediationStatus.model_validate({**state.model_dump(by_alias=False), **changes})
