@@ -28,6 +28,11 @@ NODE = "kubesandbox-node"
 READY_TIMEOUT = 20.0  # seconds a process gets to listen on its declared ports before it counts as unready
 
 
+# Sandboxes running side by side on one machine (several checkouts' tests) would hand out the same
+# pod IPs and fight over podIP:port; each can take its own block of 127/8: 127.BLOCK.x.y.
+IP_BLOCK = int(os.environ.get("KUBESANDBOX_IP_BLOCK", "0"))
+
+
 class Kubelet:
     def __init__(self, cp: ControlPlane, images: dict[str, Image], workdir: Path) -> None:
         self.cp, self.store, self.images, self.workdir = cp, cp.store, images, workdir
@@ -40,7 +45,7 @@ class Kubelet:
 
     def allocate_ip(self) -> str:
         self._ips += 1
-        return f"127.0.{1 + (self._ips - 1) // 254}.{1 + (self._ips - 1) % 254}"
+        return f"127.{IP_BLOCK}.{1 + (self._ips - 1) // 254}.{1 + (self._ips - 1) % 254}"
 
     def _on_change(self, kind: Kind, etype: str, old: Obj | None, new: Obj) -> None:
         if kind.key() != self.pods.key():

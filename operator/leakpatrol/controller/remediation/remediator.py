@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leakpatrol import metrics
@@ -38,6 +38,7 @@ from leakpatrol.core import EventType, LeakpatrolError, ObjectRef
 log = logging.getLogger(__name__)
 
 _APPS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
+FRESH_EVIDENCE = timedelta(seconds=60)
 
 
 @dataclass(slots=True)
@@ -48,7 +49,6 @@ class _Pass:
     workloads: Mapping[state.Key, ObjectRef]
     targets: Mapping[str, ScanTarget]
     results: Sequence[PodResult]
-    captured: set[state.Key] = field(default_factory=set)
     untils: list[datetime] = field(default_factory=list)
     said: str = ""
 
@@ -158,9 +158,14 @@ class Remediator:
         ahead = state.record_action(st, rec, rails.signature(f), r.cooldown)
         try:  # write-ahead: no record, no action
             await self._write(state.decided(ahead, ctx.now, text, None))
+        except LeakpatrolError as exc:
+            why = f"the action could not be recorded first: {exc.reason}"
+            return await self._skip(st, _doubt(d, why), ctx), False
+        try:
             outcome = await act(self.cluster, r.action, ref, pods, ctx.now, dry_run=r.dry_run)
-        except LeakpatrolError as exc:  # if the write went through, the cooldown holds: fail closed
-            return await self._skip(st, _doubt(d, f"the action failed: {exc.reason}: {exc}"), ctx), False
+        except LeakpatrolError as exc:  # it may have happened: the recorded cooldown holds (fail closed)
+            failed = _doubt(d, f"the {r.action.value} failed: {exc.reason}: {exc}")
+            return await self._skip(ahead, failed, ctx), False
         if outcome.blocked is not None and not outcome.evicted:
             blocked = Decision(
                 Verdict.SKIP,
@@ -195,15 +200,8 @@ class Remediator:
 
     async def _skip(self, st: RemediationStatus, d: Decision, ctx: _Pass) -> RemediationStatus:
         action = ctx.spec.remediation.action
-        text = messages.skip_message(action, d.workload, d.message)
-        rec = RemediationRecord(
-            workload=d.workload,
-            action=action.value,
-            time=ctx.now,
-            reason=d.reason,
-            message=text,
-            dry_run=ctx.spec.remediation.dry_run,
-        )
+        rec = _record(d, ctx)
+        text = rec.message
         kind: EventType = "Warning" if d.reason in ("DecisionFailed", "EvidenceNotSaved") else "Normal"
         await self._tell(ctx.workloads.get(state.key(d.workload)), kind, d.reason, text, ctx)
         metrics.REMEDIATION.labels(*self._labels(d.finding), action.value, d.reason).inc()
@@ -223,8 +221,9 @@ class Remediator:
     async def _capture(self, st: RemediationStatus, f: Finding, ctx: _Pass) -> tuple[RemediationStatus, str]:
         """Save the worst pod's profiles once per pass; the ConfigMap's name for the Event."""
         k = state.key(f.workload)
-        if k in ctx.captured and st.evidence:
-            return st, st.evidence[-1].config_map
+        recent = [e for e in st.evidence if state.key(e.workload) == k and ctx.now - e.time < FRESH_EVIDENCE]
+        if recent:  # taken moments ago (this pass, or a retry after a failed attempt): still the state
+            return st, recent[-1].config_map
         pod = evidence.worst_pod(f, ctx.results)
         target, ref = ctx.targets.get(pod), ctx.workloads.get(k)
         if target is None or ref is None:
@@ -235,7 +234,6 @@ class Remediator:
             self.cluster, policy=self.policy, workload=ref, target=target, spec=ctx.spec, now=ctx.now
         )
         evref = evidence.reference(stored, f.workload, pod, files, ctx.now)
-        ctx.captured.add(k)
         text = (
             f"saved profiles of pod {pod} ({', '.join(files)}) in ConfigMap {stored.namespace}/{stored.name}"
         )
@@ -274,16 +272,30 @@ class Remediator:
                 log.info("policy %s: event %s not posted: %s", self.policy.name, reason, exc)
 
     async def _write(self, st: RemediationStatus) -> None:
-        """Explicit nulls, so that a merge patch clears what the state cleared (inAction, ...)."""
-        await self.cluster.patch_status(
-            self.policy, {"remediation": st.model_dump(mode="json", by_alias=True)}
-        )
+        """Explicit nulls for the cleared top-level fields (inAction, nextAllowedTime ...), so that
+        the merge patch removes them; nowhere else (a null inside a list item is invalid)."""
+        body = st.model_dump(mode="json", by_alias=True, exclude_none=True)
+        fields = RemediationStatus.model_fields.items()
+        cleared = {(f.alias or n): None for n, f in fields if getattr(st, n) is None}
+        await self.cluster.patch_status(self.policy, {"remediation": cleared | body})
 
     def _where(self) -> tuple[str, str]:
         return self.policy.namespace or "", self.policy.name
 
     def _labels(self, f: Finding) -> tuple[str, str, str]:
         return (self.policy.namespace or "", self.policy.name, messages.name(f.workload))
+
+
+def _record(d: Decision, ctx: _Pass) -> RemediationRecord:
+    r = ctx.spec.remediation
+    return RemediationRecord(
+        workload=d.workload,
+        action=r.action.value,
+        time=ctx.now,
+        reason=d.reason,
+        message=messages.skip_message(r.action, d.workload, d.message),
+        dry_run=r.dry_run,
+    )
 
 
 def _doubt(d: Decision, why: str) -> Decision:
