@@ -115,6 +115,26 @@ def test_port_forward_can_be_left_out() -> None:
     }
 
 
+REMEDIATION_RULES: set[Rule] = {
+    *(("apps", r, v) for r in ("deployments", "statefulsets", "daemonsets") for v in ("get", "patch")),
+    ("policy", "poddisruptionbudgets", "list"),
+    ("", "pods/eviction", "create"),
+}
+
+
+def test_remediation_rbac_only_behind_its_value() -> None:
+    docs = render("remediation.enabled=true")
+    assert rules_of(docs, "ClusterRole") == NAMESPACED_RULES | CLUSTER_RULES | REMEDIATION_RULES
+    (home,) = (doc for doc in docs if doc["kind"] == "Role")
+    assert rules_of([home], "Role") == HOME_RULES | {("", "configmaps", "list")}
+    # still never a pod delete, never a ConfigMap write outside the operator's namespace
+    assert ("", "pods", "delete") not in rules_of(docs, "ClusterRole")
+    assert not {r for r in rules_of(docs, "ClusterRole") if r[1] == "configmaps"}
+    per_namespace = render("remediation.enabled=true", "watch.allNamespaces=false", "watch.namespaces={shop}")
+    roles = [d for d in per_namespace if d["kind"] == "Role" and not d["metadata"]["name"].endswith("-home")]
+    assert rules_of(roles, "Role") == NAMESPACED_RULES | REMEDIATION_RULES
+
+
 def test_every_rbac_rule_says_why() -> None:
     lines = (CHART / "templates" / "rbac.yaml").read_text().splitlines()
     for i, line in enumerate(lines):
