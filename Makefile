@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TOOLS := .tools
 
-.PHONY: setup programs test lint unit bench demo sandbox proto clean
+.PHONY: setup programs test lint unit bench demo demo-remediation sandbox proto clean
 
 setup: $(STAMP) $(TOOLS)/helm
 
@@ -37,8 +37,12 @@ test: lint unit
 bench: setup
 	$(PY) -m benchmarks
 
+# REMEDIATION=1: the same demo with `action: RolloutRestart` (as `make demo-remediation`).
 demo: setup programs
-	$(PY) scripts/demo.py
+	$(PY) scripts/$(if $(REMEDIATION),demo_remediation,demo).py
+
+demo-remediation: setup programs
+	$(PY) scripts/demo_remediation.py
 
 sandbox: setup
 	PYTHONPATH=tests $(PY) -m kubesandbox up
