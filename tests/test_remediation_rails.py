@@ -175,3 +175,29 @@ def test_time_windows_in_their_own_zone() -> None:
         block is not None and block.reason == "OutsideAllowedWindow" and block.until == NOW.replace(hour=22)
     )
     assert "2030-01-07T22:00:00Z" in block.message
+
+
+def test_what_the_schema_cannot_say_is_invalid_spec_naming_the_field() -> None:
+    from leakpatrol.api import validate_spec  # noqa: PLC0415
+
+    raw = {
+        "selector": {"matchLabels": {"app": "web"}},
+        "remediation": {
+            "action": "RolloutRestart",
+            "allowedWindows": [
+                {"timeZone": "Mars/Olympus_Mons"},
+                {"start": "09:00", "end": "09:00"},
+                {"start": "24:00", "end": "06:00"},
+                {"days": ["Mon", "Mon"]},
+            ],
+        },
+    }
+    paths = {i.path for i in validate_spec(raw)}
+    assert paths == {
+        "spec.remediation.allowedWindows[0].timeZone",
+        "spec.remediation.allowedWindows[1].end",
+        "spec.remediation.allowedWindows[2].start",
+        "spec.remediation.allowedWindows[3].days",
+    }
+    assert validate_spec(raw | {"remediation": {"action": "Restart"}})[0].path == "spec.remediation.action"
+    assert validate_spec({"selector": {"matchLabels": {"app": "web"}}, "remediation": {}}) == []
