@@ -41,6 +41,11 @@ def worst_pod(f: Finding, results: Sequence[PodResult]) -> str:
     return best
 
 
+def pods_worst_first(f: Finding, results: Sequence[PodResult]) -> list[str]:
+    worst = worst_pod(f, results)
+    return [worst, *[p for p in f.pods if p != worst]] if worst else list(f.pods)
+
+
 async def capture(
     cluster: Cluster,
     *,

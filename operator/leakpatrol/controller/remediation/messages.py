@@ -11,6 +11,8 @@ from leakpatrol.api import (
     Finding,
     LeakPolicyStatus,
     RemediationAction,
+    RemediationRecord,
+    RemediationSpec,
     RemediationStatus,
     Workload,
     set_condition,
@@ -54,6 +56,19 @@ def action_message(
 
 def skip_message(action: RemediationAction, w: Workload, message: str) -> str:
     return f"not {VERBS.get(action, 'acting on')}ing {name(w)}: {message}"[:MAX_EVENT_MESSAGE]
+
+
+def skip_record(
+    w: Workload, reason: str, why: str, spec: RemediationSpec, now: datetime
+) -> RemediationRecord:
+    return RemediationRecord(
+        workload=w,
+        action=spec.action.value,
+        time=now,
+        reason=reason,
+        message=skip_message(spec.action, w, why),
+        dry_run=spec.dry_run,
+    )
 
 
 def suspension_message(f: Finding, last_action: datetime | None, policy: ObjectRef) -> str:

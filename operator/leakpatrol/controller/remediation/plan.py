@@ -84,5 +84,14 @@ def on_workload(spec: RemediationSpec, kind: str, workload: Obj, pdbs: Sequence[
 def _first(f: Finding, blocks: Iterable[rails.Block | None]) -> Decision | None:
     for b in blocks:
         if b is not None:
-            return Decision(Verdict.SKIP, f, b.reason, b.message, b.until)
+            return blocked(f, b)
     return None
+
+
+def blocked(f: Finding, b: rails.Block) -> Decision:
+    return Decision(Verdict.SKIP, f, b.reason, b.message, b.until)
+
+
+def doubt(d: Decision, why: str) -> Decision:
+    """An API error or anything unsure while deciding: a skip that says why, never an action."""
+    return Decision(Verdict.SKIP, d.finding, "DecisionFailed", f"{why}; nothing done")

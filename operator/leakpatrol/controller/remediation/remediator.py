@@ -118,20 +118,18 @@ class Remediator:
         r, f = ctx.spec.remediation, d.finding
         ref = ctx.workloads.get(state.key(f.workload))
         if ref is None:
-            return await self._skip(st, _doubt(d, "its workload object is not resolved"), ctx), False
+            return await self._skip(st, plan.doubt(d, "its workload object is not resolved"), ctx), False
         try:
             obj = await self.cluster.read_workload(ref)
             restart = r.action is RemediationAction.ROLLOUT_RESTART
             pdbs = await self.cluster.list_pdbs(ref.namespace or "default") if restart else []
         except LeakpatrolError as exc:
             return await self._skip(
-                st, _doubt(d, f"could not read it or its budgets: {exc.reason}: {exc}"), ctx
+                st, plan.doubt(d, f"could not read it or its budgets: {exc.reason}: {exc}"), ctx
             ), False
         block = plan.on_workload(r, f.workload.kind, obj, pdbs)
         if block is not None:
-            return await self._skip(
-                st, Decision(Verdict.SKIP, f, block.reason, block.message, block.until), ctx
-            ), False
+            return await self._skip(st, plan.blocked(f, block), ctx), False
         saved = ""
         if r.capture_evidence:
             try:
@@ -144,7 +142,7 @@ class Remediator:
         self, st: RemediationStatus, d: Decision, ref: ObjectRef, saved: str, ctx: _Pass
     ) -> tuple[RemediationStatus, bool]:
         r, f = ctx.spec.remediation, d.finding
-        pods = _worst_first(f, ctx.results)
+        pods = evidence.pods_worst_first(f, ctx.results)
         reason = messages.DRY_RUN_REASON if r.dry_run else messages.DONE[r.action]
         text = messages.action_message(r.action, f, pods, r.dry_run, saved)
         rec = RemediationRecord(
@@ -160,20 +158,15 @@ class Remediator:
             await self._write(state.decided(ahead, ctx.now, text, None))
         except LeakpatrolError as exc:
             why = f"the action could not be recorded first: {exc.reason}"
-            return await self._skip(st, _doubt(d, why), ctx), False
+            return await self._skip(st, plan.doubt(d, why), ctx), False
         try:
             outcome = await act(self.cluster, r.action, ref, pods, ctx.now, dry_run=r.dry_run)
         except LeakpatrolError as exc:  # it may have happened: the recorded cooldown holds (fail closed)
-            failed = _doubt(d, f"the {r.action.value} failed: {exc.reason}: {exc}")
+            failed = plan.doubt(d, f"the {r.action.value} failed: {exc.reason}: {exc}")
             return await self._skip(ahead, failed, ctx), False
         if outcome.blocked is not None and not outcome.evicted:
-            blocked = Decision(
-                Verdict.SKIP,
-                f,
-                outcome.blocked.reason,
-                f"the Eviction API refused: {outcome.blocked}; retried at a later pass",
-            )
-            return await self._skip(st, blocked, ctx), False
+            why = f"the Eviction API refused: {outcome.blocked}; retried at a later pass"
+            return await self._skip(st, Decision(Verdict.SKIP, f, outcome.blocked.reason, why), ctx), False
         if outcome.blocked is not None:
             partial = (
                 f"{text} Evicted {', '.join(outcome.evicted)}; the rest were refused (429), retried later."
@@ -200,7 +193,7 @@ class Remediator:
 
     async def _skip(self, st: RemediationStatus, d: Decision, ctx: _Pass) -> RemediationStatus:
         action = ctx.spec.remediation.action
-        rec = _record(d, ctx)
+        rec = messages.skip_record(d.workload, d.reason, d.message, ctx.spec.remediation, ctx.now)
         text = rec.message
         kind: EventType = "Warning" if d.reason in ("DecisionFailed", "EvidenceNotSaved") else "Normal"
         await self._tell(ctx.workloads.get(state.key(d.workload)), kind, d.reason, text, ctx)
@@ -284,24 +277,3 @@ class Remediator:
 
     def _labels(self, f: Finding) -> tuple[str, str, str]:
         return (self.policy.namespace or "", self.policy.name, messages.name(f.workload))
-
-
-def _record(d: Decision, ctx: _Pass) -> RemediationRecord:
-    r = ctx.spec.remediation
-    return RemediationRecord(
-        workload=d.workload,
-        action=r.action.value,
-        time=ctx.now,
-        reason=d.reason,
-        message=messages.skip_message(r.action, d.workload, d.message),
-        dry_run=r.dry_run,
-    )
-
-
-def _doubt(d: Decision, why: str) -> Decision:
-    return Decision(Verdict.SKIP, d.finding, "DecisionFailed", f"{why}; nothing done")
-
-
-def _worst_first(f: Finding, results: Sequence[PodResult]) -> list[str]:
-    worst = evidence.worst_pod(f, results)
-    return [worst, *[p for p in f.pods if p != worst]] if worst else list(f.pods)
