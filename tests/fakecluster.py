@@ -126,7 +126,7 @@ class FakeCluster:
 
     async def patch_status(self, policy: ObjectRef, status: Mapping[str, Any]) -> None:
         self._maybe_fail("patch_status")
-        self.statuses.append(self.status | dict(status))
+        self.statuses.append(merge_patch(self.status, dict(status)))
 
     async def post_event(self, intent: EventIntent) -> None:
         self._maybe_fail("post_event")
@@ -171,6 +171,19 @@ class FakeCluster:
         for old in sorted(self.evidence, key=lambda n: self.evidence[n].time)[:-keep]:
             del self.evidence[old]
         return StoredEvidence("leakpatrol-system", name)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386, what the API server does with a status merge patch: a null removes a key."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
 
 
 class Clock:

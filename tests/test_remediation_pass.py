@@ -115,6 +115,7 @@ async def test_a_confirmed_leak_is_restarted_once_with_evidence_then_the_cooldow
     await run(svc, scan, raw, 40)
     assert svc.cluster.restarts == [("Deployment", "client", False)]
     assert remediation(svc)["lastSkip"]["reason"] == "Cooldown"
+    assert "inAction" not in remediation(svc)  # settled: the Deployment is fully available again
     assert ("Deployment", "client") in {(k, "client") for k, _ in events(svc, "Cooldown")}
     assert confirmed_at > 5
     sample = metrics.REGISTRY.get_sample_value(

@@ -57,6 +57,7 @@ class Remediator:
     def __init__(self, cluster: Cluster, policy: ObjectRef, clock: Callable[[], float] = time.time) -> None:
         self.cluster, self.policy, self.clock = cluster, policy, clock
         self.memory: RemediationStatus | None = None
+        self.written: RemediationStatus | None = None  # what our last status write said
         self.told: dict[state.Key, str] = {}  # last reason posted per workload: Events on change only
 
     async def after_pass(
@@ -71,7 +72,8 @@ class Remediator:
     ) -> LeakPolicyStatus:
         """`status` with `remediation` and the RemediationSuspended condition; acts on the way."""
         r = spec.remediation
-        st = state.newest(self.memory, state.from_body(body))
+        stored = state.from_body(body)
+        st = state.newest(self.memory, stored)
         if st is None and not r.enabled:
             return status  # never enabled: the status stays as it was before remediation existed
         now = datetime.fromtimestamp(self.clock(), UTC)
@@ -83,11 +85,8 @@ class Remediator:
             refs = {(w.kind, w.name): w for w in workloads}
             ctx = _Pass(spec, now, token, refs, {t.name: t for t in targets}, results)
             st = await self._decide_all(st, found, ctx)
-        self.memory = st
-        try:
-            await self._write(st)
-        except LeakpatrolError as exc:  # the pass's own status patch carries it too (without nulls)
-            log.info("policy %s/%s: remediation status not written: %s", *self._where(), exc)
+        await self._clear(st, self.written or stored)
+        self.memory = self.written = st  # the scan pass's own status patch writes it
         return messages.with_remediation(status, st, now)
 
     async def _decide_all(
@@ -265,15 +264,32 @@ class Remediator:
                 log.info("policy %s: event %s not posted: %s", self.policy.name, reason, exc)
 
     async def _write(self, st: RemediationStatus) -> None:
-        """Explicit nulls for the cleared top-level fields (inAction, nextAllowedTime ...), so that
-        the merge patch removes them; nowhere else (a null inside a list item is invalid)."""
-        body = st.model_dump(mode="json", by_alias=True, exclude_none=True)
-        fields = RemediationStatus.model_fields.items()
-        cleared = {(f.alias or n): None for n, f in fields if getattr(st, n) is None}
-        await self.cluster.patch_status(self.policy, {"remediation": cleared | body})
+        """The whole state, now (the write-ahead of an action)."""
+        await self.cluster.patch_status(self.policy, {"remediation": _nulls(st) | _dump(st)})
+        self.written = st
+
+    async def _clear(self, st: RemediationStatus, before: RemediationStatus | None) -> None:
+        """The scan pass writes the status without nulls, and a merge patch only removes a field
+        given as null: so null what this pass cleared (inAction, lastAction reverted, ...) first.
+        Only top-level fields: a null inside a list item would be invalid."""
+        cleared = {k: v for k, v in _nulls(st).items() if before is not None and k in _dump(before)}
+        if not cleared:
+            return
+        try:
+            await self.cluster.patch_status(self.policy, {"remediation": cleared})
+        except LeakpatrolError as exc:  # a stale field errs on the safe side (a cooldown holds)
+            log.info("policy %s/%s: remediation fields not cleared: %s", *self._where(), exc)
 
     def _where(self) -> tuple[str, str]:
         return self.policy.namespace or "", self.policy.name
 
     def _labels(self, f: Finding) -> tuple[str, str, str]:
         return (self.policy.namespace or "", self.policy.name, messages.name(f.workload))
+
+
+def _dump(st: RemediationStatus) -> dict[str, Any]:
+    return st.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _nulls(st: RemediationStatus) -> dict[str, None]:
+    return {(f.alias or n): None for n, f in RemediationStatus.model_fields.items() if getattr(st, n) is None}
