@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TOOLS := .tools
 
-.PHONY: setup programs test lint unit bench demo sandbox soak proto lock clean
+.PHONY: setup programs test lint unit bench demo demo-remediation sandbox soak proto lock clean
 
 setup: $(STAMP) $(TOOLS)/helm
 
@@ -37,8 +37,12 @@ test: lint unit
 bench: setup
 	$(PY) -m benchmarks
 
+# REMEDIATION=1: the same demo with `action: RolloutRestart` (as `make demo-remediation`).
 demo: setup programs
-	$(PY) scripts/demo.py
+	$(PY) scripts/$(if $(REMEDIATION),demo_remediation,demo).py
+
+demo-remediation: setup programs
+	$(PY) scripts/demo_remediation.py
 
 # Ten minutes of churn against the operator (the suite runs the same test for one minute).
 soak: setup programs

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from leakpatrol.controller.events import EventIntent
-from leakpatrol.controller.ports import FetchOptions
+from leakpatrol.controller.ports import EvictionBlocked, EvidenceCapture, FetchOptions, StoredEvidence
 from leakpatrol.controller.targets import ScanTarget
 from leakpatrol.core import Obj, ObjectRef
 from leakpatrol.kube import errors
@@ -76,6 +76,14 @@ class FakeCluster:
         self.checkpoint: bytes | None = None
         self.checkpoint_saves = 0
         self.owner_lookups = 0
+        # remediation: workload objects by (kind, name), PDBs, and what was done
+        self.workload_objs: dict[tuple[str, str], Obj] = {}
+        self.pdbs: list[Obj] = []
+        self.restarts: list[tuple[str, str, bool]] = []  # (kind, name, dry_run)
+        self.evictions: list[tuple[str, bool]] = []  # (pod, dry_run)
+        self.blocked_pods: set[str] = set()  # evictions answered 429
+        self.evidence: dict[str, EvidenceCapture] = {}
+        self.owner_kind = "Deployment"  # what workload_of says owns the pods
 
     def fail_next(self, method: str, *exc: Exception) -> None:
         self.failures.setdefault(method, []).extend(exc)
@@ -116,18 +124,16 @@ class FakeCluster:
         return self.server(target, path)
 
     async def workload_of(self, pod: Mapping[str, Any]) -> ObjectRef:
-        """The Deployment of the pod's ReplicaSet; its uid follows the ReplicaSet's, so a
-        re-created Deployment (new ReplicaSet uid) is a new object, as in a cluster."""
+        """The workload of the pod's ReplicaSet (a Deployment unless `owner_kind` says otherwise);
+        its uid follows the ReplicaSet's, so a re-created Deployment is a new object, as in a cluster."""
         self.owner_lookups += 1
         rs = pod["metadata"]["ownerReferences"][0]
-        owner = rs["name"].rsplit("-", 1)[0]
-        return ObjectRef(
-            "apps/v1", "Deployment", owner, f"deploy-of-{rs['uid']}", pod["metadata"]["namespace"]
-        )
+        owner, namespace = rs["name"].rsplit("-", 1)[0], pod["metadata"]["namespace"]
+        return ObjectRef("apps/v1", self.owner_kind, owner, f"deploy-of-{rs['uid']}", namespace)
 
     async def patch_status(self, policy: ObjectRef, status: Mapping[str, Any]) -> None:
         self._maybe_fail("patch_status")
-        self.statuses.append(self.status | dict(status))
+        self.statuses.append(merge_patch(self.status, dict(status)))
 
     async def post_event(self, intent: EventIntent) -> None:
         self._maybe_fail("post_event")
@@ -144,6 +150,47 @@ class FakeCluster:
 
     async def delete_checkpoint(self, policy: ObjectRef) -> None:
         self.checkpoint = None
+
+    async def read_workload(self, ref: ObjectRef) -> Obj:
+        self._maybe_fail("read_workload")
+        if (ref.kind, ref.name) not in self.workload_objs:
+            raise errors.NotFound(404, "NotFound", f"{ref.kind} {ref.name} not found")
+        return self.workload_objs[(ref.kind, ref.name)]
+
+    async def list_pdbs(self, namespace: str) -> list[Obj]:
+        self._maybe_fail("list_pdbs")
+        return list(self.pdbs)
+
+    async def restart_workload(self, ref: ObjectRef, at: datetime, *, dry_run: bool) -> None:
+        self._maybe_fail("restart_workload")
+        self.restarts.append((ref.kind, ref.name, dry_run))
+
+    async def evict_pod(self, namespace: str, name: str, *, dry_run: bool) -> None:
+        self._maybe_fail("evict_pod")
+        if name in self.blocked_pods:
+            raise EvictionBlocked(f"pod {namespace}/{name}: 429 the disruption budget allows none")
+        self.evictions.append((name, dry_run))
+
+    async def save_evidence(self, capture: EvidenceCapture, *, keep: int) -> StoredEvidence:
+        self._maybe_fail("save_evidence")
+        name = f"leakpatrol-evidence.{capture.pod}.{int(capture.time.timestamp())}"
+        self.evidence[name] = capture
+        for old in sorted(self.evidence, key=lambda n: self.evidence[n].time)[:-keep]:
+            del self.evidence[old]
+        return StoredEvidence("leakpatrol-system", name)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386, what the API server does with a status merge patch: a null removes a key."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
 
 
 class Clock:

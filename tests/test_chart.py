@@ -147,6 +147,23 @@ def test_every_declared_permission_says_why() -> None:
         assert len(perm.why) > 20, perm
 
 
+def test_remediation_rbac_only_behind_its_value() -> None:
+    on = frozenset({"remediation.enabled"})
+    docs = render("remediation.enabled=true")
+    assert rules_of(docs, "ClusterRole", OPERATOR) == rbac.rules(
+        rbac.Scope.CLUSTER, rbac.Scope.WATCHED, enabled=on
+    )
+    assert rules_of(render(), "ClusterRole", OPERATOR) == rbac.rules(rbac.Scope.CLUSTER, rbac.Scope.WATCHED)
+    (home,) = (doc for doc in docs if doc["kind"] == "Role" and doc["metadata"]["name"] == f"{OPERATOR}-home")
+    assert rules_of([home], "Role") == rbac.rules(rbac.Scope.HOME, enabled=on)
+    # still never a pod delete, never a ConfigMap write outside the operator's namespace
+    assert ("", "pods", "delete") not in rules_of(docs, "ClusterRole")
+    assert not {r for r in rules_of(docs, "ClusterRole") if r[1] == "configmaps"}
+    per_namespace = render("remediation.enabled=true", "watch.allNamespaces=false", "watch.namespaces={shop}")
+    roles = [d for d in per_namespace if d["kind"] == "Role" and d["metadata"]["name"] == OPERATOR]
+    assert roles and rules_of(roles, "Role") == rbac.rules(rbac.Scope.WATCHED, enabled=on)
+
+
 def test_every_rbac_rule_says_why() -> None:
     lines = (CHART / "templates" / "rbac.yaml").read_text().splitlines()
     for i, line in enumerate(lines):

@@ -46,6 +46,14 @@ TRACKED_TARGETS = Gauge(
     registry=REGISTRY,
 )
 
+REMEDIATION = Counter(
+    "leakpatrol_remediation_decisions_total",
+    "Remediation decisions per workload: an action (RolloutRestarted, PodEvicted, RemediationDryRun),"
+    " a skip by its reason (Cooldown, DisruptionBudgetExhausted, EvictionBlocked ...) or a suspension.",
+    ["namespace", "policy", "workload", "action", "outcome"],
+    registry=REGISTRY,
+)
+
 
 INTERNAL_ERRORS = Counter(
     "leakpatrol_internal_errors_total",
@@ -77,6 +85,7 @@ _PER_POLICY: tuple[Metric, ...] = (
     SCRAPE_ERRORS,
     INTERNAL_ERRORS,
     SCAN_FAILURES,
+    REMEDIATION,
 )
 
 

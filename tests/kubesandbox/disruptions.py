@@ -111,11 +111,21 @@ class Disruptions:
                 raise errors.too_many_requests(
                     "Cannot evict pod as it would violate the pod's disruption budget.", [cause]
                 )
-        self.store.delete(self.pods, ns, name)
+        if not _dry_run(raw.query.get("dryRun"), await raw.text()):
+            self.store.delete(self.pods, ns, name)
         return aiohttp.web.json_response(
             {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
             status=201,
         )
+
+
+def _dry_run(query: str | None, body: str) -> bool:
+    """`?dryRun=All` or the Eviction's `deleteOptions.dryRun: [All]`: decide, delete nothing."""
+    try:
+        options = (json.loads(body or "{}").get("deleteOptions") or {}) if body else {}
+    except ValueError:
+        options = {}
+    return query == "All" or "All" in (options.get("dryRun") or [])
 
 
 def _resolve(value: Any, total: int, *, round_up: bool) -> int:

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from leakpatrol.api.base import ApiModel, Duration, PortRef
 from leakpatrol.api.detection import DetectionSpec
+from leakpatrol.api.remediation import RemediationSpec
 from leakpatrol.api.status import LeakPolicyStatus
 from leakpatrol.api.units import JITTER_PATTERN, jitter_seconds
 from leakpatrol.core import Transport
@@ -101,6 +102,7 @@ class LeakPolicySpec(ApiModel):
     schedule: Schedule = Schedule()
     profiles: Profiles = Profiles()
     detection: DetectionSpec = DetectionSpec()
+    remediation: RemediationSpec = RemediationSpec()
     suspend: bool = False
 
     def detection_config(self) -> DetectionConfig:

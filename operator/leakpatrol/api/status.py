@@ -25,6 +25,7 @@ class ConditionType(StrEnum):
     READY = "Ready"  # the policy is valid and its last scan pass completed
     LEAK_DETECTED = "LeakDetected"  # at least one workload has a confirmed leak
     DEGRADED = "Degraded"  # some targets could not be scanned (details in the message and Events)
+    REMEDIATION_SUSPENDED = "RemediationSuspended"  # a leak came back after an action: a person decides
 
 
 class ConditionStatus(StrEnum):
@@ -69,6 +70,59 @@ class Finding(ApiModel):
     fix: str | None = Field(default=None, max_length=1024)
 
 
+MAX_REMEDIATION_WORKLOADS = 20
+MAX_EVIDENCE = 10
+MAX_ACTION_TIMES = 100
+
+
+class RemediationRecord(ApiModel):
+    """One decision about one workload: an action taken (or, in dry run, that would be), or a skip."""
+
+    workload: Workload
+    action: str = Field(min_length=1, max_length=32)  # RolloutRestart | EvictPod
+    time: Timestamp
+    reason: str = Field(pattern=REASON_PATTERN, min_length=1, max_length=128)
+    message: str = Field(max_length=1024)
+    dry_run: bool = False
+
+
+class WorkloadRemediation(ApiModel):
+    """What remediation remembers of one workload (survives an operator restart)."""
+
+    workload: Workload
+    confirmed_passes: int = Field(default=0, ge=0)  # consecutive passes with a Confirmed leak
+    signature: str | None = Field(default=None, max_length=64)  # the leak last acted on (its culprit)
+    last_action_time: Timestamp | None = None
+    next_allowed_time: Timestamp | None = None
+    suspended: bool = False
+    resume_token: str | None = Field(default=None, max_length=253)  # the resume annotation at suspension
+
+
+class EvidenceRef(ApiModel):
+    """Profiles saved before a restart destroys them, in a ConfigMap in the operator's namespace."""
+
+    config_map: str = Field(min_length=1, max_length=253)
+    namespace: str = Field(min_length=1, max_length=63)
+    workload: Workload
+    pod: str = Field(min_length=1, max_length=253)
+    time: Timestamp
+    files: list[str] = Field(default_factory=list, max_length=8)
+    command: str = Field(max_length=1024)  # extract and open one file with go tool pprof
+
+
+class RemediationStatus(ApiModel):
+    last_decision_time: Timestamp | None = None
+    last_action: RemediationRecord | None = None
+    last_skip: RemediationRecord | None = None
+    next_allowed_time: Timestamp | None = None  # the earliest the policy may act again (windows, cap)
+    message: str | None = Field(default=None, max_length=1024)  # the last decision, in a sentence
+    in_action: Workload | None = None  # the one workload being restarted/evicted until it settles
+    actions: list[Timestamp] = Field(default_factory=list, max_length=MAX_ACTION_TIMES)  # in `window`
+    suspended: list[str] = Field(default_factory=list, max_length=MAX_REMEDIATION_WORKLOADS)  # Kind/name
+    workloads: list[WorkloadRemediation] = Field(default_factory=list, max_length=MAX_REMEDIATION_WORKLOADS)
+    evidence: list[EvidenceRef] = Field(default_factory=list, max_length=MAX_EVIDENCE)
+
+
 class LeakPolicyStatus(ApiModel):
     observed_generation: int | None = Field(default=None, ge=0)
     conditions: list[Condition] = Field(default_factory=list, max_length=8)
@@ -76,6 +130,7 @@ class LeakPolicyStatus(ApiModel):
     targets: Targets | None = None
     leaking: int = Field(default=0, ge=0)  # workloads with a confirmed leak; findings may show fewer
     findings: list[Finding] = Field(default_factory=list, max_length=MAX_FINDINGS)
+    remediation: RemediationStatus | None = None
 
 
 def set_condition(conditions: Sequence[Condition], new: Condition, now: datetime) -> list[Condition]:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
@@ -81,6 +82,7 @@ def _semantic_issues(spec: LeakPolicySpec) -> Iterator[FieldIssue]:
     yield from _selector_issues(spec)
     yield from _timing_issues(spec)
     yield from _detection_issues(spec)
+    yield from _remediation_issues(spec)
 
 
 def _selector_issues(spec: LeakPolicySpec) -> Iterator[FieldIssue]:
@@ -177,3 +179,20 @@ def _detection_issues(spec: LeakPolicySpec) -> Iterator[FieldIssue]:
 
 def _d(seconds: float) -> str:
     return format_duration(seconds)
+
+
+def _remediation_issues(spec: LeakPolicySpec) -> Iterator[FieldIssue]:
+    for i, w in enumerate(spec.remediation.allowed_windows):
+        path = f"spec.remediation.allowedWindows[{i}]"
+        try:
+            ZoneInfo(w.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            yield FieldIssue(
+                f"{path}.timeZone", f"unknown time zone {w.time_zone!r} (an IANA name, e.g. Europe/Berlin)"
+            )
+        if w.start == "24:00":
+            yield FieldIssue(f"{path}.start", "24:00 is the end of a day: a window starts at 00:00-23:59")
+        elif w.start == w.end:
+            yield FieldIssue(f"{path}.end", f"equals start ({w.start}): the window would never open")
+        if len(set(w.days)) != len(w.days):
+            yield FieldIssue(f"{path}.days", "lists a day twice")

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from leakpatrol.controller.events import EventIntent
 from leakpatrol.controller.targets import ScanTarget
-from leakpatrol.core import Obj, ObjectRef, Transport
+from leakpatrol.core import Obj, ObjectRef, Temporary, Transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,30 @@ class FetchOptions:
     read_timeout: float
     total_timeout: float
     max_bytes: int
+
+
+class EvictionBlocked(Temporary):
+    """The Eviction API answered 429: a PodDisruptionBudget refuses it now. A skip to retry later,
+    never a reason to delete the pod instead."""
+
+    reason = "EvictionBlocked"
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceCapture:
+    """Profiles of one pod, saved before an action destroys the process that holds the leak."""
+
+    policy: ObjectRef
+    workload: ObjectRef
+    pod: str
+    time: datetime
+    files: Mapping[str, bytes]  # file name -> bytes, e.g. goroutine.pb.gz
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvidence:
+    namespace: str  # the operator's own namespace
+    name: str  # the ConfigMap
 
 
 class Cluster(Protocol):
@@ -49,4 +74,24 @@ class Cluster(Protocol):
 
     async def delete_checkpoint(self, policy: ObjectRef) -> None:
         """When the policy is deleted: its series go with it."""
+        ...
+
+    # --- remediation (spec.remediation): reads for the rails, the two actions, the evidence -----
+    async def read_workload(self, ref: ObjectRef) -> Obj:
+        """The workload object, for its generation, replicas and status."""
+        ...
+
+    async def list_pdbs(self, namespace: str) -> list[Obj]: ...
+
+    async def restart_workload(self, ref: ObjectRef, at: datetime, *, dry_run: bool) -> None:
+        """As `kubectl rollout restart`: the restartedAt pod-template annotation. dry_run: the API
+        server checks the patch (and our RBAC) without storing it."""
+        ...
+
+    async def evict_pod(self, namespace: str, name: str, *, dry_run: bool) -> None:
+        """policy/v1 Eviction; `EvictionBlocked` on 429."""
+        ...
+
+    async def save_evidence(self, capture: EvidenceCapture, *, keep: int) -> StoredEvidence:
+        """A ConfigMap in the operator's namespace; the policy's newest `keep` stay, older go."""
         ...

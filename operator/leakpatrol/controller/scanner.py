@@ -24,6 +24,7 @@ from leakpatrol.controller.findings import PodResult, workload_findings
 from leakpatrol.controller.parsing import ProfileParser
 from leakpatrol.controller.policy_rules import rules_for
 from leakpatrol.controller.ports import Cluster
+from leakpatrol.controller.remediation import Remediator
 from leakpatrol.controller.reporting import Reporter
 from leakpatrol.controller.sampling import Sampler
 from leakpatrol.controller.status import (
@@ -91,6 +92,7 @@ class PolicyScanner:
         self.passes_unsaved = 0
         self.reporter = Reporter(cluster, policy)
         self.slots = asyncio.Semaphore(limits.per_policy)
+        self.remediation = Remediator(cluster, policy, clock)
 
     # --- the pass ---------------------------------------------------------------------------------
     async def scan(self, body: Mapping[str, Any]) -> float:
@@ -126,6 +128,9 @@ class PolicyScanner:
         evaluated = sum(1 for r in results if r.evaluation.evaluated)
         scan_pass = ScanPass(self.namespace, len(targets), len(results), evaluated, findings, failures)
         status = scanned_status(previous, scan_pass, generation, now_dt)
+        status = await self.remediation.after_pass(
+            body, spec, status, results, targets=targets, workloads=self.workloads.values()
+        )
         # Events first: they are computed against the status the object carries, so if anything
         # below fails the next pass sees the same transition and posts again (aggregated into a
         # count), instead of the status moving on and the Event being lost.

@@ -11,16 +11,20 @@ import httpx
 
 from leakpatrol.api import GROUP, PLURAL, VERSION
 from leakpatrol.controller.events import EventIntent
-from leakpatrol.controller.ports import FetchOptions
+from leakpatrol.controller.ports import EvictionBlocked, EvidenceCapture, FetchOptions, StoredEvidence
 from leakpatrol.controller.targets import ScanTarget
 from leakpatrol.core import CheckpointCorrupt, ObjectRef, Transport
 from leakpatrol.kube import errors
 from leakpatrol.kube.client import ApiClient, PatchType
 from leakpatrol.kube.configmaps import checkpoint_name, delete_checkpoint, read_checkpoint, write_checkpoint
 from leakpatrol.kube.events import default_limiter, post_event
+from leakpatrol.kube.eviction import evict_pod
+from leakpatrol.kube.evidence import delete_evidence, list_evidence, write_evidence
 from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
 from leakpatrol.kube.owners import resolve_workload_ref
 from leakpatrol.kube.pods import list_pods, selector_string
+from leakpatrol.kube.restart import restart_workload
+from leakpatrol.kube.workloads import list_pdbs, read_workload
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +138,46 @@ class KubeCluster:
         self.checkpoint_versions.pop(policy.uid, None)
         if await delete_checkpoint(self.api, self.home, checkpoint_name(policy)):
             log.info("policy %s/%s: deleted its checkpoint", *_where(policy))
+
+    # --- remediation ------------------------------------------------------------------------------
+    async def read_workload(self, ref: ObjectRef) -> dict[str, Any]:
+        return await read_workload(self.api, _apps(ref))
+
+    async def list_pdbs(self, namespace: str) -> list[dict[str, Any]]:
+        return await list_pdbs(self.api, namespace)
+
+    async def restart_workload(self, ref: ObjectRef, at: datetime, *, dry_run: bool) -> None:
+        await restart_workload(self.api, _apps(ref), at, dry_run=dry_run)
+
+    async def evict_pod(self, namespace: str, name: str, *, dry_run: bool) -> None:
+        try:
+            await evict_pod(self.api, namespace, name, dry_run=dry_run)
+        except errors.TooManyRequests as exc:  # a PDB said no: retry later, never delete instead
+            blocked = EvictionBlocked(f"pod {namespace}/{name}: {exc}")
+            blocked.retry_after = exc.retry_after
+            raise blocked from exc
+
+    async def save_evidence(self, capture: EvidenceCapture, *, keep: int) -> StoredEvidence:
+        name = await write_evidence(
+            self.api,
+            self.home,
+            policy=capture.policy,
+            workload=capture.workload,
+            pod=capture.pod,
+            at=capture.time,
+            files=dict(capture.files),
+        )
+        stored = await list_evidence(self.api, self.home, capture.policy.uid)
+        for old in stored[: max(0, len(stored) - keep)]:  # oldest first: the newest `keep` stay
+            await delete_evidence(self.api, self.home, old["metadata"]["name"])
+        return StoredEvidence(self.home, name)
+
+
+def _apps(ref: ObjectRef) -> ObjectRef:
+    """apps/v1 (a ref built from a kind and name may not say it); `Rejected` for any other kind."""
+    if ref.kind not in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"):
+        raise errors.Rejected(0, "UnsupportedWorkload", f"{ref.kind} {ref.name} is not an apps/v1 workload")
+    return ObjectRef("apps/v1", ref.kind, ref.name, ref.uid, ref.namespace)
 
 
 def _where(policy: ObjectRef) -> tuple[str, str]:

@@ -35,6 +35,7 @@ class Permission:
     scope: Scope
     why: str
     optional: str | None = None  # the chart value that can turn it off
+    requires: str | None = None  # the chart value that turns it on (off by default)
 
 
 PERMISSIONS: tuple[Permission, ...] = (
@@ -104,15 +105,65 @@ PERMISSIONS: tuple[Permission, ...] = (
         Scope.HOME,
         "leader election: only the Lease holder scans",
     ),
+    Permission(
+        "apps",
+        "deployments",
+        ("get", "patch"),
+        Scope.WATCHED,
+        "remediation: read availability and generation, then restart as `kubectl rollout restart`",
+        requires="remediation.enabled",
+    ),
+    Permission(
+        "apps",
+        "statefulsets",
+        ("get", "patch"),
+        Scope.WATCHED,
+        "remediation: the same for a StatefulSet",
+        requires="remediation.enabled",
+    ),
+    Permission(
+        "apps",
+        "daemonsets",
+        ("get", "patch"),
+        Scope.WATCHED,
+        "remediation: the same for a DaemonSet",
+        requires="remediation.enabled",
+    ),
+    Permission(
+        "policy",
+        "poddisruptionbudgets",
+        ("list",),
+        Scope.WATCHED,
+        "remediation: every PDB selecting the pods must allow a disruption first",
+        requires="remediation.enabled",
+    ),
+    Permission(
+        "",
+        "pods/eviction",
+        ("create",),
+        Scope.WATCHED,
+        "remediation EvictPod: the Eviction API, which honours PDBs (never a pod delete)",
+        requires="remediation.enabled",
+    ),
+    Permission(
+        "",
+        "configmaps",
+        ("list",),
+        Scope.HOME,
+        "remediation evidence: list a policy's by label to keep it bounded",
+        requires="remediation.enabled",
+    ),
 )
 
 
-def rules(*scopes: Scope, without: frozenset[str] = frozenset()) -> set[tuple[str, str, str]]:
+def rules(
+    *scopes: Scope, without: frozenset[str] = frozenset(), enabled: frozenset[str] = frozenset()
+) -> set[tuple[str, str, str]]:
     """(apiGroup, resource, verb) for the given scopes, leaving out permissions turned off by `without`
-    (chart values such as "rbac.portForward")."""
+    (chart values such as "rbac.portForward") and those whose `requires` is not `enabled`."""
     return {
         (p.group, p.resource, verb)
         for p in PERMISSIONS
-        if p.scope in scopes and p.optional not in without
+        if p.scope in scopes and p.optional not in without and (p.requires is None or p.requires in enabled)
         for verb in p.verbs
     }

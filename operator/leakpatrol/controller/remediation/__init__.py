@@ -1,0 +1,15 @@
+"""Remediation with rails (spec.remediation): pure rails and plan, one async `Remediator` per policy.
+
+rails.py      one pure function per rail; each returns None (go) or a Block (reason, until)
+timewindow.py allowed windows: inside? next opening?
+plan.py       the decision for one workload: Wait | Skip | Suspend | Act
+state.py      status.remediation as state (action times, cooldowns, suspensions)
+evidence.py   the worst pod's profiles, saved before an action
+actions.py    restart or evict through the port
+messages.py   Event texts and the RemediationSuspended condition
+remediator.py the per-pass orchestration, called once by the scanner after findings are known
+"""
+
+from leakpatrol.controller.remediation.remediator import Remediator
+
+__all__ = ["Remediator"]

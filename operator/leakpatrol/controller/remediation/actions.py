@@ -1,0 +1,41 @@
+"""The two actions, through the port: a rollout restart, or evicting the leaking pods one by one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from leakpatrol.api import RemediationAction
+from leakpatrol.controller.ports import Cluster, EvictionBlocked
+from leakpatrol.core import ObjectRef
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    evicted: tuple[str, ...] = ()
+    blocked: EvictionBlocked | None = None  # the 429 that stopped the evictions, if one did
+
+
+async def act(
+    cluster: Cluster,
+    action: RemediationAction,
+    workload: ObjectRef,
+    pods: Sequence[str],
+    at: datetime,
+    *,
+    dry_run: bool,
+) -> Outcome:
+    """Raises what the port raises, except a 429 on an eviction: that stops the evictions (the
+    rest are retried at a later pass) and is returned, so the caller records what did happen."""
+    if action is RemediationAction.ROLLOUT_RESTART:
+        await cluster.restart_workload(workload, at, dry_run=dry_run)
+        return Outcome()
+    evicted: list[str] = []
+    for pod in pods:
+        try:
+            await cluster.evict_pod(workload.namespace or "default", pod, dry_run=dry_run)
+        except EvictionBlocked as exc:
+            return Outcome(tuple(evicted), exc)
+        evicted.append(pod)
+    return Outcome(tuple(evicted))

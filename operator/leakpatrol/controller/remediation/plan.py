@@ -1,0 +1,97 @@
+"""The decision for one workload's leak, a pure function of the finding, the state, the spec and `now`.
+
+    precheck(finding, state, spec, now)  the rails that need no API call, in order:
+        confirmed long enough → not suspended → not a recurrence (else Suspend) → kind supports the
+        action → cooldown → allowed window → maxActions per window → one workload at a time
+    on_workload(spec, kind, workload, pdbs)  the rails on what the API said (RolloutRestart only):
+        fully available and not mid-rollout → every PDB selecting its pods allows a disruption
+
+An Eviction is checked by the API server itself (a PDB answers 429): no second guess here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from leakpatrol.api import Finding, RemediationAction, RemediationSpec, RemediationStatus, Workload
+from leakpatrol.controller.remediation import rails, state
+from leakpatrol.core import LeakState, Obj, SignalKind
+
+
+class Verdict(StrEnum):
+    WAIT = "Wait"  # not yet a candidate (awaiting confirmations): no Event
+    SKIP = "Skip"  # a rail blocks it: a reason in the status and an Event
+    SUSPEND = "Suspend"  # the leak came back after an action: stop, warn, a person decides
+    ACT = "Act"  # every rail that needs no API call passed: read the workload, then act
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    finding: Finding
+    reason: str
+    message: str
+    until: datetime | None = None
+
+    @property
+    def workload(self) -> Workload:
+        return self.finding.workload
+
+
+def candidates(findings: Iterable[Finding]) -> dict[state.Key, Finding]:
+    """One Confirmed finding per workload: a goroutine signal before a heap one (heap alone needs
+    more passes), else the worst, as `findings` are ordered."""
+    best: dict[state.Key, Finding] = {}
+    for f in findings:
+        if f.state is not LeakState.CONFIRMED:
+            continue
+        k = state.key(f.workload)
+        if k not in best or (best[k].signal is SignalKind.HEAP and f.signal is not SignalKind.HEAP):
+            best[k] = f
+    return best
+
+
+def precheck(f: Finding, st: RemediationStatus, spec: RemediationSpec, now: datetime) -> Decision:
+    w = state.workload(st, state.key(f.workload))
+    waiting = rails.confirmed(f, w.confirmed_passes if w else 0, spec.min_confirmations)
+    if waiting is not None:
+        return Decision(Verdict.WAIT, f, waiting.reason, waiting.message)
+    suspended = rails.not_suspended(w)
+    if suspended is not None:
+        return Decision(Verdict.SKIP, f, suspended.reason, suspended.message)
+    if rails.is_recurrence(w, f, spec.escalate_after, now):
+        return Decision(Verdict.SUSPEND, f, "RemediationSuspended", "the same leak came back after an action")
+    blocks = (
+        rails.kind_supports(spec.action, f.workload.kind),
+        rails.cooldown_over(w, spec.cooldown, now),
+        rails.inside_windows(spec.allowed_windows, now),
+        rails.budget_left(st.actions, spec.max_actions, spec.window, now),
+        rails.one_at_a_time(st.in_action, f.workload),
+    )
+    return _first(f, blocks) or Decision(Verdict.ACT, f, "", "")
+
+
+def on_workload(spec: RemediationSpec, kind: str, workload: Obj, pdbs: Sequence[Obj]) -> rails.Block | None:
+    if spec.action is not RemediationAction.ROLLOUT_RESTART:
+        return None
+    labels = ((workload.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+    return rails.fully_available(kind, workload) or rails.budgets_allow(pdbs, labels)
+
+
+def _first(f: Finding, blocks: Iterable[rails.Block | None]) -> Decision | None:
+    for b in blocks:
+        if b is not None:
+            return blocked(f, b)
+    return None
+
+
+def blocked(f: Finding, b: rails.Block) -> Decision:
+    return Decision(Verdict.SKIP, f, b.reason, b.message, b.until)
+
+
+def doubt(d: Decision, why: str) -> Decision:
+    """An API error or anything unsure while deciding: a skip that says why, never an action."""
+    return Decision(Verdict.SKIP, d.finding, "DecisionFailed", f"{why}; nothing done")

@@ -1,0 +1,169 @@
+"""The rails, one pure function each: `None` lets the action through, a `Block` says why not.
+
+Every rail fails closed: a missing field, an unknown kind or a status the API server has not caught
+up with yet blocks the action, with a reason a person can read in the status and in an Event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from leakpatrol.api import Finding, RemediationAction, TimeWindow, Workload, WorkloadRemediation
+from leakpatrol.controller.remediation import timewindow
+from leakpatrol.core import LeakState, Obj, SignalKind
+
+RESTARTABLE = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+# Evicting a pod nobody re-creates would delete the service: only pods with a controller.
+EVICTABLE = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    reason: str  # CamelCase, for the status line, the Event and the metric
+    message: str
+    until: datetime | None = None  # when this rail will let it through, if known
+
+
+def signature(f: Finding) -> str:
+    """The leak's identity: its signal and the culprit's function names (lines move with edits)."""
+    names = [frame.partition(" ")[0] for frame in f.culprit]
+    return hashlib.sha256("|".join([f.signal.value, *names]).encode()).hexdigest()[:16]
+
+
+def confirmed(f: Finding, passes: int, min_confirmations: int) -> Block | None:
+    """Only a Confirmed leak that stayed Confirmed for `min_confirmations` passes; a heap-only
+    finding twice as long, since heap grows for benign reasons (caches, GC pacing) in blips."""
+    if f.state is not LeakState.CONFIRMED:
+        return Block("NotConfirmed", f"the {f.signal.value} leak is only {f.state.value}")
+    needed = min_confirmations * (2 if f.signal is SignalKind.HEAP else 1)
+    if passes < needed:
+        return Block("AwaitingConfirmations", f"confirmed in {passes} of {needed} consecutive passes")
+    return None
+
+
+def kind_supports(action: RemediationAction, kind: str) -> Block | None:
+    allowed = RESTARTABLE if action is RemediationAction.ROLLOUT_RESTART else EVICTABLE
+    if action is RemediationAction.NONE or kind not in allowed:
+        return Block("UnsupportedWorkload", f"{action.value} does not apply to a {kind}")
+    return None
+
+
+def not_suspended(w: WorkloadRemediation | None) -> Block | None:
+    if w is not None and w.suspended:
+        msg = "suspended: the leak came back after an action (see the RemediationSuspended condition)"
+        return Block("RemediationSuspended", msg)
+    return None
+
+
+def cooldown_over(w: WorkloadRemediation | None, cooldown: float, now: datetime) -> Block | None:
+    if w is None or w.last_action_time is None:
+        return None
+    until = w.last_action_time + timedelta(seconds=cooldown)
+    if now < until:
+        return Block(
+            "Cooldown", f"last action at {_t(w.last_action_time)}; cooldown until {_t(until)}", until
+        )
+    return None
+
+
+def budget_left(actions: Sequence[datetime], max_actions: int, window: float, now: datetime) -> Block | None:
+    recent = sorted(t for t in actions if now - t < timedelta(seconds=window))
+    if len(recent) < max_actions:
+        return None
+    until = recent[0] + timedelta(seconds=window)
+    msg = f"{len(recent)} action(s) in the last {window:.0f}s reach maxActions {max_actions}"
+    msg += f"; next after {_t(until)}"
+    return Block("ActionBudgetExhausted", msg, until)
+
+
+def one_at_a_time(in_action: Workload | None, candidate: Workload) -> Block | None:
+    if in_action is None or in_action == candidate:
+        return None
+    return Block("AnotherWorkloadInAction", f"waiting for {in_action.kind}/{in_action.name} to settle first")
+
+
+def inside_windows(windows: Sequence[TimeWindow], now: datetime) -> Block | None:
+    if timewindow.inside(windows, now):
+        return None
+    opens = timewindow.next_opening(windows, now)
+    when = f"waiting until {_t(opens)}" if opens else "no allowed window opens within a week"
+    return Block("OutsideAllowedWindow", f"outside spec.remediation.allowedWindows; {when}", opens)
+
+
+def is_recurrence(w: WorkloadRemediation | None, f: Finding, escalate_after: float, now: datetime) -> bool:
+    """The same leak (workload and culprit) confirmed anew within `escalate_after` of an action:
+    the restart only hid it. A finding flagged before the action is the old one, not a recurrence."""
+    if w is None or w.last_action_time is None or escalate_after <= 0:
+        return False
+    fresh = f.state is LeakState.CONFIRMED and f.since > w.last_action_time
+    soon = now - w.last_action_time <= timedelta(seconds=escalate_after)
+    return fresh and soon and w.signature == signature(f)
+
+
+def fully_available(kind: str, obj: Obj) -> Block | None:
+    """Not mid-rollout and every replica updated and available (a restart now would stack up)."""
+    meta, spec, st = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    if st.get("observedGeneration", -1) < meta.get("generation", 0):
+        return Block(
+            "RolloutInProgress", f"{kind} {meta.get('name')}: the controller has not observed the last change"
+        )
+    if kind == "DaemonSet":
+        want, counts = (
+            st.get("desiredNumberScheduled"),
+            [st.get("updatedNumberScheduled"), st.get("numberAvailable")],
+        )
+    else:
+        want = spec.get("replicas", 1)
+        counts = [
+            st.get("updatedReplicas", st.get("readyReplicas")),
+            st.get("availableReplicas"),
+            st.get("replicas"),
+        ]
+    if want is None or any(c != want for c in counts):
+        return Block(
+            "WorkloadNotAvailable",
+            f"{kind} {meta.get('name')}: not every replica is updated and available ({counts} of {want})",
+        )
+    return None
+
+
+def budgets_allow(pdbs: Sequence[Obj], pod_labels: Mapping[str, str]) -> Block | None:
+    """Every PodDisruptionBudget selecting the pods allows a disruption, in a status it has caught up on."""
+    for pdb in pdbs:
+        spec, st, meta = pdb.get("spec") or {}, pdb.get("status") or {}, pdb.get("metadata") or {}
+        if not selector_matches(spec.get("selector"), pod_labels):
+            continue
+        current = st.get("observedGeneration", -1) >= meta.get("generation", 0)
+        if not current or st.get("disruptionsAllowed", 0) < 1:
+            allowed = st.get("disruptionsAllowed", 0)
+            msg = f"PodDisruptionBudget {meta.get('name')} allows no disruption now ({allowed} allowed)"
+            return Block("DisruptionBudgetExhausted", msg)
+    return None
+
+
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """metav1.LabelSelector semantics; a null selector matches nothing, an empty one everything."""
+    if selector is None:
+        return False
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for req in selector.get("matchExpressions") or []:
+        key, op, values = req.get("key"), req.get("operator"), req.get("values") or []
+        present = key in labels
+        ok = {
+            "In": present and labels.get(key) in values,
+            "NotIn": not present or labels.get(key) not in values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }.get(op, True)  # an operator we do not know: count the budget anyway (fail closed)
+        if not ok:
+            return False
+    return True
+
+
+def _t(t: datetime | None) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t else "?"

@@ -1,0 +1,295 @@
+"""`Remediator`: after each scan pass, decide and (maybe) act on the confirmed leaks, with rails.
+
+Per pass: read the state back from the policy (the newer of it and our memory), count
+confirmations, save evidence of newly confirmed leaks, settle the workload last acted on, then run
+the plan for each confirmed workload, at most one action per pass. Before acting, the evidence is
+saved and the action is written to the status first: if that write fails nothing happens, so a
+restarted operator never forgets a restart and does it again. Any error while deciding is a skip
+with its reason, never an action on doubt.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from leakpatrol import metrics
+from leakpatrol.api import (
+    Finding,
+    LeakPolicySpec,
+    LeakPolicyStatus,
+    RemediationAction,
+    RemediationRecord,
+    RemediationStatus,
+)
+from leakpatrol.controller.events import EventIntent
+from leakpatrol.controller.findings import PodResult
+from leakpatrol.controller.ports import Cluster
+from leakpatrol.controller.remediation import evidence, messages, plan, rails, state
+from leakpatrol.controller.remediation.actions import act
+from leakpatrol.controller.remediation.plan import Decision, Verdict
+from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.core import EventType, LeakpatrolError, ObjectRef
+
+log = logging.getLogger(__name__)
+
+_APPS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
+FRESH_EVIDENCE = timedelta(seconds=60)
+
+
+@dataclass(slots=True)
+class _Pass:
+    spec: LeakPolicySpec
+    now: datetime
+    token: str | None  # the resume annotation's value now
+    workloads: Mapping[state.Key, ObjectRef]
+    targets: Mapping[str, ScanTarget]
+    results: Sequence[PodResult]
+    untils: list[datetime] = field(default_factory=list)
+    said: str = ""
+
+
+class Remediator:
+    def __init__(self, cluster: Cluster, policy: ObjectRef, clock: Callable[[], float] = time.time) -> None:
+        self.cluster, self.policy, self.clock = cluster, policy, clock
+        self.memory: RemediationStatus | None = None
+        self.written: RemediationStatus | None = None  # what our last status write said
+        self.told: dict[state.Key, str] = {}  # last reason posted per workload: Events on change only
+
+    async def after_pass(
+        self,
+        body: Mapping[str, Any],
+        spec: LeakPolicySpec,
+        status: LeakPolicyStatus,
+        results: Sequence[PodResult],
+        *,
+        targets: Iterable[ScanTarget],
+        workloads: Iterable[ObjectRef],
+    ) -> LeakPolicyStatus:
+        """`status` with `remediation` and the RemediationSuspended condition; acts on the way."""
+        r = spec.remediation
+        stored = state.from_body(body)
+        st = state.newest(self.memory, stored)
+        if st is None and not r.enabled:
+            return status  # never enabled: the status stays as it was before remediation existed
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        token = ((body.get("metadata") or {}).get("annotations") or {}).get(state.RESUME_ANNOTATION)
+        st = state.resume(state.prune_actions(st or RemediationStatus(), r.window, now), token)
+        found = plan.candidates(status.findings)
+        st = state.count_confirmations(st, found)
+        if r.enabled:
+            refs = {(w.kind, w.name): w for w in workloads}
+            ctx = _Pass(spec, now, token, refs, {t.name: t for t in targets}, results)
+            st = await self._decide_all(st, found, ctx)
+        await self._clear(st, self.written or stored)
+        self.memory = self.written = st  # the scan pass's own status patch writes it
+        return messages.with_remediation(status, st, now)
+
+    async def _decide_all(
+        self, st: RemediationStatus, found: Mapping[state.Key, Finding], ctx: _Pass
+    ) -> RemediationStatus:
+        st = await self._settle(st)
+        acted = False
+        for k, f in found.items():
+            w = state.workload(st, k)
+            if w is not None and w.confirmed_passes == 1 and ctx.spec.remediation.capture_evidence:
+                st = await self._first_evidence(st, f, ctx)
+            d = plan.precheck(f, st, ctx.spec.remediation, ctx.now)
+            if d.verdict is Verdict.ACT and acted:
+                d = Decision(Verdict.SKIP, f, "AnotherWorkloadInAction", "one action per pass")
+            if d.verdict is Verdict.ACT:
+                st, acted = await self._act(st, d, ctx)
+            elif d.verdict is Verdict.SUSPEND:
+                st = await self._suspend(st, d, ctx)
+            elif d.verdict is Verdict.SKIP:
+                st = await self._skip(st, d, ctx)
+            else:
+                ctx.said = ctx.said or f"{messages.name(f.workload)}: {d.message}"
+        nxt = min(ctx.untils, default=None)
+        return state.decided(st, ctx.now, ctx.said or "no confirmed leak to act on", nxt)
+
+    # --- acting -----------------------------------------------------------------------------------
+    async def _act(self, st: RemediationStatus, d: Decision, ctx: _Pass) -> tuple[RemediationStatus, bool]:
+        r, f = ctx.spec.remediation, d.finding
+        ref = ctx.workloads.get(state.key(f.workload))
+        if ref is None:
+            return await self._skip(st, plan.doubt(d, "its workload object is not resolved"), ctx), False
+        try:
+            obj = await self.cluster.read_workload(ref)
+            restart = r.action is RemediationAction.ROLLOUT_RESTART
+            pdbs = await self.cluster.list_pdbs(ref.namespace or "default") if restart else []
+        except LeakpatrolError as exc:
+            return await self._skip(
+                st, plan.doubt(d, f"could not read it or its budgets: {exc.reason}: {exc}"), ctx
+            ), False
+        block = plan.on_workload(r, f.workload.kind, obj, pdbs)
+        if block is not None:
+            return await self._skip(st, plan.blocked(f, block), ctx), False
+        saved = ""
+        if r.capture_evidence:
+            try:
+                st, saved = await self._capture(st, f, ctx)
+            except evidence.EvidenceNotSaved as exc:
+                return await self._skip(st, Decision(Verdict.SKIP, f, exc.reason, str(exc)), ctx), False
+        return await self._commit(st, d, ref, saved, ctx)
+
+    async def _commit(
+        self, st: RemediationStatus, d: Decision, ref: ObjectRef, saved: str, ctx: _Pass
+    ) -> tuple[RemediationStatus, bool]:
+        r, f = ctx.spec.remediation, d.finding
+        pods = evidence.pods_worst_first(f, ctx.results)
+        reason = messages.DRY_RUN_REASON if r.dry_run else messages.DONE[r.action]
+        text = messages.action_message(r.action, f, pods, r.dry_run, saved)
+        rec = RemediationRecord(
+            workload=f.workload,
+            action=r.action.value,
+            time=ctx.now,
+            reason=reason,
+            message=text,
+            dry_run=r.dry_run,
+        )
+        ahead = state.record_action(st, rec, rails.signature(f), r.cooldown)
+        try:  # write-ahead: no record, no action
+            await self._write(state.decided(ahead, ctx.now, text, None))
+        except LeakpatrolError as exc:
+            why = f"the action could not be recorded first: {exc.reason}"
+            return await self._skip(st, plan.doubt(d, why), ctx), False
+        try:
+            outcome = await act(self.cluster, r.action, ref, pods, ctx.now, dry_run=r.dry_run)
+        except LeakpatrolError as exc:  # it may have happened: the recorded cooldown holds (fail closed)
+            failed = plan.doubt(d, f"the {r.action.value} failed: {exc.reason}: {exc}")
+            return await self._skip(ahead, failed, ctx), False
+        if outcome.blocked is not None and not outcome.evicted:
+            why = f"the Eviction API refused: {outcome.blocked}; retried at a later pass"
+            return await self._skip(st, Decision(Verdict.SKIP, f, outcome.blocked.reason, why), ctx), False
+        if outcome.blocked is not None:
+            partial = (
+                f"{text} Evicted {', '.join(outcome.evicted)}; the rest were refused (429), retried later."
+            )
+            rec = rec.model_copy(update={"message": partial[:1024]})
+            ahead = state.record_action(st, rec, rails.signature(f), r.cooldown)
+        await self._tell(ref, "Normal", reason, rec.message, ctx)
+        metrics.REMEDIATION.labels(*self._labels(f), r.action.value, reason).inc()
+        ctx.said = rec.message
+        return ahead, True
+
+    async def _suspend(self, st: RemediationStatus, d: Decision, ctx: _Pass) -> RemediationStatus:
+        k = state.key(d.workload)
+        w = state.workload(st, k)
+        text = messages.suspension_message(d.finding, w.last_action_time if w else None, self.policy)
+        st = state.suspend(st, k, ctx.token)
+        ref = ctx.workloads.get(k)
+        await self._tell(ref, "Warning", d.reason, text, ctx)
+        metrics.REMEDIATION.labels(
+            *self._labels(d.finding), ctx.spec.remediation.action.value, d.reason
+        ).inc()
+        ctx.said = text
+        return st
+
+    async def _skip(self, st: RemediationStatus, d: Decision, ctx: _Pass) -> RemediationStatus:
+        action = ctx.spec.remediation.action
+        rec = messages.skip_record(d.workload, d.reason, d.message, ctx.spec.remediation, ctx.now)
+        text = rec.message
+        kind: EventType = "Warning" if d.reason in ("DecisionFailed", "EvidenceNotSaved") else "Normal"
+        await self._tell(ctx.workloads.get(state.key(d.workload)), kind, d.reason, text, ctx)
+        metrics.REMEDIATION.labels(*self._labels(d.finding), action.value, d.reason).inc()
+        if d.until is not None:
+            ctx.untils.append(d.until)
+        ctx.said = ctx.said or text
+        return state.record_skip(st, rec)
+
+    # --- evidence ---------------------------------------------------------------------------------
+    async def _first_evidence(self, st: RemediationStatus, f: Finding, ctx: _Pass) -> RemediationStatus:
+        try:
+            st, _ = await self._capture(st, f, ctx)
+        except evidence.EvidenceNotSaved as exc:  # nothing to act on yet: say it, carry on
+            log.warning("policy %s/%s: %s", *self._where(), exc)
+        return st
+
+    async def _capture(self, st: RemediationStatus, f: Finding, ctx: _Pass) -> tuple[RemediationStatus, str]:
+        """Save the worst pod's profiles once per pass; the ConfigMap's name for the Event."""
+        k = state.key(f.workload)
+        recent = [e for e in st.evidence if state.key(e.workload) == k and ctx.now - e.time < FRESH_EVIDENCE]
+        if recent:  # taken moments ago (this pass, or a retry after a failed attempt): still the state
+            return st, recent[-1].config_map
+        pod = evidence.worst_pod(f, ctx.results)
+        target, ref = ctx.targets.get(pod), ctx.workloads.get(k)
+        if target is None or ref is None:
+            raise evidence.EvidenceNotSaved(
+                f"pod {pod or '?'} of {messages.name(f.workload)} is not a current target"
+            )
+        stored, files = await evidence.capture(
+            self.cluster, policy=self.policy, workload=ref, target=target, spec=ctx.spec, now=ctx.now
+        )
+        evref = evidence.reference(stored, f.workload, pod, files, ctx.now)
+        text = (
+            f"saved profiles of pod {pod} ({', '.join(files)}) in ConfigMap {stored.namespace}/{stored.name}"
+        )
+        text += f"; open one: {evref.command}"
+        await self._tell(ref, "Normal", "EvidenceSaved", text, ctx)
+        return state.add_evidence(st, evref), stored.name
+
+    # --- the workload last acted on ---------------------------------------------------------------
+    async def _settle(self, st: RemediationStatus) -> RemediationStatus:
+        """Clear `inAction` once that workload is fully available again (or gone); on doubt keep it."""
+        w = st.in_action
+        if w is None:
+            return st
+        api_version = "apps/v1" if w.kind in _APPS else "v1"
+        ref = ObjectRef(api_version, w.kind, w.name, "", self.policy.namespace)
+        try:
+            obj = await self.cluster.read_workload(ref)
+        except LeakpatrolError as exc:
+            return state.settled(st) if exc.reason == "NotFound" else st
+        return st if rails.fully_available(w.kind, obj) else state.settled(st)
+
+    # --- saying it --------------------------------------------------------------------------------
+    async def _tell(
+        self, about: ObjectRef | None, kind: EventType, reason: str, text: str, ctx: _Pass
+    ) -> None:
+        """An Event on the policy and the workload, posted when the reason changes for that
+        workload (repeats would only be aggregated into a count)."""
+        k = (about.kind, about.name) if about else ("", "")
+        if reason not in messages.ALWAYS_TOLD and self.told.get(k) == reason:
+            return
+        self.told[k] = reason
+        for subject in [self.policy, *([about] if about else [])]:
+            try:
+                await self.cluster.post_event(EventIntent(subject, kind, reason, text))
+            except LeakpatrolError as exc:  # an Event is not worth failing the decision over
+                log.info("policy %s: event %s not posted: %s", self.policy.name, reason, exc)
+
+    async def _write(self, st: RemediationStatus) -> None:
+        """The whole state, now (the write-ahead of an action)."""
+        await self.cluster.patch_status(self.policy, {"remediation": _nulls(st) | _dump(st)})
+        self.written = st
+
+    async def _clear(self, st: RemediationStatus, before: RemediationStatus | None) -> None:
+        """The scan pass writes the status without nulls, and a merge patch only removes a field
+        given as null: so null what this pass cleared (inAction, lastAction reverted, ...) first.
+        Only top-level fields: a null inside a list item would be invalid."""
+        cleared = {k: v for k, v in _nulls(st).items() if before is not None and k in _dump(before)}
+        if not cleared:
+            return
+        try:
+            await self.cluster.patch_status(self.policy, {"remediation": cleared})
+        except LeakpatrolError as exc:  # a stale field errs on the safe side (a cooldown holds)
+            log.info("policy %s/%s: remediation fields not cleared: %s", *self._where(), exc)
+
+    def _where(self) -> tuple[str, str]:
+        return self.policy.namespace or "", self.policy.name
+
+    def _labels(self, f: Finding) -> tuple[str, str, str]:
+        return (self.policy.namespace or "", self.policy.name, messages.name(f.workload))
+
+
+def _dump(st: RemediationStatus) -> dict[str, Any]:
+    return st.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _nulls(st: RemediationStatus) -> dict[str, None]:
+    return {(f.alias or n): None for n, f in RemediationStatus.model_fields.items() if getattr(st, n) is None}

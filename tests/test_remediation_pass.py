@@ -1,0 +1,311 @@
+"""Whole scan passes with `spec.remediation` against the in-memory `FakeCluster`: a recorded real
+leak (the transport-per-request corpus) is confirmed, then the rails decide. Real scanner, real
+evaluator, real Remediator; only the cluster is in memory (the sandbox tests run it for real)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
+
+from leakpatrol import metrics
+from leakpatrol.controller.scanner import Limits, PolicyScanner
+from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.core import Obj
+from leakpatrol.kube import errors
+
+CORPUS = Path(__file__).parent / "corpus" / "transport-per-request"
+FIRST_STAMP = 1800000000
+SAMPLES = 120
+
+
+class Service:
+    """Pods of Deployment `client` serving the recorded leak from their own start: a restart
+    (a new pod) starts the recorded series over, like a real restarted process."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock, self.started = clock, {"client-1": clock.now}
+        self.cluster = FakeCluster([self._pod("client-1")], self.serve)
+        self.cluster.workload_objs[("Deployment", "client")] = available("Deployment")
+        self.cluster.workload_objs[("StatefulSet", "client")] = available("StatefulSet")
+
+    def _pod(self, name: str) -> Obj:
+        stamp = self.clock.now - 20  # a container start 20 s before its first sample, as recorded
+        started = datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return running_pod(name, started=started, owner="client-5f6b")
+
+    def serve(self, target: ScanTarget, path: str) -> bytes:
+        if "goroutineleak" in path:
+            raise errors.PprofNotExposed(path, "HTTP 404")
+        index = min(int(self.clock.now - self.started[target.name]) // 60, SAMPLES - 1)
+        return (CORPUS / f"{FIRST_STAMP + 60 * index}.goroutine.pb.gz").read_bytes()
+
+    def replace_pod(self, name: str) -> None:
+        """What a rollout restart does: the old pod goes, a new process starts."""
+        self.started[name] = self.clock.now
+        self.cluster.pods = [self._pod(name)]
+
+
+def available(kind: str, **status: Any) -> Obj:
+    st = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+    labels = {"app": "client"}
+    return {
+        "metadata": {"name": "client", "generation": 1},
+        "spec": {"replicas": 1, "template": {"metadata": {"labels": labels}}},
+        "status": st | status,
+    }
+
+
+def remediating(**remediation: Any) -> Obj:
+    return spec() | {"remediation": {"action": "RolloutRestart", "minConfirmations": 2} | remediation}
+
+
+async def run(svc: Service, scan: PolicyScanner, raw: Obj, passes: int) -> None:
+    for _ in range(passes):
+        await scan.scan(svc.cluster.body(raw))
+        svc.clock.now += 60
+
+
+async def until(svc: Service, scan: PolicyScanner, raw: Obj, probe: Any, limit: int = 60) -> int:
+    for n in range(limit):
+        await scan.scan(svc.cluster.body(raw))
+        svc.clock.now += 60
+        if probe():
+            return n
+    raise AssertionError(f"not reached in {limit} passes; status {svc.cluster.status.get('remediation')}")
+
+
+def setup(**remediation: Any) -> tuple[Service, PolicyScanner, Obj]:
+    clock = Clock(FIRST_STAMP)
+    svc = Service(clock)
+    return svc, PolicyScanner(svc.cluster, POLICY, Limits(), clock), remediating(**remediation)
+
+
+def events(svc: Service, reason: str) -> list[tuple[str, str]]:
+    return [(e.about.kind, e.message) for e in svc.cluster.events if e.reason == reason]
+
+
+def remediation(svc: Service) -> dict[str, Any]:
+    result: dict[str, Any] = svc.cluster.status["remediation"]
+    return result
+
+
+async def test_a_confirmed_leak_is_restarted_once_with_evidence_then_the_cooldown_holds() -> None:
+    svc, scan, raw = setup(escalateAfter="0s")
+    confirmed_at = await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
+    assert svc.cluster.restarts == []  # Confirmed once is not enough: minConfirmations 2
+    await until(svc, scan, raw, lambda: svc.cluster.restarts, limit=3)
+    assert svc.cluster.restarts == [("Deployment", "client", False)]
+    state = remediation(svc)
+    assert state["lastAction"]["reason"] == "RolloutRestarted" and state["lastAction"]["dryRun"] is False
+    assert state["inAction"] == {"kind": "Deployment", "name": "client"}
+    # Evidence: saved at the first confirmation and again right before the restart.
+    assert len(svc.cluster.evidence) == 2 and len(state["evidence"]) == 2
+    capture = next(iter(svc.cluster.evidence.values()))
+    assert set(capture.files) == {"goroutine.pb.gz", "heap.pb.gz", "goroutine-debug2.txt"}  # < 10k goroutines
+    assert "go tool pprof" in state["evidence"][-1]["command"]
+    restarted = events(svc, "RolloutRestarted")
+    assert {kind for kind, _ in restarted} == {"LeakPolicy", "Deployment"}
+    assert "restarted Deployment/client: confirmed goroutines leak" in restarted[0][1]
+    assert "http-transport-per-request" in restarted[0][1] and "leakpatrol-evidence" in restarted[0][1]
+    # The new process leaks again (same code): the cooldown holds the next restart off.
+    svc.replace_pod("client-2")
+    await run(svc, scan, raw, 40)
+    assert svc.cluster.restarts == [("Deployment", "client", False)]
+    assert remediation(svc)["lastSkip"]["reason"] == "Cooldown"
+    assert "inAction" not in remediation(svc)  # settled: the Deployment is fully available again
+    assert ("Deployment", "client") in {(k, "client") for k, _ in events(svc, "Cooldown")}
+    assert confirmed_at > 5
+    sample = metrics.REGISTRY.get_sample_value(
+        "leakpatrol_remediation_decisions_total",
+        {
+            "namespace": "shop",
+            "policy": "demo",
+            "workload": "Deployment/client",
+            "action": "RolloutRestart",
+            "outcome": "RolloutRestarted",
+        },
+    )
+    assert sample is not None and sample >= 1
+
+
+async def test_state_survives_an_operator_restart() -> None:
+    svc, scan, raw = setup(escalateAfter="0s")
+    await until(svc, scan, raw, lambda: svc.cluster.restarts)
+    fresh = PolicyScanner(svc.cluster, POLICY, Limits(), svc.clock)  # a new process: empty memory
+    await run(svc, fresh, raw, 30)
+    assert svc.cluster.restarts == [("Deployment", "client", False)]
+
+
+async def test_dry_run_decides_everything_and_changes_nothing() -> None:
+    svc, scan, raw = setup(dryRun=True)
+    await until(svc, scan, raw, lambda: svc.cluster.restarts)
+    assert svc.cluster.restarts == [("Deployment", "client", True)]  # the API server's dryRun=All
+    would = events(svc, "RemediationDryRun")
+    assert would and all(m.startswith("would restart Deployment/client") for _, m in would)
+    assert events(svc, "RolloutRestarted") == []
+    assert remediation(svc)["lastAction"]["dryRun"] is True
+
+
+async def test_an_api_error_while_deciding_means_no_action() -> None:
+    svc, scan, raw = setup()
+    await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
+    svc.cluster.fail_next("read_workload", *[errors.ServerError(500, "InternalError", "etcd")] * 3)
+    await run(svc, scan, raw, 3)
+    assert svc.cluster.restarts == []
+    assert remediation(svc)["lastSkip"]["reason"] == "DecisionFailed"
+    assert [k for k, _ in events(svc, "DecisionFailed")] == ["LeakPolicy", "Deployment"]  # once, not per pass
+    svc.cluster.fail_next("list_pdbs", errors.ApiUnavailable("connection reset"))
+    await run(svc, scan, raw, 1)
+    assert svc.cluster.restarts == []
+    await run(svc, scan, raw, 1)  # the API answers again
+    assert svc.cluster.restarts == [("Deployment", "client", False)]
+
+
+def confirmed_passes(svc: Service) -> int:
+    workloads = (svc.cluster.status.get("remediation") or {}).get("workloads") or [{}]
+    passes: int = workloads[0].get("confirmedPasses", 0)
+    return passes
+
+
+async def test_an_action_that_cannot_be_recorded_first_is_not_taken() -> None:
+    svc, scan, raw = setup()
+    await until(svc, scan, raw, lambda: confirmed_passes(svc) == 1)
+    # The next pass would act; its first status write is the write-ahead record of the action.
+    svc.cluster.fail_next("patch_status", errors.ServerError(500, "InternalError", "etcd timeout"))
+    await run(svc, scan, raw, 1)
+    assert svc.cluster.restarts == [] and remediation(svc)["lastSkip"]["reason"] == "DecisionFailed"
+    await run(svc, scan, raw, 1)
+    assert svc.cluster.restarts == [("Deployment", "client", False)]
+
+
+async def test_evidence_that_cannot_be_saved_blocks_the_action() -> None:
+    svc, scan, raw = setup()
+    await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
+    svc.cluster.fail_next("save_evidence", *[errors.Forbidden(403, "Forbidden", "configmaps")] * 2)
+    await run(svc, scan, raw, 1)
+    assert svc.cluster.restarts == [] and remediation(svc)["lastSkip"]["reason"] == "EvidenceNotSaved"
+    await until(svc, scan, raw, lambda: svc.cluster.restarts, limit=3)
+
+
+async def test_rollout_restart_waits_for_availability_and_disruption_budgets() -> None:
+    svc, scan, raw = setup()
+    svc.cluster.workload_objs[("Deployment", "client")] = available("Deployment", updatedReplicas=0)
+    await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
+    await run(svc, scan, raw, 3)
+    assert svc.cluster.restarts == [] and remediation(svc)["lastSkip"]["reason"] == "WorkloadNotAvailable"
+    svc.cluster.workload_objs[("Deployment", "client")] = available("Deployment")
+    pdb = {
+        "metadata": {"name": "client", "generation": 1},
+        "spec": {"selector": {"matchLabels": {"app": "client"}}},
+        "status": {"observedGeneration": 1, "disruptionsAllowed": 0},
+    }
+    svc.cluster.pdbs = [pdb]
+    await run(svc, scan, raw, 2)
+    assert (
+        svc.cluster.restarts == [] and remediation(svc)["lastSkip"]["reason"] == "DisruptionBudgetExhausted"
+    )
+    pdb["status"]["disruptionsAllowed"] = 1
+    await run(svc, scan, raw, 1)
+    assert svc.cluster.restarts == [("Deployment", "client", False)]
+
+
+async def test_outside_the_allowed_windows_it_waits_and_says_until_when() -> None:
+    # The corpus runs 2027-01-15 08:00 UTC onwards; allow only 22:00-23:00 UTC.
+    svc, scan, raw = setup(allowedWindows=[{"start": "22:00", "end": "23:00"}])
+    await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
+    await run(svc, scan, raw, 3)
+    assert svc.cluster.restarts == []
+    state = remediation(svc)
+    assert state["lastSkip"]["reason"] == "OutsideAllowedWindow"
+    assert state["nextAllowedTime"] == "2027-01-15T22:00:00Z"
+    assert "waiting until 2027-01-15T22:00:00Z" in state["lastSkip"]["message"]
+
+
+async def test_evict_pod_blocked_by_a_budget_is_retried_later_never_deleted() -> None:
+    svc, scan, raw = setup(action="EvictPod")
+    svc.cluster.blocked_pods = {"client-1"}
+    await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
+    await run(svc, scan, raw, 3)
+    assert svc.cluster.evictions == [] and remediation(svc)["lastSkip"]["reason"] == "EvictionBlocked"
+    assert "lastAction" not in remediation(svc) or remediation(svc)["lastAction"] is None
+    svc.cluster.blocked_pods = set()  # the budget allows it now: the next pass retries, no cooldown
+    await run(svc, scan, raw, 1)
+    assert svc.cluster.evictions == [("client-1", False)]
+    assert [k for k, _ in events(svc, "PodEvicted")] == ["LeakPolicy", "Deployment"]
+    assert "evicted pod(s) client-1 of Deployment/client" in events(svc, "PodEvicted")[0][1]
+
+
+async def test_a_leak_that_comes_back_soon_after_a_restart_suspends_remediation() -> None:
+    svc, scan, raw = setup(cooldown="1m")
+    await until(svc, scan, raw, lambda: svc.cluster.restarts)
+    svc.replace_pod("client-2")  # the restart: a new process, the series starts over, and leaks again
+    await until(svc, scan, raw, lambda: remediation(svc)["suspended"])
+    assert svc.cluster.restarts == [("Deployment", "client", False)]  # not restarted again
+    assert remediation(svc)["suspended"] == ["Deployment/client"]
+    cond = svc.cluster.condition("RemediationSuspended")
+    assert cond["status"] == "True" and "Deployment/client" in cond["message"]
+    warnings = [e for e in svc.cluster.events if e.reason == "RemediationSuspended"]
+    assert {e.about.kind for e in warnings} == {"LeakPolicy", "Deployment"}
+    assert all(e.type == "Warning" for e in warnings)
+    assert "masking a code bug" in warnings[0].message and "Fix:" in warnings[0].message
+    assert "leakpatrol.dev/resume-remediation" in warnings[0].message
+    await run(svc, scan, raw, 5)
+    assert len(svc.cluster.restarts) == 1  # stays suspended
+    # A person fixed it and resumes: the annotation's new value clears the suspension.
+    body = svc.cluster.body(raw)
+    body["metadata"]["annotations"] = {"leakpatrol.dev/resume-remediation": "2027-01-15T10:00:00Z"}
+    await scan.scan(body)
+    assert remediation(svc)["suspended"] == []
+    assert svc.cluster.condition("RemediationSuspended")["status"] == "False"
+    assert len(svc.cluster.restarts) == 2  # the cooldown (1m) is over: acting again is the person's call
+
+
+async def owned_by(kind: str) -> Service:
+    svc, scan, raw = setup()
+    svc.cluster.owner_kind = kind
+    svc.cluster.workload_objs[(kind, "client")] = available(kind)
+    await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
+    await run(svc, scan, raw, 3)
+    return svc
+
+
+async def test_statefulsets_and_daemonsets_restart_replicasets_are_not_restartable() -> None:
+    assert (await owned_by("StatefulSet")).cluster.restarts == [("StatefulSet", "client", False)]
+    svc = await owned_by("ReplicaSet")
+    assert svc.cluster.restarts == [] and remediation(svc)["lastSkip"]["reason"] == "UnsupportedWorkload"
+    svc, scan, raw = setup()
+    svc.cluster.owner_kind = "DaemonSet"
+    ds = {
+        "observedGeneration": 1,
+        "desiredNumberScheduled": 2,
+        "updatedNumberScheduled": 2,
+        "numberAvailable": 2,
+    }
+    svc.cluster.workload_objs[("DaemonSet", "client")] = {
+        "metadata": {"name": "client", "generation": 1},
+        "status": ds,
+    }
+    await until(svc, scan, raw, lambda: svc.cluster.restarts)
+    assert svc.cluster.restarts == [("DaemonSet", "client", False)]
+
+
+async def test_a_healthy_workload_is_never_touched() -> None:
+    cluster = FakeCluster([running_pod("web-1")])  # the golden profile, the same every pass
+    cluster.workload_objs[("Deployment", "web")] = available("Deployment")
+    clock = Clock()
+    scan = PolicyScanner(cluster, POLICY, Limits(), clock)
+    for _ in range(30):
+        await scan.scan(cluster.body(remediating(minConfirmations=1)))
+        clock.now += 60
+    assert cluster.restarts == [] and cluster.evidence == {} and cluster.evictions == []
+    assert cluster.status["remediation"]["workloads"] == []
+
+
+async def test_remediation_off_writes_nothing_new() -> None:
+    svc, scan, _ = setup()
+    await run(svc, scan, spec(), 30)
+    assert "remediation" not in svc.cluster.status and svc.cluster.restarts == []
+    assert all(c["type"] != "RemediationSuspended" for c in svc.cluster.status["conditions"])
