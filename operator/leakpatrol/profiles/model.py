@@ -7,8 +7,10 @@ recompiled binary (shifted lines) still maps to the same group across samples.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, overload
 
 
 class ProfileKind(StrEnum):
@@ -54,6 +56,57 @@ class Frame:
         return f"{self.function} {self.file}:{self.line}" if self.file else self.function
 
 
+class Frames(Sequence[Frame]):
+    """A stack's frames, built only when first read.
+
+    Parsers know a stack's signature and wait kind from integer ids or line indexes; turning
+    every stack into `Frame` objects costs more than the parse itself, while callers read the
+    frames of a few dozen groups. `build(key)` makes the tuple; `nonempty` answers truthiness
+    (`group.user_frames or group.frames`) without building anything.
+    """
+
+    __slots__ = ("_build", "_key", "_nonempty", "_built")
+
+    def __init__(self, build: Callable[[Any], tuple[Frame, ...]], key: object, nonempty: bool) -> None:
+        self._build = build
+        self._key = key
+        self._nonempty = nonempty
+        self._built: tuple[Frame, ...] | None = None
+
+    def _tuple(self) -> tuple[Frame, ...]:
+        built = self._built
+        if built is None:
+            built = self._built = self._build(self._key)
+            self._key = None  # the ids or lines may be large; the tuple is all that is needed now
+        return built
+
+    def __bool__(self) -> bool:
+        return self._nonempty
+
+    def __len__(self) -> int:
+        return len(self._tuple())
+
+    @overload
+    def __getitem__(self, index: int) -> Frame: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Frame, ...]: ...
+    def __getitem__(self, index: int | slice) -> Frame | tuple[Frame, ...]:
+        return self._tuple()[index]
+
+    def __iter__(self) -> Iterator[Frame]:
+        return iter(self._tuple())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return self._tuple() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # like a list: equal to tuples, so not hashable
+
+    def __repr__(self) -> str:
+        return repr(self._tuple())
+
+
 @dataclass(frozen=True, slots=True)
 class HeapValues:
     """The four heap sample types, already scaled by the runtime (bytes and object counts)."""
@@ -70,17 +123,21 @@ class StackGroup:
 
     `frames` is the whole stack leaf first, runtime frames included where the format has them;
     `user_frames` drops the runtime's own frames and is what the signature is built from.
+    Parsers fill both with lazy `Frames`; any sequence of `Frame` (a tuple) is fine too.
     """
 
     signature: str
     wait_kind: WaitKind
-    frames: tuple[Frame, ...]
-    user_frames: tuple[Frame, ...]
+    frames: Sequence[Frame]
+    user_frames: Sequence[Frame]
     count: int = 0  # goroutines; for heap profiles, inuse_objects
     heap: HeapValues | None = None
     created_by: str | None = None  # debug=2 only: "created by F" function
     wait_minutes: tuple[int, ...] = ()  # debug=2 only: one entry per goroutine that reported minutes
     labels: dict[str, str] = field(default_factory=dict)
+    # debug=2 under GODEBUG=tracebackancestors=N: the creator's stack when it started this
+    # goroutine ("[originating from goroutine N]:"), leaf first; context only, not in the signature.
+    ancestors: tuple[Frame, ...] = ()
 
     @property
     def size(self) -> int:
@@ -98,6 +155,9 @@ class Profile:
     # debug=2 only: the runtime cut the dump (at 64 MiB) and only the complete blocks were kept,
     # so counts are a lower bound.
     truncated: bool = False
+    # What a tolerant read had to accept, for people to see: "records add up to 933 of the header's
+    # 1055 goroutines", "a common line prefix was stripped", ... Empty for well-formed profiles.
+    warnings: tuple[str, ...] = ()
 
     @property
     def inuse_space(self) -> int:

@@ -1,13 +1,16 @@
 """debug=0: profile.proto (goroutine, goroutineleak and heap) into the one model.
 
-Hot path at ~4,000 stacks: every function and location is resolved once up front (frames,
-user frames, names, wait kind per location id); a sample's stack is then assembled by C-level
-map/filter/join over its location ids, with no Python code running per frame.
+Hot path at ~4,000 stacks: what a signature needs (user function names, wait kind) is resolved
+once per location id; then every step runs over all samples at once as C-level map/filter/join
+(no Python code per sample or per frame). `Frame` objects are built only for the groups someone
+reads, through lazy `Frames` (see `_Table.frames_of`).
 """
 
 from __future__ import annotations
 
-from itertools import chain
+import operator
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
 
 from google.protobuf.message import DecodeError
 
@@ -17,18 +20,43 @@ from leakpatrol.profiles.errors import (
     NotAProfileError,
     ProfileTooLargeError,
 )
-from leakpatrol.profiles.groups import SIGNATURE_PREFIX, GroupBuilder, Stack, new_stack, user_frames_of
-from leakpatrol.profiles.model import Frame, HeapValues, Profile, ProfileFormat, ProfileKind, WaitKind
-from leakpatrol.profiles.waits import PARK_FUNCTIONS, frame_wait_kind
+from leakpatrol.profiles.groups import (
+    MAX_FRAMES_TOTAL,
+    SIGNATURE_PREFIX,
+    GroupBuilder,
+    new_stack,
+    ordered,
+    user_frames_of,
+)
+from leakpatrol.profiles.model import (
+    Frame,
+    Frames,
+    HeapValues,
+    Profile,
+    ProfileFormat,
+    ProfileKind,
+    StackGroup,
+    WaitKind,
+)
+from leakpatrol.profiles.waits import PARK_FUNCTIONS, frame_wait_kind, is_runtime_function
 
 STAGE = "protobuf"
 _HEAP_TYPES = ("alloc_objects", "alloc_space", "inuse_objects", "inuse_space")
 _COUNT_KINDS = {"goroutine": ProfileKind.GOROUTINE, "goroutineleak": ProfileKind.GOROUTINELEAK}
 _SAMPLE_TYPE_TAG = 0x0A  # field 1 (sample_type), length-delimited: how Go starts every profile
+# Slicing a upb repeated field copies it to a list in C; tuple()/list() would iterate in Python.
+_ALL = itemgetter(slice(None))
+_LOCATION_IDS = attrgetter("location_id")
+_VALUES = attrgetter("value")
+_LABELS = attrgetter("label")
 
 
 def _malformed(field: str, detail: str) -> MalformedProfileError:
     return MalformedProfileError(STAGE, field, detail)
+
+
+def _unknown_location(exc: KeyError) -> MalformedProfileError:
+    return _malformed("Sample.location_id", f"unknown location {exc.args[0]}")
 
 
 def decode(raw: bytes) -> pb.Profile:
@@ -44,79 +72,78 @@ def decode(raw: bytes) -> pb.Profile:
     return msg
 
 
-class _Resolver:
-    """Everything per location, computed once up front; stacks are then assembled by C-level
-    map/chain/join over location ids, with no Python code per frame."""
+class _Table:
+    """Per location id: its user function names (";"-joined, "" if none) and the wait kind it
+    proves. Frames are kept as (function id, line) pairs until someone reads a group."""
 
     def __init__(self, msg: pb.Profile) -> None:
         self.strings = [s.decode("utf-8", "replace") for s in msg.string_table]
-        functions = {
+        self.functions = {
             f.id: (self.string(f.name, "Function.name"), self.string(f.filename, "Function.filename"))
             for f in msg.function
         }
-        self.frames: dict[int, tuple[Frame, ...]] = {}
-        self.sizes: dict[int, int] = {}
-        self.user: dict[int, tuple[Frame, ...]] = {}
-        self.names: dict[int, str] = {}  # ";"-joined user function names, "" if none
+        self.lines: dict[int, list[tuple[int, int]]] = {}
+        self.addresses: dict[int, int] = {}
+        self.names: dict[int, str] = {}
         self.wait: dict[int, WaitKind | None] = {}
-        self.parks: dict[int, bool] = {}
-        # Most locations hold one line (no inlining): stacks made only of those take a faster path.
-        self.single: dict[int, Frame] = {}
-        self.single_user: dict[int, Frame | None] = {}
-        self.multi: set[int] = set()
+        self.parks: set[int] = set()
+        self.sizes: dict[int, int] = {}  # frames per location (inlining), when any has several
+        self._frames: dict[int, tuple[Frame, ...]] = {}
         for loc in msg.location:
-            self._add_location(loc, functions)
+            self._add_location(loc)
 
     def string(self, index: int, field: str) -> str:
         if not 0 <= index < len(self.strings):
             raise _malformed(field, f"string_table index {index} out of range")
         return self.strings[index]
 
-    def _add_location(self, loc: pb.Location, functions: dict[int, tuple[str, str]]) -> None:
-        frames = []
-        for line in loc.line:  # line[0] is the innermost inlined call: already leaf first
-            fn = functions.get(line.function_id)
+    def _add_location(self, loc: pb.Location) -> None:
+        lines = [(line.function_id, line.line) for line in loc.line]  # innermost inlined first
+        names = []
+        for fid, _ in lines:
+            fn = self.functions.get(fid)
             if fn is None:
-                raise _malformed("Location.line.function_id", f"unknown function {line.function_id}")
-            frames.append(Frame(fn[0], fn[1], line.line))
-        if not frames:  # unsymbolized: the address is all there is
-            frames.append(Frame(f"0x{loc.address:x}"))
-        names = [f.function for f in frames]
-        user = user_frames_of(tuple(frames))
-        self.frames[loc.id] = tuple(frames)
-        self.sizes[loc.id] = len(frames)
-        self.user[loc.id] = user
-        self.names[loc.id] = ";".join(f.function for f in user)
+                raise _malformed("Location.line.function_id", f"unknown function {fid}")
+            names.append(fn[0])
+        if not names:  # unsymbolized: the address is all there is
+            names.append(f"0x{loc.address:x}")
+        self.lines[loc.id] = lines
+        self.addresses[loc.id] = loc.address
+        self.names[loc.id] = ";".join(n for n in names if not is_runtime_function(n))
         self.wait[loc.id] = next(filter(None, map(frame_wait_kind, names)), None)
-        self.parks[loc.id] = not PARK_FUNCTIONS.isdisjoint(names)
-        if len(frames) == 1:
-            self.single[loc.id] = frames[0]
-            self.single_user[loc.id] = user[0] if user else None
-        else:
-            self.multi.add(loc.id)
+        if not PARK_FUNCTIONS.isdisjoint(names):
+            self.parks.add(loc.id)
+        self.sizes[loc.id] = len(names)
 
-    def stack(self, key: list[int], builder: GroupBuilder, *, heap: bool) -> Stack:
-        try:
-            frames, user = self._frames(key, builder)
+    def frame_count(self, ids: list[list[int]]) -> int:
+        if max(self.sizes.values(), default=1) <= 1:
+            return sum(map(len, ids))
+        try:  # crafted inlining can expand a few bytes into millions of frames
+            return sum(sum(map(self.sizes.__getitem__, key)) for key in ids)
         except KeyError as exc:
-            raise _malformed("Sample.location_id", f"unknown location {exc.args[0]}") from None
-        names = ";".join(filter(None, map(self.names.__getitem__, key)))
-        if heap:  # an allocation site waits on nothing: heap groups are keyed by frames alone
-            wait = WaitKind.UNKNOWN
-        else:  # leaf first, the first location that proves a wait kind decides
-            found = next(filter(None, map(self.wait.__getitem__, key)), None)
-            wait = found or (WaitKind.UNKNOWN if any(map(self.parks.__getitem__, key)) else WaitKind.RUNNING)
-        return new_stack(SIGNATURE_PREFIX[wait] + names, wait, frames, user)
+            raise _unknown_location(exc) from None
 
-    def _frames(self, key: list[int], builder: GroupBuilder) -> tuple[tuple[Frame, ...], tuple[Frame, ...]]:
-        """All frames and the user frames; charged to the budget before anything is built."""
-        if self.multi.isdisjoint(key):
-            builder.charge(len(key))
-            frames = tuple(map(self.single.__getitem__, key))
-            return frames, tuple(filter(None, map(self.single_user.__getitem__, key)))
-        builder.charge(sum(map(self.sizes.__getitem__, key)))  # crafted inlining can explode
-        frames = tuple(chain.from_iterable(map(self.frames.__getitem__, key)))
-        return frames, tuple(chain.from_iterable(map(self.user.__getitem__, key)))
+    def idle_kind(self, key: list[int]) -> WaitKind:
+        """No location proved a wait kind: parked for an unknown reason, or running."""
+        return WaitKind.RUNNING if self.parks.isdisjoint(key) else WaitKind.UNKNOWN
+
+    def location_frames(self, loc_id: int) -> tuple[Frame, ...]:
+        frames = self._frames.get(loc_id)
+        if frames is None:
+            fns = self.functions
+            lines = self.lines[loc_id]
+            if lines:
+                frames = tuple(Frame(*fns[fid], line) for fid, line in lines)
+            else:
+                frames = (Frame(f"0x{self.addresses[loc_id]:x}"),)
+            self._frames[loc_id] = frames
+        return frames
+
+    def frames_of(self, key: list[int]) -> tuple[Frame, ...]:
+        return tuple(chain.from_iterable(map(self.location_frames, key)))
+
+    def user_frames_of(self, key: list[int]) -> tuple[Frame, ...]:
+        return user_frames_of(self.frames_of(key))
 
 
 def _kind(types: list[str]) -> ProfileKind:
@@ -127,38 +154,65 @@ def _kind(types: list[str]) -> ProfileKind:
     raise _malformed("Profile.sample_type", f"unsupported sample types {types}")
 
 
-def _labels(resolver: _Resolver, sample: pb.Sample) -> dict[str, str] | None:
+def _labels(table: _Table, sample: pb.Sample) -> dict[str, str] | None:
     if not sample.label:
         return None
     return {
-        resolver.string(lb.key, "Label.key"): resolver.string(lb.str, "Label.str")
+        table.string(lb.key, "Label.key"): table.string(lb.str, "Label.str")
         for lb in sample.label
         if lb.str  # numeric labels (heap "bytes") are per-sample sizes, not group properties
     }
 
 
+def _signatures(
+    table: _Table, ids: list[list[int]], heap: bool
+) -> tuple[list[str], list[WaitKind], list[str]]:
+    """Per sample, from location ids alone: the signature, the wait kind, the user names."""
+    try:
+        names = list(map(";".join, map(filter, repeat(None), map(map, repeat(table.names.__getitem__), ids))))
+    except KeyError as exc:
+        raise _unknown_location(exc) from None
+    if heap:  # an allocation site waits on nothing: heap groups are keyed by frames alone
+        waits: list[WaitKind] = [WaitKind.UNKNOWN] * len(ids)
+    else:  # leaf first, the first location that proves a wait kind decides
+        found = list(map(next, map(filter, repeat(None), map(map, repeat(table.wait.__getitem__), ids)), repeat(None)))
+        waits = [w or table.idle_kind(key) for w, key in zip(found, ids, strict=True)]
+    return list(map(operator.add, map(SIGNATURE_PREFIX.__getitem__, waits), names)), waits, names
+
+
 def parse(msg: pb.Profile, *, max_samples: int) -> Profile:
     if len(msg.sample) > max_samples:
         raise ProfileTooLargeError(f"{len(msg.sample)} samples, over the cap of {max_samples}")
-    resolver = _Resolver(msg)
-    types = [resolver.string(t.type, "ValueType.type") for t in msg.sample_type]
+    table = _Table(msg)
+    types = [table.string(t.type, "ValueType.type") for t in msg.sample_type]
     kind = _kind(types)
-    heap_idx = [types.index(t) for t in _HEAP_TYPES] if kind is ProfileKind.HEAP else None
-    builder = GroupBuilder()
-    total = 0
-    for sample in msg.sample:
-        # Go writes one sample per distinct (stack, labels): stacks rarely repeat, so no cache
-        # keyed by location ids (building its tuple keys would cost more than it saves).
-        stack = resolver.stack(sample.location_id[:], builder, heap=heap_idx is not None)
-        values = sample.value
-        if len(values) != len(types):
-            raise _malformed("Sample.value", f"{len(values)} values for {len(types)} sample types")
-        labels = _labels(resolver, sample)
-        if heap_idx is None:
-            builder.add(stack, values[0], labels=labels)
-            total += values[0]
-        else:
-            heap = HeapValues(*(values[i] for i in heap_idx))
-            builder.add(stack, heap.inuse_objects, heap=heap, labels=labels)
-            total += heap.inuse_space
-    return Profile(kind, ProfileFormat.PROTO, builder.groups(), total, msg.time_nanos or None)
+    samples = list(msg.sample)
+    ids = list(map(_ALL, map(_LOCATION_IDS, samples)))
+    if table.frame_count(ids) > MAX_FRAMES_TOTAL:  # before anything is built per frame
+        raise ProfileTooLargeError(f"more than {MAX_FRAMES_TOTAL} frames over distinct stacks")
+    values = list(map(_ALL, map(_VALUES, samples)))
+    if set(map(len, values)) - {len(types)}:
+        bad = next(v for v in values if len(v) != len(types))
+        raise _malformed("Sample.value", f"{len(bad)} values for {len(types)} sample types")
+    signatures, waits, names = _signatures(table, ids, kind is ProfileKind.HEAP)
+    frames = list(map(Frames, repeat(table.frames_of), ids, map(bool, ids)))
+    user = list(map(Frames, repeat(table.user_frames_of), ids, map(bool, names)))
+    if kind is ProfileKind.HEAP:
+        heap_idx = itemgetter(*(types.index(t) for t in _HEAP_TYPES))
+        heaps = [HeapValues(*heap_idx(v)) for v in values]
+        counts = [h.inuse_objects for h in heaps]
+        total = sum(h.inuse_space for h in heaps)
+    else:
+        heaps = None
+        counts = list(map(itemgetter(0), values))
+        total = sum(counts)
+    if heaps is None and len(set(signatures)) == len(signatures) and not any(map(_LABELS, samples)):
+        # The common case, Go's one sample per distinct stack: no merging, groups built in C.
+        groups = list(map(StackGroup, signatures, waits, frames, user, counts))
+    else:
+        builder = GroupBuilder()
+        for i, sample in enumerate(samples):
+            stack = new_stack(signatures[i], waits[i], frames[i], user[i])
+            builder.add(stack, counts[i], heap=heaps[i] if heaps else None, labels=_labels(table, sample))
+        groups = builder.groups()
+    return Profile(kind, ProfileFormat.PROTO, ordered(groups), total, msg.time_nanos or None)
