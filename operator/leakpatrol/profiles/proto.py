@@ -73,7 +73,7 @@ def decode(raw: bytes) -> pb.Profile:
 
 
 class _Table:
-    """Per location id: its user function names (";"-joined, "" if none) and the wait kind it
+    """Per location id: its user function names ("f;g;", "" if none) and the wait kind it
     proves. Frames are kept as (function id, line) pairs until someone reads a group."""
 
     def __init__(self, msg: pb.Profile) -> None:
@@ -109,7 +109,9 @@ class _Table:
             names.append(f"0x{loc.address:x}")
         self.lines[loc.id] = lines
         self.addresses[loc.id] = loc.address
-        self.names[loc.id] = ";".join(n for n in names if not is_runtime_function(n))
+        # "f;g;" with the separator after each name: a stack's names are then one plain join
+        # over its locations (no filter pass), minus the last ";".
+        self.names[loc.id] = "".join(n + ";" for n in names if not is_runtime_function(n))
         self.wait[loc.id] = next(filter(None, map(frame_wait_kind, names)), None)
         if not PARK_FUNCTIONS.isdisjoint(names):
             self.parks.add(loc.id)
@@ -169,7 +171,8 @@ def _signatures(
 ) -> tuple[list[str], list[WaitKind], list[str]]:
     """Per sample, from location ids alone: the signature, the wait kind, the user names."""
     try:
-        names = list(map(";".join, map(filter, repeat(None), map(map, repeat(table.names.__getitem__), ids))))
+        joined = map("".join, map(map, repeat(table.names.__getitem__), ids))
+        names = list(map(str.removesuffix, joined, repeat(";")))
     except KeyError as exc:
         raise _unknown_location(exc) from None
     if heap:  # an allocation site waits on nothing: heap groups are keyed by frames alone
