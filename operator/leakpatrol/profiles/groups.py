@@ -99,6 +99,7 @@ class GroupBuilder:
         created_by: str | None = None,
         minutes: tuple[int, ...] = (),
         labels: dict[str, str] | None = None,
+        ancestors: tuple[Frame, ...] = (),
     ) -> None:
         group = self._groups.get(stack.signature)
         if group is None:
@@ -112,6 +113,7 @@ class GroupBuilder:
                 created_by,
                 (),
                 dict(labels) if labels else {},
+                ancestors,
             )
             if minutes:
                 self._minutes[stack.signature] = list(minutes)
@@ -119,6 +121,7 @@ class GroupBuilder:
         group.count += count
         group.heap = add_heap(group.heap, heap)
         group.created_by = group.created_by or created_by
+        group.ancestors = group.ancestors or ancestors
         if minutes:
             self._minutes.setdefault(stack.signature, []).extend(minutes)
         if group.labels:

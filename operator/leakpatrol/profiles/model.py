@@ -65,7 +65,7 @@ class Frames(Sequence[Frame]):
     (`group.user_frames or group.frames`) without building anything.
     """
 
-    __slots__ = ("_build", "_key", "_nonempty", "_built")
+    __slots__ = ("_build", "_built", "_key", "_nonempty")
 
     def __init__(self, build: Callable[[Any], tuple[Frame, ...]], key: object, nonempty: bool) -> None:
         self._build = build

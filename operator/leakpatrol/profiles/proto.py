@@ -178,7 +178,9 @@ def _signatures(
     if heap:  # an allocation site waits on nothing: heap groups are keyed by frames alone
         waits: list[WaitKind] = [WaitKind.UNKNOWN] * len(ids)
     else:  # leaf first, the first location that proves a wait kind decides
-        found = list(map(next, map(filter, repeat(None), map(map, repeat(table.wait.__getitem__), ids)), repeat(None)))
+        found = list(
+            map(next, map(filter, repeat(None), map(map, repeat(table.wait.__getitem__), ids)), repeat(None))
+        )
         waits = [w or table.idle_kind(key) for w, key in zip(found, ids, strict=True)]
     return list(map(operator.add, map(SIGNATURE_PREFIX.__getitem__, waits), names)), waits, names
 
