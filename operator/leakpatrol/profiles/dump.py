@@ -104,6 +104,8 @@ def _body(body: str) -> tuple[tuple[Frame, ...], str | None, tuple[Frame, ...]]:
             else:
                 target = []
         elif not line.startswith(_ELIDED):
+            if line.endswith(")"):  # args `_ARGS` left: no file line follows (a cut paste)
+                line = line[: line.rfind("(")]
             if not line or " " in line:  # Go function names have no spaces; args are gone
                 raise _BadLineError(i, f"expected a function call, got {line[:80]!r}")
             func = line

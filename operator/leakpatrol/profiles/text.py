@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import operator
-from itertools import compress, count
+from itertools import compress, count, islice
 
 from leakpatrol.profiles.errors import MalformedProfileError, ProfileTooLargeError
 from leakpatrol.profiles.groups import SIGNATURE_PREFIX, GroupBuilder, Stack, is_count, new_stack
@@ -37,17 +37,17 @@ def _bad(line_no: int, detail: str) -> MalformedProfileError:
     return MalformedProfileError(STAGE, f"line {line_no}", detail)
 
 
-def _header(first: str) -> tuple[ProfileKind, int | None]:
+def _header(first: str, line_no: int) -> tuple[ProfileKind, int | None]:
     """The kind and total; (GOROUTINE, None) when the text starts at its first record."""
     for prefix, kind in HEADERS.items():
         if first.startswith(prefix):
             total = first[len(prefix) :]
             if not is_count(total):
-                raise _bad(1, f"bad total {total!r}")
+                raise _bad(line_no, f"bad total {total!r}")
             return kind, int(total)
     if is_count(first.partition(" @ ")[0]):
         return ProfileKind.GOROUTINE, None
-    raise _bad(1, f"unknown header {first[:80]!r}")
+    raise _bad(line_no, f"unknown header {first[:80]!r}")
 
 
 class _Columns:
@@ -146,16 +146,18 @@ def _count(line: str, line_no: int) -> tuple[int, str]:
 
 def parse(text: str, *, max_samples: int, notes: tuple[str, ...] | list[str] = ()) -> Profile:
     lines = text.split("\n")
-    kind, total = _header(lines[0])
+    head = next(compress(count(), lines), 0)  # pastes may start with blank lines
+    kind, total = _header(lines[head], head + 1)
     if lines[-1]:  # no blank line after the last record: a paste, or a cut download
         lines.append("")
-    blanks = list(compress(count(), map(operator.not_, lines)))
+    start = head if total is None else head + 1
+    blanks = list(compress(count(start), map(operator.not_, islice(lines, start, None))))
     if len(blanks) > max_samples + 1:
         raise ProfileTooLargeError(f"more than {max_samples} samples")
     columns = _Columns(lines)
     builder = GroupBuilder()
     stacks: dict[str, Stack] = {}  # by PC list: a stack repeats once per distinct label set
-    counted, start = 0, 0 if total is None else 1
+    counted = 0
     for end in blanks:
         if end > start:
             n, pcs = _count(lines[start], start + 1)
