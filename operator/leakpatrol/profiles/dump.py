@@ -104,11 +104,11 @@ def _body(body: str) -> tuple[tuple[Frame, ...], str | None, tuple[Frame, ...]]:
             else:
                 target = []
         elif not line.startswith(_ELIDED):
-            if line.endswith(")"):  # args `_ARGS` left: no file line follows (a cut paste)
-                line = line[: line.rfind("(")]
-            if not line or " " in line:  # Go function names have no spaces; args are gone
+            # Args `_ARGS` left in place: no file line follows (a cut paste).
+            name = line[: line.rfind("(")] if line.endswith(")") else line
+            if not name or " " in name:  # Go function names have no spaces; args are gone
                 raise _BadLineError(i, f"expected a function call, got {line[:80]!r}")
-            func = line
+            func = name
     if func is not None:
         target.append(Frame(func))
     return tuple(frames), created_by, tuple(ancestors or ())
