@@ -18,11 +18,20 @@ from __future__ import annotations
 
 import json
 import operator
-from itertools import compress, count, islice
+from itertools import compress, count, repeat
+from operator import itemgetter
 
 from leakpatrol.profiles.errors import MalformedProfileError, ProfileTooLargeError
-from leakpatrol.profiles.groups import SIGNATURE_PREFIX, GroupBuilder, Stack, is_count, new_stack
-from leakpatrol.profiles.model import Frame, Frames, Profile, ProfileFormat, ProfileKind, WaitKind
+from leakpatrol.profiles.groups import (
+    MAX_FRAMES_TOTAL,
+    SIGNATURE_PREFIX,
+    GroupBuilder,
+    Stack,
+    is_count,
+    new_stack,
+    ordered,
+)
+from leakpatrol.profiles.model import Frame, Frames, Profile, ProfileFormat, ProfileKind, StackGroup, WaitKind
 from leakpatrol.profiles.waits import frame_wait_kind, is_runtime_function
 
 STAGE = "debug=1"
@@ -31,6 +40,9 @@ HEADERS = {
     "goroutineleak profile: total ": ProfileKind.GOROUTINELEAK,
 }
 _LABELS = "# labels: "
+# Names column for a line that is no frame: truthy, so it survives the join and one substring
+# test finds it; no function name contains NUL (if a hostile one does, the slow path decides).
+NOT_FRAME = "\x00"
 
 
 def _bad(line_no: int, detail: str) -> MalformedProfileError:
@@ -55,16 +67,17 @@ class _Columns:
 
     Frame lines repeat across stacks (shared callers), so each distinct line is read once, and
     only for what a signature needs: the function name and the wait kind it proves. `Frame`
-    objects are made from a block's lines only when someone reads that group's frames.
+    objects are made from a record's lines (a slice of `lines`) only when someone reads them.
     """
 
     def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
         names: dict[str, str] = {}  # frame line -> user function name, "" for runtime frames
         wait: dict[str, WaitKind] = {}
         # Python code runs once per distinct line only (set() hashes every line in C).
         for line in set(lines):
             if not line.startswith("#\t"):
-                continue  # header, count, blank or label line: names.get() gives None
+                continue  # header, count, blank or label line: NOT_FRAME
             function = _function(line)
             if function is None:
                 raise _bad(lines.index(line) + 1, f"expected a frame line, got {line[:80]!r}")
@@ -72,29 +85,29 @@ class _Columns:
             kind = frame_wait_kind(function)
             if kind is not None:
                 wait[line] = kind
-        self.names = list(map(names.get, lines))
+        self.names = list(map(names.get, lines, repeat(NOT_FRAME)))
         self.wait = list(map(wait.get, lines)) if wait else None
         self._frames: dict[str, Frame] = {}
 
-    def stack(self, lines: list[str], start: int, end: int) -> Stack:
+    def stack(self, start: int, end: int) -> Stack:
         names = self.names[start:end]
-        if None in names:  # a line inside a block that is no frame line
-            at = start + names.index(None)
-            raise _bad(at + 1, f"expected a frame line, got {lines[at][:80]!r}")
+        if NOT_FRAME in names:  # a line inside a block that is no frame line
+            at = start + names.index(NOT_FRAME)
+            raise _bad(at + 1, f"expected a frame line, got {self.lines[at][:80]!r}")
         joined = ";".join(filter(None, names))
         # Runtime frames are gone, so only the hooks that stay can tell; else UNKNOWN.
         found = next(filter(None, self.wait[start:end]), None) if self.wait else None
         wait = found or WaitKind.UNKNOWN
-        block = lines[start:end]
-        frames = Frames(self.frames_of, block, end > start)
-        user = Frames(self.user_frames_of, block, bool(joined))
+        span = slice(start, end)
+        frames = Frames(self.frames_of, span, end > start)
+        user = Frames(self.user_frames_of, span, bool(joined))
         return new_stack(SIGNATURE_PREFIX[wait] + joined, wait, frames, user)
 
-    def frames_of(self, block: list[str]) -> tuple[Frame, ...]:
-        return tuple(map(self._frame, block))
+    def frames_of(self, span: slice) -> tuple[Frame, ...]:
+        return tuple(map(self._frame, self.lines[span]))
 
-    def user_frames_of(self, block: list[str]) -> tuple[Frame, ...]:
-        return tuple(f for f in map(self._frame, block) if not is_runtime_function(f.function))
+    def user_frames_of(self, span: slice) -> tuple[Frame, ...]:
+        return tuple(f for f in self.frames_of(span) if not is_runtime_function(f.function))
 
     def _frame(self, line: str) -> Frame:
         frame = self._frames.get(line)
@@ -151,30 +164,90 @@ def parse(text: str, *, max_samples: int, notes: tuple[str, ...] | list[str] = (
     if lines[-1]:  # no blank line after the last record: a paste, or a cut download
         lines.append("")
     start = head if total is None else head + 1
-    blanks = list(compress(count(start), map(operator.not_, islice(lines, start, None))))
-    if len(blanks) > max_samples + 1:
-        raise ProfileTooLargeError(f"more than {max_samples} samples")
+    starts, ends = _records(lines, start, max_samples)
+    if sum(ends) - sum(starts) > MAX_FRAMES_TOTAL:
+        raise ProfileTooLargeError(f"more than {MAX_FRAMES_TOTAL} frames over distinct stacks")
     columns = _Columns(lines)
+    fast = _distinct_groups(lines, columns, starts, ends)
+    groups, counted = fast if fast is not None else _merged_groups(lines, columns, starts, ends)
+    warnings = (*notes, *_total_warnings(total, counted))
+    return Profile(kind, ProfileFormat.TEXT, groups, max(total or 0, counted), warnings=warnings)
+
+
+def _records(lines: list[str], start: int, max_samples: int) -> tuple[list[int], list[int]]:
+    """First and end line of every record: the runs of lines between blank lines. `list.index`
+    finds each blank in C, so Python runs once per record, not once per line."""
+    starts: list[int] = []
+    ends: list[int] = []
+    blanks = 0
+    find = lines.index
+    while start < len(lines):
+        end = find("", start)  # the text ends in a blank line: found before the end
+        blanks += 1
+        if blanks > max_samples + 1:
+            raise ProfileTooLargeError(f"more than {max_samples} samples")
+        if end > start:
+            starts.append(start)
+            ends.append(end)
+        start = end + 1
+    return starts, ends
+
+
+def _distinct_groups(
+    lines: list[str], columns: _Columns, starts: list[int], ends: list[int]
+) -> tuple[list[StackGroup], int] | None:
+    """The common case: no labels, one record per signature. Every step runs over all records at
+    once in C; None sends anything else (and every error) to `_merged_groups`."""
+    heads = list(map(str.partition, map(lines.__getitem__, starts), repeat(" @ ")))
+    numbers = list(map(itemgetter(0), heads))
+    if not (_all_counts(numbers) and all(map(itemgetter(1), heads))):
+        return None
+    spans = list(map(slice, map(operator.add, starts, repeat(1)), ends))
+    joined = list(map(";".join, map(filter, repeat(None), map(columns.names.__getitem__, spans))))
+    # A label line or any other non-frame line inside a record shows as NOT_FRAME.
+    if any(map(operator.contains, joined, repeat(NOT_FRAME))):
+        return None
+    waits = [WaitKind.UNKNOWN] * len(spans)
+    if columns.wait is not None:  # only the hooks that stay can tell; else UNKNOWN
+        found = map(next, map(filter, repeat(None), map(columns.wait.__getitem__, spans)), repeat(None))
+        waits = [w or WaitKind.UNKNOWN for w in found]
+    signatures = list(map(operator.add, map(SIGNATURE_PREFIX.__getitem__, waits), joined))
+    if len(set(signatures)) != len(signatures):
+        return None
+    frames = map(Frames, repeat(columns.frames_of), spans, map(operator.lt, starts, ends))
+    user = map(Frames, repeat(columns.user_frames_of), spans, map(bool, joined))
+    counts = list(map(int, numbers))
+    return ordered(list(map(StackGroup, signatures, waits, frames, user, counts))), sum(counts)
+
+
+def _all_counts(numbers: list[str]) -> bool:
+    """`is_count` over all records in C: ASCII digits, 1 to 18 of them."""
+    digits = "".join(numbers)
+    return (
+        digits.isascii() and digits.isdigit() and 0 < min(map(len, numbers)) <= max(map(len, numbers)) <= 18
+    )
+
+
+def _merged_groups(
+    lines: list[str], columns: _Columns, starts: list[int], ends: list[int]
+) -> tuple[list[StackGroup], int]:
+    """Record by record: labels, stacks repeated per label set, and the exact error line."""
     builder = GroupBuilder()
     stacks: dict[str, Stack] = {}  # by PC list: a stack repeats once per distinct label set
     counted = 0
-    for end in blanks:
-        if end > start:
-            n, pcs = _count(lines[start], start + 1)
-            first = start + 1
-            labels = None
-            if first < end and lines[first].startswith(_LABELS):
-                labels = _labels(lines[first], first + 1)
-                first += 1
-            stack = stacks.get(pcs)
-            if stack is None:
-                builder.charge(end - first)
-                stack = stacks[pcs] = columns.stack(lines, first, end)
-            builder.add(stack, n, labels=labels)
-            counted += n
-        start = end + 1
-    warnings = (*notes, *_total_warnings(total, counted))
-    return Profile(kind, ProfileFormat.TEXT, builder.groups(), max(total or 0, counted), warnings=warnings)
+    for start, end in zip(starts, ends, strict=True):
+        n, pcs = _count(lines[start], start + 1)
+        first = start + 1
+        labels = None
+        if first < end and lines[first].startswith(_LABELS):
+            labels = _labels(lines[first], first + 1)
+            first += 1
+        stack = stacks.get(pcs)
+        if stack is None:
+            stack = stacks[pcs] = columns.stack(first, end)
+        builder.add(stack, n, labels=labels)
+        counted += n
+    return builder.groups(), counted
 
 
 def _total_warnings(total: int | None, counted: int) -> list[str]:
