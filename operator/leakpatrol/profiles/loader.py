@@ -75,7 +75,7 @@ def _load(data: bytes, cap: int, max_samples: int) -> Profile:
     # prefix or indentation, and would otherwise be read as (garbage) protobuf.
     if paste.looks_like_text(data):
         return _pasted(data.decode("utf-8", "replace"), len(data), max_samples)
-    return proto.parse(proto.decode(data), max_samples=max_samples)
+    return proto.parse(proto.decode(data), max_samples=max_samples, raw=data)
 
 
 def _text(data: bytes, fmt: ProfileFormat, max_samples: int) -> Profile:

@@ -33,8 +33,15 @@ _PREFIX_TOKENS = re.compile(r"[0-9]+|[ \t]+|.", re.DOTALL)
 _TEXT_HEADERS = ("goroutine profile: total ", "goroutineleak profile: total ")
 
 
+# Bytes that plain text is made of: ASCII printables, tab, CR, LF and anything above 0x7f (UTF-8).
+_TEXT_BYTES = bytes([9, 10, 13, *range(32, 127), *range(128, 256)])
+
+
 def looks_like_text(data: bytes) -> bool:
-    """A record start within the head of the data: pasted text, not protobuf."""
+    """A record start within the head of the data: pasted text, not protobuf. Protobuf is full of
+    control bytes (field tags), so one C-level pass over the first KB rules it out first."""
+    if data[:1024].translate(None, _TEXT_BYTES):
+        return False
     head = data[: _HEAD_LINES * 120].decode("utf-8", "replace")
     return any(_ANCHOR.search(line[:_HEAD_CHARS]) for line in head.split("\n", _HEAD_LINES)[:_HEAD_LINES])
 

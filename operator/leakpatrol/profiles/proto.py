@@ -14,6 +14,7 @@ from operator import attrgetter, itemgetter
 
 from google.protobuf.message import DecodeError
 
+from leakpatrol.profiles import flat
 from leakpatrol.profiles import profile_pb2 as pb
 from leakpatrol.profiles.errors import (
     MalformedProfileError,
@@ -87,6 +88,7 @@ class _Table:
         self.names: dict[int, str] = {}
         self.wait: dict[int, WaitKind | None] = {}
         self.parks: set[int] = set()
+        self.wait_chars: dict[int, str] = {}  # for flat.wait_kinds
         self.sizes: dict[int, int] = {}  # frames per location (inlining), when any has several
         self._frames: dict[int, tuple[Frame, ...]] = {}
         for loc in msg.location:
@@ -113,15 +115,20 @@ class _Table:
         # over its locations (no filter pass), minus the last ";".
         self.names[loc.id] = "".join(n + ";" for n in names if not is_runtime_function(n))
         self.wait[loc.id] = next(filter(None, map(frame_wait_kind, names)), None)
-        if not PARK_FUNCTIONS.isdisjoint(names):
+        parks = not PARK_FUNCTIONS.isdisjoint(names)
+        if parks:
             self.parks.add(loc.id)
+        wait = self.wait[loc.id]
+        self.wait_chars[loc.id] = flat.WAIT_CHARS[wait] if wait else flat.PARK if parks else flat.NOTHING
         self.sizes[loc.id] = len(names)
 
-    def frame_count(self, ids: list[list[int]]) -> int:
+    def frame_count(self, ids: list[list[int]], separator: int | None = None) -> int:
+        """Frames the stacks expand to; `separator` (flat.py's 0) counts as one."""
         if max(self.sizes.values(), default=1) <= 1:
             return sum(map(len, ids))
+        sizes = self.sizes if separator is None else {**self.sizes, separator: 1}
         try:  # crafted inlining can expand a few bytes into millions of frames
-            return sum(sum(map(self.sizes.__getitem__, key)) for key in ids)
+            return sum(sum(map(sizes.__getitem__, key)) for key in ids)
         except KeyError as exc:
             raise _unknown_location(exc) from None
 
@@ -185,12 +192,68 @@ def _signatures(
     return list(map(operator.add, map(SIGNATURE_PREFIX.__getitem__, waits), names)), waits, names
 
 
-def parse(msg: pb.Profile, *, max_samples: int) -> Profile:
+def parse(msg: pb.Profile, *, max_samples: int, raw: bytes | None = None) -> Profile:
+    """`raw`: the bytes `msg` was decoded from, for the all-samples-at-once path (flat.py)."""
     if len(msg.sample) > max_samples:
         raise ProfileTooLargeError(f"{len(msg.sample)} samples, over the cap of {max_samples}")
     table = _Table(msg)
     types = [table.string(t.type, "ValueType.type") for t in msg.sample_type]
     kind = _kind(types)
+    samples = flat.read(raw, len(msg.sample), len(types)) if raw is not None else None
+    fast = _flat_groups(table, samples, types, kind) if samples is not None else None
+    groups, total = fast if fast is not None else _sample_groups(table, msg, types, kind)
+    return Profile(kind, ProfileFormat.PROTO, ordered(groups), total, msg.time_nanos or None)
+
+
+def _counts(
+    values: list[list[int]], types: list[str], kind: ProfileKind
+) -> tuple[list[int], list[HeapValues] | None, int]:
+    """Per sample: goroutines (inuse objects for heap) and heap values; and the total."""
+    if kind is not ProfileKind.HEAP:
+        return values[0], None, sum(values[0])
+    heaps = list(map(HeapValues, *(values[types.index(t)] for t in _HEAP_TYPES)))
+    return [h.inuse_objects for h in heaps], heaps, sum(h.inuse_space for h in heaps)
+
+
+def _flat_groups(
+    table: _Table, samples: flat.Samples, types: list[str], kind: ProfileKind
+) -> tuple[list[StackGroup], int] | None:
+    """Go's one sample per distinct stack without labels: every step over all samples in C."""
+    if table.frame_count([samples.ids], separator=0) - samples.n > MAX_FRAMES_TOTAL:
+        raise ProfileTooLargeError(f"more than {MAX_FRAMES_TOTAL} frames over distinct stacks")
+    try:
+        waits = flat.wait_kinds(samples, table.wait_chars)
+        if waits is None:
+            return None
+        names = flat.user_names(samples, table.names)
+    except KeyError as exc:
+        raise _unknown_location(exc) from None
+    if names is None:
+        return None
+    if kind is ProfileKind.HEAP:  # an allocation site waits on nothing: keyed by frames alone
+        waits = [WaitKind.UNKNOWN] * samples.n
+    signatures = list(map(operator.add, map(SIGNATURE_PREFIX.__getitem__, waits), names))
+    if len(set(signatures)) != len(signatures):
+        return None
+    ids = samples.ids
+
+    def frames_at(span: slice) -> tuple[Frame, ...]:
+        return table.frames_of(ids[span])
+
+    def user_at(span: slice) -> tuple[Frame, ...]:
+        return table.user_frames_of(ids[span])
+
+    frames = map(Frames, repeat(frames_at), samples.spans, samples.nonempty)
+    user = map(Frames, repeat(user_at), samples.spans, map(bool, names))
+    counts, heaps, total = _counts(samples.values, types, kind)
+    extra = [heaps] if heaps is not None else []
+    return list(map(StackGroup, signatures, waits, frames, user, counts, *extra)), total
+
+
+def _sample_groups(
+    table: _Table, msg: pb.Profile, types: list[str], kind: ProfileKind
+) -> tuple[list[StackGroup], int]:
+    """Sample by sample: labels, merged stacks, and the exact error for broken input."""
     samples = list(msg.sample)
     ids = list(map(_ALL, map(_LOCATION_IDS, samples)))
     if table.frame_count(ids) > MAX_FRAMES_TOTAL:  # before anything is built per frame
@@ -202,22 +265,10 @@ def parse(msg: pb.Profile, *, max_samples: int) -> Profile:
     signatures, waits, names = _signatures(table, ids, kind is ProfileKind.HEAP)
     frames = list(map(Frames, repeat(table.frames_of), ids, map(bool, ids)))
     user = list(map(Frames, repeat(table.user_frames_of), ids, map(bool, names)))
-    if kind is ProfileKind.HEAP:
-        heap_idx = itemgetter(*(types.index(t) for t in _HEAP_TYPES))
-        heaps = [HeapValues(*heap_idx(v)) for v in values]
-        counts = [h.inuse_objects for h in heaps]
-        total = sum(h.inuse_space for h in heaps)
-    else:
-        heaps = None
-        counts = list(map(itemgetter(0), values))
-        total = sum(counts)
-    if heaps is None and len(set(signatures)) == len(signatures) and not any(map(_LABELS, samples)):
-        # The common case, Go's one sample per distinct stack: no merging, groups built in C.
-        groups = list(map(StackGroup, signatures, waits, frames, user, counts))
-    else:
-        builder = GroupBuilder()
-        for i, sample in enumerate(samples):
-            stack = new_stack(signatures[i], waits[i], frames[i], user[i])
-            builder.add(stack, counts[i], heap=heaps[i] if heaps else None, labels=_labels(table, sample))
-        groups = builder.groups()
-    return Profile(kind, ProfileFormat.PROTO, ordered(groups), total, msg.time_nanos or None)
+    per_type = [list(map(itemgetter(i), values)) for i in range(len(types))]
+    counts, heaps, total = _counts(per_type, types, kind)
+    builder = GroupBuilder()
+    for i, sample in enumerate(samples):
+        stack = new_stack(signatures[i], waits[i], frames[i], user[i])
+        builder.add(stack, counts[i], heap=heaps[i] if heaps else None, labels=_labels(table, sample))
+    return builder.groups(), total
