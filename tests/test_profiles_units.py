@@ -24,6 +24,7 @@ from leakpatrol.profiles import (
     WaitKind,
     load,
     loader,
+    proto,
 )
 from leakpatrol.profiles import profile_pb2 as pb
 
@@ -308,3 +309,25 @@ def test_inlining_explosion_hits_the_frame_budget() -> None:
     assert len(data) < 20_000
     with pytest.raises(ProfileTooLargeError):
         load(data)
+
+
+@pytest.mark.parametrize("name", ["goroutine.pb.gz", "goroutineleak.pb.gz", "heap.pb.gz"])
+def test_proto_all_at_once_and_sample_by_sample_agree(name: str) -> None:
+    """flat.py's path (raw bytes given) and the sample-by-sample one give the same groups."""
+    raw = gzip.decompress((ROOT / "tests" / "golden" / "profiles" / name).read_bytes())
+    fast = proto.parse(proto.decode(raw), max_samples=1000, raw=raw)
+    slow = proto.parse(proto.decode(raw), max_samples=1000)
+    assert fast == slow
+    assert [(g.frames, g.user_frames) for g in fast.groups] == [
+        (g.frames, g.user_frames) for g in slow.groups
+    ]
+
+
+def test_proto_sample_without_locations_and_location_id_zero() -> None:
+    empty = load(_proto([([], 2), ([1, 2, 3], 1)]).SerializeToString())
+    assert [(g.signature, g.count, len(g.frames)) for g in empty.groups] == [
+        ("running|", 2, 0),
+        ("select|main.inner;main.outer", 1, 4),
+    ]
+    with pytest.raises(MalformedProfileError, match="unknown location 0"):
+        load(_proto([([1, 0, 2], 1)]).SerializeToString())
