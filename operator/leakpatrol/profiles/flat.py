@@ -40,8 +40,12 @@ class Samples:
         self.n = n
         stride = n_types + 1
         self.values = [values[i::stride] for i in range(n_types)]  # per sample type, per sample
-        self.spans: list[slice] = []  # each sample's ids: set by wait_kinds
+        self.starts: list[int] = []  # where each sample's ids begin in `ids`: set by wait_kinds
         self.nonempty: list[bool] = []
+
+    def ids_at(self, start: int) -> list[int]:
+        """One sample's ids; its end is found only when someone reads its frames."""
+        return self.ids[start : self.ids.index(0, start)]
 
 
 def read(raw: bytes, n: int, n_types: int) -> Samples | None:
@@ -70,15 +74,14 @@ def wait_kinds(samples: Samples, chars: dict[int, str]) -> list[WaitKind] | None
         return None
     parts.pop()
     lengths = list(map(len, parts))
-    starts = list(accumulate(map(int.__add__, lengths, repeat(1)), initial=0))
-    samples.spans = list(map(slice, starts, map(int.__add__, starts, lengths)))
+    samples.starts = list(accumulate(map(int.__add__, lengths, repeat(1)), initial=0))
+    samples.starts.pop()  # where a sample after the last would begin
     samples.nonempty = list(map(bool, lengths))
-    firsts = map(_FIRST, map(str.lstrip, parts, repeat(NOTHING + PARK)))
-    parked = map(str.__contains__, parts, repeat(PARK))
-    return [
-        _CHAR_KINDS[c] if c else (WaitKind.UNKNOWN if p else WaitKind.RUNNING)
-        for c, p in zip(firsts, parked, strict=False)
-    ]
+    kinds = list(map(_CHAR_KINDS.get, map(_FIRST, map(str.lstrip, parts, repeat(NOTHING + PARK)))))
+    if None in kinds:  # no location said why: parked for an unknown reason, or running
+        for i in [i for i, kind in enumerate(kinds) if kind is None]:
+            kinds[i] = WaitKind.UNKNOWN if PARK in parts[i] else WaitKind.RUNNING
+    return kinds  # type: ignore[return-value]  # the Nones were just replaced
 
 
 def user_names(samples: Samples, names: dict[int, str]) -> list[str] | None:

@@ -235,16 +235,15 @@ def _flat_groups(
     signatures = list(map(operator.add, map(SIGNATURE_PREFIX.__getitem__, waits), names))
     if len(set(signatures)) != len(signatures):
         return None
-    ids = samples.ids
 
-    def frames_at(span: slice) -> tuple[Frame, ...]:
-        return table.frames_of(ids[span])
+    def frames_at(start: int) -> tuple[Frame, ...]:
+        return table.frames_of(samples.ids_at(start))
 
-    def user_at(span: slice) -> tuple[Frame, ...]:
-        return table.user_frames_of(ids[span])
+    def user_at(start: int) -> tuple[Frame, ...]:
+        return table.user_frames_of(samples.ids_at(start))
 
-    frames = map(Frames, repeat(frames_at), samples.spans, samples.nonempty)
-    user = map(Frames, repeat(user_at), samples.spans, map(bool, names))
+    frames = map(Frames, repeat(frames_at), samples.starts, samples.nonempty)
+    user = map(Frames, repeat(user_at), samples.starts, map(bool, names))
     counts, heaps, total = _counts(samples.values, types, kind)
     extra = [heaps] if heaps is not None else []
     return list(map(StackGroup, signatures, waits, frames, user, counts, *extra)), total
