@@ -78,9 +78,10 @@ def wait_kinds(samples: Samples, chars: dict[int, str]) -> list[WaitKind] | None
     samples.starts.pop()  # where a sample after the last would begin
     samples.nonempty = list(map(bool, lengths))
     kinds = list(map(_CHAR_KINDS.get, map(_FIRST, map(str.lstrip, parts, repeat(NOTHING + PARK)))))
-    if None in kinds:  # no location said why: parked for an unknown reason, or running
-        for i in [i for i, kind in enumerate(kinds) if kind is None]:
-            kinds[i] = WaitKind.UNKNOWN if PARK in parts[i] else WaitKind.RUNNING
+    i = -1
+    for _ in range(kinds.count(None)):  # no location said why: parked (reason unknown) or running
+        i = kinds.index(None, i + 1)
+        kinds[i] = WaitKind.UNKNOWN if PARK in parts[i] else WaitKind.RUNNING
     return kinds  # type: ignore[return-value]  # the Nones were just replaced
 
 

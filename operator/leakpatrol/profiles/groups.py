@@ -139,7 +139,7 @@ def ordered(groups: list[StackGroup]) -> list[StackGroup]:
     Two stable C-level sorts instead of one with a Python key function (4,000 calls saved);
     `reverse=True` keeps equal sizes in signature order."""
     groups.sort(key=attrgetter("signature"))
-    heap = sum(g.heap is not None for g in groups)
+    heap = len(groups) - list(map(attrgetter("heap"), groups)).count(None)
     if heap == len(groups) and heap:
         groups.sort(key=attrgetter("heap.inuse_space"), reverse=True)
     elif heap:
