@@ -5,7 +5,7 @@ at 4,000 stacks that is most of the parse. Instead the samples are taken as raw 
 (`SampleBytes`), joined with a separator that encodes `location_id: 0` and `value: SENTINEL`,
 and decoded as a single `Sample`: repeated fields merge in order, so one list holds all ids with
 a 0 after each sample, another all values with SENTINEL after each sample's values. Signatures
-and wait kinds then come from one string join over all ids, split at the separators.
+and wait kinds then come from one string join over all ids (see `stacks`).
 
 Location id 0 is invalid in pprof and SENTINEL is no count anyone writes; each must appear
 exactly once per sample, no sample may have labels and no name may hold NUL, else these return
@@ -14,8 +14,9 @@ None and the sample-by-sample path in proto.py decides, including every error.
 
 from __future__ import annotations
 
+import re
 from itertools import accumulate, repeat
-from operator import itemgetter
+from typing import cast
 
 from google.protobuf.message import DecodeError
 
@@ -29,7 +30,11 @@ NOTHING = "\x01"  # a location that neither waits nor parks
 PARK = "\x02"  # a location that parks without saying why (runtime.gopark)
 WAIT_CHARS = {kind: chr(3 + i) for i, kind in enumerate(WaitKind)}
 _CHAR_KINDS = {c: kind for kind, c in WAIT_CHARS.items()}
-_FIRST = itemgetter(slice(0, 1))
+_WAITS = f"{min(WAIT_CHARS.values())}-{max(WAIT_CHARS.values())}"
+# Per sample up to its NUL: the first wait char, or "". Linear: the first class excludes what
+# the group takes, and the group is one optional char.
+_FIRST_WAIT = re.compile(f"[^\\x00{_WAITS}]*([{_WAITS}]?)[^\\x00]*\\x00")
+_DROP_CHARS = dict.fromkeys(range(1, 3 + len(WAIT_CHARS)))  # str.translate: delete them
 
 
 class Samples:
@@ -40,7 +45,7 @@ class Samples:
         self.n = n
         stride = n_types + 1
         self.values = [values[i::stride] for i in range(n_types)]  # per sample type, per sample
-        self.starts: list[int] = []  # where each sample's ids begin in `ids`: set by wait_kinds
+        self.starts: list[int] = []  # where each sample's ids begin in `ids`: set by stacks()
         self.nonempty: list[bool] = []
 
     def ids_at(self, start: int) -> list[int]:
@@ -65,31 +70,30 @@ def read(raw: bytes, n: int, n_types: int) -> Samples | None:
     return Samples(flat.location_id[:], values, n, n_types)
 
 
-def wait_kinds(samples: Samples, chars: dict[int, str]) -> list[WaitKind] | None:
-    """Per sample, the first location that proves a wait kind (leaf first); else UNKNOWN if it
-    parked, RUNNING if not. `chars`: one char per location (a wait char, PARK or NOTHING), so
-    the parts' lengths also give each sample's span of ids. KeyError: an unknown location."""
-    parts = "".join(map({**chars, 0: _NUL}.__getitem__, samples.ids)).split(_NUL)
-    if len(parts) != samples.n + 1:  # a location id 0 inside a sample
+def stacks(samples: Samples, tokens: dict[int, str]) -> tuple[list[str], list[WaitKind]] | None:
+    """Per sample: its user function names (";"-joined) and its wait kind, from one join.
+
+    A location's token is one char (its wait char, PARK or NOTHING), then its user names, each
+    ending in ";". In the joined string the separator's NUL ends each sample: one C-level
+    regex pass takes each sample's first wait char (leaf first), one `translate` drops the
+    chars to leave the names, and a sample's char count is its number of ids. None if a name
+    holds NUL or those chars (the counts would not add up). KeyError: an unknown location."""
+    joined = "".join(map({**tokens, 0: _NUL}.__getitem__, samples.ids))
+    parts = joined.split(_NUL)
+    names = joined.translate(_DROP_CHARS).split(_NUL)
+    if len(parts) != samples.n + 1 or len(names) != samples.n + 1:
         return None
     parts.pop()
-    lengths = list(map(len, parts))
+    names.pop()
+    lengths = list(map(int.__sub__, map(len, parts), map(len, names)))
+    if sum(lengths) != len(samples.ids) - samples.n:
+        return None
     samples.starts = list(accumulate(map(int.__add__, lengths, repeat(1)), initial=0))
     samples.starts.pop()  # where a sample after the last would begin
     samples.nonempty = list(map(bool, lengths))
-    kinds = list(map(_CHAR_KINDS.get, map(_FIRST, map(str.lstrip, parts, repeat(NOTHING + PARK)))))
+    kinds = list(map(_CHAR_KINDS.get, _FIRST_WAIT.findall(joined)))
     i = -1
     for _ in range(kinds.count(None)):  # no location said why: parked (reason unknown) or running
         i = kinds.index(None, i + 1)
         kinds[i] = WaitKind.UNKNOWN if PARK in parts[i] else WaitKind.RUNNING
-    return kinds  # type: ignore[return-value]  # the Nones were just replaced
-
-
-def user_names(samples: Samples, names: dict[int, str]) -> list[str] | None:
-    """Per sample, its user function names ";"-joined: one join over all ids (each location's
-    names end in ";"), split at the separators; None if a name holds NUL (it would shift them)."""
-    parts = "".join(map({**names, 0: _NUL}.__getitem__, samples.ids)).split(_NUL)
-    if len(parts) != samples.n + 1:
-        return None
-    parts.pop()
-    return list(map(str.removesuffix, parts, repeat(";")))
+    return list(map(str.removesuffix, names, repeat(";"))), cast(list[WaitKind], kinds)  # no None left

@@ -88,7 +88,7 @@ class _Table:
         self.names: dict[int, str] = {}
         self.wait: dict[int, WaitKind | None] = {}
         self.parks: set[int] = set()
-        self.wait_chars: dict[int, str] = {}  # for flat.wait_kinds
+        self.tokens: dict[int, str] = {}  # for flat.stacks: a wait char, then the user names
         self.sizes: dict[int, int] = {}  # frames per location (inlining), when any has several
         self._frames: dict[int, tuple[Frame, ...]] = {}
         for loc in msg.location:
@@ -119,7 +119,8 @@ class _Table:
         if parks:
             self.parks.add(loc.id)
         wait = self.wait[loc.id]
-        self.wait_chars[loc.id] = flat.WAIT_CHARS[wait] if wait else flat.PARK if parks else flat.NOTHING
+        char = flat.WAIT_CHARS[wait] if wait else flat.PARK if parks else flat.NOTHING
+        self.tokens[loc.id] = char + self.names[loc.id]
         self.sizes[loc.id] = len(names)
 
     def frame_count(self, ids: list[list[int]], separator: int | None = None) -> int:
@@ -222,14 +223,12 @@ def _flat_groups(
     if table.frame_count([samples.ids], separator=0) - samples.n > MAX_FRAMES_TOTAL:
         raise ProfileTooLargeError(f"more than {MAX_FRAMES_TOTAL} frames over distinct stacks")
     try:
-        waits = flat.wait_kinds(samples, table.wait_chars)
-        if waits is None:
-            return None
-        names = flat.user_names(samples, table.names)
+        found = flat.stacks(samples, table.tokens)
     except KeyError as exc:
         raise _unknown_location(exc) from None
-    if names is None:
+    if found is None:
         return None
+    names, waits = found
     if kind is ProfileKind.HEAP:  # an allocation site waits on nothing: keyed by frames alone
         waits = [WaitKind.UNKNOWN] * samples.n
     signatures = list(map(operator.add, map(SIGNATURE_PREFIX.__getitem__, waits), names))
