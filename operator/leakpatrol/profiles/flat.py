@@ -15,7 +15,7 @@ None and the sample-by-sample path in proto.py decides, including every error.
 from __future__ import annotations
 
 import re
-from itertools import accumulate, repeat
+from itertools import repeat
 from typing import cast
 
 from google.protobuf.message import DecodeError
@@ -45,11 +45,18 @@ class Samples:
         self.n = n
         stride = n_types + 1
         self.values = [values[i::stride] for i in range(n_types)]  # per sample type, per sample
-        self.starts: list[int] = []  # where each sample's ids begin in `ids`: set by stacks()
-        self.nonempty: list[bool] = []
+        self._starts: list[int] | None = None  # where each sample's ids begin: found on demand
 
-    def ids_at(self, start: int) -> list[int]:
-        """One sample's ids; its end is found only when someone reads its frames."""
+    def ids_of(self, sample: int) -> list[int]:
+        """One sample's ids. Where samples begin is worked out only once someone reads frames:
+        most profiles are evaluated without that."""
+        if self._starts is None:
+            starts, find, end = [0], self.ids.index, -1
+            for _ in range(self.n - 1):
+                end = find(0, end + 1)
+                starts.append(end + 1)
+            self._starts = starts
+        start = self._starts[sample]
         return self.ids[start : self.ids.index(0, start)]
 
 
@@ -74,26 +81,19 @@ def stacks(samples: Samples, tokens: dict[int, str]) -> tuple[list[str], list[Wa
     """Per sample: its user function names (";"-joined) and its wait kind, from one join.
 
     A location's token is one char (its wait char, PARK or NOTHING), then its user names, each
-    ending in ";". In the joined string the separator's NUL ends each sample: one C-level
-    regex pass takes each sample's first wait char (leaf first), one `translate` drops the
-    chars to leave the names, and a sample's char count is its number of ids. None if a name
-    holds NUL or those chars (the counts would not add up). KeyError: an unknown location."""
+    ending in ";" (proto.py keeps locations whose names hold control chars off this path). In
+    the joined string the separator's NUL ends each sample: one C-level regex pass takes each
+    sample's first wait char (leaf first), one `translate` drops the chars to leave the names.
+    KeyError: an unknown location."""
     joined = "".join(map({**tokens, 0: _NUL}.__getitem__, samples.ids))
-    parts = joined.split(_NUL)
     names = joined.translate(_DROP_CHARS).split(_NUL)
-    if len(parts) != samples.n + 1 or len(names) != samples.n + 1:
-        return None
-    parts.pop()
-    names.pop()
-    lengths = list(map(int.__sub__, map(len, parts), map(len, names)))
-    if sum(lengths) != len(samples.ids) - samples.n:
-        return None
-    samples.starts = list(accumulate(map(int.__add__, lengths, repeat(1)), initial=0))
-    samples.starts.pop()  # where a sample after the last would begin
-    samples.nonempty = list(map(bool, lengths))
     kinds = list(map(_CHAR_KINDS.get, _FIRST_WAIT.findall(joined)))
-    i = -1
-    for _ in range(kinds.count(None)):  # no location said why: parked (reason unknown) or running
-        i = kinds.index(None, i + 1)
-        kinds[i] = WaitKind.UNKNOWN if PARK in parts[i] else WaitKind.RUNNING
+    if len(names) != samples.n + 1 or len(kinds) != samples.n:
+        return None
+    names.pop()
+    if None in kinds:  # no location said why: parked (reason unknown) or running
+        parts, i = joined.split(_NUL), -1
+        for _ in range(kinds.count(None)):
+            i = kinds.index(None, i + 1)
+            kinds[i] = WaitKind.UNKNOWN if PARK in parts[i] else WaitKind.RUNNING
     return list(map(str.removesuffix, names, repeat(";"))), cast(list[WaitKind], kinds)  # no None left

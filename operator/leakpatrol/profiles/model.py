@@ -62,12 +62,12 @@ class Frames(Sequence[Frame]):
     Parsers know a stack's signature and wait kind from integer ids or line indexes; turning
     every stack into `Frame` objects costs more than the parse itself, while callers read the
     frames of a few dozen groups. `build(key)` makes the tuple; `nonempty` answers truthiness
-    (`group.user_frames or group.frames`) without building anything.
+    (`group.user_frames or group.frames`) without building anything (None: build to know).
     """
 
     __slots__ = ("_build", "_built", "_key", "_nonempty")
 
-    def __init__(self, build: Callable[[Any], tuple[Frame, ...]], key: object, nonempty: bool) -> None:
+    def __init__(self, build: Callable[[Any], tuple[Frame, ...]], key: object, nonempty: bool | None) -> None:
         self._build = build
         self._key = key
         self._nonempty = nonempty
@@ -81,7 +81,7 @@ class Frames(Sequence[Frame]):
         return built
 
     def __bool__(self) -> bool:
-        return self._nonempty
+        return self._nonempty if self._nonempty is not None else bool(self._tuple())
 
     def __len__(self) -> int:
         return len(self._tuple())

@@ -89,6 +89,7 @@ class _Table:
         self.wait: dict[int, WaitKind | None] = {}
         self.parks: set[int] = set()
         self.tokens: dict[int, str] = {}  # for flat.stacks: a wait char, then the user names
+        self.flat_ok = True
         self.sizes: dict[int, int] = {}  # frames per location (inlining), when any has several
         self._frames: dict[int, tuple[Frame, ...]] = {}
         for loc in msg.location:
@@ -121,6 +122,8 @@ class _Table:
         wait = self.wait[loc.id]
         char = flat.WAIT_CHARS[wait] if wait else flat.PARK if parks else flat.NOTHING
         self.tokens[loc.id] = char + self.names[loc.id]
+        # flat.stacks marks locations with control chars and splits samples at NUL.
+        self.flat_ok = self.flat_ok and self.names[loc.id].isprintable()
         self.sizes[loc.id] = len(names)
 
     def frame_count(self, ids: list[list[int]], separator: int | None = None) -> int:
@@ -200,7 +203,7 @@ def parse(msg: pb.Profile, *, max_samples: int, raw: bytes | None = None) -> Pro
     table = _Table(msg)
     types = [table.string(t.type, "ValueType.type") for t in msg.sample_type]
     kind = _kind(types)
-    samples = flat.read(raw, len(msg.sample), len(types)) if raw is not None else None
+    samples = flat.read(raw, len(msg.sample), len(types)) if raw is not None and table.flat_ok else None
     fast = _flat_groups(table, samples, types, kind) if samples is not None else None
     groups, total = fast if fast is not None else _sample_groups(table, msg, types, kind)
     return Profile(kind, ProfileFormat.PROTO, ordered(groups), total, msg.time_nanos or None)
@@ -235,14 +238,15 @@ def _flat_groups(
     if len(set(signatures)) != len(signatures):
         return None
 
-    def frames_at(start: int) -> tuple[Frame, ...]:
-        return table.frames_of(samples.ids_at(start))
+    def frames_of(sample: int) -> tuple[Frame, ...]:
+        return table.frames_of(samples.ids_of(sample))
 
-    def user_at(start: int) -> tuple[Frame, ...]:
-        return table.user_frames_of(samples.ids_at(start))
+    def user_frames_of(sample: int) -> tuple[Frame, ...]:
+        return table.user_frames_of(samples.ids_of(sample))
 
-    frames = map(Frames, repeat(frames_at), samples.starts, samples.nonempty)
-    user = map(Frames, repeat(user_at), samples.starts, map(bool, names))
+    indexes = range(samples.n)
+    frames = map(Frames, repeat(frames_of), indexes, repeat(None))  # None: empty only if read so
+    user = map(Frames, repeat(user_frames_of), indexes, map(bool, names))
     counts, heaps, total = _counts(samples.values, types, kind)
     extra = [heaps] if heaps is not None else []
     return list(map(StackGroup, signatures, waits, frames, user, counts, *extra)), total
