@@ -38,6 +38,7 @@ from leakpatrol.profiles.model import (
     ProfileKind,
     StackGroup,
     WaitKind,
+    lazy_frames,
 )
 from leakpatrol.profiles.waits import PARK_FUNCTIONS, frame_wait_kind, is_runtime_function
 
@@ -246,7 +247,7 @@ def _flat_groups(
 
     indexes = range(samples.n)
     frames = map(Frames, repeat(frames_of), indexes, repeat(None))  # None: empty only if read so
-    user = map(Frames, repeat(user_frames_of), indexes, map(bool, names))
+    user = lazy_frames(user_frames_of, indexes, map(bool, names))
     counts, heaps, total = _counts(samples.values, types, kind)
     extra = [heaps] if heaps is not None else []
     return list(map(StackGroup, signatures, waits, frames, user, counts, *extra)), total
@@ -265,8 +266,8 @@ def _sample_groups(
         bad = next(v for v in values if len(v) != len(types))
         raise _malformed("Sample.value", f"{len(bad)} values for {len(types)} sample types")
     signatures, waits, names = _signatures(table, ids, kind is ProfileKind.HEAP)
-    frames = list(map(Frames, repeat(table.frames_of), ids, map(bool, ids)))
-    user = list(map(Frames, repeat(table.user_frames_of), ids, map(bool, names)))
+    frames = list(lazy_frames(table.frames_of, ids, map(bool, ids)))
+    user = list(lazy_frames(table.user_frames_of, ids, map(bool, names)))
     per_type = [list(map(itemgetter(i), values)) for i in range(len(types))]
     counts, heaps, total = _counts(per_type, types, kind)
     builder = GroupBuilder()

@@ -31,7 +31,15 @@ from leakpatrol.profiles.groups import (
     new_stack,
     ordered,
 )
-from leakpatrol.profiles.model import Frame, Frames, Profile, ProfileFormat, ProfileKind, StackGroup, WaitKind
+from leakpatrol.profiles.model import (
+    Frame,
+    Profile,
+    ProfileFormat,
+    ProfileKind,
+    StackGroup,
+    WaitKind,
+    lazy_frames,
+)
 from leakpatrol.profiles.waits import frame_wait_kind, is_runtime_function
 
 STAGE = "debug=1"
@@ -98,9 +106,9 @@ class _Columns:
         # Runtime frames are gone, so only the hooks that stay can tell; else UNKNOWN.
         found = next(filter(None, self.wait[start:end]), None) if self.wait else None
         wait = found or WaitKind.UNKNOWN
-        span = slice(start, end)
-        frames = Frames(self.frames_of, span, end > start)
-        user = Frames(self.user_frames_of, span, bool(joined))
+        span = [slice(start, end)]
+        (frames,) = lazy_frames(self.frames_of, span, [end > start])
+        (user,) = lazy_frames(self.user_frames_of, span, [bool(joined)])
         return new_stack(SIGNATURE_PREFIX[wait] + joined, wait, frames, user)
 
     def frames_of(self, span: slice) -> tuple[Frame, ...]:
@@ -214,8 +222,8 @@ def _distinct_groups(
     signatures = list(map(operator.add, map(SIGNATURE_PREFIX.__getitem__, waits), joined))
     if len(set(signatures)) != len(signatures):
         return None
-    frames = map(Frames, repeat(columns.frames_of), spans, map(operator.lt, starts, ends))
-    user = map(Frames, repeat(columns.user_frames_of), spans, map(bool, joined))
+    frames = lazy_frames(columns.frames_of, spans, map(operator.lt, starts, ends))
+    user = lazy_frames(columns.user_frames_of, spans, map(bool, joined))
     counts = list(map(int, numbers))
     return ordered(list(map(StackGroup, signatures, waits, frames, user, counts))), sum(counts)
 
