@@ -19,8 +19,10 @@ import re
 from leakpatrol.profiles.errors import NotAProfileError, ProfileTooLargeError
 from leakpatrol.profiles.model import ProfileFormat
 
-MAX_BYTES = 32 << 20  # per-line Python work: bounded so hostile input is refused fast
-MAX_LINES = 2_000_000
+# Per-line Python work: bounded so hostile input is refused fast. A pasted 10k-goroutine debug=2
+# dump is ~10 MB; profiles fetched from pods never come this way (they start like a profile).
+MAX_BYTES = 16 << 20
+MAX_LINES = 1_000_000
 _HEAD_LINES = 2000  # the first record must start within this many lines…
 _HEAD_CHARS = 400  # …and this many characters into its line
 # A record start anywhere in a line: debug=1 header or count line, debug=2 goroutine header.
