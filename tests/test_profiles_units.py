@@ -14,6 +14,7 @@ import pytest
 
 from leakpatrol.profiles import (
     DecompressionError,
+    Frame,
     MalformedProfileError,
     NotAProfileError,
     ProfileFormat,
@@ -23,6 +24,7 @@ from leakpatrol.profiles import (
     WaitKind,
     load,
     loader,
+    proto,
 )
 from leakpatrol.profiles import profile_pb2 as pb
 
@@ -71,12 +73,27 @@ def test_dump_labels_of_one_goroutine() -> None:
     assert p.groups[0].labels == {"worker": "a", "k 2": "v 2"}
 
 
-@pytest.mark.parametrize("cut", [30, 100, 200, len(DUMP) - 3])
+@pytest.mark.parametrize(
+    "cut", [DUMP.index("main.send(...)\n\t/src/main.go:11") + 20, DUMP.rindex("main.run") + 4]
+)
 def test_dump_truncated_mid_block_keeps_complete_blocks(cut: int) -> None:
     p = load(DUMP[:cut].encode())
     assert p.truncated
     assert p.total == DUMP[:cut].count("\n\ngoroutine ")
     assert p.total == sum(g.count for g in p.groups)
+    assert p.warnings == ("the dump was cut: its last, incomplete goroutine is left out",)
+
+
+@pytest.mark.parametrize("cut", [30, 100, 200])
+def test_dump_cut_inside_its_first_goroutine_is_refused(cut: int) -> None:
+    """Never "0 goroutines" for text that holds a goroutine record."""
+    with pytest.raises(TruncatedProfileError):
+        load(DUMP[:cut].encode())
+
+
+def test_dump_without_final_newline_is_complete() -> None:
+    p = load(DUMP.rstrip("\n").encode())
+    assert (p.total, p.truncated, p.warnings) == (3, False, ())
 
 
 def test_dump_at_runtime_limit_is_truncated() -> None:
@@ -123,16 +140,34 @@ def test_text_errors_name_the_line() -> None:
     assert err.value.field == "line 8"
     with pytest.raises(MalformedProfileError, match="line 1"):
         load(b"goroutine profile: total x\n")
-    with pytest.raises(MalformedProfileError, match="header says 5"):
-        load(TEXT.replace("2 @", "4 @").encode())
+    with pytest.raises(MalformedProfileError, match="line 2"):
+        load(TEXT.replace("3 @", "3 x").encode())
 
 
-def test_text_truncated() -> None:
-    with pytest.raises(TruncatedProfileError):
-        load(TEXT[:-30].encode())
-    with pytest.raises(TruncatedProfileError):  # cut exactly at a block boundary
-        load(TEXT.split("2 @", maxsplit=1)[0].encode())
+def test_text_totals_that_do_not_add_up_are_kept_with_a_warning() -> None:
+    more = load(TEXT.replace("2 @", "4 @").encode())
+    assert (more.total, sum(g.count for g in more.groups)) == (7, 7)
+    assert more.warnings == ("the records hold 7 goroutines, more than the header's total 5",)
+    top = load(TEXT.split("2 @", maxsplit=1)[0].encode())  # the poster kept the top record
+    assert (top.total, sum(g.count for g in top.groups)) == (5, 3)
+    assert top.warnings == ("the records hold 3 of the header's 5 goroutines: the rest were cut off",)
+
+
+def test_text_without_trailing_blank_line_or_header() -> None:
+    assert load(TEXT.rstrip("\n").encode()).warnings == ()
+    headless = load(TEXT.split("\n", 1)[1].encode())
+    assert (headless.format, headless.total, len(headless.groups)) == (ProfileFormat.TEXT, 5, 2)
+    assert headless.warnings == (
+        "no 'goroutine profile: total N' header: the total is the sum of the records",
+    )
     assert load(b"goroutineleak profile: total 0\n").groups == []
+
+
+def test_text_frame_cut_after_its_function() -> None:
+    p = load(TEXT[:-30].encode())  # the last record's frame ends inside its file name
+    worker = p.groups[1]
+    assert worker.frames[0] == Frame("main.worker")
+    assert (p.total, p.warnings) == (5, ())
 
 
 def _proto(samples: list[tuple[list[int], int]], **extra: object) -> pb.Profile:
@@ -274,3 +309,25 @@ def test_inlining_explosion_hits_the_frame_budget() -> None:
     assert len(data) < 20_000
     with pytest.raises(ProfileTooLargeError):
         load(data)
+
+
+@pytest.mark.parametrize("name", ["goroutine.pb.gz", "goroutineleak.pb.gz", "heap.pb.gz"])
+def test_proto_all_at_once_and_sample_by_sample_agree(name: str) -> None:
+    """flat.py's path (raw bytes given) and the sample-by-sample one give the same groups."""
+    raw = gzip.decompress((ROOT / "tests" / "golden" / "profiles" / name).read_bytes())
+    fast = proto.parse(proto.decode(raw), max_samples=1000, raw=raw)
+    slow = proto.parse(proto.decode(raw), max_samples=1000)
+    assert fast == slow
+    assert [(g.frames, g.user_frames) for g in fast.groups] == [
+        (g.frames, g.user_frames) for g in slow.groups
+    ]
+
+
+def test_proto_sample_without_locations_and_location_id_zero() -> None:
+    empty = load(_proto([([], 2), ([1, 2, 3], 1)]).SerializeToString())
+    assert [(g.signature, g.count, len(g.frames)) for g in empty.groups] == [
+        ("running|", 2, 0),
+        ("select|main.inner;main.outer", 1, 4),
+    ]
+    with pytest.raises(MalformedProfileError, match="unknown location 0"):
+        load(_proto([([1, 0, 2], 1)]).SerializeToString())

@@ -88,6 +88,8 @@ def cmd_diagnose(a: argparse.Namespace) -> int:
     groups = []
     for g in sorted(profile.groups, key=lambda g: g.size, reverse=True)[: a.top]:
         rule = rules.match(signal, g.wait_kind.value, [f.function for f in g.user_frames])
+        # Keys only a tolerant read fills appear only when set: well-formed output is unchanged.
+        ancestors = {"ancestors": [f.display() for f in g.ancestors]} if g.ancestors else {}
         groups.append(
             {
                 "signature": g.signature,
@@ -95,17 +97,20 @@ def cmd_diagnose(a: argparse.Namespace) -> int:
                 "wait_kind": g.wait_kind.value,
                 "wait_minutes_max": max(g.wait_minutes) if g.wait_minutes else None,
                 "created_by": g.created_by,
+                **ancestors,
                 "frames": [f.display() for f in g.user_frames or g.frames],
                 "inuse_space": g.heap.inuse_space if g.heap else None,
                 "rule": None if rule is None else {"id": rule.id, "cause": rule.cause, "fix": rule.fix},
             }
         )
+    warnings = {"warnings": list(profile.warnings)} if profile.warnings else {}
     print(
         json.dumps(
             {
                 "kind": profile.kind.value,
                 "format": profile.format.value,
                 "total": profile.total,
+                **warnings,
                 "groups": groups,
             },
             indent=2,

@@ -72,6 +72,7 @@ def verdict_text(v: Verdict, source: str) -> str:
 def diagnose_text(profile: Profile, rules: RuleSet, top: int = 10) -> str:
     unit = "bytes in use" if profile.kind is ProfileKind.HEAP else "goroutines"
     lines = [f"{profile.kind.value} profile ({profile.format.value}): total {profile.total} {unit}"]
+    lines += [f"warning: {w}" for w in profile.warnings]  # what a tolerant read had to accept
     signal = (
         "heap"
         if profile.kind is ProfileKind.HEAP
@@ -84,6 +85,8 @@ def diagnose_text(profile: Profile, rules: RuleSet, top: int = 10) -> str:
         lines += [f"            {frame}" for frame in display_frames(g.user_frames or g.frames, 6)]
         if g.created_by:
             lines.append(f"            created by {g.created_by}")
+        if g.ancestors:  # GODEBUG=tracebackancestors: where the creator stood when it started it
+            lines.append(f"            from {' <- '.join(f.function for f in g.ancestors[:4])}")
         rule = rules.match(signal, g.wait_kind.value, [f.function for f in g.user_frames])
         if rule is not None:
             lines += [f"      rule: {rule.id}", f"      cause: {rule.cause}", f"      fix: {rule.fix}"]

@@ -23,7 +23,7 @@ class GroupPoint:
 
     signature: str
     wait_kind: str
-    stack: tuple[Frame, ...]  # leaf first; turned into display strings only if the group is tracked
+    stack: Sequence[Frame]  # leaf first, lazy; turned into display strings only if the group is tracked
     value: float  # goroutines, or inuse bytes
     is_load: bool = False  # a request handler: its count *is* the load
 

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import re
 
-from leakpatrol.profiles.errors import MalformedProfileError, ProfileTooLargeError
+from leakpatrol.profiles.errors import MalformedProfileError, ProfileTooLargeError, TruncatedProfileError
 from leakpatrol.profiles.groups import GroupBuilder, Stack, is_count, make_stack
 from leakpatrol.profiles.model import Frame, Profile, ProfileFormat, ProfileKind, WaitKind
+from leakpatrol.profiles.paste import is_file_line
 from leakpatrol.profiles.waits import reason_wait_kind
 
 STAGE = "debug=2"
 RUNTIME_CUT = 64 << 20  # writeGoroutineStacks gives up growing its buffer at this size
 _CREATED = "created by "
 _ELIDED = "..."  # "...additional frames elided..." and "...N frames elided..."
+_ANCESTOR = "[originating from goroutine "
 
 
 # Arguments differ per goroutine (pointers); dropping them in one C-level pass makes the blocks of
@@ -73,35 +75,56 @@ def _location(line: str) -> tuple[str, int]:
     return (file, int(num)) if is_count(num) else (loc, 0)
 
 
-def _body(body: str) -> tuple[tuple[Frame, ...], str | None]:
-    """Frames (leaf first) and the creator of one goroutine, from its block without the header."""
+def _body(body: str) -> tuple[tuple[Frame, ...], str | None, tuple[Frame, ...]]:
+    """Frames (leaf first), the creator, and the first ancestor's frames of one goroutine, from
+    its block without the header. A function line without its file line (a cut paste) is kept
+    as a frame without a file."""
     frames: list[Frame] = []
+    ancestors: list[Frame] | None = None  # set once "[originating from goroutine N]:" is seen
+    target = frames
     created_by = None
     func: str | None = None
     for i, line in enumerate(body.rstrip("\n").split("\n"), start=1):
         if line.startswith("\t"):
             if func is not None:  # a file line without a function ("stack unavailable") is noise
-                frames.append(Frame(func, *_location(line)))
+                target.append(Frame(func, *_location(line)))
             func = None
-        elif line.startswith(_CREATED):
-            created_by = line[len(_CREATED) :].partition(" in goroutine ")[0]
+            continue
+        if func is not None:
+            target.append(Frame(func))
+            func = None
+        if line.startswith(_CREATED):
+            if ancestors is None:  # an ancestor's own creator is not this goroutine's
+                created_by = line[len(_CREATED) :].partition(" in goroutine ")[0]
+        elif line.startswith(_ANCESTOR):
+            # GODEBUG=tracebackancestors=N: the creators' stacks when they started it. The first
+            # (the direct creator) is kept as context; older ones are read past.
+            if ancestors is None:
+                target = ancestors = []
+            else:
+                target = []
         elif not line.startswith(_ELIDED):
-            if not line or " " in line:  # Go function names have no spaces; args are gone
+            # Args `_ARGS` left in place: no file line follows (a cut paste).
+            name = line[: line.rfind("(")] if line.endswith(")") else line
+            if not name or " " in name:  # Go function names have no spaces; args are gone
                 raise _BadLineError(i, f"expected a function call, got {line[:80]!r}")
-            func = line
+            func = name
     if func is not None:
-        raise _BadLineError(body.count("\n"), "function line without its file line")
-    return tuple(frames), created_by
+        target.append(Frame(func))
+    return tuple(frames), created_by, tuple(ancestors or ())
 
 
 def _complete_blocks(text: str, raw_size: int) -> tuple[list[str], bool]:
-    """Split into blocks; drop a last block the runtime cut off (not ending in a file line)."""
+    """Split into blocks; drop a last block the runtime cut off (not ending in a whole file
+    line). A paste that lost only the final newline is complete."""
     blocks = text.split("\n\n")
-    last = blocks[-1]
-    complete = last.endswith("\n") and last.rstrip("\n").rpartition("\n")[2].startswith("\t")
+    if not blocks[-1].strip():
+        blocks.pop()
+    last_line = blocks[-1].rstrip("\n").rpartition("\n")[2] if blocks else ""
+    complete = last_line.startswith("\t") and is_file_line(last_line[1:])
     # A dump of exactly the runtime's limit was cut even if the cut fell on a line boundary.
     cut = raw_size >= RUNTIME_CUT or not complete
-    if cut:
+    if cut and blocks:
         blocks.pop()
     return blocks, cut
 
@@ -129,26 +152,38 @@ def _line_of(blocks: list[str], index: int) -> int:
     return 1 + sum(b.count("\n") + 2 for b in blocks[:index])
 
 
-def parse(text: str, *, raw_size: int, max_samples: int) -> Profile:
+def parse(text: str, *, raw_size: int, max_samples: int, notes: tuple[str, ...] | list[str] = ()) -> Profile:
     blocks, truncated = _complete_blocks(_ARGS.sub("", text), raw_size)
+    if not blocks:  # never "0 goroutines" for text that holds a goroutine header
+        raise TruncatedProfileError("debug=2 dump ends inside its first goroutine record")
     if len(blocks) > max_samples:
         raise ProfileTooLargeError(f"{len(blocks)} goroutines, over the cap of {max_samples}")
     counts, first = _count_distinct(blocks)
     builder = GroupBuilder()
-    bodies: dict[str, tuple[tuple[Frame, ...], str | None]] = {}
+    bodies: dict[str, tuple[tuple[Frame, ...], str | None, tuple[Frame, ...]]] = {}
     stacks: dict[tuple[WaitKind, str], Stack] = {}
     for (tail, body), n in counts.items():
         try:
             wait, minutes, labels = _header(tail)
             if body not in bodies:
                 bodies[body] = _body(body)
-                builder.charge(len(bodies[body][0]))
+                builder.charge(len(bodies[body][0]) + len(bodies[body][2]))
         except _BadLineError as exc:
             raise _bad(_line_of(blocks, first[tail, body]) + exc.offset, str(exc)) from None
-        frames, created_by = bodies[body]
+        frames, created_by, ancestors = bodies[body]
         stack = stacks.get((wait, body))
         if stack is None:
             stack = stacks[wait, body] = make_stack(wait, frames)
-        builder.add(stack, n, created_by=created_by, minutes=minutes * n, labels=labels)
-    groups = builder.groups()
-    return Profile(ProfileKind.GOROUTINE, ProfileFormat.DUMP, groups, len(blocks), truncated=truncated)
+        builder.add(stack, n, created_by=created_by, minutes=minutes * n, labels=labels, ancestors=ancestors)
+    warnings = (
+        *notes,
+        *(["the dump was cut: its last, incomplete goroutine is left out"] if truncated else []),
+    )
+    return Profile(
+        ProfileKind.GOROUTINE,
+        ProfileFormat.DUMP,
+        builder.groups(),
+        len(blocks),
+        truncated=truncated,
+        warnings=warnings,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from leakpatrol.profiles.errors import ProfileTooLargeError
@@ -24,12 +26,12 @@ class Stack(NamedTuple):
 
     signature: str
     wait_kind: WaitKind
-    frames: tuple[Frame, ...]
-    user_frames: tuple[Frame, ...]
+    frames: Sequence[Frame]
+    user_frames: Sequence[Frame]
 
 
 def new_stack(
-    signature: str, wait_kind: WaitKind, frames: tuple[Frame, ...], user_frames: tuple[Frame, ...]
+    signature: str, wait_kind: WaitKind, frames: Sequence[Frame], user_frames: Sequence[Frame]
 ) -> Stack:
     """`Stack(...)` without the generated keyword-handling __new__ (4x faster, in C)."""
     stack: Stack = _tuple_new(Stack, (signature, wait_kind, frames, user_frames))
@@ -97,6 +99,7 @@ class GroupBuilder:
         created_by: str | None = None,
         minutes: tuple[int, ...] = (),
         labels: dict[str, str] | None = None,
+        ancestors: tuple[Frame, ...] = (),
     ) -> None:
         group = self._groups.get(stack.signature)
         if group is None:
@@ -110,6 +113,7 @@ class GroupBuilder:
                 created_by,
                 (),
                 dict(labels) if labels else {},
+                ancestors,
             )
             if minutes:
                 self._minutes[stack.signature] = list(minutes)
@@ -117,18 +121,29 @@ class GroupBuilder:
         group.count += count
         group.heap = add_heap(group.heap, heap)
         group.created_by = group.created_by or created_by
+        group.ancestors = group.ancestors or ancestors
         if minutes:
             self._minutes.setdefault(stack.signature, []).extend(minutes)
         if group.labels:
             group.labels = {k: v for k, v in group.labels.items() if labels and labels.get(k) == v}
 
     def groups(self) -> list[StackGroup]:
-        """Largest first: by goroutines, or by in-use bytes for heap sites; ties by signature."""
         for signature, minutes in self._minutes.items():
             self._groups[signature].wait_minutes = tuple(minutes)
-        return sorted(self._groups.values(), key=_size_order)
+        return ordered(list(self._groups.values()))
 
 
-def _size_order(group: StackGroup) -> tuple[int, str]:
-    size = group.heap.inuse_space if group.heap is not None else group.count
-    return -size, group.signature
+def ordered(groups: list[StackGroup]) -> list[StackGroup]:
+    """Largest first: by goroutines, or by in-use bytes for heap sites; ties by signature.
+
+    Two stable C-level sorts instead of one with a Python key function (4,000 calls saved);
+    `reverse=True` keeps equal sizes in signature order."""
+    groups.sort(key=attrgetter("signature"))
+    heap = len(groups) - list(map(attrgetter("heap"), groups)).count(None)
+    if heap == len(groups) and heap:
+        groups.sort(key=attrgetter("heap.inuse_space"), reverse=True)
+    elif heap:
+        groups.sort(key=lambda g: g.size, reverse=True)
+    else:
+        groups.sort(key=attrgetter("count"), reverse=True)
+    return groups

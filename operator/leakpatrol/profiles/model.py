@@ -7,8 +7,12 @@ recompiled binary (shifted lines) still maps to the same group across samples.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import repeat
+from operator import call
+from typing import Any, overload
 
 
 class ProfileKind(StrEnum):
@@ -54,6 +58,77 @@ class Frame:
         return f"{self.function} {self.file}:{self.line}" if self.file else self.function
 
 
+class Frames(Sequence[Frame]):
+    """A stack's frames, built only when first read.
+
+    Parsers know a stack's signature and wait kind from integer ids or line indexes; turning
+    every stack into `Frame` objects costs more than the parse itself, while callers read the
+    frames of a few dozen groups. `build(key)` makes the tuple; `nonempty` answers truthiness
+    (`group.user_frames or group.frames`) without building anything (None: build to know).
+    """
+
+    __slots__ = ("_build", "_built", "_key", "_nonempty")
+
+    def __init__(self, build: Callable[[Any], tuple[Frame, ...]], key: object, nonempty: bool | None) -> None:
+        self._build = build
+        self._key = key
+        self._nonempty = nonempty
+        self._built: tuple[Frame, ...] | None = None
+
+    def _tuple(self) -> tuple[Frame, ...]:
+        built = self._built
+        if built is None:
+            built = self._built = self._build(self._key)
+            self._key = None  # the ids or lines may be large; the tuple is all that is needed now
+        return built
+
+    def __bool__(self) -> bool:
+        return self._nonempty if self._nonempty is not None else bool(self._tuple())
+
+    def __len__(self) -> int:
+        return len(self._tuple())
+
+    @overload
+    def __getitem__(self, index: int) -> Frame: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Frame, ...]: ...
+    def __getitem__(self, index: int | slice) -> Frame | tuple[Frame, ...]:
+        return self._tuple()[index]
+
+    def __iter__(self) -> Iterator[Frame]:
+        return iter(self._tuple())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return self._tuple() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # like a list: equal to tuples, so not hashable
+
+    def __repr__(self) -> str:
+        return repr(self._tuple())
+
+
+class _NonEmptyFrames(Frames):
+    """Frames known to be non-empty. The evaluator tests `group.user_frames or group.frames` for
+    every group of every sample; a Python `__bool__` would cost it 0.15 µs per group, True's own
+    C-level one (a bound method-wrapper, called without arguments) a third of that."""
+
+    __slots__ = ()
+    __bool__ = True.__bool__
+
+
+_FRAMES_CLASSES = (Frames, _NonEmptyFrames)
+
+
+def lazy_frames(
+    build: Callable[[Any], tuple[Frame, ...]], keys: Iterable[object], nonempty: Iterable[bool]
+) -> Iterator[Frames]:
+    """`Frames(build, key, flag)` per key, in C; the class by the flag (see `_NonEmptyFrames`)."""
+    flags = list(nonempty)
+    return map(call, map(_FRAMES_CLASSES.__getitem__, flags), repeat(build), keys, flags)
+
+
 @dataclass(frozen=True, slots=True)
 class HeapValues:
     """The four heap sample types, already scaled by the runtime (bytes and object counts)."""
@@ -70,17 +145,21 @@ class StackGroup:
 
     `frames` is the whole stack leaf first, runtime frames included where the format has them;
     `user_frames` drops the runtime's own frames and is what the signature is built from.
+    Parsers fill both with lazy `Frames`; any sequence of `Frame` (a tuple) is fine too.
     """
 
     signature: str
     wait_kind: WaitKind
-    frames: tuple[Frame, ...]
-    user_frames: tuple[Frame, ...]
+    frames: Sequence[Frame]
+    user_frames: Sequence[Frame]
     count: int = 0  # goroutines; for heap profiles, inuse_objects
     heap: HeapValues | None = None
     created_by: str | None = None  # debug=2 only: "created by F" function
     wait_minutes: tuple[int, ...] = ()  # debug=2 only: one entry per goroutine that reported minutes
     labels: dict[str, str] = field(default_factory=dict)
+    # debug=2 under GODEBUG=tracebackancestors=N: the creator's stack when it started this
+    # goroutine ("[originating from goroutine N]:"), leaf first; context only, not in the signature.
+    ancestors: tuple[Frame, ...] = ()
 
     @property
     def size(self) -> int:
@@ -98,6 +177,9 @@ class Profile:
     # debug=2 only: the runtime cut the dump (at 64 MiB) and only the complete blocks were kept,
     # so counts are a lower bound.
     truncated: bool = False
+    # What a tolerant read had to accept, for people to see: "records add up to 933 of the header's
+    # 1055 goroutines", "a common line prefix was stripped", ... Empty for well-formed profiles.
+    warnings: tuple[str, ...] = ()
 
     @property
     def inuse_space(self) -> int:

@@ -129,3 +129,9 @@ class Function(_message.Message):
     filename: int
     start_line: int
     def __init__(self, id: _Optional[int] = ..., name: _Optional[int] = ..., system_name: _Optional[int] = ..., filename: _Optional[int] = ..., start_line: _Optional[int] = ...) -> None: ...
+
+class SampleBytes(_message.Message):
+    __slots__ = ("sample",)
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    sample: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, sample: _Optional[_Iterable[bytes]] = ...) -> None: ...

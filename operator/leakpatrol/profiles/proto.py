@@ -1,34 +1,64 @@
 """debug=0: profile.proto (goroutine, goroutineleak and heap) into the one model.
 
-Hot path at ~4,000 stacks: every function and location is resolved once up front (frames,
-user frames, names, wait kind per location id); a sample's stack is then assembled by C-level
-map/filter/join over its location ids, with no Python code running per frame.
+Hot path at ~4,000 stacks: what a signature needs (user function names, wait kind) is resolved
+once per location id; then every step runs over all samples at once as C-level map/filter/join
+(no Python code per sample or per frame). `Frame` objects are built only for the groups someone
+reads, through lazy `Frames` (see `_Table.frames_of`).
 """
 
 from __future__ import annotations
 
-from itertools import chain
+import operator
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
 
 from google.protobuf.message import DecodeError
 
+from leakpatrol.profiles import flat
 from leakpatrol.profiles import profile_pb2 as pb
 from leakpatrol.profiles.errors import (
     MalformedProfileError,
     NotAProfileError,
     ProfileTooLargeError,
 )
-from leakpatrol.profiles.groups import SIGNATURE_PREFIX, GroupBuilder, Stack, new_stack, user_frames_of
-from leakpatrol.profiles.model import Frame, HeapValues, Profile, ProfileFormat, ProfileKind, WaitKind
-from leakpatrol.profiles.waits import PARK_FUNCTIONS, frame_wait_kind
+from leakpatrol.profiles.groups import (
+    MAX_FRAMES_TOTAL,
+    SIGNATURE_PREFIX,
+    GroupBuilder,
+    new_stack,
+    ordered,
+    user_frames_of,
+)
+from leakpatrol.profiles.model import (
+    Frame,
+    Frames,
+    HeapValues,
+    Profile,
+    ProfileFormat,
+    ProfileKind,
+    StackGroup,
+    WaitKind,
+    lazy_frames,
+)
+from leakpatrol.profiles.waits import PARK_FUNCTIONS, frame_wait_kind, is_runtime_function
 
 STAGE = "protobuf"
 _HEAP_TYPES = ("alloc_objects", "alloc_space", "inuse_objects", "inuse_space")
 _COUNT_KINDS = {"goroutine": ProfileKind.GOROUTINE, "goroutineleak": ProfileKind.GOROUTINELEAK}
 _SAMPLE_TYPE_TAG = 0x0A  # field 1 (sample_type), length-delimited: how Go starts every profile
+# Slicing a upb repeated field copies it to a list in C; tuple()/list() would iterate in Python.
+_ALL = itemgetter(slice(None))
+_LOCATION_IDS = attrgetter("location_id")
+_VALUES = attrgetter("value")
+_LABELS = attrgetter("label")
 
 
 def _malformed(field: str, detail: str) -> MalformedProfileError:
     return MalformedProfileError(STAGE, field, detail)
+
+
+def _unknown_location(exc: KeyError) -> MalformedProfileError:
+    return _malformed("Sample.location_id", f"unknown location {exc.args[0]}")
 
 
 def decode(raw: bytes) -> pb.Profile:
@@ -44,79 +74,90 @@ def decode(raw: bytes) -> pb.Profile:
     return msg
 
 
-class _Resolver:
-    """Everything per location, computed once up front; stacks are then assembled by C-level
-    map/chain/join over location ids, with no Python code per frame."""
+class _Table:
+    """Per location id: its user function names ("f;g;", "" if none) and the wait kind it
+    proves. Frames are kept as (function id, line) pairs until someone reads a group."""
 
     def __init__(self, msg: pb.Profile) -> None:
         self.strings = [s.decode("utf-8", "replace") for s in msg.string_table]
-        functions = {
+        self.functions = {
             f.id: (self.string(f.name, "Function.name"), self.string(f.filename, "Function.filename"))
             for f in msg.function
         }
-        self.frames: dict[int, tuple[Frame, ...]] = {}
-        self.sizes: dict[int, int] = {}
-        self.user: dict[int, tuple[Frame, ...]] = {}
-        self.names: dict[int, str] = {}  # ";"-joined user function names, "" if none
+        self.lines: dict[int, list[tuple[int, int]]] = {}
+        self.addresses: dict[int, int] = {}
+        self.names: dict[int, str] = {}
         self.wait: dict[int, WaitKind | None] = {}
-        self.parks: dict[int, bool] = {}
-        # Most locations hold one line (no inlining): stacks made only of those take a faster path.
-        self.single: dict[int, Frame] = {}
-        self.single_user: dict[int, Frame | None] = {}
-        self.multi: set[int] = set()
+        self.parks: set[int] = set()
+        self.tokens: dict[int, str] = {}  # for flat.stacks: a wait char, then the user names
+        self.flat_ok = True
+        self.sizes: dict[int, int] = {}  # frames per location (inlining), when any has several
+        self._frames: dict[int, tuple[Frame, ...]] = {}
         for loc in msg.location:
-            self._add_location(loc, functions)
+            self._add_location(loc)
 
     def string(self, index: int, field: str) -> str:
         if not 0 <= index < len(self.strings):
             raise _malformed(field, f"string_table index {index} out of range")
         return self.strings[index]
 
-    def _add_location(self, loc: pb.Location, functions: dict[int, tuple[str, str]]) -> None:
-        frames = []
-        for line in loc.line:  # line[0] is the innermost inlined call: already leaf first
-            fn = functions.get(line.function_id)
+    def _add_location(self, loc: pb.Location) -> None:
+        lines = [(line.function_id, line.line) for line in loc.line]  # innermost inlined first
+        names = []
+        for fid, _ in lines:
+            fn = self.functions.get(fid)
             if fn is None:
-                raise _malformed("Location.line.function_id", f"unknown function {line.function_id}")
-            frames.append(Frame(fn[0], fn[1], line.line))
-        if not frames:  # unsymbolized: the address is all there is
-            frames.append(Frame(f"0x{loc.address:x}"))
-        names = [f.function for f in frames]
-        user = user_frames_of(tuple(frames))
-        self.frames[loc.id] = tuple(frames)
-        self.sizes[loc.id] = len(frames)
-        self.user[loc.id] = user
-        self.names[loc.id] = ";".join(f.function for f in user)
+                raise _malformed("Location.line.function_id", f"unknown function {fid}")
+            names.append(fn[0])
+        if not names:  # unsymbolized: the address is all there is
+            names.append(f"0x{loc.address:x}")
+        self.lines[loc.id] = lines
+        self.addresses[loc.id] = loc.address
+        # "f;g;" with the separator after each name: a stack's names are then one plain join
+        # over its locations (no filter pass), minus the last ";".
+        self.names[loc.id] = "".join(n + ";" for n in names if not is_runtime_function(n))
         self.wait[loc.id] = next(filter(None, map(frame_wait_kind, names)), None)
-        self.parks[loc.id] = not PARK_FUNCTIONS.isdisjoint(names)
-        if len(frames) == 1:
-            self.single[loc.id] = frames[0]
-            self.single_user[loc.id] = user[0] if user else None
-        else:
-            self.multi.add(loc.id)
+        parks = not PARK_FUNCTIONS.isdisjoint(names)
+        if parks:
+            self.parks.add(loc.id)
+        wait = self.wait[loc.id]
+        char = flat.WAIT_CHARS[wait] if wait else flat.PARK if parks else flat.NOTHING
+        self.tokens[loc.id] = char + self.names[loc.id]
+        # flat.stacks marks locations with control chars and splits samples at NUL.
+        self.flat_ok = self.flat_ok and self.names[loc.id].isprintable()
+        self.sizes[loc.id] = len(names)
 
-    def stack(self, key: list[int], builder: GroupBuilder, *, heap: bool) -> Stack:
-        try:
-            frames, user = self._frames(key, builder)
+    def frame_count(self, ids: list[list[int]], separator: int | None = None) -> int:
+        """Frames the stacks expand to; `separator` (flat.py's 0) counts as one."""
+        if max(self.sizes.values(), default=1) <= 1:
+            return sum(map(len, ids))
+        sizes = self.sizes if separator is None else {**self.sizes, separator: 1}
+        try:  # crafted inlining can expand a few bytes into millions of frames
+            return sum(sum(map(sizes.__getitem__, key)) for key in ids)
         except KeyError as exc:
-            raise _malformed("Sample.location_id", f"unknown location {exc.args[0]}") from None
-        names = ";".join(filter(None, map(self.names.__getitem__, key)))
-        if heap:  # an allocation site waits on nothing: heap groups are keyed by frames alone
-            wait = WaitKind.UNKNOWN
-        else:  # leaf first, the first location that proves a wait kind decides
-            found = next(filter(None, map(self.wait.__getitem__, key)), None)
-            wait = found or (WaitKind.UNKNOWN if any(map(self.parks.__getitem__, key)) else WaitKind.RUNNING)
-        return new_stack(SIGNATURE_PREFIX[wait] + names, wait, frames, user)
+            raise _unknown_location(exc) from None
 
-    def _frames(self, key: list[int], builder: GroupBuilder) -> tuple[tuple[Frame, ...], tuple[Frame, ...]]:
-        """All frames and the user frames; charged to the budget before anything is built."""
-        if self.multi.isdisjoint(key):
-            builder.charge(len(key))
-            frames = tuple(map(self.single.__getitem__, key))
-            return frames, tuple(filter(None, map(self.single_user.__getitem__, key)))
-        builder.charge(sum(map(self.sizes.__getitem__, key)))  # crafted inlining can explode
-        frames = tuple(chain.from_iterable(map(self.frames.__getitem__, key)))
-        return frames, tuple(chain.from_iterable(map(self.user.__getitem__, key)))
+    def idle_kind(self, key: list[int]) -> WaitKind:
+        """No location proved a wait kind: parked for an unknown reason, or running."""
+        return WaitKind.RUNNING if self.parks.isdisjoint(key) else WaitKind.UNKNOWN
+
+    def location_frames(self, loc_id: int) -> tuple[Frame, ...]:
+        frames = self._frames.get(loc_id)
+        if frames is None:
+            fns = self.functions
+            lines = self.lines[loc_id]
+            if lines:
+                frames = tuple(Frame(*fns[fid], line) for fid, line in lines)
+            else:
+                frames = (Frame(f"0x{self.addresses[loc_id]:x}"),)
+            self._frames[loc_id] = frames
+        return frames
+
+    def frames_of(self, key: list[int]) -> tuple[Frame, ...]:
+        return tuple(chain.from_iterable(map(self.location_frames, key)))
+
+    def user_frames_of(self, key: list[int]) -> tuple[Frame, ...]:
+        return user_frames_of(self.frames_of(key))
 
 
 def _kind(types: list[str]) -> ProfileKind:
@@ -127,38 +168,110 @@ def _kind(types: list[str]) -> ProfileKind:
     raise _malformed("Profile.sample_type", f"unsupported sample types {types}")
 
 
-def _labels(resolver: _Resolver, sample: pb.Sample) -> dict[str, str] | None:
+def _labels(table: _Table, sample: pb.Sample) -> dict[str, str] | None:
     if not sample.label:
         return None
     return {
-        resolver.string(lb.key, "Label.key"): resolver.string(lb.str, "Label.str")
+        table.string(lb.key, "Label.key"): table.string(lb.str, "Label.str")
         for lb in sample.label
         if lb.str  # numeric labels (heap "bytes") are per-sample sizes, not group properties
     }
 
 
-def parse(msg: pb.Profile, *, max_samples: int) -> Profile:
+def _signatures(
+    table: _Table, ids: list[list[int]], heap: bool
+) -> tuple[list[str], list[WaitKind], list[str]]:
+    """Per sample, from location ids alone: the signature, the wait kind, the user names."""
+    try:
+        joined = map("".join, map(map, repeat(table.names.__getitem__), ids))
+        names = list(map(str.removesuffix, joined, repeat(";")))
+    except KeyError as exc:
+        raise _unknown_location(exc) from None
+    if heap:  # an allocation site waits on nothing: heap groups are keyed by frames alone
+        waits: list[WaitKind] = [WaitKind.UNKNOWN] * len(ids)
+    else:  # leaf first, the first location that proves a wait kind decides
+        found = list(
+            map(next, map(filter, repeat(None), map(map, repeat(table.wait.__getitem__), ids)), repeat(None))
+        )
+        waits = [w or table.idle_kind(key) for w, key in zip(found, ids, strict=True)]
+    return list(map(operator.add, map(SIGNATURE_PREFIX.__getitem__, waits), names)), waits, names
+
+
+def parse(msg: pb.Profile, *, max_samples: int, raw: bytes | None = None) -> Profile:
+    """`raw`: the bytes `msg` was decoded from, for the all-samples-at-once path (flat.py)."""
     if len(msg.sample) > max_samples:
         raise ProfileTooLargeError(f"{len(msg.sample)} samples, over the cap of {max_samples}")
-    resolver = _Resolver(msg)
-    types = [resolver.string(t.type, "ValueType.type") for t in msg.sample_type]
+    table = _Table(msg)
+    types = [table.string(t.type, "ValueType.type") for t in msg.sample_type]
     kind = _kind(types)
-    heap_idx = [types.index(t) for t in _HEAP_TYPES] if kind is ProfileKind.HEAP else None
+    samples = flat.read(raw, len(msg.sample), len(types)) if raw is not None and table.flat_ok else None
+    fast = _flat_groups(table, samples, types, kind) if samples is not None else None
+    groups, total = fast if fast is not None else _sample_groups(table, msg, types, kind)
+    return Profile(kind, ProfileFormat.PROTO, ordered(groups), total, msg.time_nanos or None)
+
+
+def _counts(
+    values: list[list[int]], types: list[str], kind: ProfileKind
+) -> tuple[list[int], list[HeapValues] | None, int]:
+    """Per sample: goroutines (inuse objects for heap) and heap values; and the total."""
+    if kind is not ProfileKind.HEAP:
+        return values[0], None, sum(values[0])
+    heaps = list(map(HeapValues, *(values[types.index(t)] for t in _HEAP_TYPES)))
+    return [h.inuse_objects for h in heaps], heaps, sum(h.inuse_space for h in heaps)
+
+
+def _flat_groups(
+    table: _Table, samples: flat.Samples, types: list[str], kind: ProfileKind
+) -> tuple[list[StackGroup], int] | None:
+    """Go's one sample per distinct stack without labels: every step over all samples in C."""
+    if table.frame_count([samples.ids], separator=0) - samples.n > MAX_FRAMES_TOTAL:
+        raise ProfileTooLargeError(f"more than {MAX_FRAMES_TOTAL} frames over distinct stacks")
+    try:
+        found = flat.stacks(samples, table.tokens)
+    except KeyError as exc:
+        raise _unknown_location(exc) from None
+    if found is None:
+        return None
+    names, waits = found
+    if kind is ProfileKind.HEAP:  # an allocation site waits on nothing: keyed by frames alone
+        waits = [WaitKind.UNKNOWN] * samples.n
+    signatures = list(map(operator.add, map(SIGNATURE_PREFIX.__getitem__, waits), names))
+    if len(set(signatures)) != len(signatures):
+        return None
+
+    def frames_of(sample: int) -> tuple[Frame, ...]:
+        return table.frames_of(samples.ids_of(sample))
+
+    def user_frames_of(sample: int) -> tuple[Frame, ...]:
+        return table.user_frames_of(samples.ids_of(sample))
+
+    indexes = range(samples.n)
+    frames = map(Frames, repeat(frames_of), indexes, repeat(None))  # None: empty only if read so
+    user = lazy_frames(user_frames_of, indexes, map(bool, names))
+    counts, heaps, total = _counts(samples.values, types, kind)
+    extra = [heaps] if heaps is not None else []
+    return list(map(StackGroup, signatures, waits, frames, user, counts, *extra)), total
+
+
+def _sample_groups(
+    table: _Table, msg: pb.Profile, types: list[str], kind: ProfileKind
+) -> tuple[list[StackGroup], int]:
+    """Sample by sample: labels, merged stacks, and the exact error for broken input."""
+    samples = list(msg.sample)
+    ids = list(map(_ALL, map(_LOCATION_IDS, samples)))
+    if table.frame_count(ids) > MAX_FRAMES_TOTAL:  # before anything is built per frame
+        raise ProfileTooLargeError(f"more than {MAX_FRAMES_TOTAL} frames over distinct stacks")
+    values = list(map(_ALL, map(_VALUES, samples)))
+    if set(map(len, values)) - {len(types)}:
+        bad = next(v for v in values if len(v) != len(types))
+        raise _malformed("Sample.value", f"{len(bad)} values for {len(types)} sample types")
+    signatures, waits, names = _signatures(table, ids, kind is ProfileKind.HEAP)
+    frames = list(lazy_frames(table.frames_of, ids, map(bool, ids)))
+    user = list(lazy_frames(table.user_frames_of, ids, map(bool, names)))
+    per_type = [list(map(itemgetter(i), values)) for i in range(len(types))]
+    counts, heaps, total = _counts(per_type, types, kind)
     builder = GroupBuilder()
-    total = 0
-    for sample in msg.sample:
-        # Go writes one sample per distinct (stack, labels): stacks rarely repeat, so no cache
-        # keyed by location ids (building its tuple keys would cost more than it saves).
-        stack = resolver.stack(sample.location_id[:], builder, heap=heap_idx is not None)
-        values = sample.value
-        if len(values) != len(types):
-            raise _malformed("Sample.value", f"{len(values)} values for {len(types)} sample types")
-        labels = _labels(resolver, sample)
-        if heap_idx is None:
-            builder.add(stack, values[0], labels=labels)
-            total += values[0]
-        else:
-            heap = HeapValues(*(values[i] for i in heap_idx))
-            builder.add(stack, heap.inuse_objects, heap=heap, labels=labels)
-            total += heap.inuse_space
-    return Profile(kind, ProfileFormat.PROTO, builder.groups(), total, msg.time_nanos or None)
+    for i, sample in enumerate(samples):
+        stack = new_stack(signatures[i], waits[i], frames[i], user[i])
+        builder.add(stack, counts[i], heap=heaps[i] if heaps else None, labels=_labels(table, sample))
+    return builder.groups(), total

@@ -5,23 +5,41 @@
     #\t0x48a504\ttime.Sleep+0x164\t/usr/lib/go/src/runtime/time.go:368
 
 The runtime's own frames are already dropped, so the wait kind comes from the hooks that stay
-(`internal/poll.runtime_pollWait`, `sync.runtime_Semacquire*`, `time.Sleep`) or is UNKNOWN.
+(`internal/poll.runtime_pollWait`, `sync.runtime_Semacquire*`, `time.Sleep`) or is UNKNOWN:
+never guessed from the user frames.
+
+What people paste is accepted here too (after `paste.clean` for whitespace and prefixes): no
+header (the total is then the records' sum), no blank line after the last record, records that
+do not add up to the header's total (the poster kept the top ones), a frame cut after its
+function name. Each of these that changes what a reader should believe becomes a warning.
 """
 
 from __future__ import annotations
 
 import json
 import operator
-from itertools import compress, count
-from typing import cast
+from itertools import compress, count, repeat
+from operator import itemgetter
 
-from leakpatrol.profiles.errors import (
-    MalformedProfileError,
-    ProfileTooLargeError,
-    TruncatedProfileError,
+from leakpatrol.profiles.errors import MalformedProfileError, ProfileTooLargeError
+from leakpatrol.profiles.groups import (
+    MAX_FRAMES_TOTAL,
+    SIGNATURE_PREFIX,
+    GroupBuilder,
+    Stack,
+    is_count,
+    new_stack,
+    ordered,
 )
-from leakpatrol.profiles.groups import SIGNATURE_PREFIX, GroupBuilder, Stack, is_count, new_stack
-from leakpatrol.profiles.model import Frame, Profile, ProfileFormat, ProfileKind, WaitKind
+from leakpatrol.profiles.model import (
+    Frame,
+    Profile,
+    ProfileFormat,
+    ProfileKind,
+    StackGroup,
+    WaitKind,
+    lazy_frames,
+)
 from leakpatrol.profiles.waits import frame_wait_kind, is_runtime_function
 
 STAGE = "debug=1"
@@ -30,76 +48,103 @@ HEADERS = {
     "goroutineleak profile: total ": ProfileKind.GOROUTINELEAK,
 }
 _LABELS = "# labels: "
+# Names column for a line that is no frame: truthy, so it survives the join and one substring
+# test finds it; no function name contains NUL (if a hostile one does, the slow path decides).
+NOT_FRAME = "\x00"
 
 
 def _bad(line_no: int, detail: str) -> MalformedProfileError:
     return MalformedProfileError(STAGE, f"line {line_no}", detail)
 
 
-def _header(first: str) -> tuple[ProfileKind, int]:
+def _header(first: str, line_no: int) -> tuple[ProfileKind, int | None]:
+    """The kind and total; (GOROUTINE, None) when the text starts at its first record."""
     for prefix, kind in HEADERS.items():
         if first.startswith(prefix):
             total = first[len(prefix) :]
             if not is_count(total):
-                raise _bad(1, f"bad total {total!r}")
+                raise _bad(line_no, f"bad total {total!r}")
             return kind, int(total)
-    raise _bad(1, f"unknown header {first[:80]!r}")
+    if is_count(first.partition(" @ ")[0]):
+        return ProfileKind.GOROUTINE, None
+    raise _bad(line_no, f"unknown header {first[:80]!r}")
 
 
 class _Columns:
     """Per-line facts for the whole text, computed by C-level map() over all lines at once.
 
-    Frame lines repeat across stacks (shared callers), so each distinct line is parsed once;
-    str hashes are cached on the line objects, so the later lookups cost only a dict probe.
-    A block's frames are then plain slices of these columns.
+    Frame lines repeat across stacks (shared callers), so each distinct line is read once, and
+    only for what a signature needs: the function name and the wait kind it proves. `Frame`
+    objects are made from a record's lines (a slice of `lines`) only when someone reads them.
     """
 
     def __init__(self, lines: list[str]) -> None:
-        frames: dict[str, Frame] = {}
-        user: dict[str, Frame | None] = {}
-        names: dict[str, str] = {}  # the function name for user frames, else ""
-        wait: dict[str, WaitKind | None] = {}
+        self.lines = lines
+        names: dict[str, str] = {}  # frame line -> user function name, "" for runtime frames
+        wait: dict[str, WaitKind] = {}
         # Python code runs once per distinct line only (set() hashes every line in C).
         for line in set(lines):
             if not line.startswith("#\t"):
-                continue  # header, blank or label line: never part of a slice
-            try:
-                frame = frames[line] = _frame(line)
-            except ValueError as exc:
-                raise _bad(lines.index(line) + 1, str(exc)) from None
-            is_user = not is_runtime_function(frame.function)
-            user[line] = frame if is_user else None
-            names[line] = frame.function if is_user else ""
-            wait[line] = frame_wait_kind(frame.function)
-        self.frames = list(map(frames.get, lines))
-        self.user = list(map(user.get, lines))
-        self.names = list(map(names.get, lines))
-        self.wait = list(map(wait.get, lines))
+                continue  # header, count, blank or label line: NOT_FRAME
+            function = _function(line)
+            if function is None:
+                raise _bad(lines.index(line) + 1, f"expected a frame line, got {line[:80]!r}")
+            names[line] = "" if is_runtime_function(function) else function
+            kind = frame_wait_kind(function)
+            if kind is not None:
+                wait[line] = kind
+        self.names = list(map(names.get, lines, repeat(NOT_FRAME)))
+        self.wait = list(map(wait.get, lines)) if wait else None
+        self._frames: dict[str, Frame] = {}
 
     def stack(self, start: int, end: int) -> Stack:
-        found = self.frames[start:end]
-        if None in found:  # a line inside a block that is no frame line
-            raise _bad(start + found.index(None) + 1, "expected a frame line")
-        frames = cast(tuple[Frame, ...], tuple(found))
-        user = tuple(filter(None, self.user[start:end]))
-        names = ";".join(filter(None, self.names[start:end]))
+        names = self.names[start:end]
+        if NOT_FRAME in names:  # a line inside a block that is no frame line
+            at = start + names.index(NOT_FRAME)
+            raise _bad(at + 1, f"expected a frame line, got {self.lines[at][:80]!r}")
+        joined = ";".join(filter(None, names))
         # Runtime frames are gone, so only the hooks that stay can tell; else UNKNOWN.
-        wait = next(filter(None, self.wait[start:end]), None) or WaitKind.UNKNOWN
-        return new_stack(SIGNATURE_PREFIX[wait] + names, wait, frames, user)
+        found = next(filter(None, self.wait[start:end]), None) if self.wait else None
+        wait = found or WaitKind.UNKNOWN
+        span = [slice(start, end)]
+        (frames,) = lazy_frames(self.frames_of, span, [end > start])
+        (user,) = lazy_frames(self.user_frames_of, span, [bool(joined)])
+        return new_stack(SIGNATURE_PREFIX[wait] + joined, wait, frames, user)
+
+    def frames_of(self, span: slice) -> tuple[Frame, ...]:
+        return tuple(map(self._frame, self.lines[span]))
+
+    def user_frames_of(self, span: slice) -> tuple[Frame, ...]:
+        return tuple(f for f in self.frames_of(span) if not is_runtime_function(f.function))
+
+    def _frame(self, line: str) -> Frame:
+        frame = self._frames.get(line)
+        if frame is None:
+            frame = self._frames[line] = _frame(line)
+        return frame
+
+
+def _function(line: str) -> str | None:
+    """The function of a `#\\t0xPC\\tfunc+0xOFF\\tfile:line` line; the PC if the runtime could not
+    name it; None if this is no frame line."""
+    parts = line.split("\t", 3)
+    if len(parts) < 2 or not parts[1].startswith("0x"):
+        return None
+    if len(parts) == 2 or not parts[2]:
+        return parts[1]
+    return parts[2].rpartition("+")[0] or parts[2]
 
 
 def _frame(line: str) -> Frame:
-    """`#\\t0xPC\\tfunc+0xOFF\\tfile:line`; a PC the runtime could not name has no more fields."""
-    parts = line.split("\t")
-    if parts[0] != "#" or len(parts) < 2 or not parts[1].startswith("0x"):
-        raise ValueError(f"expected a frame line, got {line[:80]!r}")
+    """A cut paste may end a frame after its function: it is kept, without a file."""
+    parts = line.split("\t", 3)
+    function = _function(line) or line
     if len(parts) < 4:
-        return Frame(parts[1])
-    func, plus, _ = parts[2].rpartition("+")
-    file, colon, num = parts[-1].rpartition(":")
-    if not plus or not colon or not is_count(num):
-        raise ValueError(f"bad frame {line[:80]!r}")
-    return Frame(func, file.strip(), int(num))
+        return Frame(function)
+    file, colon, number = parts[3].rpartition(":")
+    if not colon or not is_count(number.strip()):
+        return Frame(function)
+    return Frame(function, file.strip(), int(number))
 
 
 def _labels(line: str, line_no: int) -> dict[str, str]:
@@ -120,37 +165,102 @@ def _count(line: str, line_no: int) -> tuple[int, str]:
     return int(count), pcs
 
 
-def parse(text: str, *, max_samples: int) -> Profile:
+def parse(text: str, *, max_samples: int, notes: tuple[str, ...] | list[str] = ()) -> Profile:
     lines = text.split("\n")
-    kind, total = _header(lines[0])
-    # Go ends every block with an empty line; anything else is a cut-off download.
-    if len(lines) > 2 and not text.endswith("\n\n"):
-        raise TruncatedProfileError("debug=1 profile ends inside a block")
-    blanks = list(compress(count(), map(operator.not_, lines)))
-    if len(blanks) > max_samples + 1:
-        raise ProfileTooLargeError(f"more than {max_samples} samples")
+    head = next(compress(count(), lines), 0)  # pastes may start with blank lines
+    kind, total = _header(lines[head], head + 1)
+    if lines[-1]:  # no blank line after the last record: a paste, or a cut download
+        lines.append("")
+    start = head if total is None else head + 1
+    starts, ends = _records(lines, start, max_samples)
+    if sum(ends) - sum(starts) > MAX_FRAMES_TOTAL:
+        raise ProfileTooLargeError(f"more than {MAX_FRAMES_TOTAL} frames over distinct stacks")
     columns = _Columns(lines)
+    fast = _distinct_groups(lines, columns, starts, ends)
+    groups, counted = fast if fast is not None else _merged_groups(lines, columns, starts, ends)
+    warnings = (*notes, *_total_warnings(total, counted))
+    return Profile(kind, ProfileFormat.TEXT, groups, max(total or 0, counted), warnings=warnings)
+
+
+def _records(lines: list[str], start: int, max_samples: int) -> tuple[list[int], list[int]]:
+    """First and end line of every record: the runs of lines between blank lines. `list.index`
+    finds each blank in C, so Python runs once per record, not once per line."""
+    if lines.count("") > max_samples + 1:  # counted in C: blank-line floods never reach the loop
+        raise ProfileTooLargeError(f"more than {max_samples} samples")
+    starts: list[int] = []
+    ends: list[int] = []
+    find = lines.index
+    while start < len(lines):
+        end = find("", start)  # the text ends in a blank line: found before the end
+        if end > start:
+            starts.append(start)
+            ends.append(end)
+        start = end + 1
+    return starts, ends
+
+
+def _distinct_groups(
+    lines: list[str], columns: _Columns, starts: list[int], ends: list[int]
+) -> tuple[list[StackGroup], int] | None:
+    """The common case: no labels, one record per signature. Every step runs over all records at
+    once in C; None sends anything else (and every error) to `_merged_groups`."""
+    heads = list(map(str.partition, map(lines.__getitem__, starts), repeat(" @ ")))
+    numbers = list(map(itemgetter(0), heads))
+    if not (_all_counts(numbers) and all(map(itemgetter(1), heads))):
+        return None
+    spans = list(map(slice, map(operator.add, starts, repeat(1)), ends))
+    joined = list(map(";".join, map(filter, repeat(None), map(columns.names.__getitem__, spans))))
+    # A label line or any other non-frame line inside a record shows as NOT_FRAME.
+    if any(map(operator.contains, joined, repeat(NOT_FRAME))):
+        return None
+    waits = [WaitKind.UNKNOWN] * len(spans)
+    if columns.wait is not None:  # only the hooks that stay can tell; else UNKNOWN
+        found = map(next, map(filter, repeat(None), map(columns.wait.__getitem__, spans)), repeat(None))
+        waits = [w or WaitKind.UNKNOWN for w in found]
+    signatures = list(map(operator.add, map(SIGNATURE_PREFIX.__getitem__, waits), joined))
+    if len(set(signatures)) != len(signatures):
+        return None
+    frames = lazy_frames(columns.frames_of, spans, map(operator.lt, starts, ends))
+    user = lazy_frames(columns.user_frames_of, spans, map(bool, joined))
+    counts = list(map(int, numbers))
+    return ordered(list(map(StackGroup, signatures, waits, frames, user, counts))), sum(counts)
+
+
+def _all_counts(numbers: list[str]) -> bool:
+    """`is_count` over all records in C: ASCII digits, 1 to 18 of them."""
+    digits = "".join(numbers)
+    return (
+        digits.isascii() and digits.isdigit() and 0 < min(map(len, numbers)) <= max(map(len, numbers)) <= 18
+    )
+
+
+def _merged_groups(
+    lines: list[str], columns: _Columns, starts: list[int], ends: list[int]
+) -> tuple[list[StackGroup], int]:
+    """Record by record: labels, stacks repeated per label set, and the exact error line."""
     builder = GroupBuilder()
     stacks: dict[str, Stack] = {}  # by PC list: a stack repeats once per distinct label set
-    counted, start = 0, 1
-    for end in blanks:
-        if end > start:
-            n, pcs = _count(lines[start], start + 1)
-            first = start + 1
-            labels = None
-            if first < end and lines[first].startswith(_LABELS):
-                labels = _labels(lines[first], first + 1)
-                first += 1
-            stack = stacks.get(pcs)
-            if stack is None:
-                builder.charge(end - first)
-                stack = stacks[pcs] = columns.stack(first, end)
-            builder.add(stack, n, labels=labels)
-            counted += n
-        start = end + 1
-    # The block counts add up to the header's total exactly; fewer means a cut at a block boundary.
+    counted = 0
+    for start, end in zip(starts, ends, strict=True):
+        n, pcs = _count(lines[start], start + 1)
+        first = start + 1
+        labels = None
+        if first < end and lines[first].startswith(_LABELS):
+            labels = _labels(lines[first], first + 1)
+            first += 1
+        stack = stacks.get(pcs)
+        if stack is None:
+            stack = stacks[pcs] = columns.stack(first, end)
+        builder.add(stack, n, labels=labels)
+        counted += n
+    return builder.groups(), counted
+
+
+def _total_warnings(total: int | None, counted: int) -> list[str]:
+    if total is None:
+        return ["no 'goroutine profile: total N' header: the total is the sum of the records"]
     if counted < total:
-        raise TruncatedProfileError(f"debug=1 profile ends early: {counted} of {total} goroutines")
+        return [f"the records hold {counted} of the header's {total} goroutines: the rest were cut off"]
     if counted > total:
-        raise _bad(1, f"blocks count {counted} goroutines, header says {total}")
-    return Profile(kind, ProfileFormat.TEXT, builder.groups(), total)
+        return [f"the records hold {counted} goroutines, more than the header's total {total}"]
+    return []

@@ -1,0 +1,152 @@
+"""Undo what copying did to a goroutine dump before the debug=1 / debug=2 parsers see it.
+
+Dumps posted in issue threads and log pipelines arrive with CRLF line ends, tabs turned into
+spaces or into rsyslog's `#011`, a lost leading `#`, indentation, preamble text, and a log prefix
+(timestamp, syslog or journald fields) before every line. `clean` finds the format by content (the
+first line that holds a record start, not the first byte), strips a prefix that every line
+carries, and rewrites each line into the canonical form, one output line per input line, so an
+error still names the line people see. It only runs when the strict parsers refused the text or
+the text does not start like a profile, so well-formed profiles never pay for it.
+
+Untrusted input: every regex is linear (no nested quantifiers over the same characters), the
+anchor search looks at a bounded head of the text, and the size is capped.
+"""
+
+from __future__ import annotations
+
+import re
+
+from leakpatrol.profiles.errors import NotAProfileError, ProfileTooLargeError
+from leakpatrol.profiles.model import ProfileFormat
+
+# Per-line Python work: bounded so hostile input is refused fast. A pasted 10k-goroutine debug=2
+# dump is ~10 MB; profiles fetched from pods never come this way (they start like a profile).
+MAX_BYTES = 16 << 20
+MAX_LINES = 1_000_000
+_HEAD_LINES = 2000  # the first record must start within this many lines…
+_HEAD_CHARS = 400  # …and this many characters into its line
+# A record start anywhere in a line: debug=1 header or count line, debug=2 goroutine header.
+_ANCHOR = re.compile(
+    r"(?P<text>goroutine(?:leak)? profile: total [0-9]|[0-9]+ @ 0x[0-9a-f])"
+    r"|(?P<dump>goroutine [0-9]+ (?:gp=0x[0-9a-f]+ m=[0-9a-z]+ (?:mp=[0-9a-z]+ )?)?\[)"
+)
+_COUNT_LINE = re.compile(r"[0-9]+ @")
+_PREFIX_TOKENS = re.compile(r"[0-9]+|[ \t]+|.", re.DOTALL)
+_TEXT_HEADERS = ("goroutine profile: total ", "goroutineleak profile: total ")
+
+
+# Bytes that plain text is made of: ASCII printables, tab, CR, LF and anything above 0x7f (UTF-8).
+_TEXT_BYTES = bytes([9, 10, 13, *range(32, 127), *range(128, 256)])
+
+
+def looks_like_text(data: bytes) -> bool:
+    """A record start within the head of the data: pasted text, not protobuf. Protobuf is full of
+    control bytes (field tags), so one C-level pass over the first KB rules it out first."""
+    if data[:1024].translate(None, _TEXT_BYTES):
+        return False
+    head = data[: _HEAD_LINES * 120].decode("utf-8", "replace")
+    return any(_ANCHOR.search(line[:_HEAD_CHARS]) for line in head.split("\n", _HEAD_LINES)[:_HEAD_LINES])
+
+
+def clean(text: str) -> tuple[ProfileFormat, str, list[str]]:
+    """(format, canonical text, notes on what was changed for people to see)."""
+    if len(text) > MAX_BYTES or text.count("\n") > MAX_LINES:
+        raise ProfileTooLargeError(f"pasted text over {MAX_BYTES} bytes or {MAX_LINES} lines")
+    notes: list[str] = []
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if "#011" in text:  # rsyslog escapes control characters as #ooo
+        text = text.replace("#011", "\t")
+        notes.append("'#011' escapes read as tabs")
+    lines = text.split("\n")
+    index, match = _anchor(lines)
+    if any(line.strip() for line in lines[:index]):
+        notes.append(f"{index} line(s) before the first record ignored")
+    lines[:index] = [""] * index
+    prefix = lines[index][: match.start()]
+    if prefix.strip():
+        lines = _strip_prefix(lines, index, prefix, notes)
+    if match.group("dump"):
+        return ProfileFormat.DUMP, _dump_text(lines), notes
+    return ProfileFormat.TEXT, "\n".join(map(_text_line, lines)), notes
+
+
+def _anchor(lines: list[str]) -> tuple[int, re.Match[str]]:
+    for i, line in enumerate(lines[:_HEAD_LINES]):
+        match = _ANCHOR.search(line[:_HEAD_CHARS])
+        if match:
+            return i, match
+    raise NotAProfileError("no goroutine record found: not gzip, not pprof text, not profile.proto")
+
+
+def _prefix_pattern(prefix: str) -> re.Pattern[str]:
+    """The prefix's shape: digit runs and blank runs may vary (timestamps, padding), the rest not.
+    Adjacent tokens never share characters, so matching cannot backtrack."""
+    parts = []
+    for token in _PREFIX_TOKENS.findall(prefix):
+        if token[0].isdigit():
+            parts.append("[0-9]+")
+        elif token[0] in " \t":
+            parts.append("[ \t]*" if not parts else "[ \t]+")
+        else:
+            parts.append(re.escape(token))
+    return re.compile("".join(parts))
+
+
+def _strip_prefix(lines: list[str], index: int, prefix: str, notes: list[str]) -> list[str]:
+    """Strip the anchor line's prefix from every line, if every non-blank line carries one; a
+    multi-line log message carries it on its first line only, then only that line is cut."""
+    pattern = _prefix_pattern(prefix.rstrip())
+    cut = []
+    for line in lines[index:]:
+        match = pattern.match(line)
+        if match is None:
+            if line.strip():
+                lines[index] = lines[index][len(prefix) :]
+                notes.append(f"the first record's prefix {prefix.strip()[:60]!r} stripped")
+                return lines
+            cut.append("")
+            continue
+        rest = line[match.end() :]
+        cut.append(rest[1:] if rest[:1] == " " else rest)  # the one blank that separates a prefix
+    notes.append(f"a line prefix like {prefix.strip()[:60]!r} stripped from every line")
+    return lines[:index] + cut
+
+
+def _text_line(line: str) -> str:
+    """One debug=1 line in canonical form: `#\\t0xPC\\tfunc+0xOFF\\tfile:line` for frames."""
+    s = line.strip()
+    if not s or s.startswith(_TEXT_HEADERS) or s.startswith("# labels:"):
+        return s
+    if _COUNT_LINE.match(s):
+        return " ".join(s.split())
+    body = s[1:].lstrip() if s.startswith("#") else s
+    if body.startswith("0x"):
+        return "#\t" + "\t".join(body.split(None, 2))
+    return s
+
+
+def _dump_text(lines: list[str]) -> str:
+    """debug=2 in canonical form: file lines tab-indented, nothing else indented, one blank line
+    before every goroutine header (pastes lose them or add more). Not line for line: blank lines
+    move, so an error's line number counts the cleaned text."""
+    out: list[str] = []
+    for line in lines:
+        s = line.strip()
+        if not s:
+            continue  # blank lines are placed by the headers below, exactly one each
+        if s.startswith("goroutine ") and _ANCHOR.match(s):
+            if out:
+                out.append("")
+            out.append(s)
+        elif is_file_line(s):
+            out.append("\t" + s)
+        else:
+            out.append(s)
+    return "\n".join(out) + "\n"
+
+
+def is_file_line(s: str) -> bool:
+    """`/src/main.go:98 +0x1e` (the `+0x…` and any `fp= sp= pc=` after it optional)."""
+    location = s.partition(" +0x")[0]
+    file, colon, number = location.rpartition(":")
+    return bool(colon and file) and number.isascii() and number.isdigit() and "(" not in file
