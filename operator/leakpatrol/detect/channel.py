@@ -19,7 +19,7 @@ from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.culprits import CulpritPicker, Scored
 from leakpatrol.detect.findings import Signal, SignalKind, SignalState
 from leakpatrol.detect.load import comoving, excess, outgrows_siblings, quick_growth
-from leakpatrol.detect.stats import mann_kendall, pearson
+from leakpatrol.detect.stats import mann_kendall, pearson, quarters
 from leakpatrol.detect.tracker import GroupTracker, Series
 from leakpatrol.detect.trend import (
     FLOOR_ABSOLUTE_SHARE,
@@ -71,7 +71,8 @@ class Channel:
 
     def _target_load(self) -> list[float]:
         """In-flight work of the whole target: groups the profile marks as request handlers, plus
-        every root whose biggest group moves with the root's other states."""
+        every root whose biggest group moves with the root's other states (less the handlers in
+        it, which are counted already)."""
         if self._load is None:
             t = self.tracker
             load = list(t.load) if t.load_aware else [0.0] * len(t.times)
@@ -81,13 +82,20 @@ class Channel:
                     biggest[s.root] = s
             for root, s in biggest.items():
                 totals = t.roots.get(root)
-                if totals is None or not comoving(s.values, self._siblings(s)):
-                    continue
-                offset = len(load) - len(totals)
-                for i, v in enumerate(totals):
-                    load[offset + i] += v
+                if totals is not None and comoving(s.values, self._siblings(s)):
+                    self._add_root(load, root, totals)
             self._load = load
         return self._load
+
+    def _add_root(self, load: list[float], root: str, totals: Sequence[float]) -> None:
+        offset = len(load) - len(totals)
+        for i, v in enumerate(totals):
+            load[offset + i] += v
+        for s in self.tracker.groups.values():
+            if s.is_load and s.root == root:
+                offset = len(load) - len(s.values)
+                for i, v in enumerate(s.values):
+                    load[offset + i] -= v
 
     def _follows_load(self, series: Series) -> bool:
         if series.is_load:
@@ -100,16 +108,21 @@ class Channel:
         return rising and pearson(series.values, load) >= _LOAD_CORRELATION
 
     def _total_trend(self) -> Trend:
+        """The total less the in-flight work that structure recognises as load: what is left is
+        what load does not explain (a daily cycle of request handlers cannot raise it). If the rest
+        still tracks the load (connection pools, the client side of requests), it must grow over a
+        whole window like any load follower."""
         t = self.tracker
-        total = assess_any(t.times, t.total, self.floors, floor_path=self.floor_path)
-        if not (total.flagged and t.load_aware):
-            return total
+        if not t.load_aware:
+            return assess_any(t.times, t.total, self.floors, floor_path=self.floor_path)
         load = self._target_load()
-        if quick_growth(load) <= 0 or pearson(t.total, load) < _LOAD_CORRELATION:
-            return total
+        rest = [a - b for a, b in zip(t.total, load, strict=True)]
+        trend = assess_any(t.times, rest, self.floors, floor_path=self.floor_path)
+        if not trend.flagged or quick_growth(load) <= 0 or pearson(rest, load) < _LOAD_CORRELATION:
+            return trend
         if t.times[-1] - t.times[0] < 0.9 * self.config.window_seconds:
-            return _not(total, "follows load; needs a full window")
-        return assess_any(t.times, t.total, self.floors, follows_load=True, floor_path=self.floor_path)
+            return _not(trend, "follows load; needs a full window")
+        return assess_any(t.times, rest, self.floors, follows_load=True, floor_path=self.floor_path)
 
     # --- one series --------------------------------------------------------------------------
     def _held(self, times: Sequence[float], values: Sequence[float]) -> Trend | None:
@@ -123,7 +136,8 @@ class Channel:
         half = len(values) // 2
         if mk.s <= 0 or mk.p_value >= _HOLD_SIGNIFICANCE or quick_growth(values[half:]) < 0:
             return None
-        growth = max(window_growth(times, values), quick_growth(values))  # steps defeat either alone
+        q = quarters(values)  # O(n): holding is checked every evaluation, a Theil-Sen fit is O(n^2)
+        growth = max(quick_growth(values), min(q[3]) - max(q[0]))
         if growth <= FLOOR_ABSOLUTE_SHARE * self.floors.absolute:
             return None
         span = times[-1] - times[0]
@@ -136,9 +150,9 @@ class Channel:
         times = self.tracker.tail_times(series)
         values = series.values
         siblings = self._siblings(series) if self.tracker.load_aware else []
-        in_load = bool(siblings) and comoving(values, siblings)
         if series.flagged_streak >= self.config.confirmations:
             # Inside a root under load, what must keep rising is its excess over its share.
+            in_load = bool(siblings) and comoving(values, siblings)
             held = self._held(times, excess(values, siblings) if in_load else values)
             if held is not None:
                 return held
@@ -147,14 +161,22 @@ class Channel:
         trend = assess_any(times, values, self.floors, floor_path=self.floor_path)
         if not self.tracker.load_aware or not (trend.flagged or trend.why_not == "no longer rising"):
             return trend
-        if (
-            window_growth(times, [s + v for s, v in zip(siblings, values, strict=True)])
-            < _ROOT_SHARE * trend.growth
-        ):
+        return self._defend(series, times, values, siblings, trend)
+
+    def _defend(
+        self,
+        series: Series,
+        times: Sequence[float],
+        values: Sequence[float],
+        siblings: list[float],
+        trend: Trend,
+    ) -> Trend:
+        """The load defences, for a series the trend or floor path flagged."""
+        if window_growth(times, self.tracker.tail_root(series)) < _ROOT_SHARE * trend.growth:
             return _not(trend, "a state shift within its root")
         if self._state_shift_recent(times, values, siblings):
             return _not(trend, "a state shift within its root")
-        if in_load:
+        if comoving(values, siblings):
             return self._inside_load(times, values, siblings, trend)
         if not self._follows_load(series):
             return trend
@@ -260,7 +282,14 @@ class Channel:
             rule=groups[lead].rule,
             growth_per_hour=basis.growth_per_hour,
             p_value=basis.p_value,
-            baseline=total.baseline,
-            current=total.current,
+            baseline=self._total_at(0),
+            current=self._total_at(3),
             since=self.since if self.since is not None else 0.0,
         )
+
+    def _total_at(self, quarter: int) -> float:
+        """The total's median over a quarter of the window: what the signal reports as from/to."""
+        total = self.tracker.total
+        if len(total) < 4:
+            return total[0 if quarter == 0 else -1] if total else 0.0
+        return median(quarters(total)[quarter])

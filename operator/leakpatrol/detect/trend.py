@@ -27,6 +27,7 @@ from leakpatrol.detect.stats import mann_kendall, quarters, robust_noise, theil_
 
 STILL_RISING_SHARE = 0.1
 FLOOR_BLOCKS = 6
+RECENT_FLOOR_SHARE = 0.25
 FLOOR_ABSOLUTE_SHARE = 0.3  # the floor path needs this share of the absolute growth floor
 
 
@@ -102,7 +103,7 @@ def assess(
 
 def floor_rise(values: Sequence[float], blocks: int = FLOOR_BLOCKS) -> tuple[float, float]:
     """(rise of the block minima, median spread within a block) when the minima never fall, rose
-    at least twice and last rose in the recent half; else (0, spread)."""
+    at least twice and still rise in the recent half; else (0, spread)."""
     n = len(values)
     blocks = min(blocks, n // 2)
     if blocks < 4:
@@ -114,9 +115,12 @@ def floor_rise(values: Sequence[float], blocks: int = FLOOR_BLOCKS) -> tuple[flo
     rises = [k for k in range(1, blocks) if minima[k] > minima[k - 1]]
     if any(minima[k] < minima[k - 1] for k in range(1, blocks)) or len(rises) < 2:
         return 0.0, spread
-    if rises[-1] < blocks // 2:
+    rise = minima[-1] - minima[0]
+    # Still rising: a quarter of the rise came in the recent half (a ramp that plateaued, its
+    # minima nudged up by noise, does not count).
+    if rises[-1] < blocks // 2 or minima[-1] - minima[blocks // 2 - 1] < RECENT_FLOOR_SHARE * rise:
         return 0.0, spread
-    return minima[-1] - minima[0], spread
+    return rise, spread
 
 
 def assess_floor(times: Sequence[float], values: Sequence[float], floors: Floors, refused: Trend) -> Trend:
