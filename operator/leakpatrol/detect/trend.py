@@ -28,7 +28,7 @@ from leakpatrol.detect.stats import mann_kendall, quarters, robust_noise, theil_
 STILL_RISING_SHARE = 0.1
 FLOOR_BLOCKS = 6
 RECENT_FLOOR_SHARE = 0.25
-FLOOR_ABSOLUTE_SHARE = 0.3  # the floor path needs this share of the absolute growth floor
+FLOOR_ABSOLUTE_SHARE = 0.2  # the floor path needs this share of the absolute growth floor
 
 
 @dataclass(frozen=True, slots=True)
