@@ -94,3 +94,28 @@ def test_bad_rules_name_the_rule_and_field(toml: str, message: str) -> None:
 def test_user_rules_win_ties() -> None:
     extra = RuleSet.from_toml('[[rule]]\nid = "ours"\ncause = "c"\nfix = "f"\nwait_kinds = ["chan send"]')
     assert RuleSet.default().extended(extra.rules).match("goroutines", "chan send", ["main.w"]).id == "ours"  # type: ignore[union-attr]
+
+
+def test_a_stack_gets_one_rule_on_either_goroutine_signal() -> None:
+    rules = RuleSet.default()
+    opener = ["database/sql.(*DB).connectionOpener"]
+    on_growth = rules.match("goroutines", "select", opener)
+    on_proof = rules.match("goroutineleak", "select", opener)
+    assert on_growth is not None and on_proof is not None
+    assert on_growth.id == on_proof.id == "sql-open-per-request"
+
+
+READ_LOOP = ["net/http.(*persistConn).Read", "bufio.(*Reader).Peek", "net/http.(*persistConn).readLoop"]
+ROUND_TRIP = ["net/http.(*persistConn).roundTrip", "net/http.(*Client).Do", "main.fetch"]
+
+
+def test_connections_are_judged_with_their_lockstep_partners() -> None:
+    rules = RuleSet.default()
+    idle = rules.match("goroutines", "IO wait", READ_LOOP, [["net/http.(*persistConn).writeLoop"]])
+    hung = rules.match(
+        "goroutines", "IO wait", READ_LOOP, [["net/http.(*persistConn).writeLoop"], ROUND_TRIP]
+    )
+    assert idle is not None and idle.id == "http-transport-per-request"
+    assert hung is not None and hung.id == "http-no-timeout"
+    caller = rules.match("goroutines", "select", ROUND_TRIP, [READ_LOOP])
+    assert caller is not None and caller.id == "http-no-timeout" and caller.priority > hung.priority
