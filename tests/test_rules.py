@@ -104,3 +104,28 @@ def test_a_hostile_user_pattern_matches_in_linear_time() -> None:
     functions = ["main.handler" + "a" * 5000] * 200  # long names, deep stack: bounded work anyway
     assert not rule_from_extra(extra).matches("goroutines", "chan receive", functions)
     assert rule_from_extra(extra).matches("goroutines", "chan receive", ["main.Q"])
+
+
+def test_a_stack_gets_one_rule_on_either_goroutine_signal() -> None:
+    rules = RuleSet.default()
+    opener = ["database/sql.(*DB).connectionOpener"]
+    on_growth = rules.match("goroutines", "select", opener)
+    on_proof = rules.match("goroutineleak", "select", opener)
+    assert on_growth is not None and on_proof is not None
+    assert on_growth.id == on_proof.id == "sql-open-per-request"
+
+
+READ_LOOP = ["net/http.(*persistConn).Read", "bufio.(*Reader).Peek", "net/http.(*persistConn).readLoop"]
+ROUND_TRIP = ["net/http.(*persistConn).roundTrip", "net/http.(*Client).Do", "main.fetch"]
+
+
+def test_connections_are_judged_with_their_lockstep_partners() -> None:
+    rules = RuleSet.default()
+    idle = rules.match("goroutines", "IO wait", READ_LOOP, [["net/http.(*persistConn).writeLoop"]])
+    hung = rules.match(
+        "goroutines", "IO wait", READ_LOOP, [["net/http.(*persistConn).writeLoop"], ROUND_TRIP]
+    )
+    assert idle is not None and idle.id == "http-transport-per-request"
+    assert hung is not None and hung.id == "http-no-timeout"
+    caller = rules.match("goroutines", "select", ROUND_TRIP, [READ_LOOP])
+    assert caller is not None and caller.id == "http-no-timeout" and caller.priority > hung.priority

@@ -137,7 +137,7 @@ class PolicyScanner:
         await self.reporter.pass_events(previous, status, failures, targets, self.workloads.values())
         await self.cluster.patch_status(self.policy, status_body(status))
         await self._checkpoint(started, _verdicts(previous) != _verdicts(status))
-        self._metrics(started, findings, targets)
+        self._metrics(started, status.findings, targets)  # with findings carried over a missed scrape
         log.info(
             "policy %s/%s: scanned %d of %d target(s), %d failing, %d leaking workload(s) in %.2fs",
             self.namespace,
