@@ -45,6 +45,7 @@ class Series:
     scenario: str
     text: bool = False  # goroutine?debug=1 only, instead of debug=0 + heap
     goroutineleak: bool = False  # also fetch final.goroutineleak.txt at the end
+    heap: bool = True  # goroutine-only shapes skip heap profiles: they are the bulk of the bytes
 
 
 SERIES = [
@@ -61,6 +62,11 @@ SERIES = [
     Series("periodic-load", "periodic-load"),
     Series("heap-sawtooth", "heap-sawtooth"),
     Series("transport-per-request-text", "transport-per-request", text=True),
+    # Load that is not net/http, hung calls, a leak inside the request root (issue 8).
+    Series("dispatcher-ramp", "dispatcher-ramp", heap=False),
+    Series("queue-consumer-ramp", "queue-consumer-ramp", heap=False),
+    Series("stuck-handler-ramp", "stuck-handler-ramp", heap=False, goroutineleak=True),
+    Series("client-no-timeout", "client-no-timeout", heap=False, goroutineleak=True),
 ]
 
 
@@ -82,7 +88,7 @@ async def record_one(binary: Path, series: Series, samples: int, logs: Path) -> 
         started = time.monotonic()
         # The program started a little before the first sample: stamp that, dilated.
         pod_start = STAMP_START - round((started - spawned) * STAMP_STEP)
-        kinds = ("goroutine",) if series.text else ("goroutine", "heap")
+        kinds = ("goroutine",) if series.text or not series.heap else ("goroutine", "heap")
         await record_series(
             base_url,
             dest,

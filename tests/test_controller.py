@@ -167,3 +167,51 @@ def test_a_failing_target_is_reported_once() -> None:
         ("Pod", "ScrapeTimeout"),
     }
     assert failure_events(POLICY, ["web-1-x"], failure, pods) == []
+
+
+def test_a_missed_scrape_never_resolves_a_leak() -> None:
+    """A leaking pod paused past one scrape: no evaluation this pass, so the finding stands and no
+    LeakResolved is posted; the pod's evaluations (not its silence) decide later."""
+    pods = {"web-1-x": ObjectRef("v1", "Pod", "web-1-x", "x-uid", "shop")}
+    workloads = {("Deployment", "web"): DEPLOY}
+    confirmed = status_after([finding()])
+    missed = status_after(
+        [], [Unscannable("web-1-x", "ScrapeTimeout", "not complete within 5s")], previous=confirmed
+    )
+    assert [f.state for f in missed.findings] == [LeakState.CONFIRMED] and missed.leaking == 1
+    leak = get_condition(missed.conditions, ConditionType.LEAK_DETECTED)
+    assert leak is not None and leak.status is ConditionStatus.TRUE
+    assert leak_events(POLICY, confirmed.findings, missed.findings, workloads, pods) == []
+    # Scraped again and evaluated without the leak: now it is resolved.
+    back = status_after([], previous=missed)
+    assert back.findings == []
+    assert {e.reason for e in leak_events(POLICY, missed.findings, back.findings, workloads, pods)} == {
+        "LeakResolved"
+    }
+
+
+def test_a_failing_pod_does_not_keep_another_pods_finding() -> None:
+    other = finding().model_copy(update={"pods": ["web-1-y"]})
+    status = status_after(
+        [], [Unscannable("web-1-x", "ScrapeTimeout", "timeout")], previous=status_after([other])
+    )
+    assert status.findings == []
+
+
+def test_a_missed_scrape_keeps_the_worse_finding() -> None:
+    previous = status_after([finding()])
+    fresh = finding(LeakState.SUSPECTED).model_copy(update={"pods": ["web-1-y"]})
+    status = status_after([fresh], [Unscannable("web-1-x", "ScrapeTimeout", "timeout")], previous=previous)
+    assert [(f.state, f.pods) for f in status.findings] == [(LeakState.CONFIRMED, ["web-1-x"])]
+
+
+def test_goroutineleak_reads_as_a_proof_not_a_trend() -> None:
+    f = finding().model_copy(update={"signal": SignalKind.GOROUTINELEAK, "baseline": 0, "current": 360,
+                                     "growth_per_hour": 0})  # fmt: skip
+    status = status_after([f])
+    leak = get_condition(status.conditions, ConditionType.LEAK_DETECTED)
+    assert leak is not None and "360 goroutines proven blocked forever" in leak.message
+    pods = {"web-1-x": ObjectRef("v1", "Pod", "web-1-x", "x-uid", "shop")}
+    (event, *_) = leak_events(POLICY, [], [f], {("Deployment", "web"): DEPLOY}, pods)
+    assert "360 goroutines the runtime's GC proved unreachable and blocked forever" in event.message
+    assert "+0/h" not in event.message and "0 -> 360" not in event.message

@@ -113,7 +113,7 @@ async def test_a_recorded_leak_is_confirmed_with_events_and_survives_a_restart()
     clock.now += 60
     resumed = scanner(cluster, clock)
     await resumed.scan(cluster.body(spec()))
-    assert len(resumed.evaluators["client-1-uid"].goroutines.tracker) == samples + 1 > 12
+    assert len(resumed.evaluators["client-1-uid"].goroutines.tracker) == samples + 1 and samples >= 4
     assert cluster.condition("LeakDetected")["status"] == "True"
     assert [e.reason for e in cluster.events].count("LeakResolved") == 0
 

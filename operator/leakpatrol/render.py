@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from leakpatrol.core import SignalKind
 from leakpatrol.detect.display import display_frames
 from leakpatrol.detect.findings import Signal
 from leakpatrol.detect.replay import Verdict
@@ -34,12 +35,24 @@ def _unit(kind: str, value: float) -> str:
     return f"{value:.0f}"
 
 
+def _headline(signal: Signal) -> str:
+    k = signal.kind.value
+    if signal.kind is SignalKind.GOROUTINELEAK:  # a direct observation, not a trend
+        return (
+            f"  [{signal.state.value}] {k}: {signal.current:.0f} goroutines the runtime's GC proved "
+            f"unreachable and blocked forever, reported {_when(signal.since)}"
+        )
+    return (
+        f"  [{signal.state.value}] {k}: {_unit(k, signal.baseline)} -> {_unit(k, signal.current)}"
+        f", +{_unit(k, signal.growth_per_hour)}/h, p={signal.p_value:.2g}, since {_when(signal.since)}"
+    )
+
+
 def signal_lines(signal: Signal) -> list[str]:
     k = signal.kind.value
     c = signal.culprit
     out = [
-        f"  [{signal.state.value}] {k}: {_unit(k, signal.baseline)} -> {_unit(k, signal.current)}"
-        f", +{_unit(k, signal.growth_per_hour)}/h, p={signal.p_value:.2g}, since {_when(signal.since)}",
+        _headline(signal),
         f"    culprit ({c.share:.0%} of growth, now {_unit(k, c.count)}, +{_unit(k, c.growth)})"
         f": [{c.wait_kind}]",
     ]

@@ -35,9 +35,13 @@ def finding_message(f: Finding) -> str:
     frames = [_short(c) for c in f.culprit]
     where = " <- ".join(frames if len(frames) <= 2 else [frames[0], "...", frames[-1]]) or "(no frames)"
     unit = "bytes" if f.signal.value == "heap" else "goroutines"
+    if f.signal.value == "goroutineleak":  # a direct observation by the runtime, not a trend
+        what = f"{f.current} goroutines the runtime's GC proved unreachable and blocked forever"
+    else:
+        what = f"{f.baseline} -> {f.current} {unit}, {f.growth_per_hour:+d}/h (p={f.p_value})"
     text = (
-        f"{f.workload.kind}/{f.workload.name} {f.signal.value}: {f.baseline} -> {f.current} {unit}, "
-        f"{f.growth_per_hour:+d}/h (p={f.p_value}) in pod(s) {', '.join(f.pods[:3])}. Culprit: {where}."
+        f"{f.workload.kind}/{f.workload.name} {f.signal.value}: {what} "
+        f"in pod(s) {', '.join(f.pods[:3])}. Culprit: {where}."
     )
     if f.rule_id:
         text += f" Rule {f.rule_id}: {f.cause} Fix: {f.fix}"

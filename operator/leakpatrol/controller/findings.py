@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -53,6 +53,31 @@ def workload_findings(results: Iterable[PodResult]) -> list[Finding]:
         worst = max((s for _, s in hits), key=_severity)
         findings.append(_finding(workload, [p for p, _ in hits], worst))
     return worst_first(findings, limit=len(findings))
+
+
+def carry_unscanned(
+    previous: Iterable[Finding], current: Sequence[Finding], failing_pods: Iterable[str]
+) -> list[Finding]:
+    """Keep a workload's finding while the pods that showed it could not be scanned this pass.
+
+    A missed scrape (a paused pod, a timeout, a back-off) brings no evaluation, so the finding
+    would vanish and read as "resolved" — false, and it flaps back on the next scrape. Only a real
+    evaluation may say a leak stopped: a finding is carried while any of its pods failed and no
+    fresh finding for the same workload and signal is at least as severe."""
+    failing = set(failing_pods)
+    out = {(f.workload.kind, f.workload.name, f.signal): f for f in current}
+    for old in previous:
+        if not failing.intersection(old.pods):
+            continue
+        key = (old.workload.kind, old.workload.name, old.signal)
+        fresh = out.get(key)
+        if fresh is None or _rank(fresh) < _rank(old):
+            out[key] = old
+    return worst_first(list(out.values()), limit=len(out))
+
+
+def _rank(f: Finding) -> int:
+    return 1 if f.state is LeakState.CONFIRMED else 0
 
 
 def leaking_workloads(findings: Iterable[Finding]) -> int:

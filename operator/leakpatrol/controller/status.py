@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from leakpatrol.api import (
     Targets,
     set_condition,
 )
-from leakpatrol.controller.findings import leaking_workloads
+from leakpatrol.controller.findings import carry_unscanned, leaking_workloads
 from leakpatrol.controller.targets import Unscannable
 from leakpatrol.core import LeakState
 
@@ -67,8 +67,13 @@ def _leak_condition(p: ScanPass, gen: int | None, now: datetime) -> Condition:
         f = confirmed[0]
         rule = f" (rule {f.rule_id})" if f.rule_id else ""
         names = _some([f"{x.workload.kind}/{x.workload.name}" for x in confirmed])
+        what = (
+            f"{f.current} goroutines proven blocked forever by the runtime"
+            if f.signal.value == "goroutineleak"
+            else f"growing {f.growth_per_hour:+d}/h"
+        )
         msg = (
-            f"{names}: {f.signal.value} growing {f.growth_per_hour:+d}/h{rule}; "
+            f"{names}: {f.signal.value} {what}{rule}; "
             "see status.findings or `kubectl describe` the workload for the culprit and the fix"
         )
         return _cond(ConditionType.LEAK_DETECTED, ConditionStatus.TRUE, "LeakDetected", msg, gen=gen, now=now)
@@ -119,6 +124,9 @@ def _degraded_condition(p: ScanPass, gen: int | None, now: datetime) -> Conditio
 def scanned_status(
     previous: LeakPolicyStatus | None, p: ScanPass, generation: int | None, now: datetime
 ) -> LeakPolicyStatus:
+    # Findings of pods that failed to scrape this pass stand until a real evaluation replaces them.
+    carried = carry_unscanned(previous.findings if previous else [], p.findings, (u.pod for u in p.failures))
+    p = replace(p, findings=carried)
     conditions = list(previous.conditions) if previous else []
     if p.selected == 0:
         ready = _cond(

@@ -1,22 +1,42 @@
-"""One signal (goroutines or heap) of one target: tracker + trend tests + confirmations -> Signal."""
+"""One signal (goroutines or heap) of one target: tracker + trend tests + confirmations -> Signal.
+
+Per group, in order:
+1. a group that was confirmed (flagged for `confirmations` evaluations running) stays flagged
+   while its own trend keeps rising significantly: the floors that guard *confirming* (relative
+   growth, the load defences) do not un-confirm a leak that keeps its rate;
+2. the trend path or the floor path (`trend.py`) flags a growing series;
+3. the load defences (`load.py`) then explain growth away: a state shift inside its root; a group
+   whose root's other states grow with it follows that root's load unless it outgrows its share;
+   a group that tracks the target's load must grow over a whole window.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from statistics import median
 
 from leakpatrol.core import LeakState, SignalKind
 from leakpatrol.detect.config import DetectionConfig
-from leakpatrol.detect.findings import CulpritGroup, RuleRef, Signal
+from leakpatrol.detect.culprits import CulpritPicker, Scored
+from leakpatrol.detect.findings import Signal
+from leakpatrol.detect.load import comoving, excess, outgrows_siblings, quick_growth
 from leakpatrol.detect.stats import mann_kendall, pearson
 from leakpatrol.detect.tracker import GroupTracker, Series
-from leakpatrol.detect.trend import Floors, Trend, assess, window_growth
+from leakpatrol.detect.trend import (
+    FLOOR_ABSOLUTE_SHARE,
+    Floors,
+    Trend,
+    assess_any,
+    floor_rise,
+    window_growth,
+)
 from leakpatrol.diagnose.rules import RuleSet
 
 _LOAD_CORRELATION = 0.8  # a group this correlated with a rising load follows the load
 _LOAD_SIGNIFICANCE = 0.05
-_LOCKSTEP_CORRELATION = 0.9
+_HOLD_SIGNIFICANCE = 0.05  # a confirmed leak stays confirmed while its rise is this significant
 _ROOT_SHARE = 0.5  # the root must grow by at least half of what the group grew
+_QUIET = 5.0  # an early verdict needs the group's root siblings to grow by less than this
 
 
 def _not(trend: Trend, why: str) -> Trend:
@@ -25,93 +45,184 @@ def _not(trend: Trend, why: str) -> Trend:
     )
 
 
-@dataclass(slots=True)
-class _Scored:
-    series: Series
-    trend: Trend
-
-
 class Channel:
     def __init__(self, kind: SignalKind, config: DetectionConfig, rules: RuleSet) -> None:
         self.kind = kind
+        # The floor path rests on leaked goroutines never exiting; retained heap follows load too.
+        self.floor_path = kind is not SignalKind.HEAP
         self.tracker = GroupTracker(config.top_groups, load_aware=kind is SignalKind.GOROUTINES)
         self.streak = 0
         self.since: float | None = None
-        self._load_rising: bool | None = None
+        self.last: Signal | None = None  # carried over samples that lack this signal's profile
+        self._load: list[float] | None = None
         self.reconfigure(config, rules)
 
     def reconfigure(self, config: DetectionConfig, rules: RuleSet) -> None:
         """New thresholds and rules for the series already gathered: nothing is thrown away."""
         self.config = config
         self.rules = rules
+        self.picker = CulpritPicker(self.kind.value, rules)
         absolute = (
             config.min_growth_heap_bytes if self.kind is SignalKind.HEAP else config.min_growth_goroutines
         )
         self.floors = Floors(
             absolute, config.relative_growth, config.noise_factor, config.significance, config.min_samples
         )
+        # A quiet target's plainest leaks may be flagged from two thirds of min_samples (see _early).
+        self.early_samples = max(4, 2 * config.min_samples // 3)
         self.tracker.top_groups = config.top_groups
         self.tracker.trim(config.window_seconds, config.max_samples)
 
-    # --- load defence -------------------------------------------------------------------------
-    def _load_is_rising(self) -> bool:
-        if self._load_rising is None:
-            load = self.tracker.load
-            mk = mann_kendall(load) if len(load) >= self.floors.min_samples else None
-            self._load_rising = bool(
-                mk and mk.s > 0 and mk.p_value < _LOAD_SIGNIFICANCE and max(load) > 1.2 * max(1.0, min(load))
-            )
-        return self._load_rising
+    # --- load --------------------------------------------------------------------------------
+    def _siblings(self, series: Series) -> list[float]:
+        root = self.tracker.tail_root(series)
+        return [r - v for r, v in zip(root, series.values, strict=True)]
 
-    def _follows_load(self, series: Series | None) -> bool:
-        if not self.tracker.load_aware:
-            return False
-        if series is not None and series.is_load:
+    def _target_load(self) -> list[float]:
+        """In-flight work of the whole target: groups the profile marks as request handlers, plus
+        every root whose biggest group moves with the root's other states."""
+        if self._load is None:
+            t = self.tracker
+            load = list(t.load) if t.load_aware else [0.0] * len(t.times)
+            biggest: dict[str, Series] = {}
+            for s in t.groups.values():
+                if s.root not in biggest or s.values[-1] > biggest[s.root].values[-1]:
+                    biggest[s.root] = s
+            for root, s in biggest.items():
+                totals = t.roots.get(root)
+                if totals is None or not comoving(s.values, self._siblings(s)):
+                    continue
+                offset = len(load) - len(totals)
+                for i, v in enumerate(totals):
+                    load[offset + i] += v
+            self._load = load
+        return self._load
+
+    def _follows_load(self, series: Series) -> bool:
+        if series.is_load:
             return True
-        if not self._load_is_rising():
+        load = self._target_load()[-len(series.values) :]
+        if len(load) < self.floors.min_samples:
             return False
-        values = self.tracker.total if series is None else series.values
-        load = self.tracker.load if series is None else self.tracker.tail_load(series)
-        return pearson(values, load) >= _LOAD_CORRELATION
+        mk = mann_kendall(load)
+        rising = mk.s > 0 and mk.p_value < _LOAD_SIGNIFICANCE and max(load) > 1.2 * max(1.0, min(load))
+        return rising and pearson(series.values, load) >= _LOAD_CORRELATION
 
-    def _assess(self, times: Sequence[float], values: Sequence[float], series: Series | None) -> Trend:
-        trend = assess(times, values, self.floors)
-        if not (trend.flagged or trend.why_not == "no longer rising"):
+    def _total_trend(self) -> Trend:
+        t = self.tracker
+        total = assess_any(t.times, t.total, self.floors, floor_path=self.floor_path)
+        if not (total.flagged and t.load_aware):
+            return total
+        load = self._target_load()
+        if quick_growth(load) <= 0 or pearson(t.total, load) < _LOAD_CORRELATION:
+            return total
+        if t.times[-1] - t.times[0] < 0.9 * self.config.window_seconds:
+            return _not(total, "follows load; needs a full window")
+        return assess_any(t.times, t.total, self.floors, follows_load=True, floor_path=self.floor_path)
+
+    # --- one series --------------------------------------------------------------------------
+    def _held(self, times: Sequence[float], values: Sequence[float]) -> Trend | None:
+        """A confirmed group keeps its verdict while it still rises significantly, over the window
+        and in its recent half; a missed or noisy sample cannot resolve it."""
+        if len(values) < self.floors.min_samples:
+            return None
+        # Plain Mann-Kendall: a step leak's staircase is all autocorrelation, which is exactly what
+        # a leak that keeps its course looks like; the correction guards confirming, not holding.
+        mk = mann_kendall(values, autocorrelation=False)
+        half = len(values) // 2
+        if mk.s <= 0 or mk.p_value >= _HOLD_SIGNIFICANCE or quick_growth(values[half:]) < 0:
+            return None
+        growth = max(window_growth(times, values), quick_growth(values))  # steps defeat either alone
+        if growth <= FLOOR_ABSOLUTE_SHARE * self.floors.absolute:
+            return None
+        span = times[-1] - times[0]
+        per_hour = growth / span * 3600 if span > 0 else 0.0
+        return Trend(
+            True, growth, per_hour, mk.p_value, median(values[: max(1, len(values) // 4)]), values[-1]
+        )
+
+    def _judge(self, series: Series) -> Trend:
+        times = self.tracker.tail_times(series)
+        values = series.values
+        siblings = self._siblings(series) if self.tracker.load_aware else []
+        in_load = bool(siblings) and comoving(values, siblings)
+        if series.flagged_streak >= self.config.confirmations:
+            # Inside a root under load, what must keep rising is its excess over its share.
+            held = self._held(times, excess(values, siblings) if in_load else values)
+            if held is not None:
+                return held
+        if len(values) < self.floors.min_samples:
+            return self._early(times, values, siblings)
+        trend = assess_any(times, values, self.floors, floor_path=self.floor_path)
+        if not self.tracker.load_aware or not (trend.flagged or trend.why_not == "no longer rising"):
             return trend
-        if series is not None and self._state_shift(
-            times, values, self.tracker.tail_root(series), trend.growth
+        if (
+            window_growth(times, [s + v for s, v in zip(siblings, values, strict=True)])
+            < _ROOT_SHARE * trend.growth
         ):
             return _not(trend, "a state shift within its root")
+        if self._state_shift_recent(times, values, siblings):
+            return _not(trend, "a state shift within its root")
+        if in_load:
+            return self._inside_load(times, values, siblings, trend)
         if not self._follows_load(series):
             return trend
         # Growth that follows load must hold over a whole window and still rise above the noise:
         # a ramp or a daily cycle flattens or turns within one, a leak does not.
         if times[-1] - times[0] < 0.9 * self.config.window_seconds:
             return _not(trend, "follows load; needs a full window")
-        return assess(times, values, self.floors, follows_load=True)
+        return assess_any(times, values, self.floors, follows_load=True, floor_path=self.floor_path)
+
+    def _early(self, times: Sequence[float], values: Sequence[float], siblings: Sequence[float]) -> Trend:
+        """Before min_samples, only the plainest goroutine leak of a quiet target: a significant
+        rise whose floor never fell and rose clear of the noise, while nothing in the target's load
+        moves and the group's own root's other states stay put. Whatever could be load waits for
+        the full minimum."""
+        too_few = Trend(False, 0.0, 0.0, 1.0, 0.0, values[-1] if values else 0.0, "too few samples")
+        if not (self.tracker.load_aware and self.floor_path) or len(values) < self.early_samples:
+            return too_few
+        rise, spread = floor_rise(values)
+        if rise <= max(FLOOR_ABSOLUTE_SHARE * self.floors.absolute, self.floors.noise_factor * spread):
+            return too_few
+        mk = mann_kendall(values)
+        if mk.s <= 0 or mk.p_value >= self.floors.significance:
+            return too_few
+        load = self._target_load()[-len(values) :]
+        if max(load) - min(load) > 0.5 * self.floors.absolute or quick_growth(siblings) >= _QUIET:
+            return too_few
+        span = times[-1] - times[0]
+        per_hour = rise / span * 3600 if span > 0 else 0.0
+        return Trend(True, rise, per_hour, mk.p_value, values[0], values[-1])
 
     @staticmethod
-    def _state_shift(
-        times: Sequence[float], values: Sequence[float], root: Sequence[float], growth: float
+    def _state_shift_recent(
+        times: Sequence[float], values: Sequence[float], siblings: Sequence[float]
     ) -> bool:
-        """Its siblings under the same goroutine root shrank as it grew, over the window or over its
-        recent half: a pool's goroutines moved from one state to another (busy -> idle, as load
-        falls), the pool itself did not grow."""
-        if window_growth(times, root) < _ROOT_SHARE * growth:
-            return True
+        """Over the recent half the root did not grow with the group: goroutines moved between
+        states of one pool (busy -> idle as load falls), the pool itself did not grow."""
         half = len(values) // 2
         recent = window_growth(times[half:], values[half:])
-        return recent > 0 and window_growth(times[half:], root[half:]) < _ROOT_SHARE * recent
+        root = [s + v for s, v in zip(siblings[half:], values[half:], strict=True)]
+        return recent > 0 and window_growth(times[half:], root) < _ROOT_SHARE * recent
+
+    def _inside_load(
+        self, times: Sequence[float], values: Sequence[float], siblings: Sequence[float], trend: Trend
+    ) -> Trend:
+        """The root's other states grew with it: only what it holds beyond its share can leak."""
+        if not outgrows_siblings(values, siblings):
+            return _not(trend, "keeps its share of a root under load")
+        beyond = assess_any(times, excess(values, siblings), self.floors, floor_path=self.floor_path)
+        return beyond if beyond.flagged else _not(beyond, "keeps its share of a root under load")
 
     # --- evaluation ---------------------------------------------------------------------------
     def evaluate(self, now: float) -> Signal | None:
-        self._load_rising = None
-        scored: list[_Scored] = []
+        self._load = None
+        scored: list[Scored] = []
         for series in self.tracker.groups.values():
-            trend = self._assess(self.tracker.tail_times(series), series.values, series)
+            trend = self._judge(series)
             series.flagged_streak = series.flagged_streak + 1 if trend.flagged else 0
-            scored.append(_Scored(series, trend))
-        total = self._assess(self.tracker.times, self.tracker.total, None)
+            scored.append(Scored(series, trend))
+        total = self._total_trend()
         over_ceiling = (
             self.kind is SignalKind.GOROUTINES
             and self.config.goroutine_ceiling is not None
@@ -120,29 +231,36 @@ class Channel:
         )
         flagged = [s for s in scored if s.trend.flagged]
         if not (flagged or total.flagged or over_ceiling):
-            self.streak, self.since = 0, None
+            self.streak, self.since, self.last = 0, None, None
             return None
         self.streak += 1
         self.since = self.since if self.since is not None else now
-        return self._signal(scored, flagged, total)
+        self.last = self._signal(scored, flagged, total)
+        return self.last
 
-    def _signal(self, scored: list[_Scored], flagged: list[_Scored], total: Trend) -> Signal:
+    def _signal(self, scored: list[Scored], flagged: list[Scored], total: Trend) -> Signal:
         positive = sum(max(0.0, s.trend.growth) for s in scored) or 1.0
         pool = flagged or sorted((s for s in scored if s.trend.growth > 0), key=lambda s: -s.trend.growth)
         if not pool:  # only the ceiling or the total tripped: name the largest groups
             pool = sorted(scored, key=lambda s: -s.series.values[-1])[:1]
         pool = sorted(pool, key=lambda s: -s.trend.growth)
-        culprits: list[_Scored] = []
+        culprits: list[Scored] = []
         covered = 0.0
         for s in pool:
             culprits.append(s)
             covered += max(0.0, s.trend.growth)
             if covered >= self.config.culprit_share * positive:
                 break
-        groups = [self._group(s, positive) for s in culprits]
-        lead = self._lead(culprits, groups)
+        growing = [s for s in scored if s.trend.growth > 0]
+        lead, groups = self.picker.groups(culprits, growing, positive)
         basis = culprits[lead].trend if flagged else total
         state = LeakState.CONFIRMED if self.streak >= self.config.confirmations else LeakState.SUSPECTED
+        if state is LeakState.CONFIRMED:
+            # The groups named are what must stop growing before the leak is resolved, even when
+            # the total confirmed it (see _held).
+            for c in culprits:
+                if c.trend.growth > 0:
+                    c.series.flagged_streak = max(c.series.flagged_streak, self.config.confirmations)
         return Signal(
             kind=self.kind,
             state=state,
@@ -155,36 +273,3 @@ class Channel:
             current=total.current,
             since=self.since if self.since is not None else 0.0,
         )
-
-    def _group(self, s: _Scored, positive: float) -> CulpritGroup:
-        rule = self.rules.match(self.kind.value, s.series.wait_kind, s.series.functions)
-        return CulpritGroup(
-            signature=s.series.signature,
-            wait_kind=s.series.wait_kind,
-            frames=s.series.frames,
-            count=s.series.values[-1],
-            growth=s.trend.growth,
-            share=max(0.0, s.trend.growth) / positive,
-            rule=None if rule is None else RuleRef(rule.id, rule.cause, rule.fix, rule.priority),
-        )
-
-    def _lead(self, culprits: list[_Scored], groups: list[CulpritGroup]) -> int:
-        """Among groups in lockstep with the biggest grower, the one with the most specific rule leads
-        (e.g. the client's persistConn.readLoop over the server's conn.serve it drags along)."""
-        top = culprits[0]
-        best, best_priority = 0, self._priority(groups[0])
-        for i in range(1, len(culprits)):
-            s = culprits[i]
-            ratio = s.trend.growth / top.trend.growth if top.trend.growth > 0 else 0.0
-            n = min(len(s.series.values), len(top.series.values))
-            lockstep = (
-                0.5 <= ratio <= 2.0
-                and pearson(s.series.values[-n:], top.series.values[-n:]) >= _LOCKSTEP_CORRELATION
-            )
-            if lockstep and self._priority(groups[i]) > best_priority:
-                best, best_priority = i, self._priority(groups[i])
-        return best
-
-    @staticmethod
-    def _priority(group: CulpritGroup) -> int:
-        return -1 if group.rule is None else group.rule.priority

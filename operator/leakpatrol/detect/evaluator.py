@@ -64,10 +64,11 @@ class TargetEvaluator:
         signals: list[Signal] = []
         if sample.goroutineleak is not None:
             self.leak_signal = self._goroutineleak_signal(sample.goroutineleak, sample.goroutine, sample.time)
-        if self.leak_signal is not None:
-            signals.append(self.leak_signal)
         if not in_warmup:
             signals.extend(self._feed(sample))
+        # Growth signals first: they name what keeps growing; the runtime's proof comes next.
+        if self.leak_signal is not None:
+            signals.insert(1 if signals and signals[0].kind is SignalKind.GOROUTINES else 0, self.leak_signal)
         evaluated = max(len(self.goroutines.tracker), len(self.heap.tracker)) >= self.config.min_samples
         samples = len(self.goroutines.tracker) or len(self.heap.tracker)
         return Evaluation(sample.time, samples, evaluated or self.leak_signal is not None, tuple(signals))
@@ -79,6 +80,10 @@ class TargetEvaluator:
             (self.heap, sample.heap, heap_points),
         ):
             if profile is None:
+                # A profile missing from this sample says nothing new: the channel's last verdict
+                # stands (a missed scrape must not resolve a leak).
+                if channel.last is not None:
+                    signals.append(channel.last)
                 continue
             tracker = channel.tracker
             kept, total = self._without_allowlisted(points(profile), float(profile.total))

@@ -8,6 +8,13 @@ A series is *flagged* when all of these hold:
 - it is *still rising*: the last quarter's floor is above the third quarter's by a tenth of the
   growth, so a warm-up fill or a ramp that has plateaued stops counting as soon as it flattens.
   Series that follow load must clear the noise floor there as well.
+
+Or, the *floor path*: leaked goroutines never exit, so a leaking group's floor (the minimum of
+each block of samples) only ever rises. When the block minima never fall, rise at least twice
+(the last time in the recent half) and by more than the noise within blocks and a share of the
+absolute floor, the series is flagged without waiting for the trend test or the relative floor:
+a step leak is caught at its second step, a slow leak at a fraction of the absolute floor.
+Healthy groups under noisy load rarely keep a never-falling floor over six blocks.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from statistics import median
 from leakpatrol.detect.stats import mann_kendall, quarters, robust_noise, theil_sen_slope
 
 STILL_RISING_SHARE = 0.1
+FLOOR_BLOCKS = 6
+FLOOR_ABSOLUTE_SHARE = 0.3  # the floor path needs this share of the absolute growth floor
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +98,54 @@ def assess(
     if mk.s <= 0 or mk.p_value >= floors.significance:
         return no("trend not significant", growth, mk.p_value, per_hour)
     return Trend(True, growth, per_hour, mk.p_value, baseline, current)
+
+
+def floor_rise(values: Sequence[float], blocks: int = FLOOR_BLOCKS) -> tuple[float, float]:
+    """(rise of the block minima, median spread within a block) when the minima never fall, rose
+    at least twice and last rose in the recent half; else (0, spread)."""
+    n = len(values)
+    blocks = min(blocks, n // 2)
+    if blocks < 4:
+        return 0.0, 0.0
+    cuts = [round(n * k / blocks) for k in range(blocks + 1)]
+    parts = [values[cuts[k] : cuts[k + 1]] for k in range(blocks)]
+    minima = [min(p) for p in parts]
+    spread = median(max(p) - min(p) for p in parts)
+    rises = [k for k in range(1, blocks) if minima[k] > minima[k - 1]]
+    if any(minima[k] < minima[k - 1] for k in range(1, blocks)) or len(rises) < 2:
+        return 0.0, spread
+    if rises[-1] < blocks // 2:
+        return 0.0, spread
+    return minima[-1] - minima[0], spread
+
+
+def assess_floor(times: Sequence[float], values: Sequence[float], floors: Floors, refused: Trend) -> Trend:
+    """The floor path (see the module docstring), tried where the trend path refused a series."""
+    rise, spread = floor_rise(values)
+    if rise <= FLOOR_ABSOLUTE_SHARE * floors.absolute or rise <= floors.noise_factor * spread:
+        return refused
+    # Plain Mann-Kendall: a staircase is all autocorrelation, the very shape of a step leak.
+    mk = mann_kendall(values, autocorrelation=False)
+    if mk.s <= 0 or mk.p_value >= floors.significance:
+        return refused
+    span = times[-1] - times[0]
+    per_hour = rise / span * 3600 if span > 0 else 0.0
+    growth = max(rise, refused.growth)
+    return Trend(
+        True, growth, max(per_hour, refused.growth_per_hour), mk.p_value, refused.baseline, refused.current
+    )
+
+
+def assess_any(
+    times: Sequence[float],
+    values: Sequence[float],
+    floors: Floors,
+    *,
+    follows_load: bool = False,
+    floor_path: bool = True,
+) -> Trend:
+    """The trend path, else the floor path."""
+    trend = assess(times, values, floors, follows_load=follows_load)
+    if not floor_path or trend.flagged or trend.why_not == "too few samples" or trend.growth <= 0:
+        return trend
+    return assess_floor(times, values, floors, trend)

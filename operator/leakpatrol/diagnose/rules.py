@@ -2,6 +2,11 @@
 
 Rules come from `rules.toml` shipped in this package, plus any a user adds. Matching only looks at
 function names and the wait kind, never file:line, so it survives recompiles.
+
+One stack, one rule: the goroutine profile and the goroutineleak profile carry the same stacks, so
+a rule written for either goroutine signal applies on both. A rule may also look at the group's
+lockstep partners (groups growing with it, e.g. a connection's readLoop, writeLoop and the caller
+waiting on it): `partner_frames` / `not_partner_frames` judge the whole set, not one member.
 """
 
 from __future__ import annotations
@@ -15,10 +20,23 @@ from typing import Any
 from leakpatrol.core import Permanent
 from leakpatrol.diagnose.patterns import MAX_NAME, Pattern, PatternError, compile_pattern
 
-_KNOWN_KEYS = {"id", "priority", "signals", "wait_kinds", "frames", "leaf", "not_leaf", "not_frames"}
+_KNOWN_KEYS = {
+    "id",
+    "priority",
+    "signals",
+    "wait_kinds",
+    "frames",
+    "leaf",
+    "not_leaf",
+    "not_frames",
+    "partner_frames",
+    "not_partner_frames",
+}
 _REQUIRED = {"id", "cause", "fix"}
 _SIGNALS = {"goroutines", "heap", "goroutineleak"}
+_GOROUTINE_SIGNALS = frozenset({"goroutines", "goroutineleak"})  # the same stacks, two views
 MAX_FRAMES = 64  # user frames a rule looks at (leaf first): Go's own tracebacks stop at 100
+MAX_PARTNERS = 16  # lockstep partners a rule looks at
 
 
 class RuleError(Permanent, ValueError):
@@ -39,10 +57,26 @@ class Rule:
     not_frames: tuple[Pattern, ...] = ()
     leaf: Pattern | None = None
     not_leaf: Pattern | None = None
+    partner_frames: tuple[Pattern, ...] = ()
+    not_partner_frames: tuple[Pattern, ...] = ()
 
-    def matches(self, signal: str, wait_kind: str, functions: Sequence[str]) -> bool:
-        """`functions`: the user frames' function names, leaf first."""
-        if signal not in self.signals:
+    def applies_to(self, signal: str) -> bool:
+        if signal in self.signals:
+            return True
+        return signal in _GOROUTINE_SIGNALS and bool(self.signals & _GOROUTINE_SIGNALS)
+
+    def matches(
+        self,
+        signal: str,
+        wait_kind: str,
+        functions: Sequence[str],
+        partners: Sequence[Sequence[str]] = (),
+    ) -> bool:
+        """`functions`: the user frames' function names, leaf first; `partners`: the same for each
+        group growing in lockstep with this one (empty when unknown)."""
+        if not self.applies_to(signal):
+            return False
+        if not self._partners_match(partners):
             return False
         if self.wait_kinds and wait_kind not in self.wait_kinds:
             return False
@@ -55,6 +89,14 @@ class Rule:
         if any(not any(p.fullmatch(f) for f in functions) for p in self.frames):
             return False
         return not any(p.fullmatch(f) for p in self.not_frames for f in functions)
+
+    def _partners_match(self, partners: Sequence[Sequence[str]]) -> bool:
+        def seen(p: Pattern) -> bool:  # bounded like `matches`: a few partners, their top frames
+            return any(p.fullmatch(f[:MAX_NAME]) for fs in partners[:MAX_PARTNERS] for f in fs[:MAX_FRAMES])
+
+        if any(not seen(p) for p in self.partner_frames):
+            return False
+        return not any(seen(p) for p in self.not_partner_frames)
 
 
 def _compile(where: str, pattern: Any) -> Pattern:
@@ -94,6 +136,13 @@ def rule_from_mapping(raw: Mapping[str, Any], where: str) -> Rule:
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise RuleError(f"{where}.priority: must be an integer")
     leaf, not_leaf = raw.get("leaf"), raw.get("not_leaf")
+
+    def patterns(key: str) -> tuple[Pattern, ...]:
+        return tuple(
+            _compile(f"{where}.{key}[{i}]", p)
+            for i, p in enumerate(_str_list(f"{where}.{key}", raw.get(key, [])))
+        )
+
     return Rule(
         id=raw["id"],
         cause=raw["cause"].strip(),
@@ -101,16 +150,12 @@ def rule_from_mapping(raw: Mapping[str, Any], where: str) -> Rule:
         priority=priority,
         signals=frozenset(signals),
         wait_kinds=frozenset(_str_list(f"{where}.wait_kinds", raw.get("wait_kinds", []))),
-        frames=tuple(
-            _compile(f"{where}.frames[{i}]", p)
-            for i, p in enumerate(_str_list(f"{where}.frames", raw.get("frames", [])))
-        ),
-        not_frames=tuple(
-            _compile(f"{where}.not_frames[{i}]", p)
-            for i, p in enumerate(_str_list(f"{where}.not_frames", raw.get("not_frames", [])))
-        ),
+        frames=patterns("frames"),
+        not_frames=patterns("not_frames"),
         leaf=None if leaf is None else _compile(f"{where}.leaf", leaf),
         not_leaf=None if not_leaf is None else _compile(f"{where}.not_leaf", not_leaf),
+        partner_frames=patterns("partner_frames"),
+        not_partner_frames=patterns("not_partner_frames"),
     )
 
 
@@ -140,8 +185,14 @@ class RuleSet:
         """User rules win ties against shipped ones of the same priority: they are listed first."""
         return RuleSet([*extra, *self.rules])
 
-    def match(self, signal: str, wait_kind: str, functions: Sequence[str]) -> Rule | None:
-        return next((r for r in self.rules if r.matches(signal, wait_kind, functions)), None)
+    def match(
+        self,
+        signal: str,
+        wait_kind: str,
+        functions: Sequence[str],
+        partners: Sequence[Sequence[str]] = (),
+    ) -> Rule | None:
+        return next((r for r in self.rules if r.matches(signal, wait_kind, functions, partners)), None)
 
     @property
     def ids(self) -> set[str]:

@@ -14,6 +14,7 @@ import (
 type loadGen struct {
 	e              *env
 	minLat, maxLat float64 // program minutes a request takes
+	path           string  // if set, callers GET this path instead of /api/slow
 
 	mu    sync.Mutex
 	stops []chan struct{}
@@ -46,8 +47,12 @@ func (g *loadGen) caller(stop <-chan struct{}) {
 			return
 		default:
 		}
-		ms := g.e.mins(g.e.uniform(g.minLat, g.maxLat)).Milliseconds()
-		if err := getItem(g.e, fmt.Sprintf("%s/api/slow?ms=%d", g.e.base, ms)); err != nil {
+		url := g.e.base + g.path
+		if g.path == "" {
+			ms := g.e.mins(g.e.uniform(g.minLat, g.maxLat)).Milliseconds()
+			url = fmt.Sprintf("%s/api/slow?ms=%d", g.e.base, ms)
+		}
+		if err := getItem(g.e, url); err != nil {
 			log.Printf("load: %v", err)
 		}
 	}
