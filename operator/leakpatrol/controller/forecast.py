@@ -16,7 +16,7 @@ The memory the leak adds is estimated from the pod's own series:
   memory reaching the limit (what a leak, unlike garbage, makes inevitable), and its range says so.
 
 The rate is the Theil-Sen slope of that series; its range comes from the spread of the pairwise
-slopes (the 25th and 75th percentiles), so a noisy series gives a wide range, never a false point.
+slopes (the 10th and 90th percentiles), so a noisy series gives a wide range, never a false point.
 Everything shown is rounded to two significant figures.
 """
 
@@ -31,7 +31,7 @@ from leakpatrol.detect.evaluator import Sample
 STACK_BYTES = 8 * 1024
 MIN_POINTS = 4  # fewer samples than this give no rate worth a forecast
 MAX_PAIRS_POINTS = 120  # pairwise slopes are O(n^2): thin longer series first
-_QUARTILES = (0.25, 0.5, 0.75)
+_QUARTILES = (0.1, 0.5, 0.9)  # the range: the 10th and 90th percentile slopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +42,8 @@ class Forecast:
     current: int  # estimated live memory now, bytes
     rate_per_hour: int  # bytes per hour (median slope)
     eta_seconds: float | None  # at the median rate
-    eta_min_seconds: float | None  # at the fastest plausible rate (75th percentile of slopes)
-    eta_max_seconds: float | None  # at the slowest (25th percentile); None: may never reach it
+    eta_min_seconds: float | None  # at the fastest plausible rate (90th percentile of slopes)
+    eta_max_seconds: float | None  # at the slowest (10th percentile); None: may never reach it
 
     def to_json(self) -> dict[str, float | int | None]:
         return {
