@@ -109,3 +109,12 @@ def test_a_recorded_heap_leak_reaches_the_limit_when_forecast() -> None:
     assert abs(fc.eta_seconds - crossed) <= 0.20 * crossed
     assert fc.eta_min_seconds is not None and fc.eta_max_seconds is not None
     assert fc.eta_min_seconds <= crossed <= fc.eta_max_seconds
+
+
+def test_analyze_prints_the_forecast_when_told_the_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    from leakpatrol.cli import main  # noqa: PLC0415
+
+    series = str(Path(__file__).parent / "corpus" / "heap-leak")
+    assert main(["analyze", series, "--memory-limit", "512Mi"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("forecast: at this rate the container reaches its 512Mi limit in ~3.9h (")
