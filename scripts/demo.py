@@ -72,7 +72,7 @@ def main() -> int:
             print(
                 f"\nleak confirmed {time.monotonic() - started:.0f}s after the policy was applied", flush=True
             )
-            show(k, "get", "leakpolicies")
+            show(k, "get", "leakpolicies", "-o", "wide")
             show(k, "describe", "leakpolicy", "demo")
             show(k, "describe", "deployment", "leaky-http")
     findings = policy["status"]["findings"]  # type: ignore[index]
@@ -84,6 +84,11 @@ def main() -> int:
     if not leak_ok or "healthy-http" in flagged:
         print(f"FAILED: findings name {sorted(flagged)}", file=sys.stderr)
         return 1
+    leak = next(f for f in findings if f["workload"]["name"] == "leaky-http")
+    if not leak.get("spread") or not (leak.get("forecast") or {}).get("limit"):
+        print(f"FAILED: the finding lacks spread or forecast: {leak}", file=sys.stderr)
+        return 1
+    print(f"spread: {leak['spread']}; forecast: {leak['forecast']['message']}")
     print("OK: leaky-http leaks (http-transport-per-request); healthy-http is not flagged.")
     return 0
 

@@ -84,6 +84,8 @@ class FakeCluster:
         self.blocked_pods: set[str] = set()  # evictions answered 429
         self.evidence: dict[str, EvidenceCapture] = {}
         self.owner_kind = "Deployment"  # what workload_of says owns the pods
+        self.revisions: dict[str, int] = {}  # ReplicaSet name -> deployment.kubernetes.io/revision
+        self.revision_lookups = 0
 
     def fail_next(self, method: str, *exc: Exception) -> None:
         self.failures.setdefault(method, []).extend(exc)
@@ -130,6 +132,10 @@ class FakeCluster:
         rs = pod["metadata"]["ownerReferences"][0]
         owner, namespace = rs["name"].rsplit("-", 1)[0], pod["metadata"]["namespace"]
         return ObjectRef("apps/v1", self.owner_kind, owner, f"deploy-of-{rs['uid']}", namespace)
+
+    async def replica_set_revision(self, namespace: str, name: str) -> int | None:
+        self.revision_lookups += 1
+        return self.revisions.get(name)
 
     async def patch_status(self, policy: ObjectRef, status: Mapping[str, Any]) -> None:
         self._maybe_fail("patch_status")

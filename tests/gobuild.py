@@ -51,7 +51,9 @@ def build(program: str) -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [str(go_binary()), "build", "-o", str(out), "."],
+        # -trimpath: frames read as in a production build (net/http/transport.go:2300), not with
+        # this machine's GOROOT and checkout paths.
+        [str(go_binary()), "build", "-trimpath", "-o", str(out), "."],
         cwd=src,
         env=go_env(),
         check=True,

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from leakpatrol.api.units import parse_duration
+from leakpatrol.api.units import parse_duration, parse_quantity
+from leakpatrol.controller.forecast import forecast_words, samples_forecast
 from leakpatrol.controller.parsing import MAX_DECOMPRESSED, MAX_STACKS, ParseLimits
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.detect.config import DetectionConfig
@@ -29,6 +30,14 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _quantity(text: str) -> str:
+    try:
+        parse_quantity(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
 
 
 def _threshold_flags(p: argparse.ArgumentParser) -> None:
@@ -121,10 +130,21 @@ def cmd_diagnose(a: argparse.Namespace) -> int:
 
 def cmd_analyze(a: argparse.Namespace) -> int:
     series = SeriesDir.open(Path(a.dir))
-    verdict = replay(series.samples(), series.pod, _config(a), _rules(a.rules))
+    samples = list(series.samples())
+    verdict = replay(samples, series.pod, _config(a), _rules(a.rules))
     for problem in series.skipped:
         print(f"skipped {problem}", file=sys.stderr)
-    print(json.dumps(verdict.to_json(), indent=2) if a.json else verdict_text(verdict, a.dir))
+    fc = samples_forecast(samples, parse_quantity(a.memory_limit)) if a.memory_limit else None
+    words = "too few samples for a forecast" if fc is None else forecast_words(fc, a.memory_limit)
+    if a.json:
+        out = verdict.to_json()
+        if a.memory_limit:
+            out["forecast"] = {"limit": a.memory_limit, "message": words, **(fc.to_json() if fc else {})}
+        print(json.dumps(out, indent=2))
+    else:
+        print(verdict_text(verdict, a.dir))
+        if a.memory_limit:
+            print(f"forecast: {words}")
     return 0
 
 
@@ -234,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     an = sub.add_parser("analyze", help="a series directory -> the verdict")
     an.add_argument("dir")
     an.add_argument("--json", action="store_true")
+    an.add_argument(
+        "--memory-limit",
+        type=_quantity,
+        help="the container's memory limit (e.g. 512Mi): also print when the leak reaches it",
+    )
     _threshold_flags(an)
     an.set_defaults(run=cmd_analyze)
     op = sub.add_parser("operator", help="run the Kubernetes operator (flags default to LEAKPATROL_* env)")

@@ -54,6 +54,36 @@ class Workload(ApiModel):
     name: str = Field(min_length=1, max_length=253)
 
 
+class Spread(ApiModel):
+    """How many of the workload's pods show the same culprit: all of them points at code, one at
+    data, a tenant or a stuck peer."""
+
+    leaking: int = Field(ge=0)  # pods whose growing stack is the finding's culprit
+    of: int = Field(ge=0)  # pods of the workload evaluated in the last pass
+
+
+class IntroducedBy(ApiModel):
+    """The rollout the leak began with: its pods leak, the previous revision's did not."""
+
+    revision: int = Field(ge=0)  # deployment.kubernetes.io/revision
+    replica_set: str = Field(min_length=1, max_length=253)
+    images: list[str] = Field(default_factory=list, max_length=8)
+    previous_revision: int = Field(ge=0)  # watched, and did not show the culprit
+
+
+class MemoryForecast(ApiModel):
+    """When the worst leaking pod's container reaches its memory limit at the measured rate."""
+
+    resource: str = Field(default="memory", pattern=r"^memory$")
+    pod: str = Field(min_length=1, max_length=253)  # the pod with the earliest ETA
+    limit: str | None = Field(default=None, max_length=32)  # as in the pod spec; None: no limit set
+    eta: str | None = Field(default=None, max_length=32)  # rounded, e.g. 3h; None: no limit or not growing
+    eta_min: str | None = Field(default=None, max_length=32)  # at the fastest plausible rate
+    eta_max: str | None = Field(default=None, max_length=32)  # at the slowest; None: may never
+    reach_time: Timestamp | None = None  # now + eta, for sorting and alerting
+    message: str = Field(max_length=256)  # the sentence the Event carries
+
+
 class Finding(ApiModel):
     workload: Workload
     pods: list[str] = Field(default_factory=list, max_length=20)
@@ -68,6 +98,9 @@ class Finding(ApiModel):
     rule_id: str | None = Field(default=None, max_length=63)
     cause: str | None = Field(default=None, max_length=1024)
     fix: str | None = Field(default=None, max_length=1024)
+    spread: Spread | None = None
+    introduced_by: IntroducedBy | None = None
+    forecast: MemoryForecast | None = None
 
 
 MAX_REMEDIATION_WORKLOADS = 20
@@ -130,6 +163,7 @@ class LeakPolicyStatus(ApiModel):
     targets: Targets | None = None
     leaking: int = Field(default=0, ge=0)  # workloads with a confirmed leak; findings may show fewer
     findings: list[Finding] = Field(default_factory=list, max_length=MAX_FINDINGS)
+    worst_eta: str | None = Field(default=None, max_length=64)  # earliest limit ETA of a finding
     remediation: RemediationStatus | None = None
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from leakpatrol.api import Finding
+from leakpatrol.controller.fleet import Spread, spread_words
 from leakpatrol.controller.targets import Unscannable
 from leakpatrol.core import MAX_EVENT_MESSAGE, EventType, LeakState, ObjectRef
 
@@ -40,12 +41,28 @@ def finding_message(f: Finding) -> str:
     else:
         what = f"{f.baseline} -> {f.current} {unit}, {f.growth_per_hour:+d}/h (p={f.p_value})"
     text = (
-        f"{f.workload.kind}/{f.workload.name} {f.signal.value}: {what} "
-        f"in pod(s) {', '.join(f.pods[:3])}. Culprit: {where}."
+        f"{f.workload.kind}/{f.workload.name} {f.signal.value}: {what} {_where_words(f)}. Culprit: {where}."
     )
+    # The on-call's answers come before the rule's long cause and fix, so truncation cuts those.
+    if f.introduced_by is not None:
+        b = f.introduced_by
+        images = f" ({', '.join(b.images[:2])})" if b.images else ""
+        text += f" Began with revision {b.revision}{images}; revision {b.previous_revision} did not leak."
+    if f.forecast is not None:
+        text += f" {f.forecast.message[:1].upper()}{f.forecast.message[1:]}."
     if f.rule_id:
         text += f" Rule {f.rule_id}: {f.cause} Fix: {f.fix}"
     return text[:MAX_EVENT_MESSAGE]
+
+
+def _where_words(f: Finding) -> str:
+    """`in 3 of 3 pods` / `in 1 of 12 pods only (pod-x): likely data- or peer-specific`."""
+    if f.spread is None:
+        return f"in pod(s) {', '.join(f.pods[:3])}"
+    leaking = f.pods[: f.spread.leaking] if f.spread.leaking < len(f.pods) else f.pods
+    s = Spread(tuple(leaking), f.spread.of)
+    words = spread_words(s)
+    return words if s.pod_local else f"{words} ({', '.join(f.pods[:3])})"
 
 
 def leak_events(

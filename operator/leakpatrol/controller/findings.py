@@ -7,7 +7,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from leakpatrol.api import Finding, Workload, worst_first
+from leakpatrol.api import Finding, Spread, Workload, worst_first
+from leakpatrol.controller.fleet import PodSignal, fleet_confirms, spread
+from leakpatrol.controller.rollout import Revision
 from leakpatrol.core import LeakState, SignalKind
 from leakpatrol.detect.findings import Evaluation, Signal
 
@@ -17,18 +19,25 @@ class PodResult:
     pod: str
     workload: tuple[str, str]  # (kind, name)
     evaluation: Evaluation
+    revision: Revision | None = None  # its Deployment revision, when a ReplicaSet owns it
+    memory: tuple[tuple[float, float], ...] = ()  # (time, live bytes): see controller.forecast
+    memory_limit: str | None = None  # of the profiled container, as in the pod spec
 
 
 def _severity(s: Signal) -> tuple[bool, float]:
     return (s.state is LeakState.CONFIRMED, s.growth_per_hour)
 
 
-def _finding(workload: tuple[str, str], pods: list[str], s: Signal) -> Finding:
+def _finding(workload: tuple[str, str], pods: list[str], s: Signal, fleet: list[PodSignal]) -> Finding:
+    # A pod-local leak is confirmed by its own pod's flags; one flagged in several replicas at
+    # once is confirmed by them together (controller.fleet), without waiting for a second pass.
+    confirmed = s.state is LeakState.CONFIRMED or fleet_confirms(s.culprit.signature, fleet)
+    reach = spread(s.culprit.signature, fleet)
     return Finding(
         workload=Workload(kind=workload[0], name=workload[1]),
-        pods=sorted(pods)[:20],
+        pods=[*reach.leaking, *sorted(set(pods) - set(reach.leaking))][:20],  # the culprit's first
         signal=SignalKind(s.kind.value),
-        state=LeakState.CONFIRMED if s.state is LeakState.CONFIRMED else LeakState.SUSPECTED,
+        state=LeakState.CONFIRMED if confirmed else LeakState.SUSPECTED,
         since=datetime.fromtimestamp(s.since, UTC),
         baseline=max(0, round(s.baseline)),
         current=max(0, round(s.current)),
@@ -38,6 +47,7 @@ def _finding(workload: tuple[str, str], pods: list[str], s: Signal) -> Finding:
         rule_id=s.rule.id if s.rule else None,
         cause=s.rule.cause if s.rule else None,
         fix=s.rule.fix if s.rule else None,
+        spread=Spread(leaking=len(reach.leaking), of=reach.of),
     )
 
 
@@ -45,14 +55,22 @@ def workload_findings(results: Iterable[PodResult]) -> list[Finding]:
     """One finding per (workload, signal): the worst pod's signal, naming every pod that shows it.
     A signal in every replica points at code; in one pod, at data — the pod list tells which."""
     by_key: dict[tuple[tuple[str, str], str], list[tuple[str, Signal]]] = defaultdict(list)
+    by_workload: dict[tuple[str, str], list[PodResult]] = defaultdict(list)
     for r in results:
+        by_workload[r.workload].append(r)
         for s in r.evaluation.signals:
             by_key[(r.workload, s.kind.value)].append((r.pod, s))
     findings = []
-    for (workload, _), hits in by_key.items():
+    for (workload, kind), hits in by_key.items():
         worst = max((s for _, s in hits), key=_severity)
-        findings.append(_finding(workload, [p for p, _ in hits], worst))
+        fleet = [_pod_signal(r, kind) for r in by_workload[workload]]
+        findings.append(_finding(workload, [p for p, _ in hits], worst, fleet))
     return worst_first(findings, limit=len(findings))
+
+
+def _pod_signal(r: PodResult, kind: str) -> PodSignal:
+    signal = next((s for s in r.evaluation.signals if s.kind.value == kind), None)
+    return PodSignal(r.pod, r.evaluation.evaluated, signal)
 
 
 def carry_unscanned(

@@ -21,11 +21,13 @@ from leakpatrol import metrics
 from leakpatrol.api import Finding, InvalidSpecError, LeakPolicySpec, LeakPolicyStatus, parse_spec
 from leakpatrol.controller.fairness import FairShare
 from leakpatrol.controller.findings import PodResult, workload_findings
+from leakpatrol.controller.oncall import RevisionCache, annotate, memory_points, observe_revisions
 from leakpatrol.controller.parsing import ProfileParser
 from leakpatrol.controller.policy_rules import rules_for
 from leakpatrol.controller.ports import Cluster
 from leakpatrol.controller.remediation import Remediator
 from leakpatrol.controller.reporting import Reporter
+from leakpatrol.controller.rollout import RolloutMemory
 from leakpatrol.controller.sampling import Sampler
 from leakpatrol.controller.status import (
     ScanPass,
@@ -93,6 +95,7 @@ class PolicyScanner:
         self.reporter = Reporter(cluster, policy)
         self.slots = asyncio.Semaphore(limits.per_policy)
         self.remediation = Remediator(cluster, policy, clock)
+        self.rollouts, self.revisions = RolloutMemory(), RevisionCache(cluster)  # outlive old pods
 
     # --- the pass ---------------------------------------------------------------------------------
     async def scan(self, body: Mapping[str, Any]) -> float:
@@ -124,7 +127,8 @@ class PolicyScanner:
         results, failures = await self._collect(due, outcomes, pods)
         failures = await self._still_there(failures, due, raw_spec.get("selector") or {})
         failures += unscannable + [b.last for u, b in self.backoff.items() if u in backed_off and b.last]
-        findings = workload_findings(results)
+        observe_revisions(self.rollouts, results, started)
+        findings = annotate(workload_findings(results), results, self.rollouts, started)
         evaluated = sum(1 for r in results if r.evaluation.evaluated)
         scan_pass = ScanPass(self.namespace, len(targets), len(results), evaluated, findings, failures)
         status = scanned_status(previous, scan_pass, generation, now_dt)
@@ -188,6 +192,7 @@ class PolicyScanner:
         self.sampler.forget_gone(present)
         owners = {t.owner_uid or t.uid for t in targets}
         self.workloads = {key: ref for key, ref in self.workloads.items() if key in owners}
+        self.revisions.forget(owners)
 
     async def _still_there(
         self, failures: list[Unscannable], due: list[ScanTarget], selector: Mapping[str, Any]
@@ -248,7 +253,11 @@ class PolicyScanner:
                 failures.append(outcome)
                 continue
             workload = await self._workload(t, pod_by_name.get(t.name) or {})
-            results.append(PodResult(t.name, (workload.kind, workload.name), outcome))
+            memory = memory_points(self.evaluators[t.uid]) if t.uid in self.evaluators else ()
+            revision = await self.revisions.of(t)
+            results.append(
+                PodResult(t.name, (workload.kind, workload.name), outcome, revision, memory, t.memory_limit)
+            )
         return results, failures
 
     async def _workload(self, t: ScanTarget, pod: Mapping[str, Any]) -> ObjectRef:

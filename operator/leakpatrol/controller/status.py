@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -155,7 +155,19 @@ def scanned_status(
         targets=Targets(selected=p.selected, scanned=p.scanned, failing=len(p.failures)),
         leaking=leaking_workloads(p.findings),
         findings=p.findings[:MAX_FINDINGS],
+        worst_eta=worst_eta(p.findings),
     )
+
+
+def worst_eta(findings: Iterable[Finding]) -> str | None:
+    """For the printer column: the earliest ETA, with its workload."""
+    timed = [
+        (f.forecast.reach_time, f.forecast.eta, f) for f in findings if f.forecast and f.forecast.reach_time
+    ]
+    if not timed:
+        return None
+    _, eta, f = min(timed, key=lambda x: x[0])
+    return f"~{eta} {f.workload.kind}/{f.workload.name}"[:64]
 
 
 def invalid_status(
@@ -209,5 +221,7 @@ _STATUS_KEYS = {f.alias or name for name, f in LeakPolicyStatus.model_fields.ite
 
 
 def status_body(status: LeakPolicyStatus) -> dict[str, Any]:
-    """The JSON a status patch carries (camelCase, RFC 3339 times, no nulls)."""
-    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    """The JSON a status patch carries (camelCase, RFC 3339 times, no nulls but one: a merge
+    patch keeps what it does not mention, so a worst ETA that went away is cleared with null)."""
+    body = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return body if status.worst_eta is not None else {**body, "worstEta": None}

@@ -20,6 +20,8 @@ class ScanTarget:
     identity: PodIdentity  # a change (restart, new start time, new uid) resets the pod's series
     owner: tuple[str, str] | None  # the controller ownerReference (kind, name), if any
     owner_uid: str = ""  # its uid: a re-created owner of the same name is another object
+    memory_limit: str | None = None  # the profiled container's resources.limits.memory, as written
+    images: tuple[str, ...] = ()  # every container's image, for blaming a rollout
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,18 @@ def _resolve_port(pod: Mapping[str, Any], port: int | str) -> tuple[int, str] | 
     if isinstance(port, int):
         return port, str(containers[0].get("name", "")) if containers else ""
     return None
+
+
+def _memory_limit(pod: Mapping[str, Any], container: str) -> str | None:
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        if c.get("name") == container:
+            limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+            return None if limit is None else str(limit)
+    return None
+
+
+def _images(pod: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(c.get("image", "")) for c in (pod.get("spec") or {}).get("containers") or [])
 
 
 def _started(text: str | None) -> float | None:
@@ -111,6 +125,8 @@ def select_targets(
                 identity=_identity(pod, container),
                 owner=_owner(pod),
                 owner_uid=str((_owner_ref(pod) or {}).get("uid", "")),
+                memory_limit=_memory_limit(pod, container),
+                images=_images(pod),
             )
         )
     return targets, problems

@@ -28,6 +28,8 @@ from leakpatrol.kube.workloads import list_pdbs, read_workload
 
 log = logging.getLogger(__name__)
 
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+
 
 class KubeCluster:
     def __init__(self, api: ApiClient, home: str = "default") -> None:
@@ -73,6 +75,15 @@ class KubeCluster:
         except errors.ApiError as exc:  # e.g. no RBAC for an unusual owner kind: name the pod itself
             log.info("owner of pod %s not resolved (%s); reporting the pod", pod["metadata"]["name"], exc)
             return ObjectRef.of(dict(pod), api_version="v1", kind="Pod")
+
+    async def replica_set_revision(self, namespace: str, name: str) -> int | None:
+        # The same GET (and RBAC) as resolving Pod -> ReplicaSet -> Deployment.
+        try:
+            rs = await self.api.get(f"/apis/apps/v1/namespaces/{namespace}/replicasets/{name}")
+        except errors.NotFound:
+            return None
+        text = ((rs.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION)
+        return int(text) if text and text.isdigit() else None
 
     async def patch_status(self, policy: ObjectRef, status: Mapping[str, Any]) -> None:
         path = f"/apis/{GROUP}/{VERSION}/namespaces/{policy.namespace}/{PLURAL}/{policy.name}/status"

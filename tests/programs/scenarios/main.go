@@ -72,7 +72,9 @@ func main() {
 	}
 	e := newEnv(*minute, *seed, internalHost(*listen))
 	startBackground(e, sc.churn)
-	go sc.run(e)
+	if leaks(*name) {
+		go sc.run(e)
+	}
 
 	fmt.Printf("listening on %s\n", ln.Addr())
 	os.Stdout.Sync()
@@ -102,4 +104,23 @@ func internalHost(listen string) string {
 		return "127.0.0.1"
 	}
 	return host
+}
+
+// leaks says whether this process runs its scenario. With LEAK_ONCE_FILE set (say, in every
+// replica of a Deployment) only the first process to create that file does; the others run the
+// shared background alone, healthy: one replica of three leaks, as a pod with bad data would.
+func leaks(name string) bool {
+	path := os.Getenv("LEAK_ONCE_FILE")
+	if path == "" {
+		return true
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		log.Printf("scenario %s: %s already claimed by another replica: not leaking", name, path)
+		return false
+	}
+	fmt.Fprintln(f, os.Getpid())
+	f.Close()
+	log.Printf("scenario %s: claimed %s: this replica leaks", name, path)
+	return true
 }

@@ -1,0 +1,132 @@
+"""Whole scan passes (FakeCluster, recorded real Go series): spread, the fleet rule's earlier
+confirmation, rollout attribution and the forecast land in the status and the Events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
+
+from leakpatrol.controller.scanner import Limits, PolicyScanner
+from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.kube import errors
+
+CORPUS = Path(__file__).parent / "corpus"
+FIRST_STAMP = 1800000000
+POD_START = "2027-01-15T07:59:40Z"
+
+
+def server(clock: Clock, series: dict[str, str]) -> Any:
+    def serve(target: ScanTarget, path: str) -> bytes:
+        if "goroutineleak" in path:
+            raise errors.PprofNotExposed(path, "HTTP 404")
+        kind = "heap" if "/heap" in path else "goroutine"
+        return (CORPUS / series[target.name] / f"{int(clock.now)}.{kind}.pb.gz").read_bytes()
+
+    return serve
+
+
+def pod(
+    name: str, owner: str = "web-5f6b", limit: str | None = None, image: str = "shop/web:v1"
+) -> dict[str, Any]:
+    p = running_pod(name, started=POD_START, owner=owner, owner_uid=f"{owner}-uid")
+    container = p["spec"]["containers"][0]
+    container["image"] = image
+    if limit:
+        container["resources"] = {"limits": {"memory": limit}}
+    return p
+
+
+async def until_confirmed(cluster: FakeCluster, clock: Clock, raw: dict[str, Any], passes: int = 60) -> int:
+    scan = PolicyScanner(cluster, POLICY, Limits(), clock)
+    for i in range(passes):
+        await scan.scan(cluster.body(raw))
+        if cluster.status.get("leaking"):
+            return i
+        clock.now += 60
+    raise AssertionError("never confirmed")
+
+
+async def test_three_leaking_replicas_are_3_of_3_and_confirmed_sooner_than_one() -> None:
+    clock = Clock(FIRST_STAMP)
+    names = ["web-a", "web-b", "web-c"]
+    fleet = FakeCluster([pod(n) for n in names], server(clock, dict.fromkeys(names, "transport-per-request")))
+    fleet_pass = await until_confirmed(fleet, clock, spec())
+    finding = fleet.status["findings"][0]
+    assert finding["spread"] == {"leaking": 3, "of": 3}
+    deployment_events = [e.message for e in fleet.events if e.about.kind == "Deployment"]
+    assert any("in 3 of 3 pods (web-a, web-b, web-c)" in m for m in deployment_events)
+
+    clock = Clock(FIRST_STAMP)
+    alone = FakeCluster([pod("web-a")], server(clock, {"web-a": "transport-per-request"}))
+    single_pass = await until_confirmed(alone, clock, spec())
+    assert fleet_pass < single_pass  # one pass sooner: the replicas' flags confirm together
+
+
+async def test_one_leaking_replica_of_three_is_named_and_not_blamed_on_code() -> None:
+    clock = Clock(FIRST_STAMP)
+    series = {"web-a": "steady-pool", "web-b": "transport-per-request", "web-c": "steady-pool"}
+    cluster = FakeCluster([pod(n) for n in series], server(clock, series))
+    await until_confirmed(cluster, clock, spec())
+    finding = cluster.status["findings"][0]
+    assert finding["spread"] == {"leaking": 1, "of": 3} and finding["pods"][0] == "web-b"
+    messages = [e.message for e in cluster.events if e.reason == "LeakDetected"]
+    assert "in 1 of 3 pods only (web-b): likely data- or peer-specific" in messages[0]
+
+
+async def test_a_leak_that_began_with_a_rollout_names_the_revision() -> None:
+    clock = Clock(FIRST_STAMP)
+    series = {"old-a": "steady-pool", "new-a": "transport-per-request"}
+    cluster = FakeCluster([pod("old-a", owner="web-6b7c", image="shop/web:v1")], server(clock, series))
+    cluster.revisions = {"web-6b7c": 6, "web-7d8e": 7}
+    scan = PolicyScanner(cluster, POLICY, Limits(), clock)
+    for _ in range(20):  # revision 6 watched and clean
+        await scan.scan(cluster.body(spec()))
+        clock.now += 60
+    cluster.pods = [pod("new-a", owner="web-7d8e", image="shop/web:v2")]  # the rollout
+    for _ in range(40):
+        await scan.scan(cluster.body(spec()))
+        if cluster.status.get("leaking"):
+            break
+        clock.now += 60
+    blame = cluster.status["findings"][0]["introducedBy"]
+    assert blame == {
+        "revision": 7,
+        "replicaSet": "web-7d8e",
+        "images": ["shop/web:v2"],
+        "previousRevision": 6,
+    }
+    messages = [e.message for e in cluster.events if e.reason == "LeakDetected"]
+    assert "Began with revision 7 (shop/web:v2); revision 6 did not leak." in messages[0]
+    assert cluster.revision_lookups == 2  # once per ReplicaSet
+
+
+async def test_no_older_revision_seen_means_no_blame() -> None:
+    clock = Clock(FIRST_STAMP)
+    cluster = FakeCluster([pod("new-a", owner="web-7d8e")], server(clock, {"new-a": "transport-per-request"}))
+    cluster.revisions = {"web-7d8e": 7}
+    await until_confirmed(cluster, clock, spec())
+    assert "introducedBy" not in cluster.status["findings"][0]
+
+
+async def test_a_heap_leak_with_a_limit_gets_a_forecast_and_the_column() -> None:
+    clock = Clock(FIRST_STAMP)
+    cluster = FakeCluster([pod("web-a", limit="512Mi")], server(clock, {"web-a": "heap-leak"}))
+    raw = spec() | {"profiles": {"heap": "Enabled"}}
+    await until_confirmed(cluster, clock, raw)
+    finding = next(f for f in cluster.status["findings"] if f["signal"] == "heap")
+    fc = finding["forecast"]
+    assert fc["limit"] == "512Mi" and fc["pod"] == "web-a" and fc["eta"]
+    assert fc["message"].startswith("at this rate the container reaches its 512Mi limit in ~")
+    assert cluster.status["worstEta"] == f"~{fc['eta']} Deployment/web"
+    assert any(fc["message"][1:] in e.message for e in cluster.events if e.reason == "LeakDetected")
+
+
+async def test_no_limit_says_so() -> None:
+    clock = Clock(FIRST_STAMP)
+    cluster = FakeCluster([pod("web-a")], server(clock, {"web-a": "heap-leak"}))
+    await until_confirmed(cluster, clock, spec() | {"profiles": {"heap": "Enabled"}})
+    finding = next(f for f in cluster.status["findings"] if f["signal"] == "heap")
+    assert finding["forecast"]["message"] == "no memory limit set: no OOM forecast"
+    assert "eta" not in finding["forecast"] and "worstEta" not in cluster.status
