@@ -221,6 +221,8 @@ def test_three_replicas_share_the_pods_and_take_over_a_killed_one(sandbox: Threa
         assert took < LEASE + 2 * INTERVAL + 4, f"take-over took {took:.1f}s"
         resumed = sum(_resumed(op) for op in survivors)
         assert resumed >= victim_pods, (resumed, victim_pods)  # every series of its shards resumed
+        print(f"\n{PODS} pods, held {sorted(held.values())}; killed {victim} ({victim_pods} pods): "
+              f"all fetched again {took:.1f}s later, {resumed} series resumed")  # fmt: skip
         time.sleep(3 * INTERVAL)
         window = time.time()
         time.sleep(3 * INTERVAL)

@@ -6,7 +6,8 @@ members (`leakpatrol.kube.membership.live_members`). The scan daemons read `assi
 pass and scan the shards it gives them (`leakpatrol.controller.sharding`).
 
 It offers the daemons the same face as `Leadership` (`is_leader`, `wait_leading`, `next_change`,
-`resign`), meaning "a member that scans": so `runtime.handlers` runs one loop either way.
+`resign`), meaning "a member that scans": so `runtime.handlers` runs one loop either way. A change
+of the members wakes the loops too, so shards taken over are scanned at once, not an interval later.
 
 Joining: a new replica scans only after it has renewed for `settle` seconds (two retries). The
 others see it within one retry and hand over its shards at their next pass; waiting means a shard
@@ -133,7 +134,8 @@ class Membership:
             return False
         if self.members != members | {c.identity}:
             log.info("members of %s: %s", c.group, ", ".join(sorted(members | {c.identity})))
-        self.members = members | {c.identity}
+            self.members = members | {c.identity}
+            self._wake()  # scan the shards just taken now, not at each policy's next pass
         await self._collect(leases, now)
         return True
 
@@ -157,6 +159,10 @@ class Membership:
             self.leading.clear()
             if not self.resigned:
                 log.warning("member lease not renewed: scanning stops until it is again")
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake every sleeping scan loop (they re-check membership and run a pass)."""
         self.changed.set()
         self.changed = asyncio.Event()
 
