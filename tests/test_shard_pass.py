@@ -56,7 +56,9 @@ async def test_three_replicas_scan_every_target_once_and_speak_with_one_voice() 
     assert cluster.status["targets"] == {"selected": 12, "scanned": 12, "failing": 0}
     finding = cluster.status["findings"][0]
     assert finding["ruleId"] == "http-transport-per-request" and finding["state"] == "Confirmed"
-    assert len(finding["pods"]) == 12  # every shard's pods named
+    # every selected pod is counted; those where the culprit grows are named (issue 13's fleet rule
+    # may confirm before all 12 flag it)
+    assert finding["spread"]["of"] == 12 and len(finding["pods"]) >= finding["spread"]["leaking"] >= 2
     assert cluster.condition("LeakDetected")["status"] == "True"
 
     # c goes away: a and b take its shards over from their checkpoints at their next pass.
@@ -74,7 +76,7 @@ async def test_three_replicas_scan_every_target_once_and_speak_with_one_voice() 
     assert taken.keys() == in_c
     # Resumed from the last checkpoint (written at most CHECKPOINT_PASSES ago), never from zero.
     got = {uid: len(e.goroutines.tracker) for uid, e in taken.items()}
-    assert all(got[uid] >= samples[uid] - 4 and got[uid] > 12 for uid in got), (got, samples)
+    assert all(got[uid] >= samples[uid] - 4 and got[uid] >= 4 for uid in got), (got, samples)
     assert "c" not in cluster.status["shards"]  # the coordinator removed the report of the gone
     assert cluster.status["targets"]["selected"] == 12
     assert cluster.condition("LeakDetected")["status"] == "True"

@@ -12,13 +12,14 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from leakpatrol import metrics
-from leakpatrol.api import Finding, InvalidSpecError, LeakPolicySpec, LeakPolicyStatus, parse_spec
+from leakpatrol.api import Finding, InvalidSpecError, LeakPolicySpec, LeakPolicyStatus, Spread, parse_spec
 from leakpatrol.controller.fairness import FairShare
 from leakpatrol.controller.findings import PodResult, workload_findings
 from leakpatrol.controller.oncall import RevisionCache, annotate, memory_points, observe_revisions
@@ -145,7 +146,7 @@ class PolicyScanner:
             changed = self.shard.verdicts_changed(previous, scan_pass)
             status, patch, speaks = self.shard.fold(previous, scan_pass, generation, now_dt)
             if speaks:  # its Events name workloads and pods of every replica's shards
-                await self._workloads_of(status.findings, selected[0], pods)
+                status = await self._fleet_spread(status, selected[0], pods)
         if speaks:
             status = await self.remediation.after_pass(
                 body, spec, status, results, targets=targets, workloads=self.workloads.values()
@@ -262,17 +263,25 @@ class PolicyScanner:
             )
         return results, failures
 
-    async def _workloads_of(
-        self, findings: list[Finding], selected: list[ScanTarget], pods: list[dict[str, Any]]
-    ) -> None:
-        """Resolve the workloads of findings from other replicas' shards (cached by owner uid)."""
-        known = {(w.kind, w.name) for w in self.workloads.values()}
-        by_name = {t.name: t for t in selected}
+    async def _fleet_spread(
+        self, status: LeakPolicyStatus, selected: list[ScanTarget], pods: list[dict[str, Any]]
+    ) -> LeakPolicyStatus:
+        """The coordinator resolves the workload of every selected pod (cached by owner uid: one GET
+        per new ReplicaSet), so its Events can name workloads of other replicas' shards and each
+        finding's spread counts all the workload's pods, not only those of the shards that saw it."""
         pod_by_name = {(p.get("metadata") or {}).get("name"): p for p in pods}
-        for f in findings:
-            t = next((by_name[p] for p in f.pods if p in by_name), None)
-            if (f.workload.kind, f.workload.name) not in known and t is not None:
-                await self._workload(t, pod_by_name.get(t.name) or {})
+        per_workload: Counter[tuple[str, str]] = Counter()
+        for t in selected:
+            w = await self._workload(t, pod_by_name.get(t.name) or {})
+            per_workload[(w.kind, w.name)] += 1
+
+        def counted(f: Finding) -> Finding:
+            of = per_workload[(f.workload.kind, f.workload.name)]
+            if f.spread is None or not of:
+                return f
+            return f.model_copy(update={"spread": Spread(leaking=min(f.spread.leaking, of), of=of)})
+
+        return status.model_copy(update={"findings": [counted(f) for f in status.findings]})
 
     async def _workload(self, t: ScanTarget, pod: Mapping[str, Any]) -> ObjectRef:
         # Keyed by uid, not name: a Deployment deleted and re-created under the same name is a new

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from leakpatrol.api import Finding, ShardFailure, ShardReport, Targets, worst_first
+from leakpatrol.api import Finding, ShardFailure, ShardReport, Spread, Targets, worst_first
 from leakpatrol.api.status import MAX_FINDINGS, MAX_SHARD_FAILURES
 from leakpatrol.controller.status import ScanPass
 from leakpatrol.controller.targets import Unscannable
@@ -49,13 +49,25 @@ def merge_findings(parts: Iterable[Iterable[Finding]]) -> list[Finding]:
     (a workload's pods may sit in several shards), naming the pods of every shard that shows it."""
     best: dict[tuple[str, str, str], Finding] = {}
     pods: dict[tuple[str, str, str], set[str]] = {}
+    spread: dict[tuple[str, str, str], tuple[int, int]] = {}  # (leaking, of) summed over shards
     for findings in parts:
         for f in findings:
             key = (f.workload.kind, f.workload.name, f.signal.value)
             pods.setdefault(key, set()).update(f.pods)
+            if f.spread is not None:
+                leaking, of = spread.get(key, (0, 0))
+                spread[key] = (leaking + f.spread.leaking, of + f.spread.of)
             if key not in best or _severity(f) > _severity(best[key]):
                 best[key] = f
-    merged = [f.model_copy(update={"pods": sorted(pods[k])[:20]}) for k, f in best.items()]
+    # `of` counts only the shards that saw the culprit; the coordinator corrects it with every
+    # selected pod of the workload (PolicyScanner._fleet_spread) before anything is said.
+    merged = [
+        f.model_copy(
+            update={"pods": sorted(pods[k])[:20]}
+            | ({"spread": Spread(leaking=spread[k][0], of=spread[k][1])} if k in spread else {})
+        )
+        for k, f in best.items()
+    ]
     return worst_first(merged, limit=MAX_FINDINGS)
 
 
