@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Add new sections here.
-SECTIONS = ["benchmarks.parse", "benchmarks.evaluate", "benchmarks.scan"]
+SECTIONS = ["benchmarks.parse", "benchmarks.evaluate", "benchmarks.scan", "benchmarks.shards"]
 
 
 def main(argv: list[str]) -> int:

@@ -40,8 +40,8 @@ import httpx
 
 from benchmarks.evaluate import deep_size
 from leakpatrol.controller.ports import FetchOptions
-from leakpatrol.controller.scanner import MAX_PROFILE_BYTES
 from leakpatrol.controller.targets import ScanTarget, select_targets
+from leakpatrol.core import MAX_PROFILE_BYTES
 from leakpatrol.detect import checkpoint
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import Sample, TargetEvaluator

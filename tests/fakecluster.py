@@ -74,6 +74,7 @@ class FakeCluster:
         self.statuses: list[dict[str, Any]] = []
         self.events: list[EventIntent] = []
         self.checkpoint: bytes | None = None
+        self.shard_checkpoints: dict[int, bytes] = {}  # --sharding: one per shard
         self.checkpoint_saves = 0
         self.owner_lookups = 0
         # remediation: workload objects by (kind, name), PDBs, and what was done
@@ -145,17 +146,21 @@ class FakeCluster:
         self._maybe_fail("post_event")
         self.events.append(intent)
 
-    async def load_checkpoint(self, policy: ObjectRef) -> bytes | None:
+    async def load_checkpoint(self, policy: ObjectRef, *, shard: int | None = None) -> bytes | None:
         self._maybe_fail("load_checkpoint")
-        return self.checkpoint
+        return self.checkpoint if shard is None else self.shard_checkpoints.get(shard)
 
-    async def save_checkpoint(self, policy: ObjectRef, blob: bytes) -> None:
+    async def save_checkpoint(self, policy: ObjectRef, blob: bytes, *, shard: int | None = None) -> None:
         self._maybe_fail("save_checkpoint")
-        self.checkpoint = blob
+        if shard is None:
+            self.checkpoint = blob
+        else:
+            self.shard_checkpoints[shard] = blob
         self.checkpoint_saves += 1
 
     async def delete_checkpoint(self, policy: ObjectRef) -> None:
         self.checkpoint = None
+        self.shard_checkpoints.clear()
 
     async def read_workload(self, ref: ObjectRef) -> Obj:
         self._maybe_fail("read_workload")

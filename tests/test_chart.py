@@ -222,6 +222,20 @@ def test_without_leader_election_one_replica_recreated() -> None:
     assert "--no-leader-election" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
+def test_sharding_renders_its_flags_and_lists_member_leases_only_then() -> None:
+    docs = render("replicaCount=3", "sharding.enabled=true", "sharding.shards=32")
+    (deployment,) = (d for d in docs if d["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--sharding" in args and "--shards=32" in args and "--leader-election" not in args
+    assert deployment["spec"]["replicas"] == 3
+    on = frozenset({"sharding.enabled"})
+    (home,) = (doc for doc in docs if doc["kind"] == "Role" and doc["metadata"]["name"] == f"{OPERATOR}-home")
+    assert rules_of([home], "Role") == rbac.rules(rbac.Scope.HOME, enabled=on)
+    assert ("coordination.k8s.io", "leases", "list") in rules_of([home], "Role")
+    (plain,) = (d for d in render() if d["kind"] == "Role" and d["metadata"]["name"] == f"{OPERATOR}-home")
+    assert ("coordination.k8s.io", "leases", "list") not in rules_of([plain], "Role")
+
+
 def test_chart_ships_the_one_crd() -> None:
     assert (CHART / "crds" / "leakpolicy.yaml").read_bytes() == (
         ROOT / "crds" / "leakpolicy.yaml"

@@ -178,6 +178,8 @@ def cmd_operator(a: argparse.Namespace) -> int:
         leader_election=a.leader_election,
         lease_name=a.lease_name,
         lease_duration=a.lease_duration,
+        sharding=a.sharding,
+        shards=a.shards,
         stall_after=a.stall_after,
     )
     asyncio.run(run_operator(opts))
@@ -220,6 +222,18 @@ def _operator_ha_flags(op: argparse.ArgumentParser) -> None:
         help="scan only while holding a Lease in the home namespace, so replicas > 1 is safe (default on)",
     )
     g.add_argument("--lease-name", default=_env("LEASE_NAME", "leakpatrol"), help="the Lease's name")
+    g.add_argument(
+        "--sharding",
+        action=argparse.BooleanOptionalAction,
+        default=_env("SHARDING", "false").lower() in ("1", "true", "yes"),
+        help="every replica scans its share (member Leases <lease-name>-member-*) instead of one leader",
+    )
+    g.add_argument(
+        "--shards",
+        type=int,
+        default=int(_env("SHARDS", "16")),
+        help="with --sharding: shards per policy, the unit of hand-over and of checkpoints (default 16)",
+    )
     g.add_argument(
         "--lease-duration",
         type=_duration,

@@ -74,6 +74,31 @@ LEADER = Gauge(
     registry=REGISTRY,
 )
 
+# --- sharding (--sharding): what this replica holds; a dashboard sums or maxes across replicas ---
+MEMBERS = Gauge(
+    "leakpatrol_shard_members",
+    "Live replicas this replica sees (their member Leases), itself included; 0 while not a member.",
+    registry=REGISTRY,
+)
+SHARDS_HELD = Gauge(
+    "leakpatrol_shards_held",
+    "Shards of the policy this replica holds and scans.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+SHARD_TARGETS = Gauge(
+    "leakpatrol_shard_targets",
+    "Targets of the policy in this replica's shards at its last pass (sum over replicas: all).",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+COORDINATOR = Gauge(
+    "leakpatrol_shard_coordinator",
+    "1 on the replica that merges the policy's status and posts its workload Events.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+
 
 Metric = Gauge | Counter | Histogram
 _PER_POLICY: tuple[Metric, ...] = (
@@ -86,6 +111,9 @@ _PER_POLICY: tuple[Metric, ...] = (
     INTERNAL_ERRORS,
     SCAN_FAILURES,
     REMEDIATION,
+    SHARDS_HELD,
+    SHARD_TARGETS,
+    COORDINATOR,
 )
 
 

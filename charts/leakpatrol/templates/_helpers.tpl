@@ -51,7 +51,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 - --log-level={{ .Values.logLevel }}
-{{- if .Values.leaderElection.enabled }}
+{{- if .Values.sharding.enabled }}
+- --sharding
+- --shards={{ .Values.sharding.shards }}
+- --lease-name={{ include "leakpatrol.fullname" . }}
+- --lease-duration={{ .Values.leaderElection.leaseDuration }}
+{{- else if .Values.leaderElection.enabled }}
 - --leader-election
 - --lease-name={{ include "leakpatrol.fullname" . }}
 - --lease-duration={{ .Values.leaderElection.leaseDuration }}
@@ -69,8 +74,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and (not .Values.watch.allNamespaces) (not .Values.watch.namespaces) }}
 {{- fail "watch.allNamespaces is false and watch.namespaces is empty: the operator would watch nothing" }}
 {{- end }}
-{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
-{{- fail "replicaCount > 1 needs leaderElection.enabled: without a Lease every replica would scan every policy" }}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) (not .Values.sharding.enabled) }}
+{{- fail "replicaCount > 1 needs leaderElection.enabled or sharding.enabled: without a Lease every replica would scan every policy" }}
 {{- end }}
 {{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) }}
 {{- fail "serviceAccount.create is false: serviceAccount.name must name an existing ServiceAccount" }}

@@ -156,6 +156,29 @@ class RemediationStatus(ApiModel):
     evidence: list[EvidenceRef] = Field(default_factory=list, max_length=MAX_EVIDENCE)
 
 
+MAX_SHARD_FAILURES = 5
+
+
+class ShardFailure(ApiModel):
+    """One failing target of a shard, for the Degraded message (the pod's own Event has the rest)."""
+
+    pod: str = Field(min_length=1, max_length=253)
+    reason: str = Field(pattern=REASON_PATTERN, min_length=1, max_length=128)
+    message: str = Field(max_length=1024)
+
+
+class ShardReport(ApiModel):
+    """What one replica saw of its shards of the policy in its last pass (with `--sharding`): the
+    coordinator merges every live replica's report into the fields above. Keyed by replica."""
+
+    time: Timestamp  # when the pass finished
+    shards: list[int] = Field(default_factory=list, max_length=1024)  # the shard numbers it holds
+    targets: Targets
+    evaluated: int = Field(default=0, ge=0)  # targets with enough samples for a verdict
+    findings: list[Finding] = Field(default_factory=list, max_length=MAX_FINDINGS)
+    failures: list[ShardFailure] = Field(default_factory=list, max_length=MAX_SHARD_FAILURES)
+
+
 class LeakPolicyStatus(ApiModel):
     observed_generation: int | None = Field(default=None, ge=0)
     conditions: list[Condition] = Field(default_factory=list, max_length=8)
@@ -165,6 +188,7 @@ class LeakPolicyStatus(ApiModel):
     findings: list[Finding] = Field(default_factory=list, max_length=MAX_FINDINGS)
     worst_eta: str | None = Field(default=None, max_length=64)  # earliest limit ETA of a finding
     remediation: RemediationStatus | None = None
+    shards: dict[str, ShardReport] | None = None  # with --sharding: each replica's part, by replica
 
 
 def set_condition(conditions: Sequence[Condition], new: Condition, now: datetime) -> list[Condition]:

@@ -12,13 +12,14 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from leakpatrol import metrics
-from leakpatrol.api import Finding, InvalidSpecError, LeakPolicySpec, LeakPolicyStatus, parse_spec
+from leakpatrol.api import Finding, InvalidSpecError, LeakPolicySpec, LeakPolicyStatus, Spread, parse_spec
 from leakpatrol.controller.fairness import FairShare
 from leakpatrol.controller.findings import PodResult, workload_findings
 from leakpatrol.controller.oncall import RevisionCache, annotate, memory_points, observe_revisions
@@ -29,6 +30,9 @@ from leakpatrol.controller.remediation import Remediator
 from leakpatrol.controller.reporting import Reporter
 from leakpatrol.controller.rollout import RolloutMemory
 from leakpatrol.controller.sampling import Sampler
+from leakpatrol.controller.series import SeriesStore
+from leakpatrol.controller.sharding import Shards
+from leakpatrol.controller.shardpass import ShardRole
 from leakpatrol.controller.status import (
     ScanPass,
     read_status,
@@ -40,13 +44,11 @@ from leakpatrol.controller.targets import ScanTarget, Unscannable, select_target
 from leakpatrol.core import (
     GLOBAL_FETCHES,
     PER_POLICY_FETCHES,
-    CheckpointCorrupt,
     LeakpatrolError,
     LeakState,
     ObjectRef,
     TargetGone,
 )
-from leakpatrol.detect import checkpoint
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import Sample, TargetEvaluator
 from leakpatrol.detect.findings import Evaluation
@@ -55,8 +57,6 @@ from leakpatrol.diagnose.rules import RuleSet
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_INTERVALS = 16
-CHECKPOINT_PASSES = 5  # write the checkpoint at least every 5th pass...
-CHECKPOINT_SECONDS = 60.0  # ...or once a minute, whichever comes first
 INVALID_RECHECK_SECONDS = 60.0  # an invalid spec is re-read this often (an edit also wakes the daemon)
 
 
@@ -78,7 +78,12 @@ class _Backoff:
 
 class PolicyScanner:
     def __init__(
-        self, cluster: Cluster, policy: ObjectRef, limits: Limits, clock: Callable[[], float] = time.time
+        self,
+        cluster: Cluster,
+        policy: ObjectRef,
+        limits: Limits,
+        clock: Callable[[], float] = time.time,
+        shards: Shards | None = None,  # --sharding: scan only the shards this replica holds
     ):
         self.cluster, self.policy, self.limits, self.clock = cluster, policy, limits, clock
         self.namespace = policy.namespace or "default"  # LeakPolicy is namespaced: always set
@@ -89,13 +94,12 @@ class PolicyScanner:
         self.config = DetectionConfig()  # replaced by the policy's own at its first valid pass
         self.rules = RuleSet.default()
         self.spec_key: str | None = None
-        self.restored = False
-        self.saved_at: float | None = None  # when the checkpoint was last written
-        self.passes_unsaved = 0
         self.reporter = Reporter(cluster, policy)
         self.slots = asyncio.Semaphore(limits.per_policy)
         self.remediation = Remediator(cluster, policy, clock)
         self.rollouts, self.revisions = RolloutMemory(), RevisionCache(cluster)  # outlive old pods
+        self.shard = None if shards is None else ShardRole(shards, policy)
+        self.series = SeriesStore(cluster, policy, self.shard)
 
     # --- the pass ---------------------------------------------------------------------------------
     async def scan(self, body: Mapping[str, Any]) -> float:
@@ -116,11 +120,15 @@ class PolicyScanner:
             )
             return spec.schedule.interval
         self._apply_spec(spec, raw_spec)
-        await self._restore_once()
+        if self.shard is not None:
+            self.shard.begin()  # one view of the membership for the whole pass
+        self.evaluators |= await self.series.restore(self.config, self.rules)
         pods = await self.cluster.list_pods(self.namespace, raw_spec.get("selector") or {})
-        targets, unscannable = select_targets(pods, spec.target.port)
+        selected = targets, unscannable = select_targets(pods, spec.target.port)
+        if self.shard is not None:
+            targets, unscannable = self.shard.mine(targets), self.shard.unscannable(unscannable)
         present = {t.uid for t in targets}
-        self._forget_gone(targets)
+        self._forget_gone(targets, selected[0])
         due = [t for t in targets if self._due(t.uid, started)]
         backed_off = present - {t.uid for t in due}
         outcomes = await asyncio.gather(*(self._scan_target(t, spec, started) for t in due))
@@ -131,16 +139,29 @@ class PolicyScanner:
         findings = annotate(workload_findings(results), results, self.rollouts, started)
         evaluated = sum(1 for r in results if r.evaluation.evaluated)
         scan_pass = ScanPass(self.namespace, len(targets), len(results), evaluated, findings, failures)
-        status = scanned_status(previous, scan_pass, generation, now_dt)
-        status = await self.remediation.after_pass(
-            body, spec, status, results, targets=targets, workloads=self.workloads.values()
-        )
+        patch: dict[str, Any] = {}
+        status, speaks = scanned_status(previous, scan_pass, generation, now_dt), True
+        changed = _verdicts(previous) != _verdicts(status)
+        if self.shard is not None:  # the coordinator speaks for the policy; the others report
+            changed = self.shard.verdicts_changed(previous, scan_pass)
+            status, patch, speaks = self.shard.fold(previous, scan_pass, generation, now_dt)
+            if speaks:  # its Events name workloads and pods of every replica's shards
+                status = await self._fleet_spread(status, selected[0], pods)
+        if speaks:
+            status = await self.remediation.after_pass(
+                body, spec, status, results, targets=targets, workloads=self.workloads.values()
+            )
         # Events first: they are computed against the status the object carries, so if anything
         # below fails the next pass sees the same transition and posts again (aggregated into a
-        # count), instead of the status moving on and the Event being lost.
-        await self.reporter.pass_events(previous, status, failures, targets, self.workloads.values())
-        await self.cluster.patch_status(self.policy, status_body(status))
-        await self._checkpoint(started, _verdicts(previous) != _verdicts(status))
+        # count), instead of the status moving on and the Event being lost. A replica that does
+        # not speak for the policy posts only its own targets' failures (`previous` is `status`).
+        await self.reporter.pass_events(
+            previous if speaks else status, status, failures, selected[0], self.workloads.values()
+        )
+        patch = (status_body(status) if speaks else {}) | patch
+        if patch:  # a replica that is not a member has nothing to write
+            await self.cluster.patch_status(self.policy, patch)
+        await self.series.save(self.evaluators, started, changed)
         self._metrics(started, status.findings, targets)  # with findings carried over a missed scrape
         log.info(
             "policy %s/%s: scanned %d of %d target(s), %d failing, %d leaking workload(s) in %.2fs",
@@ -164,33 +185,15 @@ class PolicyScanner:
         for evaluator in self.evaluators.values():  # new thresholds apply to the series gathered
             evaluator.reconfigure(self.config, self.rules)
 
-    async def _restore_once(self) -> None:
-        if self.restored:
-            return
-        self.restored = True
-        blob = await self.cluster.load_checkpoint(self.policy)
-        if not blob:
-            return
-        try:
-            states = checkpoint.decode(blob)
-            for uid, state in states.items():
-                self.evaluators[uid] = checkpoint.restore(state, self.config, self.rules)
-            log.info(
-                "policy %s/%s: resumed %d series from checkpoint",
-                self.namespace,
-                self.policy.name,
-                len(states),
-            )
-        except CheckpointCorrupt as exc:
-            log.warning("policy %s/%s: starting afresh, %s", self.namespace, self.policy.name, exc)
-
-    def _forget_gone(self, targets: list[ScanTarget]) -> None:
+    def _forget_gone(self, targets: list[ScanTarget], selected: list[ScanTarget]) -> None:
+        """Drop the series of targets no longer ours (gone, or in another replica's shard) and the
+        workloads of pods no longer selected (a coordinator names those of every shard)."""
         present = {t.uid for t in targets}
         for table in (self.evaluators, self.backoff):
             for uid in [u for u in table if u not in present]:
                 del table[uid]
         self.sampler.forget_gone(present)
-        owners = {t.owner_uid or t.uid for t in targets}
+        owners = {t.owner_uid or t.uid for t in selected}
         self.workloads = {key: ref for key, ref in self.workloads.items() if key in owners}
         self.revisions.forget(owners)
 
@@ -260,6 +263,26 @@ class PolicyScanner:
             )
         return results, failures
 
+    async def _fleet_spread(
+        self, status: LeakPolicyStatus, selected: list[ScanTarget], pods: list[dict[str, Any]]
+    ) -> LeakPolicyStatus:
+        """The coordinator resolves the workload of every selected pod (cached by owner uid: one GET
+        per new ReplicaSet), so its Events can name workloads of other replicas' shards and each
+        finding's spread counts all the workload's pods, not only those of the shards that saw it."""
+        pod_by_name = {(p.get("metadata") or {}).get("name"): p for p in pods}
+        per_workload: Counter[tuple[str, str]] = Counter()
+        for t in selected:
+            w = await self._workload(t, pod_by_name.get(t.name) or {})
+            per_workload[(w.kind, w.name)] += 1
+
+        def counted(f: Finding) -> Finding:
+            of = per_workload[(f.workload.kind, f.workload.name)]
+            if f.spread is None or not of:
+                return f
+            return f.model_copy(update={"spread": Spread(leaking=min(f.spread.leaking, of), of=of)})
+
+        return status.model_copy(update={"findings": [counted(f) for f in status.findings]})
+
     async def _workload(self, t: ScanTarget, pod: Mapping[str, Any]) -> ObjectRef:
         # Keyed by uid, not name: a Deployment deleted and re-created under the same name is a new
         # object, and its Events must land on it, not on the uid of the one that is gone.
@@ -270,22 +293,6 @@ class PolicyScanner:
 
     async def report_not_ready(self, body: Mapping[str, Any], reason: str, message: str) -> None:
         await self.reporter.not_ready(body, reason, message, datetime.fromtimestamp(self.clock(), UTC))
-
-    async def _checkpoint(self, now: float, verdicts_changed: bool) -> None:
-        """Not every pass: a crash loses at most a few samples, and the API server (and etcd) is
-        spared a write per pass per policy. A changed verdict is always kept at once."""
-        self.passes_unsaved += 1
-        due = (
-            verdicts_changed
-            or self.saved_at is None
-            or self.passes_unsaved >= CHECKPOINT_PASSES
-            or now - self.saved_at >= CHECKPOINT_SECONDS
-        )
-        if not due:
-            return
-        states = {uid: checkpoint.dump(e) for uid, e in self.evaluators.items()}
-        await self.cluster.save_checkpoint(self.policy, checkpoint.encode(states))
-        self.saved_at, self.passes_unsaved = now, 0
 
     def _target_metrics(self, t: ScanTarget, sample: Sample) -> None:
         labels = (self.namespace, self.policy.name, t.name)

@@ -35,6 +35,11 @@ class ScanPass:
     evaluated: int  # targets with enough samples for a verdict
     findings: list[Finding]
     failures: list[Unscannable] = field(default_factory=list)  # fetch failures and unscannable pods
+    failing: int | None = None  # when `failures` is a sample (merged shards): the true count
+
+    @property
+    def failing_count(self) -> int:
+        return len(self.failures) if self.failing is None else self.failing
 
 
 def _some(names: Sequence[str]) -> str:
@@ -104,7 +109,7 @@ def _leak_condition(p: ScanPass, gen: int | None, now: datetime) -> Condition:
 
 
 def _degraded_condition(p: ScanPass, gen: int | None, now: datetime) -> Condition:
-    if not p.failures:
+    if not p.failing_count:
         return _cond(
             ConditionType.DEGRADED,
             ConditionStatus.FALSE,
@@ -115,7 +120,7 @@ def _degraded_condition(p: ScanPass, gen: int | None, now: datetime) -> Conditio
         )
     reasons = sorted({u.reason for u in p.failures})
     reason = reasons[0] if len(reasons) == 1 else "TargetsFailing"
-    msg = f"{len(p.failures)} target(s) failing: " + "; ".join(
+    msg = f"{p.failing_count} target(s) failing: " + "; ".join(
         f"{u.pod}: {u.message}" for u in p.failures[:_SHOWN]
     )
     return _cond(ConditionType.DEGRADED, ConditionStatus.TRUE, reason, msg, gen=gen, now=now)
@@ -152,7 +157,7 @@ def scanned_status(
         observed_generation=generation,
         conditions=conditions,
         last_scan_time=now,
-        targets=Targets(selected=p.selected, scanned=p.scanned, failing=len(p.failures)),
+        targets=Targets(selected=p.selected, scanned=p.scanned, failing=p.failing_count),
         leaking=leaking_workloads(p.findings),
         findings=p.findings[:MAX_FINDINGS],
         worst_eta=worst_eta(p.findings),

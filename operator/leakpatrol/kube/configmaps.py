@@ -31,13 +31,17 @@ POLICY_UID = "leakpatrol.dev/policy-uid"
 POLICY_ANNOTATION = "leakpatrol.dev/policy"  # namespace/name, for people
 
 
-def checkpoint_name(policy: ObjectRef) -> str:
-    """`leakpatrol-checkpoint.<namespace>.<policy>`: unambiguous, since a namespace has no dots."""
-    name = f"leakpatrol-checkpoint.{policy.namespace}.{policy.name}"
+def checkpoint_name(policy: ObjectRef, shard: int | None = None) -> str:
+    """`leakpatrol-checkpoint.<namespace>.<policy>`: unambiguous, since a namespace has no dots.
+    With `--sharding`, one per shard: `...<policy>.shard-<n>` (a policy name may have dots, but
+    never this suffix after the names of two objects that both exist: the suffix ends in digits
+    after a `-`, and the unsharded name of a policy `x.shard-1` is never written when sharding)."""
+    suffix = "" if shard is None else f".shard-{shard}"
+    name = f"leakpatrol-checkpoint.{policy.namespace}.{policy.name}{suffix}"
     if len(name) <= 253:
         return name
     digest = hashlib.sha256(f"{policy.namespace}/{policy.name}".encode()).hexdigest()[:20]
-    return f"leakpatrol-checkpoint.{digest}"
+    return f"leakpatrol-checkpoint.{digest}{suffix}"
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
 
 class KubeCluster:
-    def __init__(self, api: ApiClient, home: str = "default") -> None:
+    def __init__(self, api: ApiClient, home: str = "default", shards: int = 0) -> None:
         self.api = api
         self.home = home  # the operator's own namespace: checkpoints (and evidence) live there
         self.http = {
@@ -40,7 +40,8 @@ class KubeCluster:
             Transport.DIRECT: http_client_for(Transport.DIRECT, None),
         }
         self.limiter = default_limiter()
-        self.checkpoint_versions: dict[str, str] = {}
+        self.checkpoint_versions: dict[tuple[str, int | None], str] = {}  # (policy uid, shard)
+        self.shards = shards  # --sharding: a deleted policy's shard checkpoints go too
 
     async def aclose(self) -> None:
         for client in self.http.values():
@@ -103,16 +104,17 @@ class KubeCluster:
             limiter=self.limiter,
         )
 
-    async def load_checkpoint(self, policy: ObjectRef) -> bytes | None:
-        name = checkpoint_name(policy)
+    async def load_checkpoint(self, policy: ObjectRef, *, shard: int | None = None) -> bytes | None:
+        name, key = checkpoint_name(policy, shard), (policy.uid, shard)
         try:
             cp = await read_checkpoint(self.api, self.home, name)
         except CheckpointCorrupt as exc:
             log.warning("policy %s/%s: %s; starting afresh", policy.namespace, policy.name, exc)
             return None
         if cp is None:
+            self.checkpoint_versions.pop(key, None)  # none (any more): the next write creates it
             return None
-        self.checkpoint_versions[policy.uid] = cp.resource_version  # ours to overwrite either way
+        self.checkpoint_versions[key] = cp.resource_version  # ours to overwrite either way
         if cp.policy_uid != policy.uid:  # left by a deleted policy of the same name: not our series
             log.info(
                 "policy %s/%s: checkpoint %s is another policy's; starting afresh", *_where(policy), name
@@ -120,35 +122,38 @@ class KubeCluster:
             return None
         return cp.data
 
-    async def save_checkpoint(self, policy: ObjectRef, blob: bytes) -> None:
-        name = checkpoint_name(policy)
+    async def save_checkpoint(self, policy: ObjectRef, blob: bytes, *, shard: int | None = None) -> None:
+        name, key = checkpoint_name(policy, shard), (policy.uid, shard)
         for _ in range(3):  # after a conflict re-read the version; after a 404 create it again
             try:
-                self.checkpoint_versions[policy.uid] = await write_checkpoint(
+                self.checkpoint_versions[key] = await write_checkpoint(
                     self.api,
                     self.home,
                     name,
                     blob,
                     policy,
-                    resource_version=self.checkpoint_versions.get(policy.uid),
+                    resource_version=self.checkpoint_versions.get(key),
                 )
                 return
             except errors.NotFound:  # deleted by someone: the next write creates it afresh
-                self.checkpoint_versions.pop(policy.uid, None)
+                self.checkpoint_versions.pop(key, None)
             except errors.Conflict:
                 current = await read_checkpoint(self.api, self.home, name)
                 if current is None:
-                    self.checkpoint_versions.pop(policy.uid, None)
+                    self.checkpoint_versions.pop(key, None)
                 else:
-                    self.checkpoint_versions[policy.uid] = current.resource_version
+                    self.checkpoint_versions[key] = current.resource_version
             except errors.CheckpointTooLarge as exc:
                 log.warning("policy %s/%s: checkpoint not saved: %s", *_where(policy), exc)
                 return
 
     async def delete_checkpoint(self, policy: ObjectRef) -> None:
-        self.checkpoint_versions.pop(policy.uid, None)
-        if await delete_checkpoint(self.api, self.home, checkpoint_name(policy)):
-            log.info("policy %s/%s: deleted its checkpoint", *_where(policy))
+        for shard in [None, *range(self.shards)]:
+            self.checkpoint_versions.pop((policy.uid, shard), None)
+            if await delete_checkpoint(self.api, self.home, checkpoint_name(policy, shard)):
+                log.info(
+                    "policy %s/%s: deleted checkpoint %s", *_where(policy), checkpoint_name(policy, shard)
+                )
 
     # --- remediation ------------------------------------------------------------------------------
     async def read_workload(self, ref: ObjectRef) -> dict[str, Any]:

@@ -6,6 +6,8 @@ edits take effect without restarting anything, and `suspend` is honoured at the 
 Every replica runs the daemons, but a daemon scans only while this replica holds the Lease
 (`leakpatrol.runtime.leadership`); a standby's daemons wait. Each term starts a fresh scanner, so a
 replica that takes over resumes from the checkpoint the last leader wrote, not from its own memory.
+With `--sharding` the same loop runs while this replica is a member (`leakpatrol.runtime.membership`),
+and each pass scans only the shards the membership gives it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from leakpatrol.core import ObjectRef, Permanent, Temporary
 from leakpatrol.runtime.failures import FailureKind, PassFailure, classify
 from leakpatrol.runtime.health import Health
 from leakpatrol.runtime.leadership import Leadership
+from leakpatrol.runtime.membership import Membership
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,8 @@ class Runtime:
     limits: Limits = field(default_factory=Limits)
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
     health: Health = field(default_factory=lambda: Health(started=time.monotonic()))
-    leadership: Leadership = field(default_factory=Leadership.always)
+    leadership: Leadership | Membership = field(default_factory=Leadership.always)
+    shards: Membership | None = None  # --sharding: each pass scans the shards it assigns us
 
 
 RUNTIME = Runtime()
@@ -126,7 +130,7 @@ async def scan_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) ->
     try:
         while await _until_leading(lead, stopped):
             health.pass_started(key, FIRST_PASS_BUDGET, time.monotonic())
-            scanner = PolicyScanner(cluster, ref, RUNTIME.limits)  # a term: restore from checkpoint
+            scanner = PolicyScanner(cluster, ref, RUNTIME.limits, shards=RUNTIME.shards)  # a term: restore
             await scan_loop(
                 scanner,
                 body,
@@ -145,7 +149,7 @@ async def scan_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) ->
 FIRST_PASS_BUDGET = 60.0  # seconds a first pass (restore + a full scan) is given, before slack
 
 
-async def _until_leading(lead: Leadership, stopped: kopf.DaemonStopped) -> bool:
+async def _until_leading(lead: Leadership | Membership, stopped: kopf.DaemonStopped) -> bool:
     """Wait until this replica leads (True) or the daemon is stopped (False)."""
     while not stopped and not lead.is_leader:
         waits = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(lead.wait_leading())]
@@ -199,7 +203,9 @@ async def report_failure(
         log.debug("%s: could not report the failure: %s", where, post_exc)
 
 
-async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, lead: Leadership, delay: float) -> None:
+async def _sleep(
+    stopped: kopf.DaemonStopped, wake: asyncio.Event, lead: Leadership | Membership, delay: float
+) -> None:
     """Until the next pass, an edit of the spec, the daemon's stop, or a change of leadership."""
     wake.clear()
     waits = [

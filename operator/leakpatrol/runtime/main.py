@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import kopf
 from aiohttp.web import AppRunner
@@ -18,6 +18,7 @@ from kopf._core.engines.peering import Identity
 from leakpatrol.controller.fairness import FairShare
 from leakpatrol.controller.parsing import ParseLimits, ProfileParser
 from leakpatrol.controller.scanner import Limits
+from leakpatrol.controller.sharding import DEFAULT_SHARDS
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.connection import connect
@@ -26,6 +27,7 @@ from leakpatrol.runtime.cluster import KubeCluster
 from leakpatrol.runtime.health import STALL_AFTER, Health, Verdict
 from leakpatrol.runtime.heartbeat import heartbeat
 from leakpatrol.runtime.leadership import Leadership, LeaseConfig
+from leakpatrol.runtime.membership import MemberConfig, Membership
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +54,20 @@ class OperatorOptions:
     leader_election: bool = True
     lease_name: str = "leakpatrol"
     lease_duration: float = 15.0
+    sharding: bool = False  # every replica scans its shards (member Leases) instead of one leader
+    shards: int = DEFAULT_SHARDS
     stall_after: float = STALL_AFTER
 
 
-def leadership_for(opts: OperatorOptions, api: ApiClient, identity: str) -> Leadership:
+def leadership_for(opts: OperatorOptions, api: ApiClient, identity: str) -> Leadership | Membership:
+    d = opts.lease_duration  # client-go's proportions: renew deadline 2/3, retry 2/15 of the lease
+    if opts.sharding:
+        member = MemberConfig(
+            opts.home_namespace, opts.lease_name, identity, d, d * 2 / 3, max(0.5, d * 2 / 15)
+        )
+        return Membership(api, replace(member, shards=opts.shards))
     if not opts.leader_election:
         return Leadership.always()
-    d = opts.lease_duration  # client-go's proportions: renew deadline 2/3, retry 2/15 of the lease
     config = LeaseConfig(opts.home_namespace, opts.lease_name, identity, d, d * 2 / 3, max(0.5, d * 2 / 15))
     return Leadership(api, config)
 
@@ -69,20 +78,23 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
         os.environ["KUBECONFIG"] = opts.kubeconfig
     identity = opts.identity or default_identity()
     api = await connect(opts.kubeconfig, opts.context)
-    cluster = KubeCluster(api, opts.home_namespace)
+    cluster = KubeCluster(api, opts.home_namespace, shards=opts.shards if opts.sharding else 0)
     health = Health(started=time.monotonic(), stall_after=opts.stall_after)
     lead = leadership_for(opts, api, identity)
     handlers.RUNTIME.cluster, handlers.RUNTIME.health, handlers.RUNTIME.leadership = cluster, health, lead
+    handlers.RUNTIME.shards = lead if isinstance(lead, Membership) else None
     parser = ProfileParser(opts.parse, workers=opts.parse_workers)
     handlers.RUNTIME.limits = Limits(FairShare(opts.max_fetches), opts.per_policy, parser)
     site = await _serve(opts, api, health, lead) if opts.metrics_port else None
     log.info(
         "leakpatrol operator started with namespaces=%s home=%s identity=%s leader_election=%s "
-        "metrics_port=%s max_fetches=%d per_policy=%d",
+        "sharding=%s shards=%d metrics_port=%s max_fetches=%d per_policy=%d",
         list(opts.namespaces) or "all",
         opts.home_namespace,
         identity,
         opts.leader_election,
+        opts.sharding,
+        opts.shards,
         opts.metrics_port,
         opts.max_fetches,
         opts.per_policy,
@@ -112,13 +124,17 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
         await cluster.aclose()
 
 
-async def _serve(opts: OperatorOptions, api: ApiClient, health: Health, lead: Leadership) -> AppRunner:
+async def _serve(
+    opts: OperatorOptions, api: ApiClient, health: Health, lead: Leadership | Membership
+) -> AppRunner:
     def live() -> Verdict:
         if api.last_answer is not None:
             health.heard(api.last_answer)
         return health.live(time.monotonic())
 
     def role() -> str:
+        if isinstance(lead, Membership):
+            return "member" if lead.is_leader else "joining"
         return "leader" if lead.is_leader else "standby"
 
     return await web.start(opts.metrics_host, opts.metrics_port, live, health.ready, role)

@@ -9,7 +9,8 @@ Scopes:
 - CLUSTER: a ClusterRole, always. Reads only: nothing cluster-wide writes core objects.
 - WATCHED: where LeakPolicies live: in the ClusterRole when watching every namespace, else in a
   Role per watched namespace. Events are the only core object written there.
-- HOME: the operator's own namespace (a Role): checkpoints and the leader Lease.
+- HOME: the operator's own namespace (a Role): checkpoints, the leader Lease (or, sharding, the
+  members' Leases).
 - NAMESPACED_WATCH: a ClusterRole, only when watching a list of namespaces: kopf then watches
   namespaces to start serving one that is created after the operator.
 """
@@ -103,7 +104,15 @@ PERMISSIONS: tuple[Permission, ...] = (
         "leases",
         ("get", "create", "update"),
         Scope.HOME,
-        "leader election: only the Lease holder scans",
+        "leader election: only the Lease holder scans; with sharding, each replica's own member Lease",
+    ),
+    Permission(
+        "coordination.k8s.io",
+        "leases",
+        ("list", "delete"),
+        Scope.HOME,
+        "sharding: find the live members by label; delete the Leases of members gone for an hour",
+        requires="sharding.enabled",
     ),
     Permission(
         "apps",

@@ -1,0 +1,80 @@
+"""`SeriesStore`: a policy's series kept across operator restarts and hand-overs, in checkpoints.
+
+Unsharded, the policy has one checkpoint, read at the first pass of a term. With `--sharding` each
+shard has its own, read when this replica takes the shard (`ShardRole.to_restore`) and written
+only by the shard's holder, so two replicas never fight over one object.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from leakpatrol.controller.ports import Cluster
+from leakpatrol.controller.shardpass import ShardRole
+from leakpatrol.core import CheckpointCorrupt, ObjectRef
+from leakpatrol.detect import checkpoint
+from leakpatrol.detect.config import DetectionConfig
+from leakpatrol.detect.evaluator import TargetEvaluator
+from leakpatrol.diagnose.rules import RuleSet
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_PASSES = 5  # write the checkpoint at least every 5th pass...
+CHECKPOINT_SECONDS = 60.0  # ...or once a minute, whichever comes first
+
+
+class SeriesStore:
+    def __init__(self, cluster: Cluster, policy: ObjectRef, shard: ShardRole | None = None) -> None:
+        self.cluster, self.policy, self.shard = cluster, policy, shard
+        self.restored = False
+        self.saved_at: float | None = None  # when the checkpoint was last written
+        self.passes_unsaved = 0
+
+    async def restore(self, config: DetectionConfig, rules: RuleSet) -> dict[str, TargetEvaluator]:
+        """The series to resume: the policy's at the first pass; sharded, those of each shard just
+        taken. Empty when there is nothing (new) to read."""
+        if self.shard is None:
+            shards: list[int | None] = [] if self.restored else [None]
+        else:
+            shards = list(self.shard.to_restore())
+        self.restored = True
+        out: dict[str, TargetEvaluator] = {}
+        for shard in shards:
+            blob = await self.cluster.load_checkpoint(self.policy, shard=shard)
+            if blob:
+                out |= self._decode(blob, config, rules, "" if shard is None else f" (shard {shard})")
+        return out
+
+    def _decode(
+        self, blob: bytes, config: DetectionConfig, rules: RuleSet, where: str
+    ) -> dict[str, TargetEvaluator]:
+        where = f"policy {self.policy.namespace}/{self.policy.name}{where}"
+        try:
+            states = checkpoint.decode(blob)
+            restored = {uid: checkpoint.restore(state, config, rules) for uid, state in states.items()}
+        except CheckpointCorrupt as exc:
+            log.warning("%s: starting afresh, %s", where, exc)
+            return {}
+        log.info("%s: resumed %d series from checkpoint", where, len(restored))
+        return restored
+
+    async def save(self, evaluators: dict[str, TargetEvaluator], now: float, verdicts_changed: bool) -> None:
+        """Not every pass: a crash loses at most a few samples, and the API server (and etcd) is
+        spared a write per pass per policy. A changed verdict is always kept at once."""
+        self.passes_unsaved += 1
+        due = (
+            verdicts_changed
+            or self.saved_at is None
+            or self.passes_unsaved >= CHECKPOINT_PASSES
+            or now - self.saved_at >= CHECKPOINT_SECONDS
+        )
+        if not due:
+            return
+        if self.shard is None:
+            states = {uid: checkpoint.dump(e) for uid, e in evaluators.items()}
+            await self.cluster.save_checkpoint(self.policy, checkpoint.encode(states))
+        else:  # one checkpoint per shard held: its only writer, as long as it holds it
+            for shard, held in sorted(self.shard.by_shard(evaluators).items()):
+                states = {uid: checkpoint.dump(e) for uid, e in held.items()}
+                await self.cluster.save_checkpoint(self.policy, checkpoint.encode(states), shard=shard)
+        self.saved_at, self.passes_unsaved = now, 0

@@ -1,0 +1,102 @@
+"""`ShardRole`: a policy scanner's part in a sharded operator (`--sharding`), hooked into each pass.
+
+At the start of a pass it takes the membership's current view once (so one pass never mixes two
+views), and from it: which of the policy's shards this replica holds, which of those it has not
+restored from their checkpoints yet (a shard just taken over resumes its series where the last
+owner's checkpoint left them), and whether this replica is the policy's coordinator. At the end it
+turns the pass into this replica's report and, on the coordinator, into the merged status
+(`leakpatrol.controller.shardstatus` says why one writer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from leakpatrol import metrics
+from leakpatrol.api import Finding, LeakPolicyStatus, ShardReport
+from leakpatrol.controller.sharding import Assignment, Shards, shard_of
+from leakpatrol.controller.shardstatus import live_reports, merged_pass, shard_report
+from leakpatrol.controller.status import ScanPass, scanned_status
+from leakpatrol.controller.targets import ScanTarget, Unscannable
+from leakpatrol.core import ObjectRef
+
+T = TypeVar("T")
+
+
+class ShardRole:
+    def __init__(self, shards: Shards, policy: ObjectRef) -> None:
+        self.shards, self.policy = shards, policy
+        self.view = Assignment("", frozenset())
+        self.owned: frozenset[int] = frozenset()
+        self.restored: frozenset[int] = frozenset()  # held, and restored, as of the last pass
+
+    def begin(self) -> None:
+        self.view = self.shards.assignment()
+        self.owned = self.view.owned(self.policy.uid)
+
+    @property
+    def coordinates(self) -> bool:
+        return self.view.coordinates(self.policy.uid)
+
+    def to_restore(self) -> list[int]:
+        """Shards held now but not at the last pass: read their checkpoints. A shard lost and won
+        back is read again, since its other owner moved its series on meanwhile."""
+        new, self.restored = self.owned - self.restored, self.owned
+        return sorted(new)
+
+    def mine(self, targets: list[ScanTarget]) -> list[ScanTarget]:
+        return [t for t in targets if shard_of(t.uid, self.view.shards) in self.owned]
+
+    def unscannable(self, problems: list[Unscannable]) -> list[Unscannable]:
+        """Pods we cannot scan (no such port) have no series, so no shard: the coordinator says it."""
+        return problems if self.coordinates else []
+
+    def by_shard(self, table: Mapping[str, T]) -> dict[int, dict[str, T]]:
+        """`table` (by target uid) split by the held shards. A held shard with no series is left
+        out: whatever its checkpoint still holds is of pods that are gone, dropped when restored."""
+        out: dict[int, dict[str, T]] = {}
+        for uid, value in table.items():
+            s = shard_of(uid, self.view.shards)
+            if s in self.owned:
+                out.setdefault(s, {})[uid] = value
+        return out
+
+    def fold(
+        self, previous: LeakPolicyStatus | None, p: ScanPass, generation: int | None, now: datetime
+    ) -> tuple[LeakPolicyStatus, dict[str, Any], bool]:
+        """(the status to speak of, the status patch, whether this replica speaks for the policy).
+        A replica that does not coordinate writes only its own report and speaks of nothing."""
+        me = self.view.me
+        self._metrics(p)
+        if not self.view.active:  # not a member (yet, or any more): nothing of ours to report
+            return previous or LeakPolicyStatus(), {}, False
+        mine = shard_report(p, self.owned, now)
+        if not self.coordinates:
+            return previous or LeakPolicyStatus(), {"shards": {me: _json(mine)}}, False
+        reports, gone = live_reports(previous.shards if previous else None, self.view.members, me, mine)
+        status = scanned_status(previous, merged_pass(p.namespace, reports), generation, now)
+        shards: dict[str, Any] = {me: _json(mine)} | dict.fromkeys(gone)  # None: remove the key
+        return status, {"shards": shards}, True
+
+    def verdicts_changed(self, previous: LeakPolicyStatus | None, p: ScanPass) -> bool:
+        """Did this replica's own verdicts change since its last report (its checkpoint is due)?"""
+        before = (previous.shards or {}).get(self.view.me) if previous else None
+        old = {_verdict(f) for f in before.findings} if before else set()
+        return old != {_verdict(f) for f in p.findings}
+
+    def _metrics(self, p: ScanPass) -> None:
+        ns, name = self.policy.namespace or "", self.policy.name
+        metrics.SHARDS_HELD.labels(ns, name).set(len(self.owned))
+        metrics.SHARD_TARGETS.labels(ns, name).set(p.selected)
+        metrics.COORDINATOR.labels(ns, name).set(int(self.coordinates))
+
+
+def _json(report: ShardReport) -> dict[str, Any]:
+    """As `status_body` writes it: camelCase, RFC 3339 times, no nulls."""
+    return report.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _verdict(f: Finding) -> tuple[str, str, str, str]:
+    return (f.workload.kind, f.workload.name, f.signal.value, f.state.value)
