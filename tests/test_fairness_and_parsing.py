@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import pickle
 import resource
 from pathlib import Path
 
 import pytest
-from hostile import many_stacks_profile
+from hostile import distinct_stacks_profile, many_stacks_profile
 
 from leakpatrol.controller.fairness import FairShare
 from leakpatrol.controller.parsing import ParseLimits, ProfileParser
-from leakpatrol.profiles import ProfileTooLargeError, load
+from leakpatrol.profiles import Profile, ProfileTooLargeError, load
 
 GOLDEN = Path(__file__).parent / "golden" / "profiles"
 
@@ -77,3 +78,46 @@ async def test_caps_apply_inline_too() -> None:
         await ProfileParser(ParseLimits(max_bytes=1 << 10)).parse(
             gzip.compress(b"goroutine profile: " * 1000)
         )
+
+
+def _shape(profile: Profile) -> list[tuple[object, ...]]:
+    return [
+        (g.signature, g.wait_kind, tuple(g.frames), tuple(g.user_frames), g.count, g.heap, bool(g.frames))
+        for g in profile.groups
+    ]
+
+
+_EVERY_GOLDEN = sorted(
+    p for d in ("profiles", "pasted") for p in (GOLDEN.parent / d).iterdir() if p.suffix in (".gz", ".txt")
+)
+
+
+@pytest.mark.parametrize("path", _EVERY_GOLDEN, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_parse_result_round_trips_through_pickle(path: Path) -> None:
+    """What a worker process returns crosses back by pickle: every format's lazy frames must."""
+    profile = load(path.read_bytes())
+    back = pickle.loads(pickle.dumps(profile))
+    assert (back.kind, back.format, back.total, back.warnings) == (
+        profile.kind,
+        profile.format,
+        profile.total,
+        profile.warnings,
+    )
+    assert _shape(back) == _shape(profile) and profile.groups
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(distinct_stacks_profile(15_000), id="goroutine-15k-stacks"),
+        pytest.param((GOLDEN / "heap.pb.gz").read_bytes(), id="heap"),
+    ],
+)
+async def test_a_profile_over_the_inline_size_parses_in_a_worker_like_inline(data: bytes) -> None:
+    parser = ProfileParser(workers=1, inline_bytes=min(len(data) - 1, 32 << 10))
+    try:
+        in_worker = await parser.parse(data)
+        assert parser._pool is not None  # it did go to the worker
+    finally:
+        parser.close()
+    assert _shape(in_worker) == _shape(load(data)) and in_worker.total > 0

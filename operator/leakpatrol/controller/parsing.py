@@ -91,6 +91,12 @@ class ProfileParser:
             raise ProfileTooLargeError(
                 f"the parser worker died on a {len(data)}-byte profile (over its memory cap)"
             ) from None
+        except Exception as exc:  # a bug in the hand-off (a result that does not pickle, ...)
+            # costs this target's sample, never the whole pass of every target of the policy
+            log.exception("parsing a %d-byte profile in a worker failed", len(data))
+            raise ProfileError(
+                f"the profile could not be parsed in a worker ({type(exc).__name__})"
+            ) from None
         if isinstance(result, _Failed):
             raise ProfileTooLargeError(result.message) if result.too_large else ProfileError(result.message)
         return result

@@ -108,6 +108,13 @@ class Frames(Sequence[Frame]):
     def __repr__(self) -> str:
         return repr(self._tuple())
 
+    def __reduce__(self) -> tuple[Callable[[tuple[Frame, ...]], Frames], tuple[tuple[Frame, ...]]]:
+        # A profile parsed in a worker process crosses back by pickle. `build` is often a closure
+        # or a bound method of the parser's tables (a local function cannot be pickled; a table
+        # would drag the whole body along), so the frames travel built: plain tuples of `Frame`,
+        # shared per location, which pickle's memo stores once.
+        return _built_frames, (self._tuple(),)
+
 
 class _NonEmptyFrames(Frames):
     """Frames known to be non-empty. The evaluator tests `group.user_frames or group.frames` for
@@ -119,6 +126,17 @@ class _NonEmptyFrames(Frames):
 
 
 _FRAMES_CLASSES = (Frames, _NonEmptyFrames)
+
+
+def _frames_as_built(built: tuple[Frame, ...]) -> tuple[Frame, ...]:
+    return built
+
+
+def _built_frames(built: tuple[Frame, ...]) -> Frames:
+    """Unpickled `Frames`: already built, the same class a parser would have chosen."""
+    frames = _FRAMES_CLASSES[bool(built)](_frames_as_built, built, bool(built))
+    frames._built = built
+    return frames
 
 
 def lazy_frames(
