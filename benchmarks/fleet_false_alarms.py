@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import sys
 
-from leakpatrol.controller.fleet import PodSignal, fleet_confirms
+from leakpatrol.controller.verdict.fleet import PodSignal, fleet_confirms
 from leakpatrol.core import LeakState
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import Sample, TargetEvaluator

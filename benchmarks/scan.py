@@ -39,8 +39,8 @@ from typing import Any
 import httpx
 
 from benchmarks.evaluate import deep_size
-from leakpatrol.controller.ports import FetchOptions
-from leakpatrol.controller.targets import ScanTarget, select_targets
+from leakpatrol.controller.collect.targets import select_targets
+from leakpatrol.controller.ports import FetchOptions, ScanTarget
 from leakpatrol.core import MAX_PROFILE_BYTES
 from leakpatrol.detect import checkpoint
 from leakpatrol.detect.config import DetectionConfig

@@ -4,7 +4,7 @@ A target's cost is fetch + parse + evaluate (what a scan pass spends per target;
 pass are per policy, not per target). The targets are pods of one light server (tests/lightpods.py,
 one socket per loopback IP) serving either the recorded corpus (small profiles, ~1-3 KB) or one
 generated 100k-goroutine / 4,096-stack profile. Each replica is its own process scanning the shards
-`leakpatrol.controller.sharding` assigns it (one policy, 16 shards), PASSES passes in a row, and
+`leakpatrol.controller.shards.assignment` assigns it (one policy, 16 shards), PASSES passes in a row, and
 reports its CPU seconds: targets per minute at one core = 60 x targets / CPU seconds. One replica
 holds every shard; then three run at once, each with its share, and their sum is set against one.
 On this 2-core box three processes cannot each have a core, so the wall-clock total is printed too.
@@ -24,7 +24,7 @@ import httpx
 
 from benchmarks.parse import profiles
 from benchmarks.scan import pod_ips
-from leakpatrol.controller.sharding import Assignment, shard_of
+from leakpatrol.controller.shards.assignment import Assignment, shard_of
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import PodIdentity, Sample, TargetEvaluator
 from leakpatrol.diagnose.rules import RuleSet

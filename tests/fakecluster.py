@@ -14,9 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from leakpatrol.controller.events import EventIntent
-from leakpatrol.controller.ports import EvictionBlocked, EvidenceCapture, FetchOptions, StoredEvidence
-from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.controller.ports import (
+    EventIntent,
+    EvictionBlocked,
+    EvidenceCapture,
+    FetchOptions,
+    ScanTarget,
+    StoredEvidence,
+)
 from leakpatrol.core import Obj, ObjectRef
 from leakpatrol.kube import errors
 

@@ -12,9 +12,10 @@ from leakpatrol.api import (
     Workload,
     get_condition,
 )
-from leakpatrol.controller.events import failure_events, leak_events
-from leakpatrol.controller.status import ScanPass, scanned_status
-from leakpatrol.controller.targets import Unscannable, select_targets
+from leakpatrol.controller.collect.targets import select_targets
+from leakpatrol.controller.ports import Unscannable
+from leakpatrol.controller.report.events import failure_events, leak_events
+from leakpatrol.controller.report.status import ScanPass, scanned_status
 from leakpatrol.core import LeakState, ObjectRef, SignalKind
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ import pytest
 
 from leakpatrol.cli import main
 from leakpatrol.detect.evaluator import TargetEvaluator
-from leakpatrol.detect.findings import Evaluation
-from leakpatrol.detect.replay import Verdict, replay
+from leakpatrol.detect.replay import ReplayVerdict, replay
+from leakpatrol.detect.signals import Evaluation
 from leakpatrol.seriesdir import SeriesDir
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -65,7 +65,7 @@ MEDIAN_MINUTES = 20
 
 
 @cache
-def _replay(name: str) -> tuple[Verdict, SeriesDir]:
+def _replay(name: str) -> tuple[ReplayVerdict, SeriesDir]:
     path = CORPUS / name
     if not path.is_dir():
         pytest.fail(f"corpus series {name} missing: run scripts/record_corpus.py --only {name}")

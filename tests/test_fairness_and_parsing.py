@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from hostile import distinct_stacks_profile, many_stacks_profile
 
-from leakpatrol.controller.fairness import FairShare
-from leakpatrol.controller.parsing import ParseLimits, ProfileParser
+from leakpatrol.controller.collect.fairness import FairShare
 from leakpatrol.profiles import Profile, ProfileTooLargeError, load
+from leakpatrol.profiles.parser import ParseLimits, ProfileParser
 
 GOLDEN = Path(__file__).parent / "golden" / "profiles"
 

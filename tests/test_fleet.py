@@ -7,10 +7,10 @@ import itertools
 import json
 from pathlib import Path
 
-from leakpatrol.controller.fleet import PodSignal, Spread, fleet_confirms, spread, spread_words
+from leakpatrol.controller.verdict.fleet import FleetSpread, PodSignal, fleet_confirms, spread, spread_words
 from leakpatrol.core import LeakState, SignalKind
 from leakpatrol.detect.evaluator import PodIdentity, Sample, TargetEvaluator
-from leakpatrol.detect.findings import CulpritGroup, Evaluation, Signal
+from leakpatrol.detect.signals import CulpritGroup, Evaluation, Signal
 from leakpatrol.profiles.loader import load
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -30,7 +30,7 @@ def test_spread_counts_pods_with_the_same_culprit_of_those_evaluated() -> None:
         PodSignal("c", True, None),
         PodSignal("d", False, None),  # scanned, too few samples for a verdict: still a replica
     ]
-    assert spread(LEAK, pods) == Spread(("a",), 4)
+    assert spread(LEAK, pods) == FleetSpread(("a",), 4)
 
 
 def test_fleet_rule_needs_two_replicas_and_half_of_them() -> None:
@@ -45,12 +45,13 @@ def test_fleet_rule_needs_two_replicas_and_half_of_them() -> None:
 
 
 def test_words() -> None:
-    assert spread_words(Spread(("a", "b", "c"), 3)) == "in 3 of 3 pods"
+    assert spread_words(FleetSpread(("a", "b", "c"), 3)) == "in 3 of 3 pods"
     assert (
-        spread_words(Spread(("web-x",), 12)) == "in 1 of 12 pods only (web-x): likely data- or peer-specific"
+        spread_words(FleetSpread(("web-x",), 12))
+        == "in 1 of 12 pods only (web-x): likely data- or peer-specific"
     )
-    assert spread_words(Spread(("a", "b"), 12)) == "in 2 of 12 pods only: likely data- or peer-specific"
-    assert spread_words(Spread(("a",), 1)) == "in 1 of 1 pod"
+    assert spread_words(FleetSpread(("a", "b"), 12)) == "in 2 of 12 pods only: likely data- or peer-specific"
+    assert spread_words(FleetSpread(("a",), 1)) == "in 1 of 1 pod"
 
 
 def _replay(series: str) -> list[Evaluation]:

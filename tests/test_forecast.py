@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from leakpatrol.controller.forecast import (
+from leakpatrol.detect.forecast import (
     STACK_BYTES,
     forecast,
     human,

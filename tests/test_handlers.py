@@ -10,7 +10,7 @@ import pytest
 from fakecluster import POLICY, FakeCluster, running_pod, spec
 
 from leakpatrol import metrics
-from leakpatrol.controller.scanner import Limits, PolicyScanner
+from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
 from leakpatrol.kube import errors
 from leakpatrol.runtime import failures
 from leakpatrol.runtime.handlers import scan_loop
@@ -23,7 +23,7 @@ async def run_passes(cluster: FakeCluster, passes: int) -> list[float]:
     async def sleep(delay: float) -> None:
         delays.append(delay)
 
-    scanner = PolicyScanner(cluster, POLICY, Limits())
+    scanner = PolicyScanner(cluster, POLICY, SharedCapacity())
     await scan_loop(scanner, cluster.body(spec()), lambda: len(delays) >= passes, sleep)
     return delays
 
@@ -92,7 +92,7 @@ async def test_every_pass_feeds_the_liveness_clock_failed_ones_too() -> None:
         delays.append(delay)
         now[0] += delay
 
-    scanner = PolicyScanner(cluster, POLICY, Limits())
+    scanner = PolicyScanner(cluster, POLICY, SharedCapacity())
     await scan_loop(
         scanner,
         cluster.body(spec()),

@@ -8,7 +8,7 @@ import socket
 import httpx
 
 from leakpatrol.runtime import web
-from leakpatrol.runtime.health import Health, Verdict
+from leakpatrol.runtime.health import Health, HealthReport
 
 
 def test_silence_from_the_api_server_fails_liveness() -> None:
@@ -40,22 +40,22 @@ def test_readiness_is_login_and_first_list() -> None:
     h.logged_in = True
     assert h.ready().reasons == ("LeakPolicies not listed yet (is the CRD installed, may we list it?)",)
     h.listed = True
-    assert h.ready() == Verdict(True)
+    assert h.ready() == HealthReport(True)
 
 
 async def test_endpoints_answer_503_with_the_reasons() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    state = {"live": Verdict(False, ("nothing heard from the API server for 400s",))}
+    state = {"live": HealthReport(False, ("nothing heard from the API server for 400s",))}
     runner = await web.start(
-        "127.0.0.1", port, lambda: state["live"], lambda: Verdict(True), lambda: "standby"
+        "127.0.0.1", port, lambda: state["live"], lambda: HealthReport(True), lambda: "standby"
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             dead = await client.get("/healthz")
             assert dead.status_code == 503 and "400s" in dead.text
-            state["live"] = Verdict(True)
+            state["live"] = HealthReport(True)
             assert (await client.get("/healthz")).status_code == 200
             ready = await client.get("/readyz")
             assert ready.status_code == 200 and ready.text == "ok\nstandby"

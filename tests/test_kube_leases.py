@@ -12,7 +12,7 @@ from test_kube_support import delete_namespace, make_namespace
 
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.errors import Conflict
-from leakpatrol.kube.leadership import LeaseState, Verdict, decide
+from leakpatrol.kube.leadership import LeaseMove, LeaseState, decide
 from leakpatrol.kube.leases import create_lease, get_lease, replace_lease
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ async def test_acquire_race_renew_and_stale_write(api: ApiClient, ns: str) -> No
     now = datetime.now(UTC)
     assert await get_lease(api, ns, "lp") is None
     first = decide(None, "a", now, 15, None)
-    assert first.verdict is Verdict.ACQUIRE and first.spec is not None
+    assert first.verdict is LeaseMove.ACQUIRE and first.spec is not None
     created = await create_lease(api, ns, "lp", first.spec)
     with pytest.raises(Conflict):  # b decided ACQUIRE at the same moment: its create loses
         await create_lease(api, ns, "lp", decide(None, "b", now, 15, None).spec or {})
@@ -39,7 +39,7 @@ async def test_acquire_race_renew_and_stale_write(api: ApiClient, ns: str) -> No
     state = LeaseState.of(stored)
     assert state.resource_version == created["metadata"]["resourceVersion"]
     renew = decide(state, "a", now + timedelta(seconds=2), 15, None)  # a no-op write keeps the version
-    assert renew.verdict is Verdict.RENEW and renew.spec is not None
+    assert renew.verdict is LeaseMove.RENEW and renew.spec is not None
     renewed = await replace_lease(api, ns, "lp", renew.spec, state.resource_version)
     assert renewed["metadata"]["resourceVersion"] != state.resource_version
     # b read the old version and decided to take over: the precondition refuses its write.

@@ -8,8 +8,8 @@ from typing import Any
 
 from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
 
-from leakpatrol.controller.scanner import Limits, PolicyScanner
-from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.controller.ports import ScanTarget
+from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
 from leakpatrol.kube import errors
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -39,7 +39,7 @@ def pod(
 
 
 async def until_confirmed(cluster: FakeCluster, clock: Clock, raw: dict[str, Any], passes: int = 60) -> int:
-    scan = PolicyScanner(cluster, POLICY, Limits(), clock)
+    scan = PolicyScanner(cluster, POLICY, SharedCapacity(), clock)
     for i in range(passes):
         await scan.scan(cluster.body(raw))
         if cluster.status.get("leaking"):
@@ -80,7 +80,7 @@ async def test_a_leak_that_began_with_a_rollout_names_the_revision() -> None:
     series = {"old-a": "steady-pool", "new-a": "transport-per-request"}
     cluster = FakeCluster([pod("old-a", owner="web-6b7c", image="shop/web:v1")], server(clock, series))
     cluster.revisions = {"web-6b7c": 6, "web-7d8e": 7}
-    scan = PolicyScanner(cluster, POLICY, Limits(), clock)
+    scan = PolicyScanner(cluster, POLICY, SharedCapacity(), clock)
     for _ in range(20):  # revision 6 watched and clean
         await scan.scan(cluster.body(spec()))
         clock.now += 60

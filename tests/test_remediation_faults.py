@@ -17,7 +17,7 @@ from harness import ROOT, Kubectl
 
 from kubesandbox import ThreadedSandbox
 from leakpatrol.controller.ports import EvidenceCapture
-from leakpatrol.controller.scanner import Limits, PolicyScanner
+from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
 from leakpatrol.core import ObjectRef
 from leakpatrol.kube import errors
 from leakpatrol.kube.connection import connect
@@ -59,7 +59,7 @@ async def test_an_api_error_while_deciding_means_no_action(sandbox: ThreadedSand
     k("wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130)
     k("apply", "-n", ns, "-f", str(ROOT / "examples/leakpolicy-remediation-demo.yaml"))
     cluster = NoReads(await connect(str(sandbox.kubeconfig_path)))
-    scanner = PolicyScanner(cluster, ObjectRef.of(_policy(k, ns)), Limits())
+    scanner = PolicyScanner(cluster, ObjectRef.of(_policy(k, ns)), SharedCapacity())
     try:
         for _ in range(40):
             await scanner.scan(_policy(k, ns))

@@ -11,8 +11,8 @@ from typing import Any
 from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
 
 from leakpatrol import metrics
-from leakpatrol.controller.scanner import Limits, PolicyScanner
-from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.controller.ports import ScanTarget
+from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
 from leakpatrol.core import Obj
 from leakpatrol.kube import errors
 
@@ -80,7 +80,7 @@ async def until(svc: Service, scan: PolicyScanner, raw: Obj, probe: Any, limit: 
 def setup(**remediation: Any) -> tuple[Service, PolicyScanner, Obj]:
     clock = Clock(FIRST_STAMP)
     svc = Service(clock)
-    return svc, PolicyScanner(svc.cluster, POLICY, Limits(), clock), remediating(**remediation)
+    return svc, PolicyScanner(svc.cluster, POLICY, SharedCapacity(), clock), remediating(**remediation)
 
 
 def events(svc: Service, reason: str) -> list[tuple[str, str]]:
@@ -134,7 +134,7 @@ async def test_a_confirmed_leak_is_restarted_once_with_evidence_then_the_cooldow
 async def test_state_survives_an_operator_restart() -> None:
     svc, scan, raw = setup(escalateAfter="0s")
     await until(svc, scan, raw, lambda: svc.cluster.restarts)
-    fresh = PolicyScanner(svc.cluster, POLICY, Limits(), svc.clock)  # a new process: empty memory
+    fresh = PolicyScanner(svc.cluster, POLICY, SharedCapacity(), svc.clock)  # a new process: empty memory
     await run(svc, fresh, raw, 30)
     assert svc.cluster.restarts == [("Deployment", "client", False)]
 
@@ -296,7 +296,7 @@ async def test_a_healthy_workload_is_never_touched() -> None:
     cluster = FakeCluster([running_pod("web-1")])  # the golden profile, the same every pass
     cluster.workload_objs[("Deployment", "web")] = available("Deployment")
     clock = Clock()
-    scan = PolicyScanner(cluster, POLICY, Limits(), clock)
+    scan = PolicyScanner(cluster, POLICY, SharedCapacity(), clock)
     for _ in range(30):
         await scan.scan(cluster.body(remediating(minConfirmations=1)))
         clock.now += 60

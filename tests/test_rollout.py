@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leakpatrol.controller.rollout import (
+from leakpatrol.controller.verdict.rollout import (
     MIN_CLEAN_PASSES,
     RETAIN_SECONDS,
     PodRevision,

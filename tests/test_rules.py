@@ -7,7 +7,7 @@ import re
 import pytest
 
 from leakpatrol.api import ExtraRule
-from leakpatrol.controller.policy_rules import rule_from_extra
+from leakpatrol.controller.verdict.rules import rule_from_extra
 from leakpatrol.diagnose.rules import RuleError, RuleSet
 
 REQUIRED_IDS = {

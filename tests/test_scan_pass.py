@@ -9,8 +9,8 @@ from pathlib import Path
 from fakecluster import POLICY, Clock, FakeCluster, golden_server, running_pod, spec
 
 from leakpatrol import metrics
-from leakpatrol.controller.scanner import Limits, PolicyScanner
-from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.controller.ports import ScanTarget
+from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
 from leakpatrol.kube import errors
 
 CORPUS = Path(__file__).parent / "corpus" / "transport-per-request"
@@ -19,7 +19,7 @@ CORPUS_POD_START = "2027-01-15T07:59:40Z"
 
 
 def scanner(cluster: FakeCluster, clock: Clock | None = None) -> PolicyScanner:
-    return PolicyScanner(cluster, POLICY, Limits(), clock or Clock())
+    return PolicyScanner(cluster, POLICY, SharedCapacity(), clock or Clock())
 
 
 async def test_a_pass_scans_ready_pods_and_reports_them() -> None:

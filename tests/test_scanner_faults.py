@@ -17,8 +17,8 @@ import pytest
 from harness import ROOT, Kubectl
 
 from kubesandbox import ThreadedSandbox
-from leakpatrol.controller.events import EventIntent
-from leakpatrol.controller.scanner import Limits, PolicyScanner
+from leakpatrol.controller.ports import EventIntent
+from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
 from leakpatrol.core import ObjectRef
 from leakpatrol.kube import errors
 from leakpatrol.kube.connection import connect
@@ -81,7 +81,7 @@ async def test_failed_passes_keep_every_series(sandbox: ThreadedSandbox) -> None
         9: ("patch_status", errors.ServerError(500, "InternalError", "etcd timeout")),
     }
     ref = ObjectRef.of(body)
-    scanner = PolicyScanner(cluster, ref, Limits())
+    scanner = PolicyScanner(cluster, ref, SharedCapacity())
     failed: list[int] = []
     samples: list[int] = []
     try:

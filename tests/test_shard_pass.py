@@ -9,9 +9,9 @@ from __future__ import annotations
 from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
 from test_scan_pass import CORPUS, CORPUS_POD_START, FIRST_STAMP
 
-from leakpatrol.controller.scanner import Limits, PolicyScanner
-from leakpatrol.controller.sharding import Assignment, shard_of
-from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.controller.ports import ScanTarget
+from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
+from leakpatrol.controller.shards.assignment import Assignment, shard_of
 from leakpatrol.kube import errors
 
 
@@ -41,7 +41,9 @@ async def test_three_replicas_scan_every_target_once_and_speak_with_one_voice() 
     clock = Clock(FIRST_STAMP)
     cluster = leaking_cluster(clock, 12)
     members = {"a", "b", "c"}
-    scanners = {m: PolicyScanner(cluster, POLICY, Limits(), clock, shards=View(m, members)) for m in members}
+    scanners = {
+        m: PolicyScanner(cluster, POLICY, SharedCapacity(), clock, shards=View(m, members)) for m in members
+    }
     for _ in range(30):
         cluster.fetches.clear()
         for m in sorted(members):
@@ -99,10 +101,10 @@ async def test_three_replicas_scan_every_target_once_and_speak_with_one_voice() 
 
 async def test_one_member_is_everything_and_a_non_member_scans_nothing() -> None:
     cluster = FakeCluster([running_pod(f"web-{i}") for i in range(5)])
-    alone = PolicyScanner(cluster, POLICY, Limits(), Clock(), shards=View("a", {"a"}))
+    alone = PolicyScanner(cluster, POLICY, SharedCapacity(), Clock(), shards=View("a", {"a"}))
     await alone.scan(cluster.body(spec()))
     assert len({n for n, _ in cluster.fetches}) == 5 and cluster.status["targets"]["selected"] == 5
     cluster.fetches.clear()
-    joining = PolicyScanner(cluster, POLICY, Limits(), Clock(), shards=View("z", {"a"}))
+    joining = PolicyScanner(cluster, POLICY, SharedCapacity(), Clock(), shards=View("z", {"a"}))
     await joining.scan(cluster.body(spec()))
     assert cluster.fetches == [] and cluster.status["targets"]["selected"] == 5  # it wrote no counts

@@ -6,8 +6,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from leakpatrol.api import Finding, ShardReport, Targets, Workload
-from leakpatrol.controller.sharding import Assignment, rendezvous, shard_of
-from leakpatrol.controller.shardstatus import live_reports, merge_findings, merged_pass
+from leakpatrol.controller.shards.assignment import Assignment, rendezvous, shard_of
+from leakpatrol.controller.shards.status import live_reports, merge_findings, merged_pass
 from leakpatrol.core import LeakState, SignalKind
 from leakpatrol.kube.leadership import holding
 from leakpatrol.kube.membership import live_members, long_gone, member_lease_name
@@ -37,11 +37,11 @@ def test_an_assignment_gives_every_shard_exactly_one_owner_and_one_coordinator()
     for policy in ("uid-1", "uid-2", "uid-3"):
         owned = [views[m].owned(policy) for m in sorted(members)]
         assert sorted(s for o in owned for s in o) == list(range(16))  # a partition
-        assert sum(views[m].coordinates(policy) for m in members) == 1
+        assert sum(views[m].is_coordinator(policy) for m in members) == 1
     lonely = Assignment("z", members)  # not (yet) a member: holds nothing, speaks for nothing
-    assert not lonely.active and lonely.owned("uid-1") == frozenset() and not lonely.coordinates("uid-1")
+    assert not lonely.active and lonely.owned("uid-1") == frozenset() and not lonely.is_coordinator("uid-1")
     alone = Assignment("a", frozenset({"a"}))
-    assert alone.owned("uid-1") == frozenset(range(16)) and alone.coordinates("uid-1")
+    assert alone.owned("uid-1") == frozenset(range(16)) and alone.is_coordinator("uid-1")
     assert {shard_of(f"pod-{i}", 16) for i in range(500)} == set(range(16))
     assert shard_of("pod-1", 16) == shard_of("pod-1", 16)
 

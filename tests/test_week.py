@@ -13,8 +13,8 @@ from functools import cache
 
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import PodIdentity, Sample, TargetEvaluator
-from leakpatrol.detect.findings import Evaluation
 from leakpatrol.detect.replay import replay
+from leakpatrol.detect.signals import Evaluation
 from leakpatrol.profiles.groups import user_frames_of
 from leakpatrol.profiles.model import Frame, Profile, ProfileFormat, ProfileKind, StackGroup, WaitKind
 

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from leakpatrol.api.units import parse_duration, parse_quantity
-from leakpatrol.controller.forecast import forecast_words, samples_forecast
-from leakpatrol.controller.parsing import MAX_DECOMPRESSED, MAX_STACKS, ParseLimits
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.detect.config import DetectionConfig
+from leakpatrol.detect.forecast import forecast_words, samples_forecast
 from leakpatrol.detect.replay import replay
 from leakpatrol.diagnose.rules import RuleError, RuleSet
 from leakpatrol.profiles import ProfileError, ProfileKind, load
+from leakpatrol.profiles.parser import MAX_DECOMPRESSED, MAX_STACKS, ParseLimits
 from leakpatrol.record import record_series
 from leakpatrol.render import diagnose_text, verdict_text
 from leakpatrol.seriesdir import SeriesDir, SeriesError

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from leakpatrol.core import SignalKind
 from leakpatrol.detect.display import display_frames
-from leakpatrol.detect.findings import Signal
-from leakpatrol.detect.replay import Verdict
+from leakpatrol.detect.replay import ReplayVerdict
+from leakpatrol.detect.signals import Signal
 from leakpatrol.diagnose.rules import RuleSet
 from leakpatrol.profiles.model import Profile, ProfileKind
 
@@ -71,7 +71,7 @@ def signal_lines(signal: Signal) -> list[str]:
     return out
 
 
-def verdict_text(v: Verdict, source: str) -> str:
+def verdict_text(v: ReplayVerdict, source: str) -> str:
     lines = [f"series {source}: {v.samples} samples", f"verdict: {v.verdict.upper()}"]
     if v.totals:
         lines.append(f"goroutines {v.totals[0]:.0f} -> {v.totals[-1]:.0f}  {sparkline(v.totals)}")

@@ -16,9 +16,37 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from leakpatrol.controller.events import EventIntent
-from leakpatrol.controller.targets import ScanTarget
-from leakpatrol.core import Obj, ObjectRef, Temporary, Transport
+from leakpatrol.core import EventType, Obj, ObjectRef, Temporary, Transport
+from leakpatrol.detect.evaluator import PodIdentity
+
+
+@dataclass(frozen=True, slots=True)
+class ScanTarget:
+    namespace: str
+    name: str
+    uid: str
+    ip: str
+    port: int
+    identity: PodIdentity  # a change (restart, new start time, new uid) resets the pod's series
+    owner: tuple[str, str] | None  # the controller ownerReference (kind, name), if any
+    owner_uid: str = ""  # its uid: a re-created owner of the same name is another object
+    memory_limit: str | None = None  # the profiled container's resources.limits.memory, as written
+    images: tuple[str, ...] = ()  # every container's image, for blaming a rollout
+
+
+@dataclass(frozen=True, slots=True)
+class Unscannable:
+    pod: str
+    reason: str  # CamelCase, for Events
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventIntent:
+    about: ObjectRef
+    type: EventType
+    reason: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True)

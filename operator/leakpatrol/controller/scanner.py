@@ -20,27 +20,26 @@ from typing import Any
 
 from leakpatrol import metrics
 from leakpatrol.api import Finding, InvalidSpecError, LeakPolicySpec, LeakPolicyStatus, Spread, parse_spec
-from leakpatrol.controller.fairness import FairShare
-from leakpatrol.controller.findings import PodResult, workload_findings
-from leakpatrol.controller.oncall import RevisionCache, annotate, memory_points, observe_revisions
-from leakpatrol.controller.parsing import ProfileParser
-from leakpatrol.controller.policy_rules import rules_for
-from leakpatrol.controller.ports import Cluster
+from leakpatrol.controller.collect.fairness import FairShare
+from leakpatrol.controller.collect.sampling import Sampler
+from leakpatrol.controller.collect.series import SeriesStore
+from leakpatrol.controller.collect.targets import select_targets
+from leakpatrol.controller.ports import Cluster, ScanTarget, Unscannable
 from leakpatrol.controller.remediation import Remediator
-from leakpatrol.controller.reporting import Reporter
-from leakpatrol.controller.rollout import RolloutMemory
-from leakpatrol.controller.sampling import Sampler
-from leakpatrol.controller.series import SeriesStore
-from leakpatrol.controller.sharding import Shards
-from leakpatrol.controller.shardpass import ShardRole
-from leakpatrol.controller.status import (
+from leakpatrol.controller.report.reporter import Reporter
+from leakpatrol.controller.report.status import (
     ScanPass,
     read_status,
     scanned_status,
     status_body,
     suspended_status,
 )
-from leakpatrol.controller.targets import ScanTarget, Unscannable, select_targets
+from leakpatrol.controller.shards.assignment import Shards
+from leakpatrol.controller.shards.role import ShardRole
+from leakpatrol.controller.verdict.findings import PodResult, workload_findings
+from leakpatrol.controller.verdict.oncall import RevisionCache, annotate, memory_points, observe_revisions
+from leakpatrol.controller.verdict.rollout import RolloutMemory
+from leakpatrol.controller.verdict.rules import rules_for
 from leakpatrol.core import (
     GLOBAL_FETCHES,
     PER_POLICY_FETCHES,
@@ -51,8 +50,9 @@ from leakpatrol.core import (
 )
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import Sample, TargetEvaluator
-from leakpatrol.detect.findings import Evaluation
+from leakpatrol.detect.signals import Evaluation
 from leakpatrol.diagnose.rules import RuleSet
+from leakpatrol.profiles.parser import ProfileParser
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ INVALID_RECHECK_SECONDS = 60.0  # an invalid spec is re-read this often (an edit
 
 
 @dataclass(slots=True)
-class Limits:
+class SharedCapacity:
     """Capacity shared by every policy of one operator process."""
 
     fetches: FairShare = field(default_factory=lambda: FairShare(GLOBAL_FETCHES))  # by namespace
@@ -81,7 +81,7 @@ class PolicyScanner:
         self,
         cluster: Cluster,
         policy: ObjectRef,
-        limits: Limits,
+        limits: SharedCapacity,
         clock: Callable[[], float] = time.time,
         shards: Shards | None = None,  # --sharding: scan only the shards this replica holds
     ):

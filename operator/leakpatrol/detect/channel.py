@@ -18,8 +18,8 @@ from statistics import median
 from leakpatrol.core import LeakState, SignalKind
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.culprits import CulpritPicker, Scored
-from leakpatrol.detect.findings import Signal
 from leakpatrol.detect.load import comoving, excess, outgrows_siblings, quick_growth
+from leakpatrol.detect.signals import Signal
 from leakpatrol.detect.stats import mann_kendall, pearson, quarters
 from leakpatrol.detect.tracker import GroupTracker, Series
 from leakpatrol.detect.trend import (

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from leakpatrol.detect.display import is_user_function
-from leakpatrol.detect.findings import CulpritGroup, RuleRef
+from leakpatrol.detect.signals import CulpritGroup, RuleRef
 from leakpatrol.detect.stats import pearson
 from leakpatrol.detect.tracker import Series
 from leakpatrol.detect.trend import Trend

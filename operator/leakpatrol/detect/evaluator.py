@@ -12,8 +12,8 @@ from leakpatrol.core import LeakState, SignalKind
 from leakpatrol.detect.channel import Channel
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.display import display_frames
-from leakpatrol.detect.findings import CulpritGroup, Evaluation, RuleRef, Signal
 from leakpatrol.detect.points import goroutine_points, heap_points
+from leakpatrol.detect.signals import CulpritGroup, Evaluation, RuleRef, Signal
 from leakpatrol.detect.tracker import GroupPoint
 from leakpatrol.diagnose.rules import RuleSet
 from leakpatrol.profiles.model import Profile, StackGroup, WaitKind

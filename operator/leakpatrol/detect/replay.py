@@ -9,12 +9,12 @@ from typing import Any
 from leakpatrol.core import LeakState
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import PodIdentity, Sample, TargetEvaluator
-from leakpatrol.detect.findings import Evaluation, Signal
+from leakpatrol.detect.signals import Evaluation, Signal
 from leakpatrol.diagnose.rules import RuleSet
 
 
 @dataclass(slots=True)
-class Verdict:
+class ReplayVerdict:
     verdict: str  # "leak" | "no-leak" | "insufficient-data"
     first_detected_at: float | None
     signals: tuple[Signal, ...]
@@ -35,12 +35,12 @@ def replay(
     pod: PodIdentity | None = None,
     config: DetectionConfig | None = None,
     rules: RuleSet | None = None,
-) -> Verdict:
+) -> ReplayVerdict:
     evaluator = TargetEvaluator(config, rules)
     first: float | None = None
     confirmed: tuple[Signal, ...] = ()
     evaluated = False
-    result = Verdict("insufficient-data", None, (), 0)
+    result = ReplayVerdict("insufficient-data", None, (), 0)
     for sample in samples:
         ev: Evaluation = evaluator.observe(sample, pod)
         result.samples += 1

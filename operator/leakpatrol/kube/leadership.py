@@ -30,7 +30,7 @@ from leakpatrol.core import Obj
 MICROTIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # the Lease's MicroTime fields, always UTC
 
 
-class Verdict(StrEnum):
+class LeaseMove(StrEnum):
     ACQUIRE = "Acquire"
     RENEW = "Renew"
     TAKE_OVER = "TakeOver"
@@ -69,7 +69,7 @@ class Observation:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    verdict: Verdict
+    verdict: LeaseMove
     spec: Obj | None  # the Lease spec to write; None when standing by
     observation: Observation | None  # to pass back into the next decision
 
@@ -94,14 +94,14 @@ def decide(
     """What `me` does with `lease` (None: there is none) at `now`, holding it for `duration` seconds."""
     seen = observe(lease, previous, now)
     if lease is None:
-        return Decision(Verdict.ACQUIRE, holding(me, now, duration, transitions=0), seen)
+        return Decision(LeaseMove.ACQUIRE, holding(me, now, duration, transitions=0), seen)
     assert seen is not None  # observe() returns one for every Lease
     if lease.holder == me:
         spec = holding(me, now, duration, lease.transitions, acquired=lease.acquired)
-        return Decision(Verdict.RENEW, spec, seen)
+        return Decision(LeaseMove.RENEW, spec, seen)
     if is_live(lease, seen, now):
-        return Decision(Verdict.STAND_BY, None, seen)
-    return Decision(Verdict.TAKE_OVER, holding(me, now, duration, lease.transitions + 1), seen)
+        return Decision(LeaseMove.STAND_BY, None, seen)
+    return Decision(LeaseMove.TAKE_OVER, holding(me, now, duration, lease.transitions + 1), seen)
 
 
 def holding(me: str, now: datetime, duration: float, transitions: int, *, acquired: str | None = None) -> Obj:

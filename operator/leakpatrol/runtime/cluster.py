@@ -10,9 +10,14 @@ from typing import Any
 import httpx
 
 from leakpatrol.api import GROUP, PLURAL, VERSION
-from leakpatrol.controller.events import EventIntent
-from leakpatrol.controller.ports import EvictionBlocked, EvidenceCapture, FetchOptions, StoredEvidence
-from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.controller.ports import (
+    EventIntent,
+    EvictionBlocked,
+    EvidenceCapture,
+    FetchOptions,
+    ScanTarget,
+    StoredEvidence,
+)
 from leakpatrol.core import CheckpointCorrupt, ObjectRef, Transport
 from leakpatrol.kube import errors
 from leakpatrol.kube.client import ApiClient, PatchType

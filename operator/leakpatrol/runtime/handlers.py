@@ -24,9 +24,8 @@ import kopf
 
 from leakpatrol import metrics
 from leakpatrol.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
-from leakpatrol.controller.events import EventIntent
-from leakpatrol.controller.ports import Cluster
-from leakpatrol.controller.scanner import Limits, PolicyScanner
+from leakpatrol.controller.ports import Cluster, EventIntent
+from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
 from leakpatrol.core import ObjectRef, Permanent, Temporary
 from leakpatrol.runtime.failures import FailureKind, PassFailure, classify
 from leakpatrol.runtime.health import Health
@@ -41,7 +40,7 @@ class Runtime:
     """Set once at start-up by leakpatrol.runtime.main, read by the handlers."""
 
     cluster: Cluster | None = None
-    limits: Limits = field(default_factory=Limits)
+    limits: SharedCapacity = field(default_factory=SharedCapacity)
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
     health: Health = field(default_factory=lambda: Health(started=time.monotonic()))
     leadership: Leadership | Membership = field(default_factory=Leadership.always)

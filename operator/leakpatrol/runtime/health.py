@@ -21,7 +21,7 @@ PASS_GRACE = 120.0  # ... plus this, for a slow pass (timeouts, many targets) on
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class HealthReport:
     ok: bool
     reasons: tuple[str, ...] = ()
 
@@ -56,19 +56,19 @@ class Health:
         """The policy is gone, suspended from our view, or we stopped leading: no pass is owed."""
         self.due.pop(policy, None)
 
-    def live(self, now: float) -> Verdict:
+    def live(self, now: float) -> HealthReport:
         reasons = []
         silent = now - (self.last_heard if self.last_heard is not None else self.started)
         if silent > self.stall_after:
             reasons.append(f"nothing heard from the API server for {silent:.0f}s")
         late = sorted(p for p, by in self.due.items() if now > by)
         reasons += [f"policy {p}: scan pass overdue" for p in late]
-        return Verdict(not reasons, tuple(reasons))
+        return HealthReport(not reasons, tuple(reasons))
 
-    def ready(self) -> Verdict:
+    def ready(self) -> HealthReport:
         reasons = []
         if not self.logged_in:
             reasons.append("not logged in to the API server")
         if not self.listed:
             reasons.append("LeakPolicies not listed yet (is the CRD installed, may we list it?)")
-        return Verdict(not reasons, tuple(reasons))
+        return HealthReport(not reasons, tuple(reasons))

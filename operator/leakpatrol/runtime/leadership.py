@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from leakpatrol import metrics
 from leakpatrol.kube import errors
 from leakpatrol.kube.client import ApiClient
-from leakpatrol.kube.leadership import LeaseState, Observation, Verdict, decide, released
+from leakpatrol.kube.leadership import LeaseMove, LeaseState, Observation, decide, released
 from leakpatrol.kube.leases import create_lease, get_lease, replace_lease
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class Leadership:
                 await replace_lease(self.api, c.namespace, c.name, d.spec, lease.resource_version)
         except errors.Conflict:  # another replica wrote first: it leads, we read again next try
             return False
-        if d.verdict is not Verdict.RENEW:
+        if d.verdict is not LeaseMove.RENEW:
             log.info("lease %s/%s: %s as %s", c.namespace, c.name, d.verdict, c.identity)
         return True
 

@@ -15,16 +15,16 @@ from aiohttp.web import AppRunner
 # kopf takes the identity as this NewType of str and exports it nowhere public; kopf is pinned exactly.
 from kopf._core.engines.peering import Identity
 
-from leakpatrol.controller.fairness import FairShare
-from leakpatrol.controller.parsing import ParseLimits, ProfileParser
-from leakpatrol.controller.scanner import Limits
-from leakpatrol.controller.sharding import DEFAULT_SHARDS
+from leakpatrol.controller.collect.fairness import FairShare
+from leakpatrol.controller.scanner import SharedCapacity
+from leakpatrol.controller.shards.assignment import DEFAULT_SHARDS
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.connection import connect
+from leakpatrol.profiles.parser import ParseLimits, ProfileParser
 from leakpatrol.runtime import handlers, web
 from leakpatrol.runtime.cluster import KubeCluster
-from leakpatrol.runtime.health import STALL_AFTER, Health, Verdict
+from leakpatrol.runtime.health import STALL_AFTER, Health, HealthReport
 from leakpatrol.runtime.heartbeat import heartbeat
 from leakpatrol.runtime.leadership import Leadership, LeaseConfig
 from leakpatrol.runtime.membership import MemberConfig, Membership
@@ -84,7 +84,7 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
     handlers.RUNTIME.cluster, handlers.RUNTIME.health, handlers.RUNTIME.leadership = cluster, health, lead
     handlers.RUNTIME.shards = lead if isinstance(lead, Membership) else None
     parser = ProfileParser(opts.parse, workers=opts.parse_workers)
-    handlers.RUNTIME.limits = Limits(FairShare(opts.max_fetches), opts.per_policy, parser)
+    handlers.RUNTIME.limits = SharedCapacity(FairShare(opts.max_fetches), opts.per_policy, parser)
     site = await _serve(opts, api, health, lead) if opts.metrics_port else None
     log.info(
         "leakpatrol operator started with namespaces=%s home=%s identity=%s leader_election=%s "
@@ -127,7 +127,7 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
 async def _serve(
     opts: OperatorOptions, api: ApiClient, health: Health, lead: Leadership | Membership
 ) -> AppRunner:
-    def live() -> Verdict:
+    def live() -> HealthReport:
         if api.last_answer is not None:
             health.heard(api.last_answer)
         return health.live(time.monotonic())

@@ -3,7 +3,7 @@
 Every `retry` seconds: one LIST of the group's member Leases (by label), then a renew of our own
 (the same pure decisions as the leader Lease: `leakpatrol.kube.leadership.decide`), then the live
 members (`leakpatrol.kube.membership.live_members`). The scan daemons read `assignment()` once per
-pass and scan the shards it gives them (`leakpatrol.controller.sharding`).
+pass and scan the shards it gives them (`leakpatrol.controller.shards.assignment`).
 
 It offers the daemons the same face as `Leadership` (`is_leader`, `wait_leading`, `next_change`,
 `resign`), meaning "a member that scans": so `runtime.handlers` runs one loop either way. A change
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from leakpatrol import metrics
-from leakpatrol.controller.sharding import DEFAULT_SHARDS, Assignment
+from leakpatrol.controller.shards.assignment import DEFAULT_SHARDS, Assignment
 from leakpatrol.core import Obj
 from leakpatrol.kube import errors
 from leakpatrol.kube.client import ApiClient

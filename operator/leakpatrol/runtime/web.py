@@ -9,9 +9,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from leakpatrol.metrics import REGISTRY
-from leakpatrol.runtime.health import Verdict
+from leakpatrol.runtime.health import HealthReport
 
-Probe = Callable[[], Verdict]
+Probe = Callable[[], HealthReport]
 
 
 async def _metrics(_: web.Request) -> web.Response:

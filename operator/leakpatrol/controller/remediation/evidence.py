@@ -12,10 +12,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from leakpatrol.api import EvidenceRef, Finding, LeakPolicySpec, Workload
-from leakpatrol.controller.findings import PodResult
-from leakpatrol.controller.ports import Cluster, EvidenceCapture, FetchOptions, StoredEvidence
-from leakpatrol.controller.sampling import fetch_options
-from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.controller.collect.sampling import fetch_options
+from leakpatrol.controller.ports import Cluster, EvidenceCapture, FetchOptions, ScanTarget, StoredEvidence
+from leakpatrol.controller.verdict.findings import PodResult
 from leakpatrol.core import LeakpatrolError, ObjectRef, Permanent
 from leakpatrol.profiles import load
 

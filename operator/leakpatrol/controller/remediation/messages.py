@@ -17,8 +17,8 @@ from leakpatrol.api import (
     Workload,
     set_condition,
 )
-from leakpatrol.controller.events import finding_message
 from leakpatrol.controller.remediation.state import RESUME_ANNOTATION
+from leakpatrol.controller.report.events import finding_message
 from leakpatrol.core import MAX_EVENT_MESSAGE, ObjectRef
 
 VERBS = {RemediationAction.ROLLOUT_RESTART: "restart", RemediationAction.EVICT_POD: "evict"}

@@ -21,7 +21,7 @@ from leakpatrol.controller.remediation import rails, state
 from leakpatrol.core import LeakState, Obj, SignalKind
 
 
-class Verdict(StrEnum):
+class PlanStep(StrEnum):
     WAIT = "Wait"  # not yet a candidate (awaiting confirmations): no Event
     SKIP = "Skip"  # a rail blocks it: a reason in the status and an Event
     SUSPEND = "Suspend"  # the leak came back after an action: stop, warn, a person decides
@@ -30,7 +30,7 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    verdict: Verdict
+    verdict: PlanStep
     finding: Finding
     reason: str
     message: str
@@ -58,12 +58,14 @@ def precheck(f: Finding, st: RemediationStatus, spec: RemediationSpec, now: date
     w = state.workload(st, state.key(f.workload))
     waiting = rails.confirmed(f, w.confirmed_passes if w else 0, spec.min_confirmations)
     if waiting is not None:
-        return Decision(Verdict.WAIT, f, waiting.reason, waiting.message)
+        return Decision(PlanStep.WAIT, f, waiting.reason, waiting.message)
     suspended = rails.not_suspended(w)
     if suspended is not None:
-        return Decision(Verdict.SKIP, f, suspended.reason, suspended.message)
+        return Decision(PlanStep.SKIP, f, suspended.reason, suspended.message)
     if rails.is_recurrence(w, f, spec.escalate_after, now):
-        return Decision(Verdict.SUSPEND, f, "RemediationSuspended", "the same leak came back after an action")
+        return Decision(
+            PlanStep.SUSPEND, f, "RemediationSuspended", "the same leak came back after an action"
+        )
     blocks = (
         rails.kind_supports(spec.action, f.workload.kind),
         rails.cooldown_over(w, spec.cooldown, now),
@@ -71,7 +73,7 @@ def precheck(f: Finding, st: RemediationStatus, spec: RemediationSpec, now: date
         rails.budget_left(st.actions, spec.max_actions, spec.window, now),
         rails.one_at_a_time(st.in_action, f.workload),
     )
-    return _first(f, blocks) or Decision(Verdict.ACT, f, "", "")
+    return _first(f, blocks) or Decision(PlanStep.ACT, f, "", "")
 
 
 def on_workload(spec: RemediationSpec, kind: str, workload: Obj, pdbs: Sequence[Obj]) -> rails.Block | None:
@@ -89,9 +91,9 @@ def _first(f: Finding, blocks: Iterable[rails.Block | None]) -> Decision | None:
 
 
 def blocked(f: Finding, b: rails.Block) -> Decision:
-    return Decision(Verdict.SKIP, f, b.reason, b.message, b.until)
+    return Decision(PlanStep.SKIP, f, b.reason, b.message, b.until)
 
 
 def doubt(d: Decision, why: str) -> Decision:
     """An API error or anything unsure while deciding: a skip that says why, never an action."""
-    return Decision(Verdict.SKIP, d.finding, "DecisionFailed", f"{why}; nothing done")
+    return Decision(PlanStep.SKIP, d.finding, "DecisionFailed", f"{why}; nothing done")

@@ -26,13 +26,11 @@ from leakpatrol.api import (
     RemediationRecord,
     RemediationStatus,
 )
-from leakpatrol.controller.events import EventIntent
-from leakpatrol.controller.findings import PodResult
-from leakpatrol.controller.ports import Cluster
+from leakpatrol.controller.ports import Cluster, EventIntent, ScanTarget
 from leakpatrol.controller.remediation import evidence, messages, plan, rails, state
 from leakpatrol.controller.remediation.actions import act
-from leakpatrol.controller.remediation.plan import Decision, Verdict
-from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.controller.remediation.plan import Decision, PlanStep
+from leakpatrol.controller.verdict.findings import PodResult
 from leakpatrol.core import EventType, LeakpatrolError, ObjectRef
 
 log = logging.getLogger(__name__)
@@ -99,13 +97,13 @@ class Remediator:
             if w is not None and w.confirmed_passes == 1 and ctx.spec.remediation.capture_evidence:
                 st = await self._first_evidence(st, f, ctx)
             d = plan.precheck(f, st, ctx.spec.remediation, ctx.now)
-            if d.verdict is Verdict.ACT and acted:
-                d = Decision(Verdict.SKIP, f, "AnotherWorkloadInAction", "one action per pass")
-            if d.verdict is Verdict.ACT:
+            if d.verdict is PlanStep.ACT and acted:
+                d = Decision(PlanStep.SKIP, f, "AnotherWorkloadInAction", "one action per pass")
+            if d.verdict is PlanStep.ACT:
                 st, acted = await self._act(st, d, ctx)
-            elif d.verdict is Verdict.SUSPEND:
+            elif d.verdict is PlanStep.SUSPEND:
                 st = await self._suspend(st, d, ctx)
-            elif d.verdict is Verdict.SKIP:
+            elif d.verdict is PlanStep.SKIP:
                 st = await self._skip(st, d, ctx)
             else:
                 ctx.said = ctx.said or f"{messages.name(f.workload)}: {d.message}"
@@ -134,7 +132,7 @@ class Remediator:
             try:
                 st, saved = await self._capture(st, f, ctx)
             except evidence.EvidenceNotSaved as exc:
-                return await self._skip(st, Decision(Verdict.SKIP, f, exc.reason, str(exc)), ctx), False
+                return await self._skip(st, Decision(PlanStep.SKIP, f, exc.reason, str(exc)), ctx), False
         return await self._commit(st, d, ref, saved, ctx)
 
     async def _commit(
@@ -165,7 +163,7 @@ class Remediator:
             return await self._skip(ahead, failed, ctx), False
         if outcome.blocked is not None and not outcome.evicted:
             why = f"the Eviction API refused: {outcome.blocked}; retried at a later pass"
-            return await self._skip(st, Decision(Verdict.SKIP, f, outcome.blocked.reason, why), ctx), False
+            return await self._skip(st, Decision(PlanStep.SKIP, f, outcome.blocked.reason, why), ctx), False
         if outcome.blocked is not None:
             partial = (
                 f"{text} Evicted {', '.join(outcome.evicted)}; the rest were refused (429), retried later."

@@ -18,7 +18,7 @@ from leakpatrol.api import (
     WorkloadRemediation,
 )
 from leakpatrol.api.status import MAX_ACTION_TIMES, MAX_EVIDENCE, MAX_REMEDIATION_WORKLOADS
-from leakpatrol.controller.status import read_status
+from leakpatrol.controller.report.status import read_status
 
 RESUME_ANNOTATION = "leakpatrol.dev/resume-remediation"
 """Set it (to any new value, say the time) to clear every suspension of the policy."""

@@ -8,9 +8,10 @@ only by the shard's holder, so two replicas never fight over one object.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Protocol
 
 from leakpatrol.controller.ports import Cluster
-from leakpatrol.controller.shardpass import ShardRole
 from leakpatrol.core import CheckpointCorrupt, ObjectRef
 from leakpatrol.detect import checkpoint
 from leakpatrol.detect.config import DetectionConfig
@@ -23,8 +24,17 @@ CHECKPOINT_PASSES = 5  # write the checkpoint at least every 5th pass...
 CHECKPOINT_SECONDS = 60.0  # ...or once a minute, whichever comes first
 
 
+class HeldShards(Protocol):
+    """What the store needs of a sharded replica's role (`shards.role.ShardRole`): which shards'
+    checkpoints to read now, and the series split by the shards it holds."""
+
+    def to_restore(self) -> list[int]: ...
+
+    def by_shard(self, table: Mapping[str, TargetEvaluator]) -> dict[int, dict[str, TargetEvaluator]]: ...
+
+
 class SeriesStore:
-    def __init__(self, cluster: Cluster, policy: ObjectRef, shard: ShardRole | None = None) -> None:
+    def __init__(self, cluster: Cluster, policy: ObjectRef, shard: HeldShards | None = None) -> None:
         self.cluster, self.policy, self.shard = cluster, policy, shard
         self.restored = False
         self.saved_at: float | None = None  # when the checkpoint was last written

@@ -4,20 +4,11 @@ a resolution, a target that starts failing); the Event poster aggregates repeats
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from leakpatrol.api import Finding
-from leakpatrol.controller.fleet import Spread, spread_words
-from leakpatrol.controller.targets import Unscannable
-from leakpatrol.core import MAX_EVENT_MESSAGE, EventType, LeakState, ObjectRef
-
-
-@dataclass(frozen=True, slots=True)
-class EventIntent:
-    about: ObjectRef
-    type: EventType
-    reason: str
-    message: str
+from leakpatrol.controller.ports import EventIntent, Unscannable
+from leakpatrol.controller.verdict.fleet import FleetSpread, spread_words
+from leakpatrol.core import MAX_EVENT_MESSAGE, LeakState, ObjectRef
 
 
 def _key(f: Finding) -> tuple[str, str, str]:
@@ -60,7 +51,7 @@ def _where_words(f: Finding) -> str:
     if f.spread is None:
         return f"in pod(s) {', '.join(f.pods[:3])}"
     leaking = f.pods[: f.spread.leaking] if f.spread.leaking < len(f.pods) else f.pods
-    s = Spread(tuple(leaking), f.spread.of)
+    s = FleetSpread(tuple(leaking), f.spread.of)
     words = spread_words(s)
     return words if s.pod_local else f"{words} ({', '.join(f.pods[:3])})"
 

@@ -71,7 +71,7 @@ class Assignment:
     def coordinator(self, policy_uid: str) -> str | None:
         return rendezvous(policy_uid, self.members)
 
-    def coordinates(self, policy_uid: str) -> bool:
+    def is_coordinator(self, policy_uid: str) -> bool:
         return self.active and self.coordinator(policy_uid) == self.me
 
 

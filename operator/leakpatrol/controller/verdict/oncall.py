@@ -12,14 +12,13 @@ from typing import Any
 
 from leakpatrol.api import Finding, IntroducedBy, MemoryForecast
 from leakpatrol.api.units import parse_quantity
-from leakpatrol.controller.findings import PodResult
-from leakpatrol.controller.fleet import signatures
-from leakpatrol.controller.forecast import Forecast, forecast, forecast_words, human, memory_series
-from leakpatrol.controller.ports import Cluster
-from leakpatrol.controller.rollout import PodRevision, Revision, RolloutMemory
-from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.controller.ports import Cluster, ScanTarget
+from leakpatrol.controller.verdict.findings import PodResult
+from leakpatrol.controller.verdict.fleet import signatures
+from leakpatrol.controller.verdict.rollout import PodRevision, Revision, RolloutMemory
 from leakpatrol.core import LeakpatrolError, SignalKind
 from leakpatrol.detect.evaluator import TargetEvaluator
+from leakpatrol.detect.forecast import Forecast, forecast, forecast_words, human, memory_series
 
 
 def memory_points(evaluator: TargetEvaluator) -> tuple[tuple[float, float], ...]:

@@ -5,7 +5,7 @@ views), and from it: which of the policy's shards this replica holds, which of t
 restored from their checkpoints yet (a shard just taken over resumes its series where the last
 owner's checkpoint left them), and whether this replica is the policy's coordinator. At the end it
 turns the pass into this replica's report and, on the coordinator, into the merged status
-(`leakpatrol.controller.shardstatus` says why one writer).
+(`leakpatrol.controller.shards.status` says why one writer).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 
 from leakpatrol import metrics
 from leakpatrol.api import Finding, LeakPolicyStatus, ShardReport
-from leakpatrol.controller.sharding import Assignment, Shards, shard_of
-from leakpatrol.controller.shardstatus import live_reports, merged_pass, shard_report
-from leakpatrol.controller.status import ScanPass, scanned_status
-from leakpatrol.controller.targets import ScanTarget, Unscannable
+from leakpatrol.controller.ports import ScanTarget, Unscannable
+from leakpatrol.controller.report.status import ScanPass, scanned_status
+from leakpatrol.controller.shards.assignment import Assignment, Shards, shard_of
+from leakpatrol.controller.shards.status import live_reports, merged_pass, shard_report
 from leakpatrol.core import ObjectRef
 
 T = TypeVar("T")
@@ -37,8 +37,8 @@ class ShardRole:
         self.owned = self.view.owned(self.policy.uid)
 
     @property
-    def coordinates(self) -> bool:
-        return self.view.coordinates(self.policy.uid)
+    def is_coordinator(self) -> bool:
+        return self.view.is_coordinator(self.policy.uid)
 
     def to_restore(self) -> list[int]:
         """Shards held now but not at the last pass: read their checkpoints. A shard lost and won
@@ -51,7 +51,7 @@ class ShardRole:
 
     def unscannable(self, problems: list[Unscannable]) -> list[Unscannable]:
         """Pods we cannot scan (no such port) have no series, so no shard: the coordinator says it."""
-        return problems if self.coordinates else []
+        return problems if self.is_coordinator else []
 
     def by_shard(self, table: Mapping[str, T]) -> dict[int, dict[str, T]]:
         """`table` (by target uid) split by the held shards. A held shard with no series is left
@@ -73,7 +73,7 @@ class ShardRole:
         if not self.view.active:  # not a member (yet, or any more): nothing of ours to report
             return previous or LeakPolicyStatus(), {}, False
         mine = shard_report(p, self.owned, now)
-        if not self.coordinates:
+        if not self.is_coordinator:
             return previous or LeakPolicyStatus(), {"shards": {me: _json(mine)}}, False
         reports, gone = live_reports(previous.shards if previous else None, self.view.members, me, mine)
         status = scanned_status(previous, merged_pass(p.namespace, reports), generation, now)
@@ -90,7 +90,7 @@ class ShardRole:
         ns, name = self.policy.namespace or "", self.policy.name
         metrics.SHARDS_HELD.labels(ns, name).set(len(self.owned))
         metrics.SHARD_TARGETS.labels(ns, name).set(p.selected)
-        metrics.COORDINATOR.labels(ns, name).set(int(self.coordinates))
+        metrics.COORDINATOR.labels(ns, name).set(int(self.is_coordinator))
 
 
 def _json(report: ShardReport) -> dict[str, Any]:

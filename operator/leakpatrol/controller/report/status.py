@@ -18,8 +18,8 @@ from leakpatrol.api import (
     Targets,
     set_condition,
 )
-from leakpatrol.controller.findings import carry_unscanned, leaking_workloads
-from leakpatrol.controller.targets import Unscannable
+from leakpatrol.controller.ports import Unscannable
+from leakpatrol.controller.verdict.findings import carry_unscanned, leaking_workloads
 from leakpatrol.core import LeakState
 
 _SHOWN = 3  # names listed in a message before "and N more"

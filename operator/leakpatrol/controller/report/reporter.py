@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from leakpatrol.api import InvalidSpecError, LeakPolicyStatus
-from leakpatrol.controller import events as ev
-from leakpatrol.controller.ports import Cluster
-from leakpatrol.controller.status import invalid_status, not_ready_status, read_status, status_body
-from leakpatrol.controller.targets import ScanTarget, Unscannable
+from leakpatrol.controller.ports import Cluster, EventIntent, ScanTarget, Unscannable
+from leakpatrol.controller.report import events as ev
+from leakpatrol.controller.report.status import invalid_status, not_ready_status, read_status, status_body
 from leakpatrol.core import MAX_EVENT_MESSAGE, ObjectRef
 
 
@@ -61,5 +60,5 @@ class Reporter:
         if self.reported != (generation, reason):
             self.reported = (generation, reason)
             await self.cluster.post_event(
-                ev.EventIntent(self.policy, "Warning", reason, message[:MAX_EVENT_MESSAGE])
+                EventIntent(self.policy, "Warning", reason, message[:MAX_EVENT_MESSAGE])
             )

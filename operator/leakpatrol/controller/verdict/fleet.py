@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from leakpatrol.core import LeakState
-from leakpatrol.detect.findings import Signal
+from leakpatrol.detect.signals import Signal
 
 FLEET_MIN_PODS = 2
 FLEET_MIN_SHARE = 0.5
@@ -32,7 +32,7 @@ class PodSignal:
 
 
 @dataclass(frozen=True, slots=True)
-class Spread:
+class FleetSpread:
     leaking: tuple[str, ...]  # pods whose signal names the culprit (sorted)
     of: int  # pods of the workload scanned this pass
 
@@ -47,12 +47,12 @@ def signatures(s: Signal) -> set[str]:
     return {s.culprit.signature, *(g.signature for g in s.related)}
 
 
-def spread(culprit: str, pods: Iterable[PodSignal]) -> Spread:
+def spread(culprit: str, pods: Iterable[PodSignal]) -> FleetSpread:
     listed = list(pods)
     leaking = sorted(p.pod for p in listed if p.signal is not None and culprit in signatures(p.signal))
     # Every replica scanned this pass counts, evaluated or not: a pod the leak is not (yet) seen
     # in is a pod it is not in, which is what "1 of 3" tells the on-call.
-    return Spread(tuple(leaking), len(listed))
+    return FleetSpread(tuple(leaking), len(listed))
 
 
 def fleet_confirms(culprit: str, pods: Sequence[PodSignal]) -> bool:
@@ -68,7 +68,7 @@ def fleet_confirms(culprit: str, pods: Sequence[PodSignal]) -> bool:
     return len(flagged) >= FLEET_MIN_PODS and len(flagged) >= FLEET_MIN_SHARE * s.of
 
 
-def spread_words(s: Spread) -> str:
+def spread_words(s: FleetSpread) -> str:
     """`in 3 of 3 pods` / `in 1 of 12 pods only (pod-x): likely data- or peer-specific`."""
     n, of = len(s.leaking), s.of
     if s.pod_local:

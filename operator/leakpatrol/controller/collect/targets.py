@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from leakpatrol.controller.ports import ScanTarget, Unscannable
 from leakpatrol.detect.evaluator import PodIdentity
-
-
-@dataclass(frozen=True, slots=True)
-class ScanTarget:
-    namespace: str
-    name: str
-    uid: str
-    ip: str
-    port: int
-    identity: PodIdentity  # a change (restart, new start time, new uid) resets the pod's series
-    owner: tuple[str, str] | None  # the controller ownerReference (kind, name), if any
-    owner_uid: str = ""  # its uid: a re-created owner of the same name is another object
-    memory_limit: str | None = None  # the profiled container's resources.limits.memory, as written
-    images: tuple[str, ...] = ()  # every container's image, for blaming a rollout
-
-
-@dataclass(frozen=True, slots=True)
-class Unscannable:
-    pod: str
-    reason: str  # CamelCase, for Events
-    message: str
 
 
 def _ready(pod: Mapping[str, Any]) -> bool:

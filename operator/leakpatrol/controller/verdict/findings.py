@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from leakpatrol.api import Finding, Spread, Workload, worst_first
-from leakpatrol.controller.fleet import PodSignal, fleet_confirms, spread
-from leakpatrol.controller.rollout import Revision
+from leakpatrol.controller.verdict.fleet import PodSignal, fleet_confirms, spread
+from leakpatrol.controller.verdict.rollout import Revision
 from leakpatrol.core import LeakState, SignalKind
-from leakpatrol.detect.findings import Evaluation, Signal
+from leakpatrol.detect.signals import Evaluation, Signal
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from leakpatrol.api import LeakPolicySpec, Toggle
 from leakpatrol.api.spec import AutoToggle
-from leakpatrol.controller.parsing import ProfileParser
-from leakpatrol.controller.ports import Cluster, FetchOptions
-from leakpatrol.controller.targets import ScanTarget
+from leakpatrol.controller.ports import Cluster, FetchOptions, ScanTarget
 from leakpatrol.core import MAX_PROFILE_BYTES, TargetNotExposed
 from leakpatrol.detect.evaluator import Sample
 from leakpatrol.profiles import Profile
+from leakpatrol.profiles.parser import ProfileParser
 
 
 class Sampler:

@@ -21,8 +21,8 @@ from datetime import datetime
 
 from leakpatrol.api import Finding, ShardFailure, ShardReport, Spread, Targets, worst_first
 from leakpatrol.api.status import MAX_FINDINGS, MAX_SHARD_FAILURES
-from leakpatrol.controller.status import ScanPass
-from leakpatrol.controller.targets import Unscannable
+from leakpatrol.controller.ports import Unscannable
+from leakpatrol.controller.report.status import ScanPass
 from leakpatrol.core import LeakState
 
 
