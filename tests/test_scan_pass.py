@@ -161,12 +161,12 @@ async def test_a_recreated_deployment_is_a_new_object_and_gone_pods_leave_metric
     cluster = FakeCluster([running_pod("web-1"), running_pod("web-2")])
     scan = scanner(cluster)
     await scan.scan(cluster.body(spec()))
-    assert [w.uid for w in scan.workloads.values()] == ["deploy-of-rs-1"] and cluster.owner_lookups == 1
+    assert [w.uid for w in scan.workloads.refs()] == ["deploy-of-rs-1"] and cluster.owner_lookups == 1
     assert _gauge_pods() == {"web-1", "web-2"}
     # The Deployment is deleted and re-created under the same name: new ReplicaSet, new pods.
     cluster.pods = [running_pod("web-3", owner_uid="rs-2")]
     await scan.scan(cluster.body(spec()))
-    assert [w.uid for w in scan.workloads.values()] == ["deploy-of-rs-2"] and cluster.owner_lookups == 2
+    assert [w.uid for w in scan.workloads.refs()] == ["deploy-of-rs-2"] and cluster.owner_lookups == 2
     assert _gauge_pods() == {"web-3"}  # the gone pods' series left /metrics
 
 
@@ -187,4 +187,18 @@ async def test_a_pod_deleted_while_its_fetch_fails_is_not_a_failing_target() -> 
     scan = scanner(cluster)
     await scan.scan(cluster.body(spec()))
     assert cluster.status["targets"]["failing"] == 0 and cluster.reasons("Pod") == []
-    assert cluster.condition("Degraded")["status"] == "False" and scan.backoff == {}
+    assert cluster.condition("Degraded")["status"] == "False" and all(
+        r.backoff is None for r in scan.targets.by_uid.values()
+    )
+
+
+async def test_each_step_of_a_pass_is_timed_by_name() -> None:
+    def observed(step: str) -> float:
+        value = metrics.REGISTRY.get_sample_value("leakpatrol_scan_step_seconds_count", {"step": step})
+        return value or 0.0
+
+    steps = ("spec", "restore", "select", "fetch", "judge", "fold", "remediate", "report", "save")
+    before = {s: observed(s) for s in steps}
+    cluster = FakeCluster([running_pod("web-1")])
+    await scanner(cluster).scan(cluster.body(spec()))
+    assert {s: observed(s) - before[s] for s in steps} == dict.fromkeys(steps, 1.0)

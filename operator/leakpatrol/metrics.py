@@ -26,6 +26,13 @@ WORKLOAD_LEAKING = Gauge(
     ["namespace", "policy", "workload", "signal"],
     registry=REGISTRY,
 )
+SCAN_STEP_SECONDS = Histogram(
+    "leakpatrol_scan_step_seconds",
+    "Wall time of one named step of a scan pass (controller.scanner), over every policy.",
+    ["step"],
+    registry=REGISTRY,
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 SCAN_SECONDS = Histogram(
     "leakpatrol_scan_duration_seconds",
     "Wall time of one scan pass over a policy's targets.",

@@ -1,9 +1,11 @@
-"""One LeakPolicy's scan loop state: per-pod evaluators, backoff, and one scan pass.
+"""`PolicyScanner`: one LeakPolicy's scan loop, and its pass as a table of contents.
 
-Each pass: list the selected pods, fetch their profiles concurrently (bounded by a global and a
-per-policy cap, failing targets backed off exponentially), feed each pod's evaluator, fold the
-results per workload, then write status, Events, metrics and a checkpoint. Nothing here raises on a
-bad target: every failure becomes a counted, reported reason, and the series survive it.
+`scan()` is a list of named steps, each timed into `leakpatrol_scan_step_seconds{step}`; the
+state a step hands on is a `PassState`, what outlives a pass is in one record per target
+(`collect.records`). Nothing here raises on a bad target: every failure becomes a counted,
+reported reason, and the series survive it. Sharded or not, the pass is the same: the replica's
+role (`shards.solo.SoloRole` or `shards.role.ShardRole`) says which targets are its own and
+whether it speaks for the policy.
 """
 
 from __future__ import annotations
@@ -12,34 +14,31 @@ import asyncio
 import logging
 import random
 import time
-from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from leakpatrol import metrics
-from leakpatrol.api import Finding, InvalidSpecError, LeakPolicySpec, LeakPolicyStatus, Spread, parse_spec
+from leakpatrol.api import DetectionSpec, InvalidSpecError, LeakPolicySpec, Profiles, parse_spec
 from leakpatrol.controller.collect.fairness import FairShare
+from leakpatrol.controller.collect.records import Backoff, TargetRecords
 from leakpatrol.controller.collect.sampling import Sampler
 from leakpatrol.controller.collect.series import SeriesStore
 from leakpatrol.controller.collect.targets import select_targets
+from leakpatrol.controller.passstate import PassState
 from leakpatrol.controller.ports import Cluster, ScanTarget, Unscannable
 from leakpatrol.controller.remediation import Remediator
 from leakpatrol.controller.report.reporter import Reporter
-from leakpatrol.controller.report.status import (
-    ScanPass,
-    read_status,
-    scanned_status,
-    status_body,
-    suspended_status,
-)
+from leakpatrol.controller.report.status import ScanPass, status_body, suspended_status
 from leakpatrol.controller.shards.assignment import Shards
 from leakpatrol.controller.shards.role import ShardRole
-from leakpatrol.controller.verdict.findings import PodResult, workload_findings
-from leakpatrol.controller.verdict.oncall import RevisionCache, annotate, memory_points, observe_revisions
+from leakpatrol.controller.shards.solo import SoloRole
+from leakpatrol.controller.verdict.findings import workload_findings
+from leakpatrol.controller.verdict.oncall import RevisionCache, annotate, observe_revisions
 from leakpatrol.controller.verdict.rollout import RolloutMemory
 from leakpatrol.controller.verdict.rules import rules_for
+from leakpatrol.controller.verdict.workloads import WorkloadCache, pod_result, with_fleet_spread
 from leakpatrol.core import (
     GLOBAL_FETCHES,
     PER_POLICY_FETCHES,
@@ -56,24 +55,18 @@ from leakpatrol.profiles.parser import ProfileParser
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_INTERVALS = 16
 INVALID_RECHECK_SECONDS = 60.0  # an invalid spec is re-read this often (an edit also wakes the daemon)
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
 class SharedCapacity:
-    """Capacity shared by every policy of one operator process."""
+    """What every policy of one operator process shares: fetch slots (round-robin by namespace),
+    the per-policy cap on them, and the profile parser with its worker pool."""
 
-    fetches: FairShare = field(default_factory=lambda: FairShare(GLOBAL_FETCHES))  # by namespace
+    fetches: FairShare = field(default_factory=lambda: FairShare(GLOBAL_FETCHES))
     per_policy: int = PER_POLICY_FETCHES
     parser: ProfileParser = field(default_factory=ProfileParser)
-
-
-@dataclass(slots=True)
-class _Backoff:
-    failures: int = 0
-    until: float = 0.0
-    last: Unscannable | None = None
 
 
 class PolicyScanner:
@@ -81,219 +74,178 @@ class PolicyScanner:
         self,
         cluster: Cluster,
         policy: ObjectRef,
-        limits: SharedCapacity,
+        capacity: SharedCapacity,
         clock: Callable[[], float] = time.time,
         shards: Shards | None = None,  # --sharding: scan only the shards this replica holds
     ):
-        self.cluster, self.policy, self.limits, self.clock = cluster, policy, limits, clock
+        self.cluster, self.policy, self.capacity, self.clock = cluster, policy, capacity, clock
         self.namespace = policy.namespace or "default"  # LeakPolicy is namespaced: always set
-        self.evaluators: dict[str, TargetEvaluator] = {}
-        self.backoff: dict[str, _Backoff] = {}
-        self.sampler = Sampler(cluster, limits.parser)
-        self.workloads: dict[str, ObjectRef] = {}  # owner uid (or pod uid) -> its workload
-        self.config = DetectionConfig()  # replaced by the policy's own at its first valid pass
-        self.rules = RuleSet.default()
-        self.spec_key: str | None = None
+        self.targets = TargetRecords()
+        self.sampler = Sampler(cluster, capacity.parser)
+        self.workloads = WorkloadCache(cluster)  # by owner uid: outlive the pods of a rollout
+        self.rollouts, self.revisions = RolloutMemory(), RevisionCache(cluster)
+        self.config, self.rules = DetectionConfig(), RuleSet.default()  # the policy's, once valid
+        self.judged_by: tuple[DetectionSpec, Profiles] | None = None  # what config/rules come from
         self.reporter = Reporter(cluster, policy)
-        self.slots = asyncio.Semaphore(limits.per_policy)
+        self.slots = asyncio.Semaphore(capacity.per_policy)
         self.remediation = Remediator(cluster, policy, clock)
-        self.rollouts, self.revisions = RolloutMemory(), RevisionCache(cluster)  # outlive old pods
-        self.shard = None if shards is None else ShardRole(shards, policy)
-        self.series = SeriesStore(cluster, policy, self.shard)
+        self.role: SoloRole | ShardRole = SoloRole() if shards is None else ShardRole(shards, policy)
+        self.series = SeriesStore(cluster, policy, self.role)
+
+    @property
+    def evaluators(self) -> dict[str, TargetEvaluator]:
+        return self.targets.evaluators()
 
     # --- the pass ---------------------------------------------------------------------------------
     async def scan(self, body: Mapping[str, Any]) -> float:
         """One pass; returns the seconds to wait before the next one."""
-        started = self.clock()
-        now_dt = datetime.fromtimestamp(started, UTC)
-        raw_spec = body.get("spec") or {}
-        generation = (body.get("metadata") or {}).get("generation")
-        previous = read_status(body)
-        try:
-            spec = parse_spec(raw_spec)  # the one validation of this pass
-        except InvalidSpecError as exc:
-            await self.reporter.invalid(previous, exc, generation, now_dt)
-            return INVALID_RECHECK_SECONDS
-        if spec.suspend:
-            await self.cluster.patch_status(
-                self.policy, status_body(suspended_status(previous, generation, now_dt))
-            )
-            return spec.schedule.interval
-        self._apply_spec(spec, raw_spec)
-        if self.shard is not None:
-            self.shard.begin()  # one view of the membership for the whole pass
-        self.evaluators |= await self.series.restore(self.config, self.rules)
-        pods = await self.cluster.list_pods(self.namespace, raw_spec.get("selector") or {})
-        selected = targets, unscannable = select_targets(pods, spec.target.port)
-        if self.shard is not None:
-            targets, unscannable = self.shard.mine(targets), self.shard.unscannable(unscannable)
-        present = {t.uid for t in targets}
-        self._forget_gone(targets, selected[0])
-        due = [t for t in targets if self._due(t.uid, started)]
-        backed_off = present - {t.uid for t in due}
-        outcomes = await asyncio.gather(*(self._scan_target(t, spec, started) for t in due))
-        results, failures = await self._collect(due, outcomes, pods)
-        failures = await self._still_there(failures, due, raw_spec.get("selector") or {})
-        failures += unscannable + [b.last for u, b in self.backoff.items() if u in backed_off and b.last]
-        observe_revisions(self.rollouts, results, started)
-        findings = annotate(workload_findings(results), results, self.rollouts, started)
-        evaluated = sum(1 for r in results if r.evaluation.evaluated)
-        scan_pass = ScanPass(self.namespace, len(targets), len(results), evaluated, findings, failures)
-        patch: dict[str, Any] = {}
-        status, speaks = scanned_status(previous, scan_pass, generation, now_dt), True
-        changed = _verdicts(previous) != _verdicts(status)
-        if self.shard is not None:  # the coordinator speaks for the policy; the others report
-            changed = self.shard.verdicts_changed(previous, scan_pass)
-            status, patch, speaks = self.shard.fold(previous, scan_pass, generation, now_dt)
-            if speaks:  # its Events name workloads and pods of every replica's shards
-                status = await self._fleet_spread(status, selected[0], pods)
-        if speaks:
-            status = await self.remediation.after_pass(
-                body, spec, status, results, targets=targets, workloads=self.workloads.values()
-            )
-        # Events first: they are computed against the status the object carries, so if anything
-        # below fails the next pass sees the same transition and posts again (aggregated into a
-        # count), instead of the status moving on and the Event being lost. A replica that does
-        # not speak for the policy posts only its own targets' failures (`previous` is `status`).
-        await self.reporter.pass_events(
-            previous if speaks else status, status, failures, selected[0], self.workloads.values()
-        )
-        patch = (status_body(status) if speaks else {}) | patch
-        if patch:  # a replica that is not a member has nothing to write
-            await self.cluster.patch_status(self.policy, patch)
-        await self.series.save(self.evaluators, started, changed)
-        self._metrics(started, status.findings, targets)  # with findings carried over a missed scrape
-        log.info(
-            "policy %s/%s: scanned %d of %d target(s), %d failing, %d leaking workload(s) in %.2fs",
-            self.namespace,
-            self.policy.name,
-            len(results),
-            len(targets),
-            len(failures),
-            status.leaking,
-            self.clock() - started,
-        )
+        p = PassState.of(body, self.clock())
+        spec = await self._step("spec", self._read_spec(p))
+        if spec is None:  # invalid or suspended: said in the status, nothing scanned
+            return INVALID_RECHECK_SECONDS if p.spec is None else p.spec.schedule.interval
+        await self._step("restore", self._restore())
+        await self._step("select", self._select(p, spec))
+        await self._step("fetch", self._fetch(p, spec))
+        await self._step("judge", self._judge(p))
+        await self._step("fold", self._fold(p))
+        await self._step("remediate", self._remediate(p, spec))
+        await self._step("report", self._report(p))
+        await self._step("save", self._save(p))
         return spec.schedule.interval + random.uniform(0, spec.schedule.jitter_seconds)
 
-    # --- spec, restore, forget ------------------------------------------------------------------
-    def _apply_spec(self, spec: LeakPolicySpec, raw: Mapping[str, Any]) -> None:
-        key = repr((raw.get("detection"), raw.get("profiles")))
-        if key == self.spec_key:
-            return
-        self.config, self.rules = spec.detection_config(), rules_for(spec)
-        self.spec_key = key
-        for evaluator in self.evaluators.values():  # new thresholds apply to the series gathered
-            evaluator.reconfigure(self.config, self.rules)
+    async def _step(self, name: str, step: Awaitable[T]) -> T:
+        began = time.perf_counter()
+        try:
+            return await step
+        finally:
+            metrics.SCAN_STEP_SECONDS.labels(name).observe(time.perf_counter() - began)
 
-    def _forget_gone(self, targets: list[ScanTarget], selected: list[ScanTarget]) -> None:
-        """Drop the series of targets no longer ours (gone, or in another replica's shard) and the
-        workloads of pods no longer selected (a coordinator names those of every shard)."""
-        present = {t.uid for t in targets}
-        for table in (self.evaluators, self.backoff):
-            for uid in [u for u in table if u not in present]:
-                del table[uid]
-        self.sampler.forget_gone(present)
-        owners = {t.owner_uid or t.uid for t in selected}
-        self.workloads = {key: ref for key, ref in self.workloads.items() if key in owners}
+    # --- the steps --------------------------------------------------------------------------------
+    async def _read_spec(self, p: PassState) -> LeakPolicySpec | None:
+        """The one validation of this pass. A new `detection` or `profiles` re-judges the series
+        already gathered with the new thresholds and rules, in place."""
+        try:
+            p.spec = spec = parse_spec(p.raw_spec)
+        except InvalidSpecError as exc:
+            await self.reporter.invalid(p.previous, exc, p.generation, p.now)
+            return None
+        if spec.suspend:
+            status = suspended_status(p.previous, p.generation, p.now)
+            await self.cluster.patch_status(self.policy, status_body(status))
+            return None
+        judged_by = (spec.detection, spec.profiles)
+        if judged_by != self.judged_by:
+            self.config, self.rules, self.judged_by = spec.detection_config(), rules_for(spec), judged_by
+            for evaluator in self.evaluators.values():
+                evaluator.reconfigure(self.config, self.rules)
+        return spec
+
+    async def _restore(self) -> None:
+        """Series from checkpoints: the policy's at a term's first pass, or shards just taken."""
+        self.role.begin()  # one view of the membership for the whole pass
+        self.targets.resume(await self.series.restore(self.config, self.rules))
+
+    async def _select(self, p: PassState, spec: LeakPolicySpec) -> None:
+        p.pods = await self.cluster.list_pods(self.namespace, p.selector)
+        p.pod_by_name = {(pod.get("metadata") or {}).get("name", ""): pod for pod in p.pods}
+        p.selected, unscannable = select_targets(p.pods, spec.target.port)
+        p.targets = self.role.mine(p.selected)
+        self.targets.keep_only(p.targets)
+        owners = {t.owner_uid or t.uid for t in p.selected}  # a coordinator names every shard's
+        self.workloads.keep_only(owners)
         self.revisions.forget(owners)
+        p.due = [t for t in p.targets if self.targets.of(t.uid).due(p.started)]
+        p.failures = self.role.unscannable(unscannable) + list(self.targets.backed_off(p.started))
 
-    async def _still_there(
-        self, failures: list[Unscannable], due: list[ScanTarget], selector: Mapping[str, Any]
-    ) -> list[Unscannable]:
-        """A fetch that failed because its pod was being deleted (connection reset, port-forward
-        refused) is not a failing target. One more LIST, only when something failed, tells."""
-        if not failures:
-            return failures
-        pods = await self.cluster.list_pods(self.namespace, selector)
-        alive = {p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")}
-        for t in due:
-            if t.name not in alive:
-                self.backoff.pop(t.uid, None)
-        return [u for u in failures if u.pod in alive]
+    async def _fetch(self, p: PassState, spec: LeakPolicySpec) -> None:
+        p.outcomes = list(await asyncio.gather(*(self._scan_target(t, spec, p.started) for t in p.due)))
 
-    def _due(self, uid: str, now: float) -> bool:
-        b = self.backoff.get(uid)
-        return b is None or b.until <= now
+    async def _judge(self, p: PassState) -> None:
+        """Per-pod evaluations -> per-workload findings, with since-which-rollout and OOM ETA."""
+        fetch_failures = [o for o in p.outcomes if isinstance(o, Unscannable)]
+        p.failures = await self._still_there(fetch_failures, p) + p.failures
+        for t, outcome in zip(p.due, p.outcomes, strict=True):
+            if isinstance(outcome, Evaluation):
+                workload = await self.workloads.of(t, p.pod_by_name)
+                evaluator = self.targets.of(t.uid).evaluator
+                p.results.append(pod_result(t, workload, outcome, await self.revisions.of(t), evaluator))
+        observe_revisions(self.rollouts, p.results, p.started)
+        findings = annotate(workload_findings(p.results), p.results, self.rollouts, p.started)
+        evaluated = sum(1 for r in p.results if r.evaluation.evaluated)
+        counts = (len(p.targets), len(p.results), evaluated)
+        p.scan = ScanPass(self.namespace, *counts, findings, p.failures)
 
-    # --- one target -----------------------------------------------------------------------------
+    async def _fold(self, p: PassState) -> None:
+        assert p.scan is not None
+        p.folded = folded = self.role.fold(p.previous, p.scan, p.generation, p.now)
+        if folded.speaks and self.role.sharded:  # its Events name every shard's workloads and pods
+            status = await with_fleet_spread(folded.status, p.selected, p.pod_by_name, self.workloads)
+            p.folded = replace(folded, status=status)
+
+    async def _remediate(self, p: PassState, spec: LeakPolicySpec) -> None:
+        assert p.folded is not None
+        if not p.folded.speaks:
+            return
+        status = await self.remediation.after_pass(
+            p.body, spec, p.folded.status, p.results, targets=p.targets, workloads=self.workloads.refs()
+        )
+        p.folded = replace(p.folded, status=status)
+
+    async def _report(self, p: PassState) -> None:
+        """Events first: they are computed against the status the object carries, so if the
+        status write fails the next pass sees the same transition and posts again (aggregated
+        into a count) instead of the Event being lost. A replica that does not speak for the
+        policy posts only its own targets' failures."""
+        f = p.folded
+        assert f is not None
+        before = p.previous if f.speaks else f.status
+        await self.reporter.pass_events(before, f.status, p.failures, p.selected, self.workloads.refs())
+        patch = (status_body(f.status) if f.speaks else {}) | f.patch
+        if patch:  # a replica that is not a member has nothing to write
+            await self.cluster.patch_status(self.policy, patch)
+
+    async def _save(self, p: PassState) -> None:
+        assert p.folded is not None
+        await self.series.save(self.evaluators, p.started, p.folded.changed)
+        self._pass_metrics(p)
+
+    # --- one target ---------------------------------------------------------------------------
     async def _scan_target(
         self, t: ScanTarget, spec: LeakPolicySpec, now: float
     ) -> Evaluation | Unscannable | None:
         """The target's evaluation; its failure, counted and backed off; None if the pod is gone."""
-        async with self.slots, self.limits.fetches.slot(self.namespace):
+        record = self.targets.of(t.uid)
+        async with self.slots, self.capacity.fetches.slot(self.namespace):
             try:
-                sample = await self.sampler.sample(t, spec, now)
+                sample = await self.sampler.sample(t, record, spec, now)
             except TargetGone:
                 return None  # deleted since the list: the next pass will not select it
-            except LeakpatrolError as exc:  # the port's fetch errors and the parser's, with a reason
-                return self._failed(t, exc.reason, str(exc), spec.schedule.interval, now)
-        self.backoff.pop(t.uid, None)
+            except LeakpatrolError as exc:  # the port's fetch errors and the parser's
+                metrics.SCRAPE_ERRORS.labels(self.namespace, self.policy.name, exc.reason).inc()
+                record.backoff = record.backoff or Backoff()
+                return record.backoff.failed(t.name, exc, spec.schedule.interval, now)
+        record.backoff = None
         self._target_metrics(t, sample)
-        evaluator = self.evaluators.setdefault(t.uid, TargetEvaluator(self.config, self.rules))
-        return evaluator.observe(sample, t.identity)
+        if record.evaluator is None:
+            record.evaluator = TargetEvaluator(self.config, self.rules)
+        return record.evaluator.observe(sample, t.identity)
 
-    def _failed(self, t: ScanTarget, reason: str, message: str, interval: float, now: float) -> Unscannable:
-        b = self.backoff.setdefault(t.uid, _Backoff())
-        b.failures += 1
-        b.until = now + interval * min(2 ** (b.failures - 1), MAX_BACKOFF_INTERVALS)
-        b.last = Unscannable(t.name, reason, message)
-        metrics.SCRAPE_ERRORS.labels(self.namespace, self.policy.name, reason).inc()
-        return b.last
-
-    # --- folding results ------------------------------------------------------------------------
-    async def _collect(
-        self,
-        due: list[ScanTarget],
-        outcomes: list[Evaluation | Unscannable | None],
-        pods: list[dict[str, Any]],
-    ) -> tuple[list[PodResult], list[Unscannable]]:
-        pod_by_name = {(p.get("metadata") or {}).get("name"): p for p in pods}
-        results, failures = [], []
-        for t, outcome in zip(due, outcomes, strict=True):
-            if outcome is None:
-                continue
-            if isinstance(outcome, Unscannable):
-                failures.append(outcome)
-                continue
-            workload = await self._workload(t, pod_by_name.get(t.name) or {})
-            memory = memory_points(self.evaluators[t.uid]) if t.uid in self.evaluators else ()
-            revision = await self.revisions.of(t)
-            results.append(
-                PodResult(t.name, (workload.kind, workload.name), outcome, revision, memory, t.memory_limit)
-            )
-        return results, failures
-
-    async def _fleet_spread(
-        self, status: LeakPolicyStatus, selected: list[ScanTarget], pods: list[dict[str, Any]]
-    ) -> LeakPolicyStatus:
-        """The coordinator resolves the workload of every selected pod (cached by owner uid: one GET
-        per new ReplicaSet), so its Events can name workloads of other replicas' shards and each
-        finding's spread counts all the workload's pods, not only those of the shards that saw it."""
-        pod_by_name = {(p.get("metadata") or {}).get("name"): p for p in pods}
-        per_workload: Counter[tuple[str, str]] = Counter()
-        for t in selected:
-            w = await self._workload(t, pod_by_name.get(t.name) or {})
-            per_workload[(w.kind, w.name)] += 1
-
-        def counted(f: Finding) -> Finding:
-            of = per_workload[(f.workload.kind, f.workload.name)]
-            if f.spread is None or not of:
-                return f
-            return f.model_copy(update={"spread": Spread(leaking=min(f.spread.leaking, of), of=of)})
-
-        return status.model_copy(update={"findings": [counted(f) for f in status.findings]})
-
-    async def _workload(self, t: ScanTarget, pod: Mapping[str, Any]) -> ObjectRef:
-        # Keyed by uid, not name: a Deployment deleted and re-created under the same name is a new
-        # object, and its Events must land on it, not on the uid of the one that is gone.
-        key = t.owner_uid or t.uid
-        if key not in self.workloads:
-            self.workloads[key] = await self.cluster.workload_of(pod)
-        return self.workloads[key]
+    async def _still_there(self, failures: list[Unscannable], p: PassState) -> list[Unscannable]:
+        """A fetch that failed because its pod was being deleted (connection reset, port-forward
+        refused) is not a failing target. One more LIST, only when something failed, tells."""
+        if not failures:
+            return failures
+        pods = await self.cluster.list_pods(self.namespace, p.selector)
+        alive = {q["metadata"]["name"] for q in pods if not q["metadata"].get("deletionTimestamp")}
+        for t in p.due:
+            if t.name not in alive:
+                self.targets.of(t.uid).backoff = None
+        return [u for u in failures if u.pod in alive]
 
     async def report_not_ready(self, body: Mapping[str, Any], reason: str, message: str) -> None:
         await self.reporter.not_ready(body, reason, message, datetime.fromtimestamp(self.clock(), UTC))
 
+    # --- metrics ------------------------------------------------------------------------------
     def _target_metrics(self, t: ScanTarget, sample: Sample) -> None:
         labels = (self.namespace, self.policy.name, t.name)
         if sample.goroutine is not None:
@@ -301,18 +253,24 @@ class PolicyScanner:
         if sample.heap is not None:
             metrics.TARGET_HEAP_INUSE.labels(*labels).set(sample.heap.total)
 
-    def _metrics(self, started: float, findings: list[Finding], targets: list[ScanTarget]) -> None:
-        ns, name = self.namespace, self.policy.name
-        metrics.SCAN_SECONDS.labels(ns, name).observe(self.clock() - started)
+    def _pass_metrics(self, p: PassState) -> None:
+        assert p.folded is not None
+        ns, name, findings = self.namespace, self.policy.name, p.folded.status.findings
+        took = self.clock() - p.started
+        metrics.SCAN_SECONDS.labels(ns, name).observe(took)
         metrics.TRACKED_TARGETS.labels(ns, name).set(len(self.evaluators))
         workloads = {(f"{f.workload.kind}/{f.workload.name}", f.signal.value) for f in findings}
-        for f in findings:
-            metrics.WORKLOAD_LEAKING.labels(
-                ns, name, f"{f.workload.kind}/{f.workload.name}", f.signal.value
-            ).set(1 if f.state is LeakState.CONFIRMED else 0)
-        metrics.retain(ns, name, {t.name for t in targets}, workloads)
-
-
-def _verdicts(status: LeakPolicyStatus | None) -> set[tuple[str, str, str, str]]:
-    findings = status.findings if status else []
-    return {(f.workload.kind, f.workload.name, f.signal.value, f.state.value) for f in findings}
+        for f in findings:  # with findings carried over a missed scrape
+            key = (ns, name, f"{f.workload.kind}/{f.workload.name}", f.signal.value)
+            metrics.WORKLOAD_LEAKING.labels(*key).set(1 if f.state is LeakState.CONFIRMED else 0)
+        metrics.retain(ns, name, {t.name for t in p.targets}, workloads)
+        log.info(
+            "policy %s/%s: scanned %d of %d target(s), %d failing, %d leaking workload(s) in %.2fs",
+            ns,
+            name,
+            len(p.results),
+            len(p.targets),
+            len(p.failures),
+            p.folded.status.leaking,
+            took,
+        )

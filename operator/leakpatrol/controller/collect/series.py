@@ -1,8 +1,9 @@
 """`SeriesStore`: a policy's series kept across operator restarts and hand-overs, in checkpoints.
 
-Unsharded, the policy has one checkpoint, read at the first pass of a term. With `--sharding` each
-shard has its own, read when this replica takes the shard (`ShardRole.to_restore`) and written
-only by the shard's holder, so two replicas never fight over one object.
+Unsharded, the policy has one checkpoint (shard None), read at the first pass of a term. With
+`--sharding` each shard has its own, read when this replica takes the shard and written only by
+the shard's holder, so two replicas never fight over one object. Which to read and write the
+replica's role says (`shards.solo.SoloRole`, `shards.role.ShardRole`).
 """
 
 from __future__ import annotations
@@ -25,31 +26,27 @@ CHECKPOINT_SECONDS = 60.0  # ...or once a minute, whichever comes first
 
 
 class HeldShards(Protocol):
-    """What the store needs of a sharded replica's role (`shards.role.ShardRole`): which shards'
-    checkpoints to read now, and the series split by the shards it holds."""
+    """What the store needs of the replica's role: which checkpoints to read now (None: the
+    unsharded one), and the series split by the checkpoints they belong in."""
 
-    def to_restore(self) -> list[int]: ...
+    def to_restore(self) -> list[int | None]: ...
 
-    def by_shard(self, table: Mapping[str, TargetEvaluator]) -> dict[int, dict[str, TargetEvaluator]]: ...
+    def by_shard(
+        self, table: Mapping[str, TargetEvaluator]
+    ) -> dict[int | None, dict[str, TargetEvaluator]]: ...
 
 
 class SeriesStore:
-    def __init__(self, cluster: Cluster, policy: ObjectRef, shard: HeldShards | None = None) -> None:
-        self.cluster, self.policy, self.shard = cluster, policy, shard
-        self.restored = False
+    def __init__(self, cluster: Cluster, policy: ObjectRef, role: HeldShards) -> None:
+        self.cluster, self.policy, self.role = cluster, policy, role
         self.saved_at: float | None = None  # when the checkpoint was last written
         self.passes_unsaved = 0
 
     async def restore(self, config: DetectionConfig, rules: RuleSet) -> dict[str, TargetEvaluator]:
         """The series to resume: the policy's at the first pass; sharded, those of each shard just
         taken. Empty when there is nothing (new) to read."""
-        if self.shard is None:
-            shards: list[int | None] = [] if self.restored else [None]
-        else:
-            shards = list(self.shard.to_restore())
-        self.restored = True
         out: dict[str, TargetEvaluator] = {}
-        for shard in shards:
+        for shard in self.role.to_restore():
             blob = await self.cluster.load_checkpoint(self.policy, shard=shard)
             if blob:
                 out |= self._decode(blob, config, rules, "" if shard is None else f" (shard {shard})")
@@ -80,11 +77,8 @@ class SeriesStore:
         )
         if not due:
             return
-        if self.shard is None:
-            states = {uid: checkpoint.dump(e) for uid, e in evaluators.items()}
-            await self.cluster.save_checkpoint(self.policy, checkpoint.encode(states))
-        else:  # one checkpoint per shard held: its only writer, as long as it holds it
-            for shard, held in sorted(self.shard.by_shard(evaluators).items()):
-                states = {uid: checkpoint.dump(e) for uid, e in held.items()}
-                await self.cluster.save_checkpoint(self.policy, checkpoint.encode(states), shard=shard)
+        # Sharded: one checkpoint per shard held, its only writer as long as it holds it.
+        for shard, held in sorted(self.role.by_shard(evaluators).items(), key=lambda kv: kv[0] or 0):
+            states = {uid: checkpoint.dump(e) for uid, e in held.items()}
+            await self.cluster.save_checkpoint(self.policy, checkpoint.encode(states), shard=shard)
         self.saved_at, self.passes_unsaved = now, 0

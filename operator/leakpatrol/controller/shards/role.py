@@ -19,6 +19,7 @@ from leakpatrol.api import Finding, LeakPolicyStatus, ShardReport
 from leakpatrol.controller.ports import ScanTarget, Unscannable
 from leakpatrol.controller.report.status import ScanPass, scanned_status
 from leakpatrol.controller.shards.assignment import Assignment, Shards, shard_of
+from leakpatrol.controller.shards.solo import Folded
 from leakpatrol.controller.shards.status import live_reports, merged_pass, shard_report
 from leakpatrol.core import ObjectRef
 
@@ -26,6 +27,8 @@ T = TypeVar("T")
 
 
 class ShardRole:
+    sharded = True
+
     def __init__(self, shards: Shards, policy: ObjectRef) -> None:
         self.shards, self.policy = shards, policy
         self.view = Assignment("", frozenset())
@@ -40,11 +43,11 @@ class ShardRole:
     def is_coordinator(self) -> bool:
         return self.view.is_coordinator(self.policy.uid)
 
-    def to_restore(self) -> list[int]:
+    def to_restore(self) -> list[int | None]:
         """Shards held now but not at the last pass: read their checkpoints. A shard lost and won
         back is read again, since its other owner moved its series on meanwhile."""
         new, self.restored = self.owned - self.restored, self.owned
-        return sorted(new)
+        return [*sorted(new)]
 
     def mine(self, targets: list[ScanTarget]) -> list[ScanTarget]:
         return [t for t in targets if shard_of(t.uid, self.view.shards) in self.owned]
@@ -53,10 +56,10 @@ class ShardRole:
         """Pods we cannot scan (no such port) have no series, so no shard: the coordinator says it."""
         return problems if self.is_coordinator else []
 
-    def by_shard(self, table: Mapping[str, T]) -> dict[int, dict[str, T]]:
+    def by_shard(self, table: Mapping[str, T]) -> dict[int | None, dict[str, T]]:
         """`table` (by target uid) split by the held shards. A held shard with no series is left
         out: whatever its checkpoint still holds is of pods that are gone, dropped when restored."""
-        out: dict[int, dict[str, T]] = {}
+        out: dict[int | None, dict[str, T]] = {}
         for uid, value in table.items():
             s = shard_of(uid, self.view.shards)
             if s in self.owned:
@@ -65,20 +68,21 @@ class ShardRole:
 
     def fold(
         self, previous: LeakPolicyStatus | None, p: ScanPass, generation: int | None, now: datetime
-    ) -> tuple[LeakPolicyStatus, dict[str, Any], bool]:
-        """(the status to speak of, the status patch, whether this replica speaks for the policy).
-        A replica that does not coordinate writes only its own report and speaks of nothing."""
+    ) -> Folded:
+        """A replica that does not coordinate writes only its own report and speaks of nothing;
+        its checkpoint is due when its own verdicts changed since its last report."""
         me = self.view.me
         self._metrics(p)
+        changed = self.verdicts_changed(previous, p)
         if not self.view.active:  # not a member (yet, or any more): nothing of ours to report
-            return previous or LeakPolicyStatus(), {}, False
+            return Folded(previous or LeakPolicyStatus(), {}, False, changed)
         mine = shard_report(p, self.owned, now)
         if not self.is_coordinator:
-            return previous or LeakPolicyStatus(), {"shards": {me: _json(mine)}}, False
+            return Folded(previous or LeakPolicyStatus(), {"shards": {me: _json(mine)}}, False, changed)
         reports, gone = live_reports(previous.shards if previous else None, self.view.members, me, mine)
         status = scanned_status(previous, merged_pass(p.namespace, reports), generation, now)
         shards: dict[str, Any] = {me: _json(mine)} | dict.fromkeys(gone)  # None: remove the key
-        return status, {"shards": shards}, True
+        return Folded(status, {"shards": shards}, True, changed)
 
     def verdicts_changed(self, previous: LeakPolicyStatus | None, p: ScanPass) -> bool:
         """Did this replica's own verdicts change since its last report (its checkpoint is due)?"""

@@ -1,0 +1,80 @@
+"""What a policy's scanner remembers of each pod between passes: one record per target uid.
+
+A record holds the pod's series (its evaluator), its fetch backoff and its goroutineleak schedule,
+so a pod that goes (deleted, or moved to another replica's shard) is forgotten in one step, and a
+newcomer reading the scanner finds every piece of per-pod state here.
+
+Backoff, by the error's kind (`core`'s tree): a `Temporary` failure (timeout, unreachable, the
+API server busy) is retried after 1, 2, 4, ... intervals, never sooner than the `retry_after` the
+other side asked for; a `Permanent` one (no pprof endpoint, a profile over the caps) cannot heal by
+itself, so it starts one step further out. Either way the wait is capped at 16 intervals: a
+rollout that fixes the pod is noticed within that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from leakpatrol.controller.ports import ScanTarget, Unscannable
+from leakpatrol.core import LeakpatrolError, Permanent, Temporary
+from leakpatrol.detect.evaluator import TargetEvaluator
+
+MAX_BACKOFF_INTERVALS = 16
+
+
+@dataclass(slots=True)
+class Backoff:
+    failures: int = 0
+    until: float = 0.0  # not fetched again before this (the clock's seconds)
+    last: Unscannable | None = None  # what the last failure said, repeated while backed off
+
+    def failed(self, pod: str, error: LeakpatrolError, interval: float, now: float) -> Unscannable:
+        self.failures += 1
+        steps = self.failures if isinstance(error, Permanent) else self.failures - 1
+        wait = interval * min(2**steps, MAX_BACKOFF_INTERVALS)
+        if isinstance(error, Temporary) and error.retry_after is not None:
+            wait = max(wait, error.retry_after)
+        self.until = now + wait
+        self.last = Unscannable(pod, error.reason, str(error))
+        return self.last
+
+
+@dataclass(slots=True)
+class TargetRecord:
+    evaluator: TargetEvaluator | None = None  # None until the first sample (or a checkpoint)
+    backoff: Backoff | None = None  # None while the pod answers
+    leak_next: float = 0.0  # when its (expensive, Go 1.26+) goroutineleak profile is next due
+    leak_absent: bool = False  # its goroutineleak endpoint 404'd under `goroutineleak: Auto`
+
+    def due(self, now: float) -> bool:
+        return self.backoff is None or self.backoff.until <= now
+
+
+@dataclass(slots=True)
+class TargetRecords:
+    """The records of the targets this scanner holds, by pod uid."""
+
+    by_uid: dict[str, TargetRecord] = field(default_factory=dict)
+
+    def of(self, uid: str) -> TargetRecord:
+        return self.by_uid.setdefault(uid, TargetRecord())
+
+    def keep_only(self, targets: Iterable[ScanTarget]) -> None:
+        """Forget every pod not in `targets`: gone, no longer selected, or in another shard."""
+        present = {t.uid for t in targets}
+        self.by_uid = {uid: r for uid, r in self.by_uid.items() if uid in present}
+
+    def resume(self, evaluators: dict[str, TargetEvaluator]) -> None:
+        """Series read from a checkpoint replace what is held for those pods."""
+        for uid, evaluator in evaluators.items():
+            self.of(uid).evaluator = evaluator
+
+    def evaluators(self) -> dict[str, TargetEvaluator]:
+        return {uid: r.evaluator for uid, r in self.by_uid.items() if r.evaluator is not None}
+
+    def backed_off(self, now: float) -> Iterator[Unscannable]:
+        """The last failure of each target still waiting out its backoff: still failing."""
+        for r in self.by_uid.values():
+            if r.backoff is not None and r.backoff.last is not None and not r.due(now):
+                yield r.backoff.last
