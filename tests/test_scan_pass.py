@@ -11,6 +11,9 @@ from fakecluster import POLICY, Clock, FakeCluster, golden_server, running_pod, 
 from leakpatrol import metrics
 from leakpatrol.controller.ports import ScanTarget
 from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
+from leakpatrol.detect import checkpoint
+from leakpatrol.detect.config import DetectionConfig
+from leakpatrol.diagnose.rules import RuleSet
 from leakpatrol.kube import errors
 
 CORPUS = Path(__file__).parent / "corpus" / "transport-per-request"
@@ -202,3 +205,29 @@ async def test_each_step_of_a_pass_is_timed_by_name() -> None:
     cluster = FakeCluster([running_pod("web-1")])
     await scanner(cluster).scan(cluster.body(spec()))
     assert {s: observed(s) - before[s] for s in steps} == dict.fromkeys(steps, 1.0)
+
+
+async def test_a_corrupt_checkpoint_is_dropped_with_one_warning_and_the_next_pass_is_fine() -> None:
+    clock = Clock(FIRST_STAMP)
+    cluster = corpus_server(clock)
+    scan = scanner(cluster, clock)
+    for _ in range(5):
+        await scan.scan(cluster.body(spec()))
+        clock.now += 60
+    assert cluster.checkpoint is not None
+    states = checkpoint.decode(cluster.checkpoint)
+    states["client-1-uid"]["goroutines"]["total"].append(7)  # one element more than its times
+    cluster.checkpoint = checkpoint.encode(states)
+
+    resumed = scanner(cluster, clock)  # a new operator process reads it
+    for _ in range(3):
+        await resumed.scan(cluster.body(spec()))
+        clock.now += 60
+    assert cluster.reasons("LeakPolicy").count("CheckpointCorrupt") == 1
+    warning = next(e for e in cluster.events if e.reason == "CheckpointCorrupt")
+    assert warning.type == "Warning" and "goroutines.total" in warning.message
+    assert len(resumed.evaluators["client-1-uid"].goroutines.tracker) == 3  # afresh, then on
+    assert cluster.condition("Ready")["status"] == "True"
+    checkpoint.restore(
+        checkpoint.decode(cluster.checkpoint)["client-1-uid"], DetectionConfig(), RuleSet.default()
+    )

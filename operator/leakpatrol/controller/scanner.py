@@ -144,6 +144,8 @@ class PolicyScanner:
         """Series from checkpoints: the policy's at a term's first pass, or shards just taken."""
         self.role.begin()  # one view of the membership for the whole pass
         self.targets.resume(await self.series.restore(self.config, self.rules))
+        for message in self.series.take_dropped():
+            await self.reporter.checkpoint_dropped(message)
 
     async def _select(self, p: PassState, spec: LeakPolicySpec) -> None:
         p.pods = await self.cluster.list_pods(self.namespace, p.selector)

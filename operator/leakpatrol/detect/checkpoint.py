@@ -12,7 +12,7 @@ import json
 import zlib
 from array import array
 from collections.abc import Iterable, Mapping
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import Any
 
 from leakpatrol.core import MAX_DECOMPRESSED_BYTES, CheckpointCorrupt
@@ -23,6 +23,7 @@ from leakpatrol.detect.tracker import VALUE_TYPE, Series
 from leakpatrol.diagnose.rules import RuleSet
 
 FORMAT = 2
+MAX_MAGNITUDE = 1 << 53  # a stored delta or value beyond this is no count of goroutines or bytes
 
 
 def _deltas(values: Iterable[float]) -> list[int]:
@@ -34,8 +35,24 @@ def _deltas(values: Iterable[float]) -> list[int]:
     return out
 
 
-def _undelta(deltas: Iterable[int]) -> array[float]:
-    return array(VALUE_TYPE, accumulate(int(d) for d in deltas))
+def _ints(value: object, field: str) -> list[int]:
+    """A stored delta list, checked: a checkpoint is read back from a ConfigMap anyone with write
+    access to it may have edited, and a bad value must be refused here, not fail every pass later."""
+    if not isinstance(value, list):
+        raise CheckpointCorrupt(f"{field} is {type(value).__name__}, not a list")
+    for d in value:
+        if type(d) is not int or abs(d) > MAX_MAGNITUDE:  # bool, float (1e999 is inf) or huge
+            raise CheckpointCorrupt(f"{field} holds {d!r}, not an integer delta")
+    return value
+
+
+def _undelta(deltas: object, field: str, length: int | None = None) -> array[float]:
+    values: array[float] = array(VALUE_TYPE, accumulate(_ints(deltas, field)))
+    if length is not None and len(values) != length:
+        raise CheckpointCorrupt(f"{field} has {len(values)} values for {length} sample times")
+    if any(abs(v) > MAX_MAGNITUDE for v in values):
+        raise CheckpointCorrupt(f"{field} adds up to values beyond {MAX_MAGNITUDE}")
+    return values
 
 
 def _channel_state(ch: Channel) -> dict[str, Any]:
@@ -54,15 +71,32 @@ def _channel_state(ch: Channel) -> dict[str, Any]:
     }
 
 
-def _restore_channel(ch: Channel, state: Mapping[str, Any]) -> None:
+def _restore_channel(ch: Channel, state: Mapping[str, Any], name: str) -> None:
+    """Every series checked against the sample times before anything is kept: equal lengths where
+    the tracker keeps them aligned, tails no longer than the times where it keeps a tail."""
     t = ch.tracker
-    t.times = [ms / 1000 for ms in accumulate(int(d) for d in state["times_ms"])]
-    t.total = _undelta(state["total"])
-    t.load = _undelta(state["load"])
-    t.roots = {str(root): _undelta(values) for root, values in state["roots"].items()}
-    ch.streak, ch.since = int(state["streak"]), state["since"]
-    for sig, wait, frames, is_load, values, streak in state["groups"]:
-        t.groups[sig] = Series(sig, wait, tuple(frames), bool(is_load), _undelta(values), int(streak))
+    times = [ms / 1000 for ms in accumulate(_ints(state["times_ms"], f"{name}.times_ms"))]
+    if any(b < a for a, b in pairwise(times)):
+        raise CheckpointCorrupt(f"{name}.times_ms goes back in time")
+    n = len(times)
+    total = _undelta(state["total"], f"{name}.total", n)
+    load = _undelta(state["load"], f"{name}.load")
+    if len(load) not in (0, n):
+        raise CheckpointCorrupt(f"{name}.load has {len(load)} values for {n} sample times")
+    roots = {str(root): _undelta(v, f"{name}.roots") for root, v in dict(state["roots"]).items()}
+    streak, since = state["streak"], state["since"]
+    if type(streak) is not int or streak < 0 or not (since is None or type(since) in (int, float)):
+        raise CheckpointCorrupt(f"{name}.streak/since are {streak!r}/{since!r}")
+    groups = {}
+    for sig, wait, frames, is_load, values, group_streak in state["groups"]:
+        series = _undelta(values, f"{name}.groups")
+        if not isinstance(sig, str) or type(group_streak) is not int or len(series) > n:
+            raise CheckpointCorrupt(f"{name}.groups holds an unusable series ({str(sig)[:80]!r})")
+        groups[sig] = Series(sig, str(wait), tuple(map(str, frames)), bool(is_load), series, group_streak)
+    if any(len(r) > n for r in roots.values()):
+        raise CheckpointCorrupt(f"{name}.roots holds a series longer than the sample times")
+    t.times, t.total, t.load, t.roots, t.groups = times, total, load, roots, groups
+    ch.streak, ch.since = streak, since
 
 
 def dump(ev: TargetEvaluator) -> dict[str, Any]:
@@ -77,15 +111,17 @@ def dump(ev: TargetEvaluator) -> dict[str, Any]:
 
 def restore(state: Mapping[str, Any], config: DetectionConfig, rules: RuleSet) -> TargetEvaluator:
     ev = TargetEvaluator(config, rules)
+    if not isinstance(state, Mapping):
+        raise CheckpointCorrupt(f"a target's state is {type(state).__name__}, not an object")
     try:
         if state.get("format") != FORMAT:
             raise CheckpointCorrupt(f"checkpoint format {state.get('format')!r}, expected {FORMAT}")
         if state["pod"] is not None:
             uid, started, restarts = state["pod"]
             ev.pod = PodIdentity(str(uid), None if started is None else float(started), int(restarts))
-        _restore_channel(ev.goroutines, state["goroutines"])
-        _restore_channel(ev.heap, state["heap"])
-    except (KeyError, TypeError, ValueError) as exc:
+        _restore_channel(ev.goroutines, state["goroutines"], "goroutines")
+        _restore_channel(ev.heap, state["heap"], "heap")
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise CheckpointCorrupt(f"unusable checkpoint: {exc!r}") from exc
     # Thresholds may have changed while we were down: re-apply the window to what was restored.
     for ch in (ev.goroutines, ev.heap):

@@ -39,6 +39,7 @@ class HeldShards(Protocol):
 class SeriesStore:
     def __init__(self, cluster: Cluster, policy: ObjectRef, role: HeldShards) -> None:
         self.cluster, self.policy, self.role = cluster, policy, role
+        self.dropped: list[str] = []  # checkpoints refused since last asked: each said once
         self.saved_at: float | None = None  # when the checkpoint was last written
         self.passes_unsaved = 0
 
@@ -60,10 +61,17 @@ class SeriesStore:
             states = checkpoint.decode(blob)
             restored = {uid: checkpoint.restore(state, config, rules) for uid, state in states.items()}
         except CheckpointCorrupt as exc:
+            # Dropped, not retried: the failing pass would never rewrite it, and every pass of the
+            # policy would fail on it. The next save writes a fresh one.
             log.warning("%s: starting afresh, %s", where, exc)
+            self.dropped.append(f"{where}: its checkpoint was unusable and its series start afresh ({exc})")
             return {}
         log.info("%s: resumed %d series from checkpoint", where, len(restored))
         return restored
+
+    def take_dropped(self) -> list[str]:
+        dropped, self.dropped = self.dropped, []
+        return dropped
 
     async def save(self, evaluators: dict[str, TargetEvaluator], now: float, verdicts_changed: bool) -> None:
         """Not every pass: a crash loses at most a few samples, and the API server (and etcd) is

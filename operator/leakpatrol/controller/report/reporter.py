@@ -11,7 +11,7 @@ from leakpatrol.api import InvalidSpecError, LeakPolicyStatus
 from leakpatrol.controller.ports import Cluster, EventIntent, ScanTarget, Unscannable
 from leakpatrol.controller.report import events as ev
 from leakpatrol.controller.report.status import invalid_status, not_ready_status, read_status, status_body
-from leakpatrol.core import MAX_EVENT_MESSAGE, ObjectRef
+from leakpatrol.core import MAX_EVENT_MESSAGE, CheckpointCorrupt, ObjectRef
 
 
 class Reporter:
@@ -55,6 +55,13 @@ class Reporter:
         status = not_ready_status(read_status(body), reason, message, generation, now)
         await self.cluster.patch_status(self.policy, status_body(status))
         await self._warn_once(generation, reason, message)
+
+    async def checkpoint_dropped(self, message: str) -> None:
+        """One Warning per checkpoint refused on restore (the series then start afresh)."""
+        reason = CheckpointCorrupt.reason
+        await self.cluster.post_event(
+            EventIntent(self.policy, "Warning", reason, message[:MAX_EVENT_MESSAGE])
+        )
 
     async def _warn_once(self, generation: int | None, reason: str, message: str) -> None:
         if self.reported != (generation, reason):
