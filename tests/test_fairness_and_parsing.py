@@ -14,7 +14,9 @@ from hostile import distinct_stacks_profile, many_stacks_profile
 
 from leakpatrol.controller.collect.fairness import FairShare
 from leakpatrol.profiles import Profile, ProfileTooLargeError, load
-from leakpatrol.profiles.parser import ParseLimits, ProfileParser
+from leakpatrol.profiles import parser as parser_module
+from leakpatrol.profiles import profile_pb2 as pb
+from leakpatrol.profiles.parser import ParseLimits, ProfileParser, inflated_within
 
 GOLDEN = Path(__file__).parent / "golden" / "profiles"
 
@@ -121,3 +123,40 @@ async def test_a_profile_over_the_inline_size_parses_in_a_worker_like_inline(dat
     finally:
         parser.close()
     assert _shape(in_worker) == _shape(load(data)) and in_worker.total > 0
+
+
+def test_small_is_judged_on_the_inflated_size_not_the_wire_size() -> None:
+    golden = (GOLDEN / "goroutine.pb.gz").read_bytes()
+    assert inflated_within(golden, 8 << 10) == gzip.decompress(golden)  # inflated once, here
+    bomb = gzip.compress(b"\x00" * (16 << 20))  # ~16 KiB on the wire
+    assert len(bomb) < 32 << 10 and inflated_within(bomb, 8 << 10) is None
+    assert inflated_within(b"x" * (9 << 10), 8 << 10) is None
+    assert inflated_within(golden[:-20], 8 << 10) == golden[:-20]  # truncated: load says so
+
+
+async def test_an_inflating_profile_never_parses_on_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 31 KiB gzip that inflates to 1.1M samples cost 175 ms of the loop before the sample cap
+    refused it: now the loop inflates at most 8 KiB of it and hands it to a worker."""
+    inline: list[int] = []
+    real_load = parser_module.load
+
+    def recording_load(data: bytes, **kwargs: int) -> Profile:
+        inline.append(len(data))
+        return real_load(data, **kwargs)
+
+    monkeypatch.setattr(parser_module, "load", recording_load)
+    bomb = many_stacks_profile(1)  # then inflate it: one sample repeated a million times
+    msg = pb.Profile()
+    msg.ParseFromString(gzip.decompress(bomb))
+    msg.sample.extend([msg.sample[0]] * 1_100_000)
+    data = gzip.compress(msg.SerializeToString(), 9)
+    assert len(data) < 64 << 10
+    parser = ProfileParser(workers=1)
+    try:
+        with pytest.raises(ProfileTooLargeError, match="samples"):
+            await parser.parse(data)
+        assert parser._pool is not None and inline == []
+        small = await parser.parse((GOLDEN / "goroutineleak.pb.gz").read_bytes())
+        assert small.total > 0 and len(inline) == 1 and inline[0] <= 8 << 10
+    finally:
+        parser.close()

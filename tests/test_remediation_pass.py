@@ -11,9 +11,12 @@ from typing import Any
 from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
 
 from leakpatrol import metrics
+from leakpatrol.api import parse_spec
 from leakpatrol.controller.ports import ScanTarget
+from leakpatrol.controller.remediation import evidence
 from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
-from leakpatrol.core import Obj
+from leakpatrol.core import Obj, ObjectRef
+from leakpatrol.detect.evaluator import PodIdentity
 from leakpatrol.kube import errors
 
 CORPUS = Path(__file__).parent / "corpus" / "transport-per-request"
@@ -309,3 +312,24 @@ async def test_remediation_off_writes_nothing_new() -> None:
     await run(svc, scan, spec(), 30)
     assert "remediation" not in svc.cluster.status and svc.cluster.restarts == []
     assert all(c["type"] != "RemediationSuspended" for c in svc.cluster.status["conditions"])
+
+
+async def test_evidence_asks_for_debug2_only_below_the_count_this_pass_saw_and_parses_nothing() -> None:
+    clock = Clock(FIRST_STAMP)
+    svc = Service(clock)
+    target = ScanTarget("default", "client-1", "client-1-uid", "10.0.0.1", 6060, PodIdentity(), None)
+    workload = ObjectRef("apps/v1", "Deployment", "client", "deploy-uid", "default")
+    cases = {12: True, 10_000: False, None: False}  # None: the pod's profile was not read this pass
+    for goroutines, debug2 in cases.items():
+        svc.cluster.fetches.clear()
+        _, files = await evidence.capture(
+            svc.cluster,
+            policy=POLICY,
+            workload=workload,
+            target=target,
+            spec=parse_spec(spec()),
+            now=datetime.fromtimestamp(clock.now, UTC),
+            goroutines=goroutines,
+        )
+        asked = any("debug=2" in path for _, path in svc.cluster.fetches)
+        assert (evidence.DEBUG2 in files, asked) == (debug2, debug2), goroutines

@@ -1,7 +1,9 @@
 """Evidence: the worst pod's profiles, fetched before a restart destroys the leaking process.
 
 goroutine (debug=0) and heap always; goroutine debug=2 (every goroutine with its wait time) only
-under ~10k goroutines, since it grows ~1 KB per goroutine. The whole capture stays under
+under ~10k goroutines as this pass counted them, since it grows ~1 KB per goroutine and the Go
+runtime stops the world while it writes it. Nothing here parses the pod's bytes: they are stored
+as served, and the decision needs only the count the scan already has. The whole capture stays under
 `MAX_EVIDENCE_BYTES` so that base64 in one ConfigMap fits the API's 1 MiB object limit.
 """
 
@@ -16,7 +18,6 @@ from leakpatrol.controller.collect.sampling import fetch_options
 from leakpatrol.controller.ports import Cluster, EvidenceCapture, FetchOptions, ScanTarget, StoredEvidence
 from leakpatrol.controller.verdict.findings import PodResult
 from leakpatrol.core import LeakpatrolError, ObjectRef, Permanent
-from leakpatrol.profiles import load
 
 MAX_EVIDENCE_BYTES = 700 << 10  # base64 makes ~933 KiB of it
 DEBUG2_BELOW = 10_000
@@ -26,6 +27,10 @@ GOROUTINE, HEAP, DEBUG2 = "goroutine.pb.gz", "heap.pb.gz", "goroutine-debug2.txt
 
 class EvidenceNotSaved(Permanent):
     reason = "EvidenceNotSaved"
+
+
+def goroutines_of(pod: str, results: Sequence[PodResult]) -> int | None:
+    return next((r.goroutines for r in results if r.pod == pod), None)
 
 
 def worst_pod(f: Finding, results: Sequence[PodResult]) -> str:
@@ -53,10 +58,12 @@ async def capture(
     target: ScanTarget,
     spec: LeakPolicySpec,
     now: datetime,
+    goroutines: int | None,
 ) -> tuple[StoredEvidence, list[str]]:
-    """Fetch and store; the ConfigMap and its files. Raises `EvidenceNotSaved` (with the cause)."""
+    """Fetch and store; the ConfigMap and its files. Raises `EvidenceNotSaved` (with the cause).
+    `goroutines`: the pod's count at this pass (None: unknown, so no debug=2)."""
     try:
-        files = await _fetch(cluster, target, spec)
+        files = await _fetch(cluster, target, spec, goroutines)
         stored = await cluster.save_evidence(
             EvidenceCapture(policy, workload, target.name, now, files), keep=KEEP_PER_POLICY
         )
@@ -65,12 +72,14 @@ async def capture(
         raise EvidenceNotSaved(f"profiles of pod {target.name} not saved: {exc.reason}: {exc}") from exc
 
 
-async def _fetch(cluster: Cluster, target: ScanTarget, spec: LeakPolicySpec) -> dict[str, bytes]:
+async def _fetch(
+    cluster: Cluster, target: ScanTarget, spec: LeakPolicySpec, goroutines: int | None
+) -> dict[str, bytes]:
     opts: FetchOptions = replace(fetch_options(spec), max_bytes=MAX_EVIDENCE_BYTES)
     base = spec.target.path.rstrip("/")
     files = {GOROUTINE: await cluster.fetch(target, f"{base}/goroutine?debug=0", opts)}
     files[HEAP] = await cluster.fetch(target, f"{base}/heap", opts)
-    if load(files[GOROUTINE]).total < DEBUG2_BELOW:
+    if goroutines is not None and goroutines < DEBUG2_BELOW:
         files[DEBUG2] = await cluster.fetch(target, f"{base}/goroutine?debug=2", opts)
     for optional in (DEBUG2, HEAP):  # over the cap: drop the biggest-for-least first
         if sum(map(len, files.values())) > MAX_EVIDENCE_BYTES:

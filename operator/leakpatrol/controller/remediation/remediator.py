@@ -221,7 +221,13 @@ class Remediator:
                 f"pod {pod or '?'} of {messages.name(f.workload)} is not a current target"
             )
         stored, files = await evidence.capture(
-            self.cluster, policy=self.policy, workload=ref, target=target, spec=ctx.spec, now=ctx.now
+            self.cluster,
+            policy=self.policy,
+            workload=ref,
+            target=target,
+            spec=ctx.spec,
+            now=ctx.now,
+            goroutines=evidence.goroutines_of(pod, ctx.results),
         )
         evref = evidence.reference(stored, f.workload, pod, files, ctx.now)
         text = (

@@ -22,6 +22,7 @@ class PodResult:
     revision: Revision | None = None  # its Deployment revision, when a ReplicaSet owns it
     memory: tuple[tuple[float, float], ...] = ()  # (time, live bytes): see controller.forecast
     memory_limit: str | None = None  # of the profiled container, as in the pod spec
+    goroutines: int | None = None  # the pod's goroutine total at this pass, if its profile was read
 
 
 def _severity(s: Signal) -> tuple[bool, float]:

@@ -49,7 +49,10 @@ def pod_result(
     evaluator: TargetEvaluator | None,
 ) -> PodResult:
     memory = memory_points(evaluator) if evaluator is not None else ()
-    return PodResult(t.name, (workload.kind, workload.name), evaluation, revision, memory, t.memory_limit)
+    totals = evaluator.goroutines.tracker.total if evaluator is not None else ()
+    goroutines = round(totals[-1]) if totals else None
+    name = (workload.kind, workload.name)
+    return PodResult(t.name, name, evaluation, revision, memory, t.memory_limit, goroutines)
 
 
 async def with_fleet_spread(
