@@ -12,8 +12,9 @@ import pytest
 
 from leakpatrol import metrics
 from leakpatrol.kube import errors
-from leakpatrol.runtime.leadership import Leadership, LeaseConfig
-from leakpatrol.runtime.membership import MemberConfig, Membership
+from leakpatrol.runtime.leadership import Leadership
+from leakpatrol.runtime.lease_loop import LeaseConfig
+from leakpatrol.runtime.membership import Membership
 
 PREFIX = "/apis/coordination.k8s.io/v1/namespaces/home/leases"
 
@@ -97,7 +98,7 @@ def leader(fake: FakeLeaseApi, me: str, now: list[float], retry: float = 2) -> L
 
 
 def member(fake: FakeLeaseApi, me: str, now: list[float], retry: float = 2) -> Membership:
-    return Membership(fake, MemberConfig("home", "lp", me, 15, 10, retry), clock=lambda: now[0])  # type: ignore[arg-type]
+    return Membership(fake, LeaseConfig("home", "lp", me, 15, 10, retry), clock=lambda: now[0])  # type: ignore[arg-type]
 
 
 # --- leader election --------------------------------------------------------------------------
@@ -108,7 +109,7 @@ async def test_one_of_two_leads_and_a_leader_that_cannot_renew_steps_down(
     a, b = leader(fake, "a", now), leader(fake, "b", now)
     await a.step()
     await b.step()
-    assert a.is_leader and not b.is_leader and fake.holder("lp") == "a"
+    assert a.scans and not b.scans and fake.holder("lp") == "a"
     assert gauge(metrics.LEADER) == 1  # the last to change it: a gained, b never had it
     changed = a.changed
     fake.down = True  # the API server is unreachable: a keeps leading until its renew deadline
@@ -116,15 +117,15 @@ async def test_one_of_two_leads_and_a_leader_that_cannot_renew_steps_down(
     for t in (3.0, 6.0, 9.0):
         now[0] = t
         await a.step()
-        assert a.is_leader and not changed.is_set()
+        assert a.scans and not changed.is_set()
     assert len(warnings(caplog)) == 1  # one warning per run of failures, not one per try
     now[0] = 10.5
     await a.step()
-    assert not a.is_leader and changed.is_set()  # sleepers (the scan daemons) were woken
+    assert not a.scans and changed.is_set()  # sleepers (the scan daemons) were woken
     assert gauge(metrics.LEADER) == 0 and "lost the lease" in warnings(caplog)[-1]
     fake.down = False
     await a.step()  # its Lease, still: renewed, leading again
-    assert a.is_leader and any("answers again" in r.getMessage() for r in caplog.records)
+    assert a.scans and any("answers again" in r.getMessage() for r in caplog.records)
 
 
 async def test_release_lets_the_standby_take_over_at_its_next_try(fake: FakeLeaseApi) -> None:
@@ -133,9 +134,9 @@ async def test_release_lets_the_standby_take_over_at_its_next_try(fake: FakeLeas
     await a.step()
     await b.step()
     await a.release()
-    assert not a.is_leader and fake.holder("lp") == ""
+    assert not a.scans and fake.holder("lp") == ""
     await b.step()
-    assert b.is_leader and fake.leases["lp"]["spec"]["leaseTransitions"] == 1
+    assert b.scans and fake.leases["lp"]["spec"]["leaseTransitions"] == 1
     await a.release()  # again (the cleanup handler, then the loop's end): no write
     assert fake.holder("lp") == "b"
 
@@ -144,10 +145,10 @@ async def test_the_loop_leads_then_gives_the_lease_up_when_stopped(fake: FakeLea
     a = Leadership(fake, LeaseConfig("home", "lp", "a", 15, 10, 0.01))  # type: ignore[arg-type]
     stop = asyncio.Event()
     task = asyncio.create_task(a.run(stop))
-    await asyncio.wait_for(a.wait_leading(), 5)
+    await asyncio.wait_for(a.wait_scanning(), 5)
     stop.set()
     await asyncio.wait_for(task, 5)
-    assert not a.is_leader and fake.holder("lp") == ""
+    assert not a.scans and fake.holder("lp") == ""
 
 
 async def test_a_resigned_leader_never_takes_the_lease_again(fake: FakeLeaseApi) -> None:
@@ -157,18 +158,18 @@ async def test_a_resigned_leader_never_takes_the_lease_again(fake: FakeLeaseApi)
     await a.resign()
     assert fake.holder("lp") == ""
     await a.step()
-    assert not a.is_leader and fake.holder("lp") == ""
+    assert not a.scans and fake.holder("lp") == ""
 
 
 async def test_without_leader_election_this_replica_leads_from_the_start() -> None:
     always = Leadership.always()
-    assert always.is_leader
+    assert always.scans
     stop = asyncio.Event()
     task = asyncio.create_task(always.run(stop))
     stop.set()
     await asyncio.wait_for(task, 5)
     await always.resign()  # nothing to give up
-    assert always.is_leader
+    assert always.scans
 
 
 # --- membership (--sharding) ------------------------------------------------------------------
@@ -178,15 +179,15 @@ async def test_a_member_scans_after_settling_and_sees_the_others(fake: FakeLease
     await a.step()
     name = a.lease_name
     assert fake.holder(name) == "a" and fake.leases[name]["metadata"]["labels"] == a.labels
-    assert not a.is_leader and gauge(metrics.MEMBERS) == 0  # joined, not settled (two retries)
+    assert not a.scans and gauge(metrics.MEMBERS) == 0  # joined, not settled (two retries)
     now[0] = 2.0
     await a.step()
-    assert not a.is_leader
+    assert not a.scans
     now[0] = 4.0
     await a.step()
-    assert a.is_leader and a.assignment().members == {"a"} and gauge(metrics.MEMBERS) == 1
+    assert a.scans and a.assignment().members == {"a"} and gauge(metrics.MEMBERS) == 1
     await b.step()  # b joins: it sees a, a sees b at its next try and is woken to hand shards over
-    assert b.members == {"a", "b"} and not b.is_leader and b.assignment().members == {"a"}
+    assert b.members == {"a", "b"} and not b.scans and b.assignment().members == {"a"}
     changed = a.changed
     now[0] = 6.0
     await a.step()
@@ -201,26 +202,26 @@ async def test_a_member_that_cannot_renew_stops_scanning_warning_once(
     for t in (0.0, 2.0, 4.0):
         now[0] = t
         await a.step()
-    assert a.is_leader
+    assert a.scans
     caplog.set_level(logging.DEBUG)
     fake.down = True
     for t in (6.0, 8.0, 10.0, 14.0):
         now[0] = t
         await a.step()
-        assert a.is_leader  # not past the renew deadline (10 s since the renewal at 4)
+        assert a.scans  # not past the renew deadline (10 s since the renewal at 4)
     assert len(warnings(caplog)) == 1
     changed = a.changed
     now[0] = 14.5
     await a.step()
-    assert not a.is_leader and changed.is_set() and gauge(metrics.MEMBERS) == 0
+    assert not a.scans and changed.is_set() and gauge(metrics.MEMBERS) == 0
     assert len(warnings(caplog)) == 2 and "not renewed" in warnings(caplog)[-1]
     fake.down = False
     now[0] = 16.0
     await a.step()  # renewed again: a new term, settling again before it scans
-    assert not a.is_leader and any("answers again" in r.getMessage() for r in caplog.records)
+    assert not a.scans and any("answers again" in r.getMessage() for r in caplog.records)
     now[0] = 20.0
     await a.step()
-    assert a.is_leader
+    assert a.scans
 
 
 async def test_a_member_gives_its_lease_up_on_shutdown_and_the_others_drop_it(fake: FakeLeaseApi) -> None:
@@ -230,7 +231,7 @@ async def test_a_member_gives_its_lease_up_on_shutdown_and_the_others_drop_it(fa
     await b.step()
     assert b.members == {"a", "b"}
     await a.resign()
-    assert not a.is_leader and fake.holder(a.lease_name) == ""
+    assert not a.scans and fake.holder(a.lease_name) == ""
     await a.step()  # resigned: never renews again
     assert fake.holder(a.lease_name) == ""
     await b.step()
@@ -238,14 +239,14 @@ async def test_a_member_gives_its_lease_up_on_shutdown_and_the_others_drop_it(fa
 
 
 async def test_the_member_loop_scans_then_gives_the_lease_up_when_stopped(fake: FakeLeaseApi) -> None:
-    a = Membership(fake, MemberConfig("home", "lp", "a", 15, 10, 0.01))  # type: ignore[arg-type]
+    a = Membership(fake, LeaseConfig("home", "lp", "a", 15, 10, 0.01))  # type: ignore[arg-type]
     stop = asyncio.Event()
     task = asyncio.create_task(a.run(stop))
-    await asyncio.wait_for(a.wait_leading(), 5)
+    await asyncio.wait_for(a.wait_scanning(), 5)
     assert a.assignment().members == {"a"}
     stop.set()
     await asyncio.wait_for(task, 5)
-    assert not a.is_leader and fake.holder(a.lease_name) == ""
+    assert not a.scans and fake.holder(a.lease_name) == ""
 
 
 async def test_our_member_lease_held_live_by_another_is_waited_for(fake: FakeLeaseApi) -> None:
@@ -256,4 +257,4 @@ async def test_our_member_lease_held_live_by_another_is_waited_for(fake: FakeLea
     for t in (0.0, 2.0, 4.0):
         now[0] = t
         await a.step()
-    assert not a.is_leader and fake.holder(a.lease_name) == "x" and a.assignment().members == {"x"}
+    assert not a.scans and fake.holder(a.lease_name) == "x" and a.assignment().members == {"x"}
