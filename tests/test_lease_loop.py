@@ -258,3 +258,20 @@ async def test_our_member_lease_held_live_by_another_is_waited_for(fake: FakeLea
         now[0] = t
         await a.step()
     assert not a.scans and fake.holder(a.lease_name) == "x" and a.assignment().members == {"x"}
+
+
+# --- both -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make", [leader, member], ids=["leadership", "membership"])
+async def test_giving_up_is_best_effort_when_the_api_server_is_gone(
+    make: Any, fake: FakeLeaseApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [0.0]
+    loop = make(fake, "a", now, retry=0)  # settles at once
+    await loop.step()
+    assert loop.scans
+    fake.down = True
+    caplog.set_level(logging.INFO)
+    await loop.resign()  # shutting down must not hang on, or fail of, a release that cannot happen
+    assert not loop.scans and fake.holder(loop.lease_name) == "a"
+    assert any("not released" in r.getMessage() for r in caplog.records)
+    assert not warnings(caplog)  # a loss on resigning is meant: no warning
