@@ -1,13 +1,9 @@
-"""Leader election as pure decisions (kube.leadership) and the Lease loop (runtime.leadership) in time."""
+"""Leader election as pure decisions (kube.leadership); the Lease loop in time: tests/test_lease_loop.py."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import pytest
-
-from leakpatrol.kube import errors
 from leakpatrol.kube.leadership import LeaseMove, LeaseState, Observation, decide, is_live, observe, released
 
 T0 = datetime(2026, 11, 30, 8, 0, 0, tzinfo=UTC)
@@ -73,84 +69,3 @@ def test_is_live_and_observe() -> None:
     assert seen is not None and observe(theirs, seen, at(5)) is seen
     assert is_live(theirs, seen, at(9.9)) and not is_live(theirs, seen, at(10))
     assert observe(None, seen, T0) is None
-
-
-# --- the loop, against a fake of the three verbs -----------------------------------------------
-class FakeLeases:
-    """One Lease with resourceVersion preconditions, like the API server's."""
-
-    def __init__(self) -> None:
-        self.obj: dict[str, Any] | None = None
-        self.rv = 0
-        self.down = False
-
-    def _check(self) -> None:
-        if self.down:
-            raise errors.ApiUnavailable("GET leases: ConnectionRefused")
-
-    async def get(self, _api: Any, _ns: str, _name: str) -> dict[str, Any] | None:
-        self._check()
-        return (
-            None if self.obj is None else {"metadata": dict(self.obj["metadata"]), "spec": self.obj["spec"]}
-        )
-
-    async def create(self, _api: Any, _ns: str, _name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        self._check()
-        if self.obj is not None:
-            raise errors.Conflict(409, "AlreadyExists", "exists")
-        return self._store(spec)
-
-    async def replace(self, _api: Any, _ns: str, _name: str, spec: dict[str, Any], rv: str) -> dict[str, Any]:
-        self._check()
-        assert self.obj is not None
-        if self.obj["metadata"]["resourceVersion"] != rv:
-            raise errors.Conflict(409, "Conflict", "stale")
-        return self._store(spec)
-
-    def _store(self, spec: dict[str, Any]) -> dict[str, Any]:
-        self.rv += 1
-        self.obj = {"metadata": {"resourceVersion": str(self.rv)}, "spec": spec}
-        return self.obj
-
-
-@pytest.fixture
-def leases(monkeypatch: pytest.MonkeyPatch) -> FakeLeases:
-    from leakpatrol.runtime import leadership  # noqa: PLC0415
-
-    fake = FakeLeases()
-    monkeypatch.setattr(leadership, "get_lease", fake.get)
-    monkeypatch.setattr(leadership, "create_lease", fake.create)
-    monkeypatch.setattr(leadership, "replace_lease", fake.replace)
-    return fake
-
-
-async def test_one_of_two_leads_and_a_leader_that_cannot_renew_steps_down(leases: FakeLeases) -> None:
-    from leakpatrol.runtime.leadership import Leadership, LeaseConfig  # noqa: PLC0415
-
-    now = [0.0]
-    a = Leadership(object(), LeaseConfig("home", "lp", "a", 15, 10, 2), clock=lambda: now[0])  # type: ignore[arg-type]
-    b = Leadership(object(), LeaseConfig("home", "lp", "b", 15, 10, 2), clock=lambda: now[0])  # type: ignore[arg-type]
-    await a.step()
-    await b.step()
-    assert a.is_leader and not b.is_leader
-    changed = a.changed
-    leases.down = True  # the API server is unreachable: a keeps leading until its renew deadline
-    now[0] = 9.0
-    await a.step()
-    assert a.is_leader
-    now[0] = 10.5
-    await a.step()
-    assert not a.is_leader and changed.is_set()  # sleepers (the scan daemons) were woken
-
-
-async def test_release_lets_the_standby_take_over_at_its_next_try(leases: FakeLeases) -> None:
-    from leakpatrol.runtime.leadership import Leadership, LeaseConfig  # noqa: PLC0415
-
-    a = Leadership(object(), LeaseConfig("home", "lp", "a"))  # type: ignore[arg-type]
-    b = Leadership(object(), LeaseConfig("home", "lp", "b"))  # type: ignore[arg-type]
-    await a.step()
-    await b.step()
-    await a.release()
-    assert not a.is_leader and leases.obj is not None and leases.obj["spec"]["holderIdentity"] == ""
-    await b.step()
-    assert b.is_leader and leases.obj["spec"]["leaseTransitions"] == 1

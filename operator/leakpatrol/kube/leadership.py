@@ -14,9 +14,9 @@ clock: two nodes' clocks may disagree by more than a lease. The price is that a 
 next to an abandoned Lease waits one full duration before taking it over.
 
 The writes that carry out a decision (`leakpatrol.kube.leases`) are conditional, so two replicas that
-decide TAKE_OVER at once cannot both win. Nothing here is specific to "the one leader": a later
-sharding of policies across replicas gives each member a Lease of its own (renewed with the same
-decisions) and reads the live ones with `is_live()`.
+decide TAKE_OVER at once cannot both win. Nothing here is specific to "the one leader": with
+`--sharding` each member holds a Lease of its own, renewed with the same decisions by the same loop
+(`leakpatrol.runtime.lease_loop`), and the live ones are read with `is_live()`.
 """
 
 from __future__ import annotations

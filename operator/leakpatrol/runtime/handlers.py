@@ -133,7 +133,7 @@ async def scan_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) ->
             await scan_loop(
                 scanner,
                 body,
-                lambda: bool(stopped) or not lead.is_leader,
+                lambda: bool(stopped) or not lead.scans,
                 lambda delay: _sleep(stopped, wake, lead, delay),
                 lambda delay: health.pass_done(key, delay, time.monotonic()),
             )
@@ -150,8 +150,8 @@ FIRST_PASS_BUDGET = 60.0  # seconds a first pass (restore + a full scan) is give
 
 async def _until_leading(lead: Leadership | Membership, stopped: kopf.DaemonStopped) -> bool:
     """Wait until this replica leads (True) or the daemon is stopped (False)."""
-    while not stopped and not lead.is_leader:
-        waits = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(lead.wait_leading())]
+    while not stopped and not lead.scans:
+        waits = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(lead.wait_scanning())]
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import kopf
 from aiohttp.web import AppRunner
@@ -26,8 +26,9 @@ from leakpatrol.runtime import handlers, web
 from leakpatrol.runtime.cluster import KubeCluster
 from leakpatrol.runtime.health import STALL_AFTER, Health, HealthReport
 from leakpatrol.runtime.heartbeat import heartbeat
-from leakpatrol.runtime.leadership import Leadership, LeaseConfig
-from leakpatrol.runtime.membership import MemberConfig, Membership
+from leakpatrol.runtime.leadership import Leadership
+from leakpatrol.runtime.lease_loop import LeaseConfig
+from leakpatrol.runtime.membership import Membership
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +61,11 @@ class OperatorOptions:
 
 
 def leadership_for(opts: OperatorOptions, api: ApiClient, identity: str) -> Leadership | Membership:
-    d = opts.lease_duration  # client-go's proportions: renew deadline 2/3, retry 2/15 of the lease
+    config = LeaseConfig.scaled(opts.home_namespace, opts.lease_name, identity, opts.lease_duration)
     if opts.sharding:
-        member = MemberConfig(
-            opts.home_namespace, opts.lease_name, identity, d, d * 2 / 3, max(0.5, d * 2 / 15)
-        )
-        return Membership(api, replace(member, shards=opts.shards))
+        return Membership(api, config, opts.shards)
     if not opts.leader_election:
         return Leadership.always()
-    config = LeaseConfig(opts.home_namespace, opts.lease_name, identity, d, d * 2 / 3, max(0.5, d * 2 / 15))
     return Leadership(api, config)
 
 
@@ -134,7 +131,7 @@ async def _serve(
 
     def role() -> str:
         if isinstance(lead, Membership):
-            return "member" if lead.is_leader else "joining"
-        return "leader" if lead.is_leader else "standby"
+            return "member" if lead.scans else "joining"
+        return "leader" if lead.scans else "standby"
 
     return await web.start(opts.metrics_host, opts.metrics_port, live, health.ready, role)
