@@ -161,6 +161,28 @@ async def test_a_resigned_leader_never_takes_the_lease_again(fake: FakeLeaseApi)
     assert not a.scans and fake.holder("lp") == ""
 
 
+async def test_resigning_while_a_renewal_is_on_the_wire_does_not_scan_again(fake: FakeLeaseApi) -> None:
+    now = [0.0]
+    a = leader(fake, "a", now)
+    await a.step()
+    assert a.scans
+    gate, real_put = asyncio.Event(), fake.put
+
+    async def slow_put(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        await gate.wait()
+        return await real_put(path, body)
+
+    fake.put = slow_put  # type: ignore[method-assign]
+    now[0] = 3.0
+    renewal = asyncio.create_task(a.step())
+    await asyncio.sleep(0)
+    resigning = asyncio.create_task(a.resign())
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(renewal, resigning)
+    assert not a.scans
+
+
 async def test_without_leader_election_this_replica_leads_from_the_start() -> None:
     always = Leadership.always()
     assert always.scans

@@ -105,6 +105,8 @@ class LeaseLoop(ABC):
         if self.resigned:
             return
         renewed = await self._try()
+        if self.resigned:  # resigned while the renewal was on the wire: it must not scan again
+            return
         now = self.clock()
         if renewed:
             self.renewed_at = now
