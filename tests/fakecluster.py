@@ -23,6 +23,7 @@ from leakpatrol.controller.ports import (
     StoredEvidence,
 )
 from leakpatrol.core import Obj, ObjectRef
+from leakpatrol.inflight import Share
 from leakpatrol.kube import errors
 
 GOLDEN = Path(__file__).parent / "golden" / "profiles"
@@ -126,10 +127,15 @@ class FakeCluster:
         self._maybe_fail("list_pods")
         return [p for p in self.pods if p["metadata"]["namespace"] == namespace]
 
-    async def fetch(self, target: ScanTarget, path: str, options: FetchOptions) -> bytes:
+    async def fetch(
+        self, target: ScanTarget, path: str, options: FetchOptions, share: Share | None = None
+    ) -> bytes:
         self._maybe_fail("fetch")
         self.fetches.append((target.name, path))
-        return self.server(target, path)
+        body = self.server(target, path)
+        if share is not None:  # as the real fetch counts a body in the operator's budget
+            await share.grow(len(body))
+        return body
 
     async def workload_of(self, pod: Mapping[str, Any]) -> ObjectRef:
         """The workload of the pod's ReplicaSet (a Deployment unless `owner_kind` says otherwise);

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from leakpatrol.core import EventType, Obj, ObjectRef, Temporary, Transport
 from leakpatrol.detect.evaluator import PodIdentity
+from leakpatrol.inflight import Share
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +87,10 @@ class StoredEvidence:
 class Cluster(Protocol):
     async def list_pods(self, namespace: str, selector: Mapping[str, Any]) -> list[Obj]: ...
 
-    async def fetch(self, target: ScanTarget, path: str, options: FetchOptions) -> bytes:
-        """GET path (with query) from the target's pprof port."""
+    async def fetch(
+        self, target: ScanTarget, path: str, options: FetchOptions, share: Share | None = None
+    ) -> bytes:
+        """GET path (with query) from the target's pprof port; the body counted in `share`."""
         ...
 
     async def workload_of(self, pod: Mapping[str, Any]) -> ObjectRef: ...

@@ -51,6 +51,7 @@ from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import Sample, TargetEvaluator
 from leakpatrol.detect.signals import Evaluation
 from leakpatrol.diagnose.rules import RuleSet
+from leakpatrol.inflight import PROFILE_BUFFER_BYTES, ByteBudget
 from leakpatrol.profiles.parser import ProfileParser
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,13 @@ T = TypeVar("T")
 @dataclass(slots=True)
 class SharedCapacity:
     """What every policy of one operator process shares: fetch slots (round-robin by namespace),
-    the per-policy cap on them, and the profile parser with its worker pool."""
+    the per-policy cap on them, the profile parser with its worker pool, and the budget of
+    profile bytes held at once."""
 
     fetches: FairShare = field(default_factory=lambda: FairShare(GLOBAL_FETCHES))
     per_policy: int = PER_POLICY_FETCHES
     parser: ProfileParser = field(default_factory=ProfileParser)
+    buffer: ByteBudget = field(default_factory=lambda: ByteBudget(PROFILE_BUFFER_BYTES))
 
 
 class PolicyScanner:
@@ -81,7 +84,7 @@ class PolicyScanner:
         self.cluster, self.policy, self.capacity, self.clock = cluster, policy, capacity, clock
         self.namespace = policy.namespace or "default"  # LeakPolicy is namespaced: always set
         self.targets = TargetRecords()
-        self.sampler = Sampler(cluster, capacity.parser)
+        self.sampler = Sampler(cluster, capacity.parser, capacity.buffer)
         self.workloads = WorkloadCache(cluster)  # by owner uid: outlive the pods of a rollout
         self.rollouts, self.revisions = RolloutMemory(), RevisionCache(cluster)
         self.config, self.rules = DetectionConfig(), RuleSet.default()  # the policy's, once valid

@@ -14,6 +14,7 @@ import ssl
 import httpx
 
 from leakpatrol.core import Obj, Transport
+from leakpatrol.inflight import Share
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.errors import (
     ApiError,
@@ -40,15 +41,18 @@ async def fetch_profile(
     max_bytes: int,
     timeout: httpx.Timeout,  # noqa: ASYNC109 - httpx's per-phase timeouts; `total` is the deadline
     total: float | None = None,
+    share: Share | None = None,
 ) -> bytes:
-    """The body of a 2xx answer. `timeout` bounds connect/read/write; `total` the whole fetch.
+    """The body of a 2xx answer. `timeout` bounds connect/read/write; `total` the whole fetch;
+    `share` (the operator's, see `leakpatrol.inflight`) counts the body against the bytes the
+    whole process may hold, and raises `ProfileBufferFull` when it would go over.
 
     A server that drips one byte just before each read timeout would never trip `timeout`;
     `total` is what stops it.
     """
     try:
         async with asyncio.timeout(total):
-            return await _fetch(http, url, max_bytes, timeout)
+            return await _fetch(http, url, max_bytes, timeout, share)
     except TimeoutError:
         raise FetchTimeout(url, f"not complete within {total}s") from None
     except httpx.TimeoutException as exc:
@@ -64,7 +68,9 @@ async def fetch_profile(
         raise (Unreachable if exc.retryable else Refused)(url, message) from exc
 
 
-async def _fetch(http: httpx.AsyncClient, url: str, max_bytes: int, phases: httpx.Timeout) -> bytes:
+async def _fetch(
+    http: httpx.AsyncClient, url: str, max_bytes: int, phases: httpx.Timeout, share: Share | None
+) -> bytes:
     headers = {"Accept-Encoding": "identity"}
     async with http.stream("GET", url, headers=headers, timeout=phases) as response:
         if not response.is_success:
@@ -72,12 +78,17 @@ async def _fetch(http: httpx.AsyncClient, url: str, max_bytes: int, phases: http
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > max_bytes:
             raise TooLarge(url, f"Content-Length {declared} is over the {max_bytes}-byte cap")
-        body = bytearray()
+        chunks, size = [], 0
         async for chunk in response.aiter_raw():
-            body += chunk
-            if len(body) > max_bytes:  # leaving the block closes the connection: no more is read
+            size += len(chunk)
+            if size > max_bytes:  # leaving the block closes the connection: no more is read
                 raise TooLarge(url, f"the body is over the {max_bytes}-byte cap")
-        return bytes(body)
+            if share is not None:
+                await share.grow(len(chunk))
+            chunks.append(chunk)
+        # One copy, made once the chunks are complete (a growing bytearray and its final bytes()
+        # held the body twice over for the whole download).
+        return b"".join(chunks)
 
 
 async def _snippet(response: httpx.Response, limit: int = 200) -> str:

@@ -19,6 +19,7 @@ from leakpatrol.controller.ports import (
     StoredEvidence,
 )
 from leakpatrol.core import CheckpointCorrupt, ObjectRef, Transport
+from leakpatrol.inflight import Share
 from leakpatrol.kube import errors
 from leakpatrol.kube.client import ApiClient, PatchType
 from leakpatrol.kube.configmaps import checkpoint_name, delete_checkpoint, read_checkpoint, write_checkpoint
@@ -56,7 +57,9 @@ class KubeCluster:
     async def list_pods(self, namespace: str, selector: Mapping[str, Any]) -> list[dict[str, Any]]:
         return await list_pods(self.api, namespace, selector_string(dict(selector)))
 
-    async def fetch(self, target: ScanTarget, path: str, options: FetchOptions) -> bytes:
+    async def fetch(
+        self, target: ScanTarget, path: str, options: FetchOptions, share: Share | None = None
+    ) -> bytes:
         """Raises `kube.errors.FetchError`s: each is a core Temporary/Permanent with its reason."""
         pod = {
             "metadata": {"name": target.name, "namespace": target.namespace},
@@ -73,6 +76,7 @@ class KubeCluster:
             max_bytes=options.max_bytes,
             timeout=timeout,
             total=options.total_timeout,
+            share=share,
         )
 
     async def workload_of(self, pod: Mapping[str, Any]) -> ObjectRef:

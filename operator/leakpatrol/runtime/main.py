@@ -19,6 +19,7 @@ from leakpatrol.controller.collect.fairness import FairShare
 from leakpatrol.controller.scanner import SharedCapacity
 from leakpatrol.controller.shards.assignment import DEFAULT_SHARDS
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
+from leakpatrol.inflight import PROFILE_BUFFER_BYTES, ByteBudget
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.connection import connect
 from leakpatrol.profiles.parser import ParseLimits, ProfileParser
@@ -51,6 +52,7 @@ class OperatorOptions:
     per_policy: int = PER_POLICY_FETCHES
     parse: ParseLimits = field(default_factory=ParseLimits)
     parse_workers: int = 2  # processes for profiles too big to parse inline
+    profile_buffer: int = PROFILE_BUFFER_BYTES  # profile bytes held at once, every tenant together
     identity: str = ""  # empty: default_identity()
     leader_election: bool = True
     lease_name: str = "leakpatrol"
@@ -81,7 +83,8 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
     handlers.RUNTIME.cluster, handlers.RUNTIME.health, handlers.RUNTIME.leadership = cluster, health, lead
     handlers.RUNTIME.shards = lead if isinstance(lead, Membership) else None
     parser = ProfileParser(opts.parse, workers=opts.parse_workers)
-    handlers.RUNTIME.limits = SharedCapacity(FairShare(opts.max_fetches), opts.per_policy, parser)
+    buffer = ByteBudget(opts.profile_buffer)
+    handlers.RUNTIME.limits = SharedCapacity(FairShare(opts.max_fetches), opts.per_policy, parser, buffer)
     site = await _serve(opts, api, health, lead) if opts.metrics_port else None
     log.info(
         "leakpatrol operator started with namespaces=%s home=%s identity=%s leader_election=%s "

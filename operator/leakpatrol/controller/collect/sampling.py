@@ -12,14 +12,16 @@ from leakpatrol.controller.collect.records import TargetRecord
 from leakpatrol.controller.ports import Cluster, FetchOptions, ScanTarget
 from leakpatrol.core import MAX_PROFILE_BYTES, TargetNotExposed
 from leakpatrol.detect.evaluator import Sample
+from leakpatrol.inflight import ByteBudget
 from leakpatrol.profiles import Profile
 from leakpatrol.profiles.parser import ProfileParser
 
 
 class Sampler:
-    def __init__(self, cluster: Cluster, parser: ProfileParser) -> None:
+    def __init__(self, cluster: Cluster, parser: ProfileParser, buffer: ByteBudget) -> None:
         self.cluster = cluster
         self.parser = parser
+        self.buffer = buffer
 
     async def sample(self, t: ScanTarget, record: TargetRecord, spec: LeakPolicySpec, now: float) -> Sample:
         """Raises what the port's fetch and the parser raise (all `core.LeakpatrolError`s)."""
@@ -41,7 +43,9 @@ class Sampler:
         return Sample(now, goroutine, heap, leak)
 
     async def _profile(self, t: ScanTarget, path: str, opts: FetchOptions) -> Profile:
-        return await self.parser.parse(await self.cluster.fetch(t, path, opts))
+        """The body is held, and counted in the operator's byte budget, until it is parsed."""
+        async with self.buffer.share() as share:
+            return await self.parser.parse(await self.cluster.fetch(t, path, opts, share))
 
 
 def _leak_due(record: TargetRecord, spec: LeakPolicySpec, now: float) -> bool:
