@@ -5,6 +5,7 @@ ProfileError                  base: load() refused these bytes
 ├── DecompressionError        a corrupt gzip stream
 ├── ProfileTooLargeError      over the decompressed-size cap or the sample cap
 ├── MalformedProfileError     a known format with invalid content; names .stage and .field
+│   └── ProfileMemoryError    the parser ran out of memory (load maps a MemoryError to it)
 └── TruncatedProfileError     the data stops before the format says it ends
 """
 
@@ -49,3 +50,9 @@ class MalformedProfileError(ProfileError):
         self.stage = stage
         self.field = field
         self.detail = detail
+
+
+class ProfileMemoryError(MalformedProfileError):
+    """Parsing these bytes ran out of memory: `load` maps a MemoryError here, the one place it
+    enters the tree. Inline that says malformed (the operator has no memory cap of its own); in
+    a parser worker, whose address space is capped, `ProfileParser` calls it too large."""
