@@ -15,8 +15,9 @@ from leakpatrol.core import LeakpatrolError, Permanent, Temporary
 
 PACKAGE = Path(leakpatrol.__file__).parent
 SHARED = {
-    "SignalKind", "LeakState", "Transport", "ObjectRef", "Obj", "EventType",
+    "SignalKind", "LeakState", "Transport", "ObjectRef", "Obj",
     "LeakpatrolError", "Temporary", "Permanent", "CheckpointCorrupt", "TargetNotExposed", "TargetGone",
+    "ObjectNotFound",
     "MAX_PROFILE_BYTES", "MAX_DECOMPRESSED_BYTES", "MAX_CHECKPOINT_BYTES",
     "GLOBAL_FETCHES", "PER_POLICY_FETCHES", "MAX_EVENT_MESSAGE",
 }  # fmt: skip

@@ -53,6 +53,7 @@ from leakpatrol.detect.evaluator import Sample, TargetEvaluator
 from leakpatrol.detect.signals import Evaluation
 from leakpatrol.diagnose.rules import RuleSet
 from leakpatrol.profiles.parser import ProfileParser
+from leakpatrol.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +233,9 @@ class PolicyScanner:
         evaluator = self.evaluators.setdefault(t.uid, TargetEvaluator(self.config, self.rules))
         return evaluator.observe(sample, t.identity)
 
-    def _failed(self, t: ScanTarget, reason: str, message: str, interval: float, now: float) -> Unscannable:
+    def _failed(
+        self, t: ScanTarget, reason: Reason, message: str, interval: float, now: float
+    ) -> Unscannable:
         b = self.backoff.setdefault(t.uid, _Backoff())
         b.failures += 1
         b.until = now + interval * min(2 ** (b.failures - 1), MAX_BACKOFF_INTERVALS)
@@ -291,7 +294,7 @@ class PolicyScanner:
             self.workloads[key] = await self.cluster.workload_of(pod)
         return self.workloads[key]
 
-    async def report_not_ready(self, body: Mapping[str, Any], reason: str, message: str) -> None:
+    async def report_not_ready(self, body: Mapping[str, Any], reason: Reason, message: str) -> None:
         await self.reporter.not_ready(body, reason, message, datetime.fromtimestamp(self.clock(), UTC))
 
     def _target_metrics(self, t: ScanTarget, sample: Sample) -> None:

@@ -12,12 +12,13 @@ ProfileError                  base: load() refused these bytes
 from __future__ import annotations
 
 from leakpatrol.core import Permanent
+from leakpatrol.reasons import Reason
 
 
 class ProfileError(Permanent):
     """Base of every error `load` raises. Permanent: the same bytes never parse on a retry."""
 
-    reason = "MalformedProfile"
+    reason = Reason.MALFORMED_PROFILE
 
 
 class NotAProfileError(ProfileError):
@@ -31,7 +32,7 @@ class DecompressionError(ProfileError):
 class ProfileTooLargeError(ProfileError):
     """Decompressed size, sample count or stack volume is over the caller's limits."""
 
-    reason = "ProfileTooLarge"
+    reason = Reason.PROFILE_TOO_LARGE
 
 
 class TruncatedProfileError(ProfileError):

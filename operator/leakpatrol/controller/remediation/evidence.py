@@ -17,6 +17,7 @@ from leakpatrol.controller.ports import Cluster, EvidenceCapture, FetchOptions, 
 from leakpatrol.controller.verdict.findings import PodResult
 from leakpatrol.core import LeakpatrolError, ObjectRef, Permanent
 from leakpatrol.profiles import load
+from leakpatrol.reasons import Reason
 
 MAX_EVIDENCE_BYTES = 700 << 10  # base64 makes ~933 KiB of it
 DEBUG2_BELOW = 10_000
@@ -25,7 +26,7 @@ GOROUTINE, HEAP, DEBUG2 = "goroutine.pb.gz", "heap.pb.gz", "goroutine-debug2.txt
 
 
 class EvidenceNotSaved(Permanent):
-    reason = "EvidenceNotSaved"
+    reason = Reason.EVIDENCE_NOT_SAVED
 
 
 def worst_pod(f: Finding, results: Sequence[PodResult]) -> str:
