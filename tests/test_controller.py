@@ -17,6 +17,7 @@ from leakpatrol.controller.ports import Unscannable
 from leakpatrol.controller.report.events import failure_events, leak_events
 from leakpatrol.controller.report.status import ScanPass, scanned_status
 from leakpatrol.core import LeakState, ObjectRef, SignalKind
+from leakpatrol.reasons import Reason
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 POLICY = ObjectRef("leakpatrol.dev/v1alpha1", "LeakPolicy", "demo", "p-uid", "shop")
@@ -132,7 +133,7 @@ def test_last_transition_time_moves_only_when_status_changes() -> None:
 
 
 def test_failing_targets_degrade_with_their_reason() -> None:
-    status = status_after([], [Unscannable("web-1-x", "PprofNotExposed", "HTTP 404")])
+    status = status_after([], [Unscannable("web-1-x", Reason.PPROF_NOT_EXPOSED, "HTTP 404")])
     degraded = get_condition(status.conditions, ConditionType.DEGRADED)
     assert (
         degraded is not None
@@ -161,7 +162,7 @@ def test_events_only_on_transitions() -> None:
 
 def test_a_failing_target_is_reported_once() -> None:
     pods = {"web-1-x": ObjectRef("v1", "Pod", "web-1-x", "x-uid", "shop")}
-    failure = [Unscannable("web-1-x", "ScrapeTimeout", "not complete within 5s")]
+    failure = [Unscannable("web-1-x", Reason.SCRAPE_TIMEOUT, "not complete within 5s")]
     first = failure_events(POLICY, [], failure, pods)
     assert {(e.about.kind, e.reason) for e in first} == {
         ("LeakPolicy", "ScrapeTimeout"),
@@ -177,7 +178,7 @@ def test_a_missed_scrape_never_resolves_a_leak() -> None:
     workloads = {("Deployment", "web"): DEPLOY}
     confirmed = status_after([finding()])
     missed = status_after(
-        [], [Unscannable("web-1-x", "ScrapeTimeout", "not complete within 5s")], previous=confirmed
+        [], [Unscannable("web-1-x", Reason.SCRAPE_TIMEOUT, "not complete within 5s")], previous=confirmed
     )
     assert [f.state for f in missed.findings] == [LeakState.CONFIRMED] and missed.leaking == 1
     leak = get_condition(missed.conditions, ConditionType.LEAK_DETECTED)
@@ -194,7 +195,7 @@ def test_a_missed_scrape_never_resolves_a_leak() -> None:
 def test_a_failing_pod_does_not_keep_another_pods_finding() -> None:
     other = finding().model_copy(update={"pods": ["web-1-y"]})
     status = status_after(
-        [], [Unscannable("web-1-x", "ScrapeTimeout", "timeout")], previous=status_after([other])
+        [], [Unscannable("web-1-x", Reason.SCRAPE_TIMEOUT, "timeout")], previous=status_after([other])
     )
     assert status.findings == []
 
@@ -202,7 +203,9 @@ def test_a_failing_pod_does_not_keep_another_pods_finding() -> None:
 def test_a_missed_scrape_keeps_the_worse_finding() -> None:
     previous = status_after([finding()])
     fresh = finding(LeakState.SUSPECTED).model_copy(update={"pods": ["web-1-y"]})
-    status = status_after([fresh], [Unscannable("web-1-x", "ScrapeTimeout", "timeout")], previous=previous)
+    status = status_after(
+        [fresh], [Unscannable("web-1-x", Reason.SCRAPE_TIMEOUT, "timeout")], previous=previous
+    )
     assert [(f.state, f.pods) for f in status.findings] == [(LeakState.CONFIRMED, ["web-1-x"])]
 
 

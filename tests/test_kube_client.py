@@ -24,6 +24,7 @@ from leakpatrol.kube.errors import (
     ServerError,
     TooManyRequests,
 )
+from leakpatrol.reasons import Reason
 
 Handler = Callable[[aiohttp.web.Request], Awaitable[aiohttp.web.Response]]
 
@@ -115,15 +116,21 @@ async def test_statuses_map_to_the_error_tree(api: ApiClient) -> None:
     assert not forbidden.value.retryable
     with pytest.raises(Gone) as gone:
         await api.get("/expired")
-    assert gone.value.reason == "Expired" and gone.value.retryable
+    # The server's word is kept as status_reason; `.reason` is ours: the same word when we know it.
+    assert (gone.value.status_reason, gone.value.reason) == (
+        "Expired",
+        Reason.EXPIRED,
+    ) and gone.value.retryable
     with pytest.raises(ServerError, match="etcdserver") as broken:
         await api.get("/broken")
     assert broken.value.retryable
-    with pytest.raises(ServerError, match="Bad Gateway"):  # not a Status: the body's start is the message
+    with pytest.raises(ServerError, match="Bad Gateway") as proxy:  # not a Status: the body is the message
         await api.get("/proxy")
+    assert proxy.value.reason is Reason.INTERNAL_ERROR  # a word we do not say gives way to the class's
     with pytest.raises(ApiError) as teapot:
         await api.get("/teapot")
     assert type(teapot.value) is Rejected and isinstance(teapot.value, Permanent)
+    assert (teapot.value.status_reason, teapot.value.reason) == ("Teapot", Reason.BAD_REQUEST)
 
 
 async def test_response_size_cap(api: ApiClient) -> None:

@@ -35,12 +35,16 @@ async def test_api_errors_carry_the_servers_status(api: ApiClient, ns: str) -> N
     path = f"/api/v1/namespaces/{ns}/configmaps"
     with pytest.raises(NotFound, match='configmaps "nope" not found') as missing:
         await api.get(f"{path}/nope")
-    assert (missing.value.status, missing.value.reason, missing.value.retryable) == (404, "NotFound", False)
+    assert (missing.value.status, missing.value.status_reason, missing.value.retryable) == (
+        404,
+        "NotFound",
+        False,
+    )
 
     created = await api.post(path, {"metadata": {"name": "c"}, "data": {"k": "v"}})
     with pytest.raises(Conflict) as exists:
         await api.post(path, {"metadata": {"name": "c"}})
-    assert exists.value.reason == "AlreadyExists" and exists.value.retryable
+    assert exists.value.status_reason == "AlreadyExists" and exists.value.retryable
 
     stale = {"metadata": {"resourceVersion": "1"}, "data": {"k": "w"}}
     with pytest.raises(Conflict, match="the object has been modified"):

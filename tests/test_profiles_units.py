@@ -19,11 +19,13 @@ from leakpatrol.profiles import (
     NotAProfileError,
     ProfileFormat,
     ProfileKind,
+    ProfileMemoryError,
     ProfileTooLargeError,
     TruncatedProfileError,
     WaitKind,
     load,
     loader,
+    parser,
     proto,
 )
 from leakpatrol.profiles import profile_pb2 as pb
@@ -278,6 +280,28 @@ def test_unexpected_errors_are_wrapped(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(MalformedProfileError) as err:
         load(TEXT.encode())
     assert err.value.stage == loader.UNEXPECTED_STAGE
+
+
+def test_running_out_of_memory_is_recognised_by_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A MemoryError enters the tree in `load` as ProfileMemoryError: inline it reads as before (a
+    malformed profile, in the same words); a capped parser worker calls it too large by its type."""
+
+    def exhausted(*_: object) -> None:
+        raise MemoryError("cannot allocate")
+
+    monkeypatch.setattr(loader, "_load", exhausted)
+    with pytest.raises(ProfileMemoryError) as oom:
+        load(b"anything")
+    assert isinstance(oom.value, MalformedProfileError) and oom.value.reason == "MalformedProfile"
+    assert str(oom.value) == "malformed unexpected at MemoryError: cannot allocate"
+    assert parser._parse_in_worker(b"anything", parser.ParseLimits()) == parser._Failed(True, str(oom.value))
+
+    def says_memory(*_: object) -> None:  # the word in a message decides nothing
+        raise MalformedProfileError("debug=1", "line 3", "MemoryError in a goroutine's function name")
+
+    monkeypatch.setattr(loader, "_load", says_memory)
+    failed = parser._parse_in_worker(b"anything", parser.ParseLimits())
+    assert isinstance(failed, parser._Failed) and not failed.too_large
 
 
 def test_generated_bindings_are_current(tmp_path: Path) -> None:

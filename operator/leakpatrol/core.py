@@ -1,23 +1,66 @@
 """The bottom of leakpatrol: the words every layer shares, the caps, and the root of every error.
 
-It imports nothing of ours, so any module may import it (import-linter holds that in `make lint`).
-Each name here has exactly one definition; other modules re-use it, never re-declare it.
+It imports nothing of ours but `leakpatrol.reasons` (the reason words, below it), so any module may
+import it (import-linter holds that in `make lint`). Each name here has exactly one definition;
+other modules re-use it, never re-declare it.
 
-The error tree (every error leakpatrol raises on purpose derives from one of the two leaves)::
+The error tree: every error class of the package, each drawn under its parent (a test in
+test_vocabulary.py holds that, both ways). Every error leakpatrol raises on purpose is a
+`Temporary` or a `Permanent`; the grouping bases of the Kubernetes layer (KubeError, ApiError,
+FetchError) are neither, their leaves are (T or P, drawn under the grouping base). `.reason` is
+always our word, a `leakpatrol.reasons.Reason`, shown in conditions and Events::
 
-    LeakpatrolError             .reason: a CamelCase word for conditions and Events
-    ├── Temporary               the same call, later, will likely succeed: back off, then retry;
-    │   │                       .retry_after (seconds) when the other side said how long
-    │   └── (kube: Conflict, Gone, TooManyRequests, ServerError, ApiUnavailable, FetchTimeout,
-    │        Unreachable, UpstreamError, PortForwardError)
-    └── Permanent               retrying changes nothing until a person changes something:
-        │                       report it (Ready=False with .reason) and do not retry hot
-        ├── TargetNotExposed    a pod without that pprof endpoint (404)
-        ├── TargetGone          a pod deleted while it was being scanned
-        ├── CheckpointCorrupt   a stored checkpoint that does not decode: start the series afresh
-        └── (kube: NotFound, Forbidden, Invalid, CheckpointTooLarge, PprofNotExposed, Unauthorized,
-             UpstreamRejected, TooLarge, Refused; profiles: ProfileError and its subclasses;
-             diagnose: RuleError; api: InvalidSpecError; seriesdir: SeriesError)
+    LeakpatrolError                 .reason: our word for conditions and Events
+    ├── Temporary                   the same call, later, will likely succeed: back off, then retry;
+    │   │                           .retry_after (seconds) when the other side said how long
+    │   ├── EvictionBlocked         controller.ports: a PodDisruptionBudget refuses an eviction now
+    │   └── ProfileBufferFull       inflight: the operator holds its budget of profile bytes
+    ├── Permanent                   retrying changes nothing until a person changes something:
+    │   │                           report it (Ready=False with .reason) and do not retry hot
+    │   ├── TargetNotExposed        a pod without that pprof endpoint (404)
+    │   ├── TargetGone              a pod deleted while it was being scanned
+    │   ├── ObjectNotFound          an object the port was asked for does not exist (any more)
+    │   ├── CheckpointCorrupt       a stored checkpoint that does not decode: start the series afresh
+    │   ├── InvalidSpecError        api.validation: the LeakPolicy spec fails validation
+    │   ├── SeriesError             seriesdir: a recorded series directory does not read
+    │   ├── RuleError               diagnose.rules: a rule file or a user rule is invalid
+    │   ├── PatternError            diagnose.patterns: a rule's pattern does not compile in RE2
+    │   ├── EvidenceNotSaved        controller.remediation.evidence: profiles not saved before acting
+    │   └── ProfileError            profiles.errors: load() refused these bytes
+    │       ├── NotAProfileError        no pprof format we know
+    │       ├── DecompressionError      a corrupt gzip stream
+    │       ├── ProfileTooLargeError    over a size, sample or stack cap
+    │       ├── TruncatedProfileError   the data stops before the format says it ends
+    │       └── MalformedProfileError   a known format with invalid content (.stage, .field)
+    │           └── ProfileMemoryError  the parser ran out of memory (a MemoryError)
+    └── KubeError                   kube.errors: the Kubernetes layer; T/P per leaf
+        ├── ApiError                a failure Status; .status (HTTP) and .status_reason (the server's)
+        │   ├── NotFound        P   404, also an ObjectNotFound
+        │   ├── Conflict        T   409: stale resourceVersion / AlreadyExists
+        │   ├── Gone            T   410: an expired continue token
+        │   ├── Forbidden       P   401/403
+        │   ├── TooManyRequests T   429, .retry_after
+        │   ├── ServerError     T   5xx, or an answer that is not JSON
+        │   ├── ApiUnavailable  T   no answer at all
+        │   └── Rejected        P   other 4xx: the request itself is wrong
+        ├── PortForwardError    T   the kubelet could not reach the pod's port
+        ├── CheckpointTooLarge  P   a compressed checkpoint over its cap
+        └── FetchError              a pprof fetch from a pod failed
+            ├── PprofNotExposed P   404, also a TargetNotExposed
+            ├── Unauthorized    P   401/403
+            ├── UpstreamError   T   5xx / 429
+            ├── UpstreamRejected P  other 4xx
+            ├── TooLarge        P   the body is over the size cap
+            ├── FetchTimeout    T   connect, read or total deadline passed
+            ├── Unreachable     T   no HTTP answer
+            └── Refused         P   the API server refused the port-forward for good
+                └── PodGone     P   the pod was deleted meanwhile, also a TargetGone
+
+Foreign errors enter the tree in one place each, and callers decide by type, never by text:
+the API server's answers and aiohttp's failures in `kube.errors.api_error` and `kube.client`
+(`ApiClient.request`, `.websocket`); httpx's in `kube.fetch.fetch_profile`; anything a parser
+raises (a MemoryError in a capped worker included) in `profiles.loader.load`; re2's in
+`diagnose.patterns.compile_pattern`; pydantic's in `api.validation`.
 
 Anything else that escapes a scan pass is a bug: the kopf layer logs it with its traceback, counts
 it in `leakpatrol_internal_errors_total` and tells users only "InternalError, see the operator log".
@@ -27,12 +70,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
+
+from leakpatrol.reasons import Reason
 
 Obj = dict[str, Any]
 """A Kubernetes object or any JSON body, as the API returns it."""
-
-EventType = Literal["Normal", "Warning"]
 
 
 class SignalKind(StrEnum):
@@ -77,7 +120,7 @@ longer message is never read in `kubectl describe`."""
 class LeakpatrolError(Exception):
     """Base of every error leakpatrol raises on purpose. `reason` is what conditions and Events say."""
 
-    reason: str = "Error"
+    reason: Reason = Reason.ERROR
 
 
 class Temporary(LeakpatrolError):  # noqa: N818 - the words kopf uses too
@@ -93,19 +136,26 @@ class Permanent(LeakpatrolError):  # noqa: N818
 class TargetNotExposed(Permanent):
     """The target answers, but not at this pprof path (a 404): an `Auto` profile skips it quietly."""
 
-    reason = "PprofNotExposed"
+    reason = Reason.PPROF_NOT_EXPOSED
 
 
 class TargetGone(Permanent):
     """The pod went away between the list and the fetch: not a failing target, just a gone one."""
 
-    reason = "PodGone"
+    reason = Reason.POD_GONE
 
 
 class CheckpointCorrupt(Permanent):
     """A stored checkpoint that cannot be restored (bad encoding, other format): start afresh."""
 
-    reason = "CheckpointCorrupt"
+    reason = Reason.CHECKPOINT_CORRUPT
+
+
+class ObjectNotFound(Permanent):
+    """The object asked of the port does not exist (any more): the port's "404", which a caller
+    may take as an answer (a workload deleted meanwhile is settled), not only as a failure."""
+
+    reason = Reason.NOT_FOUND
 
 
 # --- object references ------------------------------------------------------------------------

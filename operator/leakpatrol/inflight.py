@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from leakpatrol.core import Temporary
+from leakpatrol.reasons import Reason
 
 QUANTUM = 1 << 20  # what any fetch may hold without asking again: most profiles are far smaller
 PROFILE_BUFFER_BYTES = 128 << 20  # the default budget: the chart's 512 MiB limit keeps room for
@@ -30,7 +31,7 @@ PROFILE_BUFFER_BYTES = 128 << 20  # the default budget: the chart's 512 MiB limi
 class ProfileBufferFull(Temporary):
     """The operator already holds its budget of profile bytes: this body would go over it."""
 
-    reason = "ProfileBufferFull"
+    reason = Reason.PROFILE_BUFFER_FULL
 
 
 class Share:

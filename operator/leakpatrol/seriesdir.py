@@ -16,6 +16,7 @@ from pathlib import Path
 from leakpatrol.core import Permanent
 from leakpatrol.detect.evaluator import PodIdentity, Sample
 from leakpatrol.profiles import Profile, ProfileError, load
+from leakpatrol.reasons import Reason
 
 _NAME = re.compile(r"^(?P<t>\d+)\.(?P<kind>goroutine|heap|goroutineleak)\.(?P<ext>pb\.gz|txt)$")
 _PREFERENCE = {"pb.gz": 0, "txt": 1}  # debug=0 carries the runtime frames that name the wait kind
@@ -24,7 +25,7 @@ _PREFERENCE = {"pb.gz": 0, "txt": 1}  # debug=0 carries the runtime frames that 
 class SeriesError(Permanent, ValueError):
     """The directory is not a usable series; the message says which file and why."""
 
-    reason = "InvalidSeries"
+    reason = Reason.INVALID_SERIES
 
 
 @dataclass(slots=True)

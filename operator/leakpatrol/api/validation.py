@@ -20,6 +20,7 @@ from leakpatrol.api.spec import LeakPolicySpec, SelectorOperator
 from leakpatrol.api.units import format_duration
 from leakpatrol.core import Permanent
 from leakpatrol.diagnose.patterns import PatternError, compile_search
+from leakpatrol.reasons import Reason
 
 # apimachinery's label syntax: an optional DNS-subdomain prefix, then a name of at most 63 chars.
 _LABEL_NAME = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)"
@@ -40,7 +41,7 @@ class FieldIssue:
 class InvalidSpecError(Permanent, ValueError):
     """A LeakPolicy spec that must not be acted on. Permanent: retrying will not fix it."""
 
-    reason = "InvalidSpec"
+    reason = Reason.INVALID_SPEC
 
     def __init__(self, issues: list[FieldIssue]) -> None:
         self.issues = issues

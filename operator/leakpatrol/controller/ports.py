@@ -4,9 +4,11 @@
 `FakeCluster` implements it in memory. The scan loop sees only this port and the error root in
 `leakpatrol.core`, never the Kubernetes layer: the controller stays pure plus this one seam.
 
-Errors: every method raises `core.Temporary` or `core.Permanent` subclasses for what it knows;
-`fetch` raises them with the `.reason` a person reads (`PprofNotExposed`, `ScrapeTimeout`, ...),
-`core.TargetNotExposed` for a 404 and `core.TargetGone` for a pod deleted meanwhile.
+Errors: every method raises `core.Temporary` or `core.Permanent` subclasses for what it knows,
+`core.ObjectNotFound` for an object that does not exist (any more); `fetch` raises them with the
+`.reason` a person reads (`Reason.PPROF_NOT_EXPOSED`, `Reason.SCRAPE_TIMEOUT`, ...),
+`core.TargetNotExposed` for a 404 and `core.TargetGone` for a pod deleted meanwhile. Callers
+decide by these types, never by a reason's or a message's text.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from leakpatrol.core import EventType, Obj, ObjectRef, Temporary, Transport
+from leakpatrol.core import Obj, ObjectRef, Temporary, Transport
 from leakpatrol.detect.evaluator import PodIdentity
 from leakpatrol.inflight import Share
+from leakpatrol.reasons import EventType, Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,16 +41,23 @@ class ScanTarget:
 @dataclass(frozen=True, slots=True)
 class Unscannable:
     pod: str
-    reason: str  # CamelCase, for Events
+    reason: Reason  # a Warning Event and the Degraded condition say it
     message: str
 
 
 @dataclass(frozen=True, slots=True)
 class EventIntent:
+    """An Event to post; `type` comes from the reason (`reason.event_type`, or `.skip_type`)."""
+
     about: ObjectRef
     type: EventType
-    reason: str
+    reason: Reason
     message: str
+
+    @classmethod
+    def of(cls, about: ObjectRef, reason: Reason, message: str) -> EventIntent:
+        """The Event that says `reason`, of the type the vocabulary gives it."""
+        return cls(about, reason.event_type, reason, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +74,7 @@ class EvictionBlocked(Temporary):
     """The Eviction API answered 429: a PodDisruptionBudget refuses it now. A skip to retry later,
     never a reason to delete the pod instead."""
 
-    reason = "EvictionBlocked"
+    reason = Reason.EVICTION_BLOCKED
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +125,7 @@ class Cluster(Protocol):
 
     # --- remediation (spec.remediation): reads for the rails, the two actions, the evidence -----
     async def read_workload(self, ref: ObjectRef) -> Obj:
-        """The workload object, for its generation, replicas and status."""
+        """The workload object, for its generation, replicas and status; `ObjectNotFound` if gone."""
         ...
 
     async def list_pdbs(self, namespace: str) -> list[Obj]: ...

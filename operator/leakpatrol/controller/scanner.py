@@ -53,6 +53,7 @@ from leakpatrol.detect.signals import Evaluation
 from leakpatrol.diagnose.rules import RuleSet
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES, ByteBudget
 from leakpatrol.profiles.parser import ProfileParser
+from leakpatrol.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ class PolicyScanner:
                 self.targets.of(t.uid).backoff = None
         return [u for u in failures if u.pod in alive]
 
-    async def report_not_ready(self, body: Mapping[str, Any], reason: str, message: str) -> None:
+    async def report_not_ready(self, body: Mapping[str, Any], reason: Reason, message: str) -> None:
         await self.reporter.not_ready(body, reason, message, datetime.fromtimestamp(self.clock(), UTC))
 
     # --- metrics ------------------------------------------------------------------------------

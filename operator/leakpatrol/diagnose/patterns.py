@@ -13,6 +13,7 @@ from typing import Protocol, cast
 import re2
 
 from leakpatrol.core import Permanent
+from leakpatrol.reasons import Reason
 
 MAX_PATTERN_MEMORY = 1 << 20  # bytes of RE2 program per pattern; a huge pattern fails to compile
 MAX_NAME = 1024  # characters of a function name a pattern looks at: bounded work per frame
@@ -27,7 +28,7 @@ class Pattern(Protocol):
 class PatternError(Permanent, ValueError):
     """The pattern does not compile under RE2; the message says why."""
 
-    reason = "InvalidPattern"
+    reason = Reason.INVALID_PATTERN
 
 
 def _options() -> re2.Options:

@@ -19,6 +19,7 @@ from typing import Any
 
 from leakpatrol.core import Permanent
 from leakpatrol.diagnose.patterns import MAX_NAME, Pattern, PatternError, compile_pattern
+from leakpatrol.reasons import Reason
 
 _KNOWN_KEYS = {
     "id",
@@ -42,7 +43,7 @@ MAX_PARTNERS = 16  # lockstep partners a rule looks at
 class RuleError(Permanent, ValueError):
     """A rule file or a user rule is invalid; the message names the rule and the field."""
 
-    reason = "InvalidRule"
+    reason = Reason.INVALID_RULE
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import aiohttp
 from leakpatrol.core import Obj
 from leakpatrol.kube.auth import HeaderSource
 from leakpatrol.kube.errors import ApiError, ApiUnavailable, Rejected, ServerError, api_error
+from leakpatrol.reasons import Reason
 
 Params = Mapping[str, str]
 
@@ -126,10 +127,10 @@ class ApiClient:
             decoded = json.loads(raw)
         except ValueError as exc:
             raise ServerError(
-                response.status, "InvalidResponse", f"{method} {path}: not JSON: {exc}"
+                response.status, Reason.INVALID_RESPONSE, f"{method} {path}: not JSON: {exc}"
             ) from exc
         if not isinstance(decoded, dict):
-            raise ServerError(response.status, "InvalidResponse", f"{method} {path}: not a JSON object")
+            raise ServerError(response.status, Reason.INVALID_RESPONSE, f"{method} {path}: not a JSON object")
         return decoded
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
@@ -162,21 +163,23 @@ class ApiClient:
                     timeout=aiohttp.ClientWSTimeout(ws_close=WS_CLOSE_TIMEOUT),
                 )
         except aiohttp.WSServerHandshakeError as exc:
-            raise api_error(exc.status, "UpgradeFailed", f"websocket upgrade of {path} refused") from exc
+            raise api_error(
+                exc.status, Reason.UPGRADE_FAILED, f"websocket upgrade of {path} refused"
+            ) from exc
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise ApiUnavailable(f"websocket {path}: {type(exc).__name__}: {exc}") from exc
 
 
 def _status_error(response: aiohttp.ClientResponse, raw: bytes) -> ApiError:
     """A Kubernetes `Status` body names reason and message; a proxy's HTML page does not."""
-    reason, message = response.reason or "Unknown", raw[:500].decode(errors="replace")
+    word, message = response.reason or "Unknown", raw[:500].decode(errors="replace")
     try:
         status = json.loads(raw)
         if isinstance(status, dict):
-            reason, message = status.get("reason") or reason, status.get("message") or message
+            word, message = status.get("reason") or word, status.get("message") or message
     except ValueError:
         pass
-    return api_error(response.status, reason, message, _retry_after(response.headers.get("Retry-After")))
+    return api_error(response.status, word, message, _retry_after(response.headers.get("Retry-After")))
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -188,4 +191,4 @@ def _retry_after(value: str | None) -> float | None:
 
 def _too_large(response: aiohttp.ClientResponse, limit: int) -> ApiError:
     path = response.url.path
-    return Rejected(response.status, "ResponseTooLarge", f"{path}: the response is over {limit} bytes")
+    return Rejected(response.status, Reason.RESPONSE_TOO_LARGE, f"{path}: the response is over {limit} bytes")

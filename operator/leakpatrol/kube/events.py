@@ -15,10 +15,11 @@ from __future__ import annotations
 import datetime
 import hashlib
 
-from leakpatrol.core import MAX_EVENT_MESSAGE, EventType, Obj, ObjectRef
+from leakpatrol.core import MAX_EVENT_MESSAGE, Obj, ObjectRef
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.errors import ApiError, Conflict, NotFound
 from leakpatrol.kube.ratelimit import KeyedRateLimiter
+from leakpatrol.reasons import NORMAL, EventType
 
 COMPONENT = "leakpatrol"
 ATTEMPTS = 3
@@ -33,7 +34,7 @@ async def post_event(
     involved: ObjectRef,
     reason: str,
     message: str,
-    type_: EventType = "Normal",
+    type_: EventType = NORMAL,
     *,
     now: datetime.datetime,
     limiter: KeyedRateLimiter | None = None,

@@ -62,8 +62,8 @@ async def _explain(api: ApiClient, namespace: str, pod: str, port: int, refused:
     except ApiError as exc:
         return exc  # typically NotFound: pods "x" not found
     phase = (obj.get("status") or {}).get("phase", "Unknown")
-    reason = f"upgrade refused with HTTP {refused.status}; pod phase {phase}"
-    return PortForwardError(namespace, pod, port, reason)
+    detail = f"upgrade refused with HTTP {refused.status}; pod phase {phase}"
+    return PortForwardError(namespace, pod, port, detail)
 
 
 async def _await_port_frames(
@@ -74,8 +74,8 @@ async def _await_port_frames(
     while pending:
         msg = await ws.receive()
         if msg.type != aiohttp.WSMsgType.BINARY:
-            reason = f"the stream ended before the port frames ({msg.type.name})"
-            raise PortForwardError(namespace, pod, port, reason)
+            detail = f"the stream ended before the port frames ({msg.type.name})"
+            raise PortForwardError(namespace, pod, port, detail)
         channel, payload = msg.data[0], msg.data[1:]
         if channel in pending and len(payload) == 2:
             if struct.unpack("<H", payload)[0] != port:

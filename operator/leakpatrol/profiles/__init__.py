@@ -5,6 +5,7 @@ from leakpatrol.profiles.errors import (
     MalformedProfileError,
     NotAProfileError,
     ProfileError,
+    ProfileMemoryError,
     ProfileTooLargeError,
     TruncatedProfileError,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "ProfileError",
     "ProfileFormat",
     "ProfileKind",
+    "ProfileMemoryError",
     "ProfileTooLargeError",
     "StackGroup",
     "TruncatedProfileError",

@@ -5,18 +5,20 @@ ProfileError                  base: load() refused these bytes
 ├── DecompressionError        a corrupt gzip stream
 ├── ProfileTooLargeError      over the decompressed-size cap or the sample cap
 ├── MalformedProfileError     a known format with invalid content; names .stage and .field
+│   └── ProfileMemoryError    the parser ran out of memory (load maps a MemoryError to it)
 └── TruncatedProfileError     the data stops before the format says it ends
 """
 
 from __future__ import annotations
 
 from leakpatrol.core import Permanent
+from leakpatrol.reasons import Reason
 
 
 class ProfileError(Permanent):
     """Base of every error `load` raises. Permanent: the same bytes never parse on a retry."""
 
-    reason = "MalformedProfile"
+    reason = Reason.MALFORMED_PROFILE
 
 
 class NotAProfileError(ProfileError):
@@ -30,7 +32,7 @@ class DecompressionError(ProfileError):
 class ProfileTooLargeError(ProfileError):
     """Decompressed size, sample count or stack volume is over the caller's limits."""
 
-    reason = "ProfileTooLarge"
+    reason = Reason.PROFILE_TOO_LARGE
 
 
 class TruncatedProfileError(ProfileError):
@@ -49,3 +51,9 @@ class MalformedProfileError(ProfileError):
         self.stage = stage
         self.field = field
         self.detail = detail
+
+
+class ProfileMemoryError(MalformedProfileError):
+    """Parsing these bytes ran out of memory: `load` maps a MemoryError here, the one place it
+    enters the tree. Inline that says malformed (the operator has no memory cap of its own); in
+    a parser worker, whose address space is capped, `ProfileParser` calls it too large."""

@@ -19,6 +19,7 @@ from leakpatrol.profiles.errors import (
     MalformedProfileError,
     NotAProfileError,
     ProfileError,
+    ProfileMemoryError,
     ProfileTooLargeError,
     TruncatedProfileError,
 )
@@ -41,6 +42,8 @@ def load(data: bytes, *, max_decompressed_bytes: int = 64 << 20, max_samples: in
             return _load(raw, max_decompressed_bytes, max_samples)
     except ProfileError:
         raise
+    except MemoryError as exc:  # a capped parser worker's address space, most likely: callers decide
+        raise ProfileMemoryError(UNEXPECTED_STAGE, type(exc).__name__, str(exc)[:200]) from exc
     except Exception as exc:  # the contract: callers handle ProfileError and nothing else
         raise MalformedProfileError(UNEXPECTED_STAGE, type(exc).__name__, str(exc)[:200]) from exc
 

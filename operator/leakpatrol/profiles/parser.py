@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from leakpatrol.profiles import Profile, ProfileError, ProfileTooLargeError, load
+from leakpatrol.profiles import Profile, ProfileError, ProfileMemoryError, ProfileTooLargeError, load
 from leakpatrol.profiles.loader import GZIP_MAGIC
 
 log = logging.getLogger(__name__)
@@ -71,10 +71,10 @@ def _init_worker(memory: int) -> None:
 def _parse_in_worker(data: bytes, limits: ParseLimits) -> Profile | _Failed:
     try:
         return limits.load(data)
-    except ProfileTooLargeError as exc:
+    except (ProfileTooLargeError, ProfileMemoryError) as exc:  # over the worker's memory cap: too large
         return _Failed(True, str(exc))
     except ProfileError as exc:
-        return _Failed("MemoryError" in str(exc), str(exc))
+        return _Failed(False, str(exc))
 
 
 def inflated_within(data: bytes, limit: int) -> bytes | None:

@@ -31,6 +31,7 @@ from leakpatrol.kube.owners import resolve_workload_ref
 from leakpatrol.kube.pods import list_pods, selector_string
 from leakpatrol.kube.restart import restart_workload
 from leakpatrol.kube.workloads import list_pdbs, read_workload
+from leakpatrol.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,9 @@ class KubeCluster:
 def _apps(ref: ObjectRef) -> ObjectRef:
     """apps/v1 (a ref built from a kind and name may not say it); `Rejected` for any other kind."""
     if ref.kind not in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"):
-        raise errors.Rejected(0, "UnsupportedWorkload", f"{ref.kind} {ref.name} is not an apps/v1 workload")
+        raise errors.Rejected(
+            0, Reason.UNSUPPORTED_WORKLOAD, f"{ref.kind} {ref.name} is not an apps/v1 workload"
+        )
     return ObjectRef("apps/v1", ref.kind, ref.name, ref.uid, ref.namespace)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from leakpatrol.core import Permanent, Temporary
+from leakpatrol.reasons import Reason
 
 FIRST_BACKOFF = 5.0  # seconds after the first failed pass in a row
 MAX_BACKOFF = 300.0
@@ -28,7 +29,7 @@ class FailureKind(StrEnum):
 class PassFailure:
     kind: FailureKind
     delay: float  # seconds until the next pass
-    reason: str  # CamelCase, for the condition or Event
+    reason: Reason  # for the condition or Event
     message: str  # safe to show a user: never a traceback, never a bug's text
 
 
@@ -41,8 +42,8 @@ def classify(exc: Exception, failures: int) -> PassFailure:
     """The meaning of `exc`, the `failures`-th failed pass in a row."""
     if isinstance(exc, Temporary):
         delay = max(backoff(failures), exc.retry_after or 0.0)
-        return PassFailure(FailureKind.TEMPORARY, delay, "ScanFailed", f"scan pass failed: {exc}")
+        return PassFailure(FailureKind.TEMPORARY, delay, Reason.SCAN_FAILED, f"scan pass failed: {exc}")
     if isinstance(exc, Permanent):
         return PassFailure(FailureKind.PERMANENT, PERMANENT_RETRY, exc.reason, str(exc))
     message = f"scan pass failed on an internal error ({type(exc).__name__}); see the operator log"
-    return PassFailure(FailureKind.INTERNAL, backoff(failures), "InternalError", message)
+    return PassFailure(FailureKind.INTERNAL, backoff(failures), Reason.INTERNAL_ERROR, message)

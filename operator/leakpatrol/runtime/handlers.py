@@ -197,7 +197,7 @@ async def report_failure(
         if f.kind is FailureKind.PERMANENT:
             await scanner.report_not_ready(body, f.reason, f.message)
         elif first:  # one Event per run of failures; the log has every one
-            await scanner.cluster.post_event(EventIntent(ref, "Warning", f.reason, f.message))
+            await scanner.cluster.post_event(EventIntent.of(ref, f.reason, f.message))
     except Exception as post_exc:  # the API may be what failed; do not fail harder than that
         log.debug("%s: could not report the failure: %s", where, post_exc)
 

@@ -19,6 +19,7 @@ from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.connection import connect
 from leakpatrol.kube.deployments import pods_left, scale_to_zero
 from leakpatrol.kube.policies import drop_finalizer, list_policies
+from leakpatrol.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ async def _release_one(api: ApiClient, policy: Obj) -> int:
             if not current:
                 return 0
             policy = current[0]
-    raise errors.Conflict(409, "Conflict", "LeakPolicy kept changing while its finalizer was removed")
+    raise errors.Conflict(409, Reason.CONFLICT, "LeakPolicy kept changing while its finalizer was removed")
 
 
 async def run_release(r: Release, kubeconfig: str | None, context: str | None) -> int:

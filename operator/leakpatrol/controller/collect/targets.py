@@ -8,6 +8,7 @@ from typing import Any
 
 from leakpatrol.controller.ports import ScanTarget, Unscannable
 from leakpatrol.detect.evaluator import PodIdentity
+from leakpatrol.reasons import Reason
 
 
 def _ready(pod: Mapping[str, Any]) -> bool:
@@ -85,7 +86,7 @@ def select_targets(
             problems.append(
                 Unscannable(
                     meta.get("name", "?"),
-                    "PortNotFound",
+                    Reason.PORT_NOT_FOUND,
                     f"no container of pod {meta.get('name')} declares a port named {port!r}",
                 )
             )

@@ -18,6 +18,7 @@ from leakpatrol.controller.collect.sampling import fetch_options
 from leakpatrol.controller.ports import Cluster, EvidenceCapture, FetchOptions, ScanTarget, StoredEvidence
 from leakpatrol.controller.verdict.findings import PodResult
 from leakpatrol.core import LeakpatrolError, ObjectRef, Permanent
+from leakpatrol.reasons import Reason
 
 MAX_EVIDENCE_BYTES = 700 << 10  # base64 makes ~933 KiB of it
 DEBUG2_BELOW = 10_000
@@ -26,7 +27,7 @@ GOROUTINE, HEAP, DEBUG2 = "goroutine.pb.gz", "heap.pb.gz", "goroutine-debug2.txt
 
 
 class EvidenceNotSaved(Permanent):
-    reason = "EvidenceNotSaved"
+    reason = Reason.EVIDENCE_NOT_SAVED
 
 
 def goroutines_of(pod: str, results: Sequence[PodResult]) -> int | None:

@@ -20,12 +20,24 @@ from leakpatrol.api import (
 from leakpatrol.controller.remediation.state import RESUME_ANNOTATION
 from leakpatrol.controller.report.events import finding_message
 from leakpatrol.core import MAX_EVENT_MESSAGE, ObjectRef
+from leakpatrol.reasons import Reason
 
 VERBS = {RemediationAction.ROLLOUT_RESTART: "restart", RemediationAction.EVICT_POD: "evict"}
-DONE = {RemediationAction.ROLLOUT_RESTART: "RolloutRestarted", RemediationAction.EVICT_POD: "PodEvicted"}
-DRY_RUN_REASON = "RemediationDryRun"
+DONE = {
+    RemediationAction.ROLLOUT_RESTART: Reason.ROLLOUT_RESTARTED,
+    RemediationAction.EVICT_POD: Reason.POD_EVICTED,
+}
+
+
+def done_reason(spec: RemediationSpec) -> Reason:
+    """What the action's Event and record say: done, or (dryRun) what would have been done."""
+    return Reason.REMEDIATION_DRY_RUN if spec.dry_run else DONE[spec.action]
+
+
 # Posted every time; skips only when their reason changes for the workload.
-ALWAYS_TOLD = frozenset({*DONE.values(), DRY_RUN_REASON, "EvidenceSaved", "RemediationSuspended"})
+ALWAYS_TOLD = frozenset(
+    {*DONE.values(), Reason.REMEDIATION_DRY_RUN, Reason.EVIDENCE_SAVED, Reason.REMEDIATION_SUSPENDED}
+)
 
 
 def name(w: Workload) -> str:
@@ -59,7 +71,7 @@ def skip_message(action: RemediationAction, w: Workload, message: str) -> str:
 
 
 def skip_record(
-    w: Workload, reason: str, why: str, spec: RemediationSpec, now: datetime
+    w: Workload, reason: Reason, why: str, spec: RemediationSpec, now: datetime
 ) -> RemediationRecord:
     return RemediationRecord(
         workload=w,
@@ -87,9 +99,11 @@ def suspension_message(f: Finding, last_action: datetime | None, policy: ObjectR
 def with_remediation(status: LeakPolicyStatus, st: RemediationStatus, now: datetime) -> LeakPolicyStatus:
     """The pass's status with `remediation` and the RemediationSuspended condition."""
     if st.suspended:
-        cond = _condition(ConditionStatus.TRUE, "RestartsMaskABug", _suspended_text(st), status, now)
+        cond = _condition(ConditionStatus.TRUE, Reason.RESTARTS_MASK_A_BUG, _suspended_text(st), status, now)
     else:
-        cond = _condition(ConditionStatus.FALSE, "NotSuspended", "no workload is suspended", status, now)
+        cond = _condition(
+            ConditionStatus.FALSE, Reason.NOT_SUSPENDED, "no workload is suspended", status, now
+        )
     conditions = set_condition(status.conditions, cond, now)
     return status.model_copy(update={"remediation": st, "conditions": conditions})
 
@@ -102,7 +116,7 @@ def _suspended_text(st: RemediationStatus) -> str:
 
 
 def _condition(
-    status: ConditionStatus, reason: str, message: str, pass_status: LeakPolicyStatus, now: datetime
+    status: ConditionStatus, reason: Reason, message: str, pass_status: LeakPolicyStatus, now: datetime
 ) -> Condition:
     return Condition(
         type=ConditionType.REMEDIATION_SUSPENDED,

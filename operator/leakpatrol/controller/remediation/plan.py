@@ -17,8 +17,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from leakpatrol.api import Finding, RemediationAction, RemediationSpec, RemediationStatus, Workload
-from leakpatrol.controller.remediation import rails, state
+from leakpatrol.controller.remediation import messages, rails, state
 from leakpatrol.core import LeakState, Obj, SignalKind
+from leakpatrol.reasons import Reason
 
 
 class PlanStep(StrEnum):
@@ -32,7 +33,7 @@ class PlanStep(StrEnum):
 class Decision:
     verdict: PlanStep
     finding: Finding
-    reason: str
+    reason: Reason  # an ACT's: what its Event will say (done, or dry run)
     message: str
     until: datetime | None = None
 
@@ -64,7 +65,7 @@ def precheck(f: Finding, st: RemediationStatus, spec: RemediationSpec, now: date
         return Decision(PlanStep.SKIP, f, suspended.reason, suspended.message)
     if rails.is_recurrence(w, f, spec.escalate_after, now):
         return Decision(
-            PlanStep.SUSPEND, f, "RemediationSuspended", "the same leak came back after an action"
+            PlanStep.SUSPEND, f, Reason.REMEDIATION_SUSPENDED, "the same leak came back after an action"
         )
     blocks = (
         rails.kind_supports(spec.action, f.workload.kind),
@@ -73,7 +74,7 @@ def precheck(f: Finding, st: RemediationStatus, spec: RemediationSpec, now: date
         rails.budget_left(st.actions, spec.max_actions, spec.window, now),
         rails.one_at_a_time(st.in_action, f.workload),
     )
-    return _first(f, blocks) or Decision(PlanStep.ACT, f, "", "")
+    return _first(f, blocks) or Decision(PlanStep.ACT, f, messages.done_reason(spec), "")
 
 
 def on_workload(spec: RemediationSpec, kind: str, workload: Obj, pdbs: Sequence[Obj]) -> rails.Block | None:
@@ -96,4 +97,4 @@ def blocked(f: Finding, b: rails.Block) -> Decision:
 
 def doubt(d: Decision, why: str) -> Decision:
     """An API error or anything unsure while deciding: a skip that says why, never an action."""
-    return Decision(PlanStep.SKIP, d.finding, "DecisionFailed", f"{why}; nothing done")
+    return Decision(PlanStep.SKIP, d.finding, Reason.DECISION_FAILED, f"{why}; nothing done")

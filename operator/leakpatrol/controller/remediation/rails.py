@@ -15,6 +15,7 @@ from typing import Any
 from leakpatrol.api import Finding, RemediationAction, TimeWindow, Workload, WorkloadRemediation
 from leakpatrol.controller.remediation import timewindow
 from leakpatrol.core import LeakState, Obj, SignalKind
+from leakpatrol.reasons import Reason
 
 RESTARTABLE = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 # Evicting a pod nobody re-creates would delete the service: only pods with a controller.
@@ -23,7 +24,7 @@ EVICTABLE = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    reason: str  # CamelCase, for the status line, the Event and the metric
+    reason: Reason  # for the status line, the Event and the metric
     message: str
     until: datetime | None = None  # when this rail will let it through, if known
 
@@ -38,24 +39,24 @@ def confirmed(f: Finding, passes: int, min_confirmations: int) -> Block | None:
     """Only a Confirmed leak that stayed Confirmed for `min_confirmations` passes; a heap-only
     finding twice as long, since heap grows for benign reasons (caches, GC pacing) in blips."""
     if f.state is not LeakState.CONFIRMED:
-        return Block("NotConfirmed", f"the {f.signal.value} leak is only {f.state.value}")
+        return Block(Reason.NOT_CONFIRMED, f"the {f.signal.value} leak is only {f.state.value}")
     needed = min_confirmations * (2 if f.signal is SignalKind.HEAP else 1)
     if passes < needed:
-        return Block("AwaitingConfirmations", f"confirmed in {passes} of {needed} consecutive passes")
+        return Block(Reason.AWAITING_CONFIRMATIONS, f"confirmed in {passes} of {needed} consecutive passes")
     return None
 
 
 def kind_supports(action: RemediationAction, kind: str) -> Block | None:
     allowed = RESTARTABLE if action is RemediationAction.ROLLOUT_RESTART else EVICTABLE
     if action is RemediationAction.NONE or kind not in allowed:
-        return Block("UnsupportedWorkload", f"{action.value} does not apply to a {kind}")
+        return Block(Reason.UNSUPPORTED_WORKLOAD, f"{action.value} does not apply to a {kind}")
     return None
 
 
 def not_suspended(w: WorkloadRemediation | None) -> Block | None:
     if w is not None and w.suspended:
         msg = "suspended: the leak came back after an action (see the RemediationSuspended condition)"
-        return Block("RemediationSuspended", msg)
+        return Block(Reason.REMEDIATION_SUSPENDED, msg)
     return None
 
 
@@ -65,7 +66,7 @@ def cooldown_over(w: WorkloadRemediation | None, cooldown: float, now: datetime)
     until = w.last_action_time + timedelta(seconds=cooldown)
     if now < until:
         return Block(
-            "Cooldown", f"last action at {_t(w.last_action_time)}; cooldown until {_t(until)}", until
+            Reason.COOLDOWN, f"last action at {_t(w.last_action_time)}; cooldown until {_t(until)}", until
         )
     return None
 
@@ -77,13 +78,15 @@ def budget_left(actions: Sequence[datetime], max_actions: int, window: float, no
     until = recent[0] + timedelta(seconds=window)
     msg = f"{len(recent)} action(s) in the last {window:.0f}s reach maxActions {max_actions}"
     msg += f"; next after {_t(until)}"
-    return Block("ActionBudgetExhausted", msg, until)
+    return Block(Reason.ACTION_BUDGET_EXHAUSTED, msg, until)
 
 
 def one_at_a_time(in_action: Workload | None, candidate: Workload) -> Block | None:
     if in_action is None or in_action == candidate:
         return None
-    return Block("AnotherWorkloadInAction", f"waiting for {in_action.kind}/{in_action.name} to settle first")
+    return Block(
+        Reason.ANOTHER_WORKLOAD_IN_ACTION, f"waiting for {in_action.kind}/{in_action.name} to settle first"
+    )
 
 
 def inside_windows(windows: Sequence[TimeWindow], now: datetime) -> Block | None:
@@ -91,7 +94,7 @@ def inside_windows(windows: Sequence[TimeWindow], now: datetime) -> Block | None
         return None
     opens = timewindow.next_opening(windows, now)
     when = f"waiting until {_t(opens)}" if opens else "no allowed window opens within a week"
-    return Block("OutsideAllowedWindow", f"outside spec.remediation.allowedWindows; {when}", opens)
+    return Block(Reason.OUTSIDE_ALLOWED_WINDOW, f"outside spec.remediation.allowedWindows; {when}", opens)
 
 
 def is_recurrence(w: WorkloadRemediation | None, f: Finding, escalate_after: float, now: datetime) -> bool:
@@ -109,7 +112,8 @@ def fully_available(kind: str, obj: Obj) -> Block | None:
     meta, spec, st = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     if st.get("observedGeneration", -1) < meta.get("generation", 0):
         return Block(
-            "RolloutInProgress", f"{kind} {meta.get('name')}: the controller has not observed the last change"
+            Reason.ROLLOUT_IN_PROGRESS,
+            f"{kind} {meta.get('name')}: the controller has not observed the last change",
         )
     if kind == "DaemonSet":
         want, counts = (
@@ -125,7 +129,7 @@ def fully_available(kind: str, obj: Obj) -> Block | None:
         ]
     if want is None or any(c != want for c in counts):
         return Block(
-            "WorkloadNotAvailable",
+            Reason.WORKLOAD_NOT_AVAILABLE,
             f"{kind} {meta.get('name')}: not every replica is updated and available ({counts} of {want})",
         )
     return None
@@ -141,7 +145,7 @@ def budgets_allow(pdbs: Sequence[Obj], pod_labels: Mapping[str, str]) -> Block |
         if not current or st.get("disruptionsAllowed", 0) < 1:
             allowed = st.get("disruptionsAllowed", 0)
             msg = f"PodDisruptionBudget {meta.get('name')} allows no disruption now ({allowed} allowed)"
-            return Block("DisruptionBudgetExhausted", msg)
+            return Block(Reason.DISRUPTION_BUDGET_EXHAUSTED, msg)
     return None
 
 

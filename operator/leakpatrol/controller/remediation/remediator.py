@@ -31,7 +31,8 @@ from leakpatrol.controller.remediation import evidence, messages, plan, rails, s
 from leakpatrol.controller.remediation.actions import act
 from leakpatrol.controller.remediation.plan import Decision, PlanStep
 from leakpatrol.controller.verdict.findings import PodResult
-from leakpatrol.core import EventType, LeakpatrolError, ObjectRef
+from leakpatrol.core import LeakpatrolError, ObjectNotFound, ObjectRef
+from leakpatrol.reasons import EventType, Reason
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class Remediator:
         self.cluster, self.policy, self.clock = cluster, policy, clock
         self.memory: RemediationStatus | None = None
         self.written: RemediationStatus | None = None  # what our last status write said
-        self.told: dict[state.Key, str] = {}  # last reason posted per workload: Events on change only
+        self.told: dict[state.Key, Reason] = {}  # last reason posted per workload: Events on change only
 
     async def after_pass(
         self,
@@ -98,7 +99,7 @@ class Remediator:
                 st = await self._first_evidence(st, f, ctx)
             d = plan.precheck(f, st, ctx.spec.remediation, ctx.now)
             if d.verdict is PlanStep.ACT and acted:
-                d = Decision(PlanStep.SKIP, f, "AnotherWorkloadInAction", "one action per pass")
+                d = Decision(PlanStep.SKIP, f, Reason.ANOTHER_WORKLOAD_IN_ACTION, "one action per pass")
             if d.verdict is PlanStep.ACT:
                 st, acted = await self._act(st, d, ctx)
             elif d.verdict is PlanStep.SUSPEND:
@@ -140,7 +141,7 @@ class Remediator:
     ) -> tuple[RemediationStatus, bool]:
         r, f = ctx.spec.remediation, d.finding
         pods = evidence.pods_worst_first(f, ctx.results)
-        reason = messages.DRY_RUN_REASON if r.dry_run else messages.DONE[r.action]
+        reason = messages.done_reason(r)
         text = messages.action_message(r.action, f, pods, r.dry_run, saved)
         rec = RemediationRecord(
             workload=f.workload,
@@ -170,7 +171,7 @@ class Remediator:
             )
             rec = rec.model_copy(update={"message": partial[:1024]})
             ahead = state.record_action(st, rec, rails.signature(f), r.cooldown)
-        await self._tell(ref, "Normal", reason, rec.message, ctx)
+        await self._tell(ref, reason.event_type, reason, rec.message, ctx)
         metrics.REMEDIATION.labels(*self._labels(f), r.action.value, reason).inc()
         ctx.said = rec.message
         return ahead, True
@@ -181,7 +182,7 @@ class Remediator:
         text = messages.suspension_message(d.finding, w.last_action_time if w else None, self.policy)
         st = state.suspend(st, k, ctx.token)
         ref = ctx.workloads.get(k)
-        await self._tell(ref, "Warning", d.reason, text, ctx)
+        await self._tell(ref, d.reason.event_type, d.reason, text, ctx)
         metrics.REMEDIATION.labels(
             *self._labels(d.finding), ctx.spec.remediation.action.value, d.reason
         ).inc()
@@ -192,8 +193,7 @@ class Remediator:
         action = ctx.spec.remediation.action
         rec = messages.skip_record(d.workload, d.reason, d.message, ctx.spec.remediation, ctx.now)
         text = rec.message
-        kind: EventType = "Warning" if d.reason in ("DecisionFailed", "EvidenceNotSaved") else "Normal"
-        await self._tell(ctx.workloads.get(state.key(d.workload)), kind, d.reason, text, ctx)
+        await self._tell(ctx.workloads.get(state.key(d.workload)), d.reason.skip_type, d.reason, text, ctx)
         metrics.REMEDIATION.labels(*self._labels(d.finding), action.value, d.reason).inc()
         if d.until is not None:
             ctx.untils.append(d.until)
@@ -234,7 +234,7 @@ class Remediator:
             f"saved profiles of pod {pod} ({', '.join(files)}) in ConfigMap {stored.namespace}/{stored.name}"
         )
         text += f"; open one: {evref.command}"
-        await self._tell(ref, "Normal", "EvidenceSaved", text, ctx)
+        await self._tell(ref, Reason.EVIDENCE_SAVED.event_type, Reason.EVIDENCE_SAVED, text, ctx)
         return state.add_evidence(st, evref), stored.name
 
     # --- the workload last acted on ---------------------------------------------------------------
@@ -247,13 +247,15 @@ class Remediator:
         ref = ObjectRef(api_version, w.kind, w.name, "", self.policy.namespace)
         try:
             obj = await self.cluster.read_workload(ref)
-        except LeakpatrolError as exc:
-            return state.settled(st) if exc.reason == "NotFound" else st
+        except ObjectNotFound:
+            return state.settled(st)  # gone: nothing left to settle
+        except LeakpatrolError:
+            return st
         return st if rails.fully_available(w.kind, obj) else state.settled(st)
 
     # --- saying it --------------------------------------------------------------------------------
     async def _tell(
-        self, about: ObjectRef | None, kind: EventType, reason: str, text: str, ctx: _Pass
+        self, about: ObjectRef | None, kind: EventType, reason: Reason, text: str, ctx: _Pass
     ) -> None:
         """An Event on the policy and the workload, posted when the reason changes for that
         workload (repeats would only be aggregated into a count)."""

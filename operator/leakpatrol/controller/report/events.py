@@ -9,6 +9,7 @@ from leakpatrol.api import Finding
 from leakpatrol.controller.ports import EventIntent, Unscannable
 from leakpatrol.controller.verdict.fleet import FleetSpread, spread_words
 from leakpatrol.core import MAX_EVENT_MESSAGE, LeakState, ObjectRef
+from leakpatrol.reasons import Reason
 
 
 def _key(f: Finding) -> tuple[str, str, str]:
@@ -73,28 +74,29 @@ def leak_events(
         subjects = [policy, *_maybe(workloads.get((f.workload.kind, f.workload.name)))]
         if f.state is LeakState.CONFIRMED and (old is None or old.state is not LeakState.CONFIRMED):
             subjects += [pods[p] for p in f.pods if p in pods]
-            out += [EventIntent(s, "Warning", "LeakDetected", finding_message(f)) for s in _unique(subjects)]
+            out += [EventIntent.of(s, Reason.LEAK_DETECTED, finding_message(f)) for s in _unique(subjects)]
         elif f.state is LeakState.SUSPECTED and old is None:
-            out += [EventIntent(s, "Normal", "LeakSuspected", finding_message(f)) for s in _unique(subjects)]
+            out += [EventIntent.of(s, Reason.LEAK_SUSPECTED, finding_message(f)) for s in _unique(subjects)]
     for key, old in before.items():
         if old.state is LeakState.CONFIRMED and key not in now:
             msg = f"{old.workload.kind}/{old.workload.name} {old.signal.value}: no longer growing"
             subjects = [policy, *_maybe(workloads.get((old.workload.kind, old.workload.name)))]
-            out += [EventIntent(s, "Normal", "LeakResolved", msg) for s in _unique(subjects)]
+            out += [EventIntent.of(s, Reason.LEAK_RESOLVED, msg) for s in _unique(subjects)]
     return out
 
 
 def failure_events(
     policy: ObjectRef, previous: Iterable[str], failures: Sequence[Unscannable], pods: Mapping[str, ObjectRef]
 ) -> list[EventIntent]:
-    """A Warning when a target starts failing (ScrapeFailed, PprofNotExposed, PortNotFound, ...)."""
+    """A Warning when a target starts failing (ScrapeFailed, PprofNotExposed, PortNotFound, ...):
+    the failure's own reason, of the type the vocabulary gives it."""
     seen = set(previous)
     out = []
     for u in failures:
         if u.pod in seen:
             continue
         msg = f"pod {u.pod}: {u.message}"[:MAX_EVENT_MESSAGE]
-        out += [EventIntent(s, "Warning", u.reason, msg) for s in [policy, *_maybe(pods.get(u.pod))]]
+        out += [EventIntent.of(s, u.reason, msg) for s in [policy, *_maybe(pods.get(u.pod))]]
     return out
 
 

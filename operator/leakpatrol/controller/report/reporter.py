@@ -12,13 +12,14 @@ from leakpatrol.controller.ports import Cluster, EventIntent, ScanTarget, Unscan
 from leakpatrol.controller.report import events as ev
 from leakpatrol.controller.report.status import invalid_status, not_ready_status, read_status, status_body
 from leakpatrol.core import MAX_EVENT_MESSAGE, CheckpointCorrupt, ObjectRef
+from leakpatrol.reasons import Reason
 
 
 class Reporter:
     def __init__(self, cluster: Cluster, policy: ObjectRef) -> None:
         self.cluster, self.policy = cluster, policy
         self.failing: set[str] = set()  # pods whose failure was already announced
-        self.reported: tuple[int | None, str] | None = None  # (generation, reason) made Ready=False
+        self.reported: tuple[int | None, Reason] | None = None  # (generation, reason) made Ready=False
 
     async def pass_events(
         self,
@@ -48,7 +49,7 @@ class Reporter:
         )
         await self._warn_once(generation, exc.reason, "; ".join(str(i) for i in exc.issues[:10]))
 
-    async def not_ready(self, body: Mapping[str, Any], reason: str, message: str, now: datetime) -> None:
+    async def not_ready(self, body: Mapping[str, Any], reason: Reason, message: str, now: datetime) -> None:
         """Ready=False with `reason` (a permanent failure of the pass, say RBAC), one Warning Event
         per generation and reason."""
         generation = (body.get("metadata") or {}).get("generation")
@@ -58,14 +59,11 @@ class Reporter:
 
     async def checkpoint_dropped(self, message: str) -> None:
         """One Warning per checkpoint refused on restore (the series then start afresh)."""
-        reason = CheckpointCorrupt.reason
         await self.cluster.post_event(
-            EventIntent(self.policy, "Warning", reason, message[:MAX_EVENT_MESSAGE])
+            EventIntent.of(self.policy, CheckpointCorrupt.reason, message[:MAX_EVENT_MESSAGE])
         )
 
-    async def _warn_once(self, generation: int | None, reason: str, message: str) -> None:
+    async def _warn_once(self, generation: int | None, reason: Reason, message: str) -> None:
         if self.reported != (generation, reason):
             self.reported = (generation, reason)
-            await self.cluster.post_event(
-                EventIntent(self.policy, "Warning", reason, message[:MAX_EVENT_MESSAGE])
-            )
+            await self.cluster.post_event(EventIntent.of(self.policy, reason, message[:MAX_EVENT_MESSAGE]))

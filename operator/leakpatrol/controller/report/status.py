@@ -15,12 +15,14 @@ from leakpatrol.api import (
     FieldIssue,
     Finding,
     LeakPolicyStatus,
+    ShardFailure,
     Targets,
     set_condition,
 )
 from leakpatrol.controller.ports import Unscannable
 from leakpatrol.controller.verdict.findings import carry_unscanned, leaking_workloads
 from leakpatrol.core import LeakState
+from leakpatrol.reasons import Reason
 
 _SHOWN = 3  # names listed in a message before "and N more"
 
@@ -34,7 +36,8 @@ class ScanPass:
     scanned: int
     evaluated: int  # targets with enough samples for a verdict
     findings: list[Finding]
-    failures: list[Unscannable] = field(default_factory=list)  # fetch failures and unscannable pods
+    # fetch failures and unscannable pods; merged from shards, as the replicas stored them
+    failures: Sequence[Unscannable | ShardFailure] = field(default_factory=list)
     failing: int | None = None  # when `failures` is a sample (merged shards): the true count
 
     @property
@@ -50,7 +53,7 @@ def _some(names: Sequence[str]) -> str:
 def _cond(
     type_: ConditionType,
     status: ConditionStatus,
-    reason: str,
+    reason: str,  # a Reason; a target failure's word as another replica stored it
     message: str,
     *,
     gen: int | None,
@@ -81,11 +84,18 @@ def _leak_condition(p: ScanPass, gen: int | None, now: datetime) -> Condition:
             f"{names}: {f.signal.value} {what}{rule}; "
             "see status.findings or `kubectl describe` the workload for the culprit and the fix"
         )
-        return _cond(ConditionType.LEAK_DETECTED, ConditionStatus.TRUE, "LeakDetected", msg, gen=gen, now=now)
+        return _cond(
+            ConditionType.LEAK_DETECTED, ConditionStatus.TRUE, Reason.LEAK_DETECTED, msg, gen=gen, now=now
+        )
     if p.evaluated == 0:
         msg = "not enough samples yet for a verdict (detection.minSamples after detection.warmup)"
         return _cond(
-            ConditionType.LEAK_DETECTED, ConditionStatus.UNKNOWN, "InsufficientData", msg, gen=gen, now=now
+            ConditionType.LEAK_DETECTED,
+            ConditionStatus.UNKNOWN,
+            Reason.INSUFFICIENT_DATA,
+            msg,
+            gen=gen,
+            now=now,
         )
     suspected = [f for f in p.findings if f.state is LeakState.SUSPECTED]
     if suspected:
@@ -93,7 +103,7 @@ def _leak_condition(p: ScanPass, gen: int | None, now: datetime) -> Condition:
         return _cond(
             ConditionType.LEAK_DETECTED,
             ConditionStatus.FALSE,
-            "LeakSuspected",
+            Reason.LEAK_SUSPECTED,
             f"{names}: growth flagged, awaiting confirmation",
             gen=gen,
             now=now,
@@ -101,7 +111,7 @@ def _leak_condition(p: ScanPass, gen: int | None, now: datetime) -> Condition:
     return _cond(
         ConditionType.LEAK_DETECTED,
         ConditionStatus.FALSE,
-        "NoLeak",
+        Reason.NO_LEAK,
         f"no growing goroutine group or heap site in {p.evaluated} evaluated target(s)",
         gen=gen,
         now=now,
@@ -113,13 +123,13 @@ def _degraded_condition(p: ScanPass, gen: int | None, now: datetime) -> Conditio
         return _cond(
             ConditionType.DEGRADED,
             ConditionStatus.FALSE,
-            "AllTargetsScanned",
+            Reason.ALL_TARGETS_SCANNED,
             f"all {p.selected} selected target(s) answered",
             gen=gen,
             now=now,
         )
     reasons = sorted({u.reason for u in p.failures})
-    reason = reasons[0] if len(reasons) == 1 else "TargetsFailing"
+    reason = reasons[0] if len(reasons) == 1 else Reason.TARGETS_FAILING
     msg = f"{p.failing_count} target(s) failing: " + "; ".join(
         f"{u.pod}: {u.message}" for u in p.failures[:_SHOWN]
     )
@@ -137,7 +147,7 @@ def scanned_status(
         ready = _cond(
             ConditionType.READY,
             ConditionStatus.TRUE,
-            "NoTargets",
+            Reason.NO_TARGETS,
             f"no Running and Ready pod in namespace {p.namespace} matches spec.selector",
             gen=generation,
             now=now,
@@ -146,7 +156,7 @@ def scanned_status(
         ready = _cond(
             ConditionType.READY,
             ConditionStatus.TRUE,
-            "Scanned",
+            Reason.SCANNED,
             f"scanned {p.scanned} of {p.selected} target(s)",
             gen=generation,
             now=now,
@@ -180,13 +190,13 @@ def invalid_status(
 ) -> LeakPolicyStatus:
     """Ready=False naming every bad field; scanning stops until the spec is fixed, findings are kept."""
     msg = "; ".join(str(i) for i in issues[:10])
-    return not_ready_status(previous, "InvalidSpec", msg, generation, now)
+    return not_ready_status(previous, Reason.INVALID_SPEC, msg, generation, now)
 
 
 def not_ready_status(
-    previous: LeakPolicyStatus | None, reason: str, message: str, generation: int | None, now: datetime
+    previous: LeakPolicyStatus | None, reason: Reason, message: str, generation: int | None, now: datetime
 ) -> LeakPolicyStatus:
-    """Ready=False with a reason (say `Forbidden`); counts and findings stay as last seen."""
+    """Ready=False with a reason (say `Reason.FORBIDDEN`); counts and findings stay as last seen."""
     conditions = set_condition(
         list(previous.conditions) if previous else [],
         _cond(ConditionType.READY, ConditionStatus.FALSE, reason, message, gen=generation, now=now),
@@ -202,7 +212,7 @@ def suspended_status(
     cond = _cond(
         ConditionType.READY,
         ConditionStatus.FALSE,
-        "Suspended",
+        Reason.SUSPENDED,
         "spec.suspend is true: not scanning",
         gen=generation,
         now=now,

@@ -21,7 +21,6 @@ from datetime import datetime
 
 from leakpatrol.api import Finding, ShardFailure, ShardReport, Spread, Targets, worst_first
 from leakpatrol.api.status import MAX_FINDINGS, MAX_SHARD_FAILURES
-from leakpatrol.controller.ports import Unscannable
 from leakpatrol.controller.report.status import ScanPass
 from leakpatrol.core import LeakState
 
@@ -74,7 +73,7 @@ def merge_findings(parts: Iterable[Iterable[Finding]]) -> list[Finding]:
 def merged_pass(namespace: str, reports: Mapping[str, ShardReport]) -> ScanPass:
     """The policy's pass as one replica would have seen it, from every live replica's report."""
     parts = list(reports.values())
-    failures = [Unscannable(f.pod, f.reason, f.message) for r in parts for f in r.failures]
+    failures = [f for r in parts for f in r.failures]  # each replica's words, as it stored them
     return ScanPass(
         namespace=namespace,
         selected=sum(r.targets.selected for r in parts),
