@@ -346,7 +346,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ProfileError, SeriesError, RuleError, OSError, ValueError) as exc:
         print(f"leakpatrol: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
