@@ -9,11 +9,15 @@ import argparse
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from leakpatrol.cli.args import duration
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.profiles.parser import MAX_DECOMPRESSED, MAX_STACKS, ParseLimits
+
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def own_namespace() -> str:
@@ -24,104 +28,122 @@ def own_namespace() -> str:
     return sa.read_text().strip() if sa.is_file() else "default"
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"LEAKPATROL_{name}", default)
+def _env(flag: str, default: str) -> str:
+    """The environment's default for `flag`: --max-fetches reads LEAKPATROL_MAX_FETCHES."""
+    return os.environ.get("LEAKPATROL_" + flag.removeprefix("--").replace("-", "_").upper(), default)
+
+
+def _env_option(
+    p: argparse._ActionsContainer,
+    flag: str,
+    default: str,
+    parse: Callable[[str], Any] = str,
+    help: str | None = None,
+    **kw: Any,
+) -> None:
+    """`flag`, parsed by `parse`, defaulting to its environment variable, else to `default`."""
+    p.add_argument(flag, type=parse, default=parse(_env(flag, default)), help=help, **kw)
+
+
+def _env_switch(p: argparse._ActionsContainer, flag: str, default: str, help: str) -> None:
+    on = _env(flag, default).lower() in ("1", "true", "yes")
+    p.add_argument(flag, action=argparse.BooleanOptionalAction, default=on, help=help)
+
+
+def _cluster_flags(p: argparse.ArgumentParser, every: str, only: str) -> None:
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument("--all-namespaces", action="store_true", help=every)
+    scope.add_argument("--namespace", action="append", default=[], help=only)
+    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    p.add_argument("--context")
 
 
 def _operator_ha_flags(op: argparse.ArgumentParser) -> None:
     g = op.add_argument_group("replicas and health")
-    g.add_argument(
+    _env_option(
+        g,
         "--identity",
-        default=_env("IDENTITY", os.environ.get("POD_NAME", "")),
+        os.environ.get("POD_NAME", ""),
         help="this replica's name in the Lease (default: $POD_NAME, else host-pid)",
     )
-    g.add_argument(
+    _env_switch(
+        g,
         "--leader-election",
-        action=argparse.BooleanOptionalAction,
-        default=_env("LEADER_ELECTION", "true").lower() in ("1", "true", "yes"),
-        help="scan only while holding a Lease in the home namespace, so replicas > 1 is safe (default on)",
+        "true",
+        "scan only while holding a Lease in the home namespace, so replicas > 1 is safe (default on)",
     )
-    g.add_argument("--lease-name", default=_env("LEASE_NAME", "leakpatrol"), help="the Lease's name")
-    g.add_argument(
+    _env_option(g, "--lease-name", "leakpatrol", help="the Lease's name")
+    _env_switch(
+        g,
         "--sharding",
-        action=argparse.BooleanOptionalAction,
-        default=_env("SHARDING", "false").lower() in ("1", "true", "yes"),
-        help="every replica scans its share (member Leases <lease-name>-member-*) instead of one leader",
+        "false",
+        "every replica scans its share (member Leases <lease-name>-member-*) instead of one leader",
     )
-    g.add_argument(
+    _env_option(
+        g,
         "--shards",
-        type=int,
-        default=int(_env("SHARDS", "16")),
-        help="with --sharding: shards per policy, the unit of hand-over and of checkpoints (default 16)",
+        "16",
+        int,
+        "with --sharding: shards per policy, the unit of hand-over and of checkpoints (default 16)",
     )
-    g.add_argument(
+    _env_option(
+        g,
         "--lease-duration",
-        type=duration,
-        default=duration(_env("LEASE_DURATION", "15s")),
-        help="a standby takes over after the leader is silent this long (default 15s)",
+        "15s",
+        duration,
+        "a standby takes over after the leader is silent this long (default 15s)",
     )
-    g.add_argument(
+    _env_option(
+        g,
         "--stall-after",
-        type=duration,
-        default=duration(_env("STALL_AFTER", "5m")),
-        help="/healthz fails after this long without an answer from the API server (default 5m)",
+        "5m",
+        duration,
+        "/healthz fails after this long without an answer from the API server (default 5m)",
     )
 
 
 def configure_operator(op: argparse.ArgumentParser) -> None:
-    scope = op.add_mutually_exclusive_group()
-    scope.add_argument("--all-namespaces", action="store_true", help="watch every namespace (the default)")
-    scope.add_argument("--namespace", action="append", default=[], help="watch this namespace (repeatable)")
-    op.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
-    op.add_argument("--context")
-    op.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "8080")))
+    _cluster_flags(op, "watch every namespace (the default)", "watch this namespace (repeatable)")
+    _env_option(op, "--metrics-port", "8080", int)
     op.add_argument("--log-http", action="store_true", help="log every HTTP request (httpx at --log-level)")
-    op.add_argument(
+    _env_option(
+        op,
         "--home-namespace",
-        default=_env("HOME_NAMESPACE", ""),
+        "",
         help="the operator's own namespace, where checkpoints live (default: its pod's namespace)",
     )
-    op.add_argument(
-        "--max-fetches",
-        type=int,
-        default=int(_env("MAX_FETCHES", str(GLOBAL_FETCHES))),
-        help="global fetch cap",
-    )
-    op.add_argument(
-        "--per-policy",
-        type=int,
-        default=int(_env("PER_POLICY", str(PER_POLICY_FETCHES))),
-        help="fetch cap per policy",
-    )
+    _env_option(op, "--max-fetches", str(GLOBAL_FETCHES), int, "global fetch cap")
+    _env_option(op, "--per-policy", str(PER_POLICY_FETCHES), int, "fetch cap per policy")
     _operator_ha_flags(op)
-    op.add_argument(
+    _env_option(
+        op,
         "--max-profile-stacks",
-        type=int,
-        default=int(_env("MAX_PROFILE_STACKS", str(MAX_STACKS))),
-        help="refuse a profile with more distinct stacks than this (ProfileTooLarge)",
+        str(MAX_STACKS),
+        int,
+        "refuse a profile with more distinct stacks than this (ProfileTooLarge)",
     )
-    op.add_argument(
+    _env_option(
+        op,
         "--max-profile-mb",
-        type=int,
-        default=int(_env("MAX_PROFILE_MB", str(MAX_DECOMPRESSED >> 20))),
-        help="refuse a profile that decompresses to more MiB than this (ProfileTooLarge)",
+        str(MAX_DECOMPRESSED >> 20),
+        int,
+        "refuse a profile that decompresses to more MiB than this (ProfileTooLarge)",
     )
-    op.add_argument(
+    _env_option(
+        op,
         "--parse-workers",
-        type=int,
-        default=int(_env("PARSE_WORKERS", "2")),
-        help="worker processes parsing profiles too big to parse inline (0: parse everything inline)",
+        "2",
+        int,
+        "worker processes parsing profiles too big to parse inline (0: parse everything inline)",
     )
-    op.add_argument(
-        "--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"]
-    )
+    _env_option(op, "--log-level", "info", choices=["debug", "info", "warning", "error"])
     op.set_defaults(run=cmd_operator)
 
 
 def cmd_operator(a: argparse.Namespace) -> int:
     from leakpatrol.runtime.main import OperatorOptions, run_operator  # noqa: PLC0415 - kopf is heavy
 
-    logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=a.log_level.upper(), format=_LOG_FORMAT)
     if not a.log_http:  # one line per request (thousands a minute) would drown what happened
         for noisy in ("httpx", "httpcore"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -148,12 +170,8 @@ def cmd_operator(a: argparse.Namespace) -> int:
 
 
 def configure_release(rf: argparse.ArgumentParser) -> None:
-    scope = rf.add_mutually_exclusive_group()
-    scope.add_argument("--all-namespaces", action="store_true", help="every namespace (the default)")
-    scope.add_argument("--namespace", action="append", default=[], help="only this namespace (repeatable)")
-    rf.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
-    rf.add_argument("--context")
-    rf.add_argument("--home-namespace", default=_env("HOME_NAMESPACE", ""), help="the operator's namespace")
+    _cluster_flags(rf, "every namespace (the default)", "only this namespace (repeatable)")
+    _env_option(rf, "--home-namespace", "", help="the operator's namespace")
     rf.add_argument("--deployment", default="", help="the operator's Deployment, scaled to 0 first")
     rf.set_defaults(run=cmd_release_finalizers)
 
@@ -161,7 +179,7 @@ def configure_release(rf: argparse.ArgumentParser) -> None:
 def cmd_release_finalizers(a: argparse.Namespace) -> int:
     from leakpatrol.runtime.uninstall import Release, run_release  # noqa: PLC0415 - kube client
 
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level="INFO", format=_LOG_FORMAT)
     home = a.home_namespace or own_namespace()
     release = Release(home, a.deployment or None, tuple(a.namespace))
     asyncio.run(run_release(release, a.kubeconfig, a.context))
