@@ -18,8 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from statistics import median
 
-from leakpatrol.detect.stats import pearson, quarters
+from leakpatrol.detect.stats import mann_kendall, pearson, quarters
+from leakpatrol.detect.tracker import GroupTracker, Series
 
+LOAD_CORRELATION = 0.8  # a group this correlated with a rising load follows the load
+_LOAD_SIGNIFICANCE = 0.05
 _COMOVE_CORRELATION = 0.6
 _BLOCKS = 6  # states trade goroutines at sampling time; block medians show how they move
 _SIBLING_SHARE = 0.1  # siblings grow by at least this share of the group's growth
@@ -74,3 +77,46 @@ def outgrows_siblings(values: Sequence[float], siblings: Sequence[float]) -> boo
     k = sum(values[:head]) / max(1.0, sum(siblings[:head]))
     beyond = quick_growth(values[n - m :]) - k * quick_growth(siblings[n - m :])
     return beyond > 0 and beyond > _DRIFT * k * max(0.0, quick_growth(siblings[n - m :]))
+
+
+def siblings_of(tracker: GroupTracker, series: Series) -> list[float]:
+    """The series' root's other states, over the same samples as the series."""
+    root = tracker.tail_root(series)
+    return [r - v for r, v in zip(root, series.values, strict=True)]
+
+
+def target_load(tracker: GroupTracker) -> list[float]:
+    """In-flight work of the whole target: groups the profile marks as request handlers, plus
+    every root whose biggest group moves with the root's other states (less the handlers in
+    it, which are counted already)."""
+    load = list(tracker.load) if tracker.load_aware else [0.0] * len(tracker.times)
+    biggest: dict[str, Series] = {}
+    for s in tracker.groups.values():
+        if s.root not in biggest or s.values[-1] > biggest[s.root].values[-1]:
+            biggest[s.root] = s
+    for root, s in biggest.items():
+        totals = tracker.roots.get(root)
+        if totals is not None and comoving(s.values, siblings_of(tracker, s)):
+            _add_root(load, tracker, root, totals)
+    return load
+
+
+def _add_root(load: list[float], tracker: GroupTracker, root: str, totals: Sequence[float]) -> None:
+    offset = len(load) - len(totals)
+    for i, v in enumerate(totals):
+        load[offset + i] += v
+    for s in tracker.groups.values():
+        if s.is_load and s.root == root:
+            offset = len(load) - len(s.values)
+            for i, v in enumerate(s.values):
+                load[offset + i] -= v
+
+
+def follows_load(values: Sequence[float], load: Sequence[float], min_samples: int) -> bool:
+    """The target's load (over the same samples as `values`) rises plainly and the group tracks it."""
+    load = load[-len(values) :]
+    if len(load) < min_samples:
+        return False
+    mk = mann_kendall(load)
+    rising = mk.s > 0 and mk.p_value < _LOAD_SIGNIFICANCE and max(load) > 1.2 * max(1.0, min(load))
+    return rising and pearson(values, load) >= LOAD_CORRELATION

@@ -1,0 +1,7 @@
+"""`python -m leakpatrol.cli`: the same as the `leakpatrol` command."""
+
+import sys
+
+from leakpatrol.cli import main
+
+sys.exit(main())
