@@ -15,6 +15,7 @@ from typing import Any
 
 from leakpatrol.cli.args import duration
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
+from leakpatrol.inflight import PROFILE_BUFFER_BYTES
 from leakpatrol.profiles.parser import MAX_DECOMPRESSED, MAX_STACKS, ParseLimits
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -136,6 +137,13 @@ def configure_operator(op: argparse.ArgumentParser) -> None:
         int,
         "worker processes parsing profiles too big to parse inline (0: parse everything inline)",
     )
+    _env_option(
+        op,
+        "--profile-buffer-mb",
+        str(PROFILE_BUFFER_BYTES >> 20),
+        int,
+        "MiB of profile bodies held at once across every policy; a fetch over it is retried later",
+    )
     _env_option(op, "--log-level", "info", choices=["debug", "info", "warning", "error"])
     op.set_defaults(run=cmd_operator)
 
@@ -157,6 +165,7 @@ def cmd_operator(a: argparse.Namespace) -> int:
         per_policy=a.per_policy,
         parse=ParseLimits(a.max_profile_stacks, a.max_profile_mb << 20),
         parse_workers=a.parse_workers,
+        profile_buffer=a.profile_buffer_mb << 20,
         identity=a.identity,
         leader_election=a.leader_election,
         lease_name=a.lease_name,
