@@ -9,6 +9,7 @@ from pathlib import Path
 from fakecluster import POLICY, Clock, FakeCluster, golden_server, running_pod, spec
 
 from leakpatrol import metrics
+from leakpatrol.controller.pacing import Pacing
 from leakpatrol.controller.ports import ScanTarget
 from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
 from leakpatrol.detect import checkpoint
@@ -231,3 +232,42 @@ async def test_a_corrupt_checkpoint_is_dropped_with_one_warning_and_the_next_pas
     checkpoint.restore(
         checkpoint.decode(cluster.checkpoint)["client-1-uid"], DetectionConfig(), RuleSet.default()
     )
+
+
+async def test_passes_that_keep_overrunning_the_interval_say_so_and_start_without_waiting_a_whole_interval() -> (
+    None
+):
+    clock = Clock()
+    cluster = FakeCluster([running_pod("web-1")])
+
+    def slow(target: ScanTarget, path: str) -> bytes:
+        clock.now += 70 if "goroutine?" in path else 0  # the goroutine profile: 70 s, interval 60 s
+        return golden_server(target, path)
+
+    scan = scanner(cluster, clock)
+    cluster.server = slow
+    waits = []
+    for _ in range(4):
+        waits.append(await scan.scan(cluster.body(spec())))
+    lag = metrics.REGISTRY.get_sample_value(
+        "leakpatrol_scan_lag_seconds", {"namespace": POLICY.namespace or "", "policy": POLICY.name}
+    )
+    assert lag == 10.0 and waits == [6.0] * 4  # a tenth of the interval: no hot loop
+    degraded = cluster.condition("Degraded")
+    assert degraded["status"] == "True" and degraded["reason"] == "PassesOverrun"
+    assert "passes take 70.0 s, over the 60 s interval, for 3 passes in a row" in degraded["message"]
+
+    cluster.server = golden_server  # it keeps up again: the wait is the interval less the pass
+    assert await scan.scan(cluster.body(spec())) == 60.0
+    await scan.scan(cluster.body(spec()))
+    assert cluster.condition("Degraded")["reason"] == "AllTargetsScanned"
+
+
+def test_the_wait_is_the_interval_less_the_pass() -> None:
+    pacing = Pacing()
+    pacing.passed(2.0, 5.0)
+    assert pacing.wait(5.0, 0.5) == 3.5 and pacing.lag == 0 and pacing.overrun() is None
+    for _ in range(3):
+        pacing.passed(7.5, 5.0)
+    assert pacing.wait(5.0, 0.0) == 0.5 and pacing.lag == 2.5
+    assert pacing.overrun() is not None and pacing.overrun().passes == 3  # type: ignore[union-attr]

@@ -33,6 +33,12 @@ SCAN_STEP_SECONDS = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+SCAN_LAG_SECONDS = Gauge(
+    "leakpatrol_scan_lag_seconds",
+    "How much longer the policy's last pass took than its schedule.interval (0: it kept the cadence).",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
 SCAN_SECONDS = Histogram(
     "leakpatrol_scan_duration_seconds",
     "Wall time of one scan pass over a policy's targets.",
@@ -114,6 +120,7 @@ _PER_POLICY: tuple[Metric, ...] = (
     WORKLOAD_LEAKING,
     TRACKED_TARGETS,
     SCAN_SECONDS,
+    SCAN_LAG_SECONDS,
     SCRAPE_ERRORS,
     INTERNAL_ERRORS,
     SCAN_FAILURES,

@@ -62,6 +62,7 @@ class Reason(StrEnum):
     INSUFFICIENT_DATA = "InsufficientData"  # LeakDetected=Unknown: too few samples for a verdict
     ALL_TARGETS_SCANNED = "AllTargetsScanned"  # Degraded=False: every selected target answered
     TARGETS_FAILING = "TargetsFailing"  # Degraded=True: targets fail for more than one reason
+    PASSES_OVERRUN = "PassesOverrun"  # Degraded=True: passes keep taking longer than the interval
     SCAN_FAILED = "ScanFailed", WARNING  # Event: a pass failed on a Temporary error (first of a run)
     INTERNAL_ERROR = "InternalError", WARNING  # Event: a pass failed on a bug; also the API's 500
 

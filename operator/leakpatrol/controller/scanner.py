@@ -26,6 +26,7 @@ from leakpatrol.controller.collect.records import Backoff, TargetRecords
 from leakpatrol.controller.collect.sampling import Sampler
 from leakpatrol.controller.collect.series import SeriesStore
 from leakpatrol.controller.collect.targets import select_targets
+from leakpatrol.controller.pacing import Pacing
 from leakpatrol.controller.passstate import PassState
 from leakpatrol.controller.ports import Cluster, ScanTarget, Unscannable
 from leakpatrol.controller.remediation import Remediator
@@ -95,6 +96,7 @@ class PolicyScanner:
         self.remediation = Remediator(cluster, policy, clock)
         self.role: SoloRole | ShardRole = SoloRole() if shards is None else ShardRole(shards, policy)
         self.series = SeriesStore(cluster, policy, self.role)
+        self.pacing = Pacing()
 
     @property
     def evaluators(self) -> dict[str, TargetEvaluator]:
@@ -115,7 +117,9 @@ class PolicyScanner:
         await self._step("remediate", self._remediate(p, spec))
         await self._step("report", self._report(p))
         await self._step("save", self._save(p))
-        return spec.schedule.interval + random.uniform(0, spec.schedule.jitter_seconds)
+        self.pacing.passed(self.clock() - p.started, spec.schedule.interval)
+        self._pace_metrics()
+        return self.pacing.wait(spec.schedule.interval, random.uniform(0, spec.schedule.jitter_seconds))
 
     async def _step(self, name: str, step: Awaitable[T]) -> T:
         began = time.perf_counter()
@@ -179,7 +183,8 @@ class PolicyScanner:
         findings = annotate(workload_findings(p.results), p.results, self.rollouts, p.started)
         evaluated = sum(1 for r in p.results if r.evaluation.evaluated)
         counts = (len(p.targets), len(p.results), evaluated)
-        p.scan = ScanPass(self.namespace, *counts, findings, p.failures)
+        overrun = self.pacing.overrun()  # as of the passes before this one
+        p.scan = ScanPass(self.namespace, *counts, findings, p.failures, overrun=overrun)
 
     async def _fold(self, p: PassState) -> None:
         assert p.scan is not None
@@ -252,6 +257,9 @@ class PolicyScanner:
         await self.reporter.not_ready(body, reason, message, datetime.fromtimestamp(self.clock(), UTC))
 
     # --- metrics ------------------------------------------------------------------------------
+    def _pace_metrics(self) -> None:
+        metrics.SCAN_LAG_SECONDS.labels(self.namespace, self.policy.name).set(self.pacing.lag)
+
     def _target_metrics(self, t: ScanTarget, sample: Sample) -> None:
         labels = (self.namespace, self.policy.name, t.name)
         if sample.goroutine is not None:

@@ -27,6 +27,22 @@ from leakpatrol.reasons import Reason
 _SHOWN = 3  # names listed in a message before "and N more"
 
 
+@dataclass(frozen=True, slots=True)
+class Overrun:
+    """Passes that keep taking longer than the policy's interval."""
+
+    took: float  # seconds, the last pass
+    interval: float
+    passes: int  # in a row
+
+    def sentence(self) -> str:
+        return (
+            f"passes take {self.took:.1f} s, over the {self.interval:g} s interval, for {self.passes}"
+            " passes in a row: raise spec.schedule.interval, narrow spec.selector, or give the"
+            " operator more fetch slots (--max-fetches, --per-policy) or replicas (--sharding)"
+        )
+
+
 @dataclass(slots=True)
 class ScanPass:
     """What one pass over the targets saw."""
@@ -39,6 +55,7 @@ class ScanPass:
     # fetch failures and unscannable pods; merged from shards, as the replicas stored them
     failures: Sequence[Unscannable | ShardFailure] = field(default_factory=list)
     failing: int | None = None  # when `failures` is a sample (merged shards): the true count
+    overrun: Overrun | None = None  # this replica's passes keep taking longer than the interval
 
     @property
     def failing_count(self) -> int:
@@ -119,6 +136,11 @@ def _leak_condition(p: ScanPass, gen: int | None, now: datetime) -> Condition:
 
 
 def _degraded_condition(p: ScanPass, gen: int | None, now: datetime) -> Condition:
+    if not p.failing_count and p.overrun is not None:
+        msg = p.overrun.sentence()
+        return _cond(
+            ConditionType.DEGRADED, ConditionStatus.TRUE, Reason.PASSES_OVERRUN, msg, gen=gen, now=now
+        )
     if not p.failing_count:
         return _cond(
             ConditionType.DEGRADED,
@@ -133,6 +155,8 @@ def _degraded_condition(p: ScanPass, gen: int | None, now: datetime) -> Conditio
     msg = f"{p.failing_count} target(s) failing: " + "; ".join(
         f"{u.pod}: {u.message}" for u in p.failures[:_SHOWN]
     )
+    if p.overrun is not None:
+        msg = f"{msg}; and {p.overrun.sentence()}"
     return _cond(ConditionType.DEGRADED, ConditionStatus.TRUE, reason, msg, gen=gen, now=now)
 
 
