@@ -122,13 +122,18 @@ async def test_a_recorded_leak_is_confirmed_with_events_and_survives_a_restart()
     assert [e.reason for e in cluster.events].count("LeakResolved") == 0
 
 
-async def test_a_spec_edit_keeps_the_series_and_applies_the_new_thresholds() -> None:
+async def five_passes_of_the_recorded_leak() -> tuple[FakeCluster, Clock, PolicyScanner]:
     clock = Clock(FIRST_STAMP)
     cluster = corpus_server(clock)
     scan = scanner(cluster, clock)
     for _ in range(5):
         await scan.scan(cluster.body(spec()))
         clock.now += 60
+    return cluster, clock, scan
+
+
+async def test_a_spec_edit_keeps_the_series_and_applies_the_new_thresholds() -> None:
+    cluster, _, scan = await five_passes_of_the_recorded_leak()
     evaluator = scan.evaluators["client-1-uid"]
     await scan.scan(cluster.body(spec(minSamples=40, window="3h"), generation=2))
     assert scan.evaluators["client-1-uid"] is evaluator  # reconfigured in place, not rebuilt
@@ -209,12 +214,7 @@ async def test_each_step_of_a_pass_is_timed_by_name() -> None:
 
 
 async def test_a_corrupt_checkpoint_is_dropped_with_one_warning_and_the_next_pass_is_fine() -> None:
-    clock = Clock(FIRST_STAMP)
-    cluster = corpus_server(clock)
-    scan = scanner(cluster, clock)
-    for _ in range(5):
-        await scan.scan(cluster.body(spec()))
-        clock.now += 60
+    cluster, clock, _ = await five_passes_of_the_recorded_leak()
     assert cluster.checkpoint is not None
     states = checkpoint.decode(cluster.checkpoint)
     states["client-1-uid"]["goroutines"]["total"].append(7)  # one element more than its times
@@ -234,9 +234,7 @@ async def test_a_corrupt_checkpoint_is_dropped_with_one_warning_and_the_next_pas
     )
 
 
-async def test_passes_that_keep_overrunning_the_interval_say_so_and_start_without_waiting_a_whole_interval() -> (
-    None
-):
+async def test_passes_that_keep_overrunning_their_interval_say_so_and_never_wait_a_whole_one() -> None:
     clock = Clock()
     cluster = FakeCluster([running_pod("web-1")])
 
