@@ -109,6 +109,31 @@ def test_crud_put_conflict_and_delete(api: client.ApiClient, ns: str) -> None:
     assert gone.value.status == 404 and message(gone.value) == 'configmaps "c1" not found'
 
 
+def test_a_uid_in_a_patch_or_update_is_a_precondition(api: client.ApiClient, ns: str) -> None:
+    """As the real storage layer: a body naming another uid is refused with 409, nothing written
+    (what keeps a restart addressed to one Deployment off a re-created one of the same name)."""
+    core = client.CoreV1Api(api)
+    cm = core.create_namespaced_config_map(ns, {"metadata": {"name": "u1"}, "data": {"k": "v"}})
+    other = "00000000-0000-4000-8000-000000000000"
+    with pytest.raises(ApiException) as patched:
+        core.patch_namespaced_config_map("u1", ns, {"metadata": {"uid": other}, "data": {"k": "x"}})
+    text = message(patched.value)
+    assert (
+        patched.value.status == 409
+        and f"UID in precondition: {other}, UID in object meta: {cm.metadata.uid}" in text
+    )
+    cm.metadata.uid = other
+    with pytest.raises(ApiException) as replaced:
+        core.replace_namespaced_config_map("u1", ns, cm)
+    assert replaced.value.status == 409 and "Precondition failed" in message(replaced.value)
+    same = core.patch_namespaced_config_map(
+        "u1",
+        ns,
+        {"metadata": {"uid": core.read_namespaced_config_map("u1", ns).metadata.uid}, "data": {"k": "y"}},
+    )
+    assert same.data == {"k": "y"}
+
+
 def test_json_patch_test_failure_is_422(api: client.ApiClient, ns: str) -> None:
     core = client.CoreV1Api(api)
     core.create_namespaced_config_map(ns, {"metadata": {"name": "jp"}, "data": {"k": "v"}})
