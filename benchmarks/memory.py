@@ -144,15 +144,24 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
+
+
 def descendants(pid: int) -> list[int]:
-    """Every process under `pid` (children of each of its threads, recursively)."""
-    found, todo = [], [pid]
+    """Every process under `pid` (children of each of its threads, recursively), except one that
+    is forked but has not exec'd yet: its VmRSS is the parent's pages, shared copy-on-write, which
+    the cgroup charges once (sampled in that instant, a worker's start read as 1 GiB more)."""
+    found, todo, own = [], [pid], _cmdline(pid)
     while todo:
         parent = todo.pop()
         for task in Path(f"/proc/{parent}/task").glob("*/children"):
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):
                 kids = [int(k) for k in task.read_text().split()]
-                found.extend(kids)
+                found.extend(k for k in kids if _cmdline(k) != own)
                 todo.extend(kids)
     return found
 
