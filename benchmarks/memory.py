@@ -155,7 +155,8 @@ def descendants(pid: int) -> list[int]:
     """Every process under `pid` (children of each of its threads, recursively), except one that
     is forked but has not exec'd yet: its VmRSS is the parent's pages, shared copy-on-write, which
     the cgroup charges once (sampled in that instant, a worker's start read as 1 GiB more)."""
-    found, todo, own = [], [pid], _cmdline(pid)
+    found: list[int] = []
+    todo, own = [pid], _cmdline(pid)
     while todo:
         parent = todo.pop()
         for task in Path(f"/proc/{parent}/task").glob("*/children"):
