@@ -1,6 +1,6 @@
 """Memory section: the operator's peak memory while a hostile tenant serves 32 bodies at the fetch cap.
 
-The experiment of the issue "memory is not bounded": 4 policies x 8 pods, each serving a 31 MiB
+The experiment of the issue "memory is not bounded": 4 policies x 8 pods, each serving a 15 MiB
 incompressible body (`os.urandom`) chunked, without Content-Length (so the fetch cannot refuse
 it up front), all fetched at once (the operator's 32 fetch slots, 8 per policy). Three processes:
 - a *hostile pprof server* (`python -m benchmarks.memory serve`): one asyncio process, one port
@@ -10,7 +10,7 @@ it up front), all fetched at once (the operator's 32 fetch slots, 8 per policy).
   `runtime.main` builds it — one `SharedCapacity` (FairShare(32), 8 per policy, a `ProfileParser`
   with 2 spawned worker processes, a `ByteBudget`) shared by 4 `PolicyScanner`s in 4 namespaces,
   whose `Cluster` fetches like `KubeCluster.fetch`: `kube.fetch.fetch_profile` over the Direct
-  transport's plain httpx client, `max_bytes=MAX_PROFILE_BYTES`, the share passed through (the
+  transport's plain httpx client, `max_bytes` as the sampler asks, the share passed through (the
   rest of the port is tests/fakecluster.py, in memory). PASSES passes of all 4 policies at once,
   the clock moved an hour between passes so every backed-off target is due again;
 - this process, which runs the operator twice, each time in a fresh process — (a) the budget as
@@ -55,9 +55,18 @@ from leakpatrol.api.units import parse_quantity
 from leakpatrol.controller.collect.fairness import FairShare
 from leakpatrol.controller.ports import FetchOptions, ScanTarget
 from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
-from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES, LeakpatrolError, Obj, ObjectRef, Transport
+from leakpatrol.core import (
+    GLOBAL_FETCHES,
+    MAX_PROFILE_BYTES,
+    PER_POLICY_FETCHES,
+    LeakpatrolError,
+    Obj,
+    ObjectRef,
+    Transport,
+)
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES, ByteBudget, Share
 from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
+from leakpatrol.profiles.parser import MAX_DECOMPRESSED
 from leakpatrol.profiles.parser import ParseLimits, ProfileParser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +78,9 @@ VALUES = ROOT / "charts" / "leakpatrol" / "values.yaml"
 QUIET_PROFILE = ROOT / "tests" / "golden" / "profiles" / "goroutine.pb.gz"
 POLICIES = 4
 HOSTILE_PER_POLICY = 8  # 4 x 8 = 32: every fetch slot of the operator on a body at the cap
-BODY_BYTES = 31 << 20  # just under MAX_PROFILE_BYTES (32 MiB): the fetch cap never stops it
+# Just under the cap a scan fetches with (the smaller of MAX_PROFILE_BYTES and what the parser may
+# inflate, 16 MiB): the cap never stops it, every body that is held whole goes to a parser worker.
+BODY_BYTES = min(MAX_PROFILE_BYTES, MAX_DECOMPRESSED) - (1 << 20)
 SERVE_CHUNK = 256 << 10
 PASSES = 3
 PARSE_WORKERS = 2  # runtime.main's default --parse-workers
@@ -381,7 +392,7 @@ def _report(results: dict[str, dict[str, Any]]) -> None:
             f"vs the chart's limit ({limit_text})",
             lambda r: "PASS" if r["peak_kib"] * 1024 < limit else "FAIL",
         ),
-        ("31 MiB bodies fetched whole", lambda r: r["fetches"].get("fetch whole body", 0)),
+        (f"{BODY_BYTES >> 20} MiB bodies fetched whole", lambda r: r["fetches"].get("fetch whole body", 0)),
         ("  ProfileBufferFull (fetch stopped)", lambda r: r["fetches"].get("fetch ProfileBufferFull", 0)),
         ("  other fetch errors", lambda r: _others(r["fetches"])),
         (
