@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TOOLS := .tools
 
-.PHONY: setup programs test lint unit bench demo demo-remediation sandbox soak proto lock clean
+.PHONY: setup programs test lint fast unit bench demo demo-remediation sandbox soak proto lock clean
 
 setup: $(STAMP) $(TOOLS)/helm
 
@@ -28,6 +28,13 @@ lint: setup
 # Go programs first: pods in the sandbox start them, and a cold build must not eat a test's timeout.
 programs: setup
 	$(PY) tests/gobuild.py
+
+# The inner loop (~30 s): no Go programs, no sandbox, no week or corpus replay, no helm (markers in
+# pyproject.toml). `make unit` runs every test, e2e included.
+FAST := not slow and not week and not corpus and not helm
+
+fast: setup
+	$(VENV)/bin/pytest -q -m "$(FAST)"
 
 unit: setup programs
 	$(VENV)/bin/pytest -q

@@ -20,10 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "leakpatrol"
 HELM = ROOT / ".tools" / "helm"
 
-pytestmark = pytest.mark.skipif(
-    not HELM.exists() and shutil.which("helm") is None,
-    reason="helm is not installed: `make setup` puts it in .tools/helm",
-)
+pytestmark = [
+    pytest.mark.helm,
+    pytest.mark.skipif(
+        not HELM.exists() and shutil.which("helm") is None,
+        reason="helm is not installed: `make setup` puts it in .tools/helm",
+    ),
+]
 
 Rule = tuple[str, str, str]  # (apiGroup, resource, verb)
 OPERATOR = "lp-leakpatrol"  # the operator's (Cluster)Roles; the uninstall hook's are "-cleanup..."
@@ -291,6 +294,7 @@ def test_contradictory_or_unknown_values_fail(sets: list[str], message: str) -> 
     assert re.search(re.escape(message), result.stderr), result.stderr
 
 
+@pytest.mark.slow
 def test_chart_installs_into_a_cluster(sandbox: Any) -> None:
     """helm install against the sandbox API: every rendered object is accepted, the CRD included."""
     env = dict(os.environ, KUBECONFIG=str(sandbox.kubeconfig_path))
