@@ -53,7 +53,7 @@ demo-remediation: setup programs
 
 # Ten minutes of churn against the operator (the suite runs the same test for one minute).
 soak: setup programs
-	SOAK_SECONDS=600 $(VENV)/bin/pytest -q -s -p no:cacheprovider --timeout=1200 tests/test_soak.py
+	SOAK_SECONDS=600 $(VENV)/bin/pytest -q -s -p no:cacheprovider --timeout=1200 tests/e2e/test_soak.py
 
 sandbox: setup
 	PYTHONPATH=tests $(PY) -m kubesandbox up

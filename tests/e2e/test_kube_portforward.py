@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_kube_support import delete_namespace, make_namespace, run_pod
+from support import delete_namespace, make_namespace, run_pod
 
 from leakpatrol.core import TargetGone
 from leakpatrol.kube.client import ApiClient

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 pytestmark = pytest.mark.slow
-KUBECTL = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "kubectl"
+KUBECTL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "kubectl"
 
 CRD = textwrap.dedent("""
     apiVersion: apiextensions.k8s.io/v1
@@ -199,7 +199,7 @@ def test_server_side_apply_and_server_dry_run(kubectl: Any, ns: str) -> None:
     kubectl("rollout", "status", "-n", ns, "deployment/hello", "--timeout=30s")
 
 
-HELM = Path(__file__).resolve().parent.parent / ".tools" / "helm"
+HELM = Path(__file__).resolve().parents[2] / ".tools" / "helm"
 
 
 @pytest.mark.skipif(not HELM.exists(), reason="helm is installed by `make setup` into .tools/")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from test_kube_support import delete_namespace, make_namespace
+from support import delete_namespace, make_namespace
 
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.errors import Conflict

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_kube_support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
+from support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
 
 from leakpatrol.core import ObjectRef
 from leakpatrol.kube.client import ApiClient
@@ -18,7 +18,7 @@ from leakpatrol.kube.events import event_name, post_event
 from leakpatrol.kube.ratelimit import KeyedRateLimiter
 
 pytestmark = pytest.mark.slow
-KUBECTL = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "kubectl"
+KUBECTL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "kubectl"
 T0 = datetime.datetime(2030, 1, 1, 12, 0, tzinfo=datetime.UTC)
 
 
