@@ -25,7 +25,6 @@ from leakpatrol.kube.configmaps import (
 )
 from leakpatrol.kube.errors import CheckpointTooLarge, Conflict, NotFound
 
-pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 

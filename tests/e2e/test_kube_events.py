@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from harness import KUBECTL
 from support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
 
 from leakpatrol.core import ObjectRef
@@ -17,8 +17,6 @@ from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.events import event_name, post_event
 from leakpatrol.kube.ratelimit import KeyedRateLimiter
 
-pytestmark = pytest.mark.slow
-KUBECTL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "kubectl"
 T0 = datetime.datetime(2030, 1, 1, 12, 0, tzinfo=datetime.UTC)
 
 

@@ -15,8 +15,6 @@ from leakpatrol.kube.errors import Conflict
 from leakpatrol.kube.leadership import LeaseMove, LeaseState, decide
 from leakpatrol.kube.leases import create_lease, get_lease, replace_lease
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def ns(sandbox: Any) -> Iterator[str]:

@@ -28,7 +28,6 @@ from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
 from leakpatrol.kube.portforward import open_forward
 from leakpatrol.profiles import ProfileFormat, ProfileKind, load
 
-pytestmark = pytest.mark.slow
 GOROUTINES = "/debug/pprof/goroutine?debug=0"
 PHASES = httpx.Timeout(5.0)
 CAP = 1 << 20

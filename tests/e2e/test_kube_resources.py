@@ -15,8 +15,6 @@ from leakpatrol.kube.errors import ApiError, Conflict, NotFound
 from leakpatrol.kube.owners import resolve_workload, resolve_workload_ref
 from leakpatrol.kube.pods import list_pods, selector_string
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def ns(sandbox: Any) -> Iterator[str]:

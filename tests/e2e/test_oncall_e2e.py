@@ -9,37 +9,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from harness import ROOT, Kubectl, OperatorProcess, wait_until
-from test_operator_e2e import _free_port, apply, events, namespace, policy
+from harness import Kubectl, OperatorProcess, wait_until
+from support import DEMO_POLICY, apply, events, namespace, policy
 
-from kubesandbox import ThreadedSandbox
 from leakpatrol.api.units import parse_duration, parse_quantity
 from leakpatrol.profiles import load
 
-pytestmark = pytest.mark.slow
-
-DEMO_POLICY = (ROOT / "examples/leakpolicy-demo.yaml").read_text()
 # The forecast must land within this much of the measured time to the limit (see the test).
 ETA_TOLERANCE = 0.35
-
-
-@pytest.fixture(scope="module")
-def kubectl(sandbox: ThreadedSandbox) -> Kubectl:
-    k = Kubectl(sandbox.kubeconfig_path)
-    k("apply", "-f", str(ROOT / "crds"))
-    return k
-
-
-@pytest.fixture(scope="module")
-def operator(sandbox: ThreadedSandbox, kubectl: Kubectl) -> Iterator[OperatorProcess]:
-    with OperatorProcess(sandbox.kubeconfig_path, metrics_port=_free_port()) as op:
-        yield op
-    assert "Traceback" not in op.log(), op.log()[-3000:]
 
 
 def deployment(name: str, scenario: str, replicas: int, *, env: str = "", limit: str = "") -> str:

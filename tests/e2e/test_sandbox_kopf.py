@@ -8,45 +8,21 @@ from typing import Any
 
 import kopf
 import pytest
+from support import crd
 
 from kubesandbox import Sandbox
 from kubesandbox.sandbox import TOKEN
 
-pytestmark = pytest.mark.slow
 GROUP, VERSION, PLURAL = "sandbox.leakpatrol.test", "v1", "doodads"
-CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": f"{PLURAL}.{GROUP}"},
-    "spec": {
-        "group": GROUP,
-        "scope": "Namespaced",
-        "names": {"plural": PLURAL, "singular": "doodad", "kind": "Doodad"},
-        "versions": [
-            {
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "properties": {
-                                    "size": {"type": "integer"},
-                                    "unit": {"type": "string", "default": "cm"},
-                                },
-                            },
-                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                        },
-                    }
-                },
-            }
-        ],
+CRD = crd(
+    GROUP,
+    VERSION,
+    "Doodad",
+    {
+        "type": "object",
+        "properties": {"size": {"type": "integer"}, "unit": {"type": "string", "default": "cm"}},
     },
-}
+)
 
 
 def make_registry(sb: Sandbox) -> kopf.OperatorRegistry:

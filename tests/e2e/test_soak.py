@@ -11,18 +11,11 @@ import os
 import random
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
-import pytest
-from harness import ROOT, Kubectl, OperatorProcess, wait_until
-from test_operator_e2e import _free_port, apply, events, namespace, policy
-from test_shared_cluster import tree_rss
-
-from kubesandbox import ThreadedSandbox
-
-pytestmark = pytest.mark.slow
+from harness import Kubectl, OperatorProcess, wait_until
+from support import apply, events, namespace, policy, tree_rss
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 TENANTS = ("soak-a", "soak-b", "soak-c", "soak-d")
@@ -58,19 +51,6 @@ spec:
   profiles: {{goroutineleak: Disabled}}
   detection: {{window: 20s, warmup: 2s, minSamples: 8, maxSamples: 20}}
 """
-
-
-@pytest.fixture(scope="module")
-def kubectl(sandbox: ThreadedSandbox) -> Kubectl:
-    k = Kubectl(sandbox.kubeconfig_path)
-    k("apply", "-f", str(ROOT / "crds"))
-    return k
-
-
-@pytest.fixture(scope="module")
-def operator(sandbox: ThreadedSandbox, kubectl: Kubectl) -> Iterator[OperatorProcess]:
-    with OperatorProcess(sandbox.kubeconfig_path, metrics_port=_free_port()) as op:
-        yield op
 
 
 def churn(kubectl: Kubectl, rng: random.Random) -> str:

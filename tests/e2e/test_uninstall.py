@@ -15,14 +15,11 @@ from typing import Any
 
 import pytest
 from harness import ROOT, Kubectl, OperatorProcess, wait_until
+from support import HELM
 
 from kubesandbox import ThreadedSandbox
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (ROOT / ".tools" / "helm").exists(), reason="helm is not installed: `make setup`"),
-]
-HELM = ROOT / ".tools" / "helm"
+pytestmark = pytest.mark.skipif(not HELM.exists(), reason="helm is not installed: `make setup`")
 CRD = "leakpolicies.leakpatrol.dev"
 FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 POLICY = """
