@@ -79,6 +79,28 @@ def deploy_services(k: Kubectl, ns: str) -> None:
     k("wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130)
 
 
+def demo(k: Kubectl, name: str, manifest: str = DEMO_POLICY) -> str:
+    """Namespace `name` with leaky-http and healthy-http Available, then the policy `manifest` in it."""
+    ns = namespace(k, name)
+    deploy_services(k, ns)
+    apply(k, ns, manifest)
+    return ns
+
+
+def deployment(
+    name: str, image: str, replicas: int, *, labels: dict[str, str] | None = None, **container: Any
+) -> str:
+    """A Deployment `name` of pods labelled app=<name> (and `labels`), one container `app` with `image`
+    serving `http` on 8080; `container` adds to the container (env, resources, ...)."""
+    app = {"app": name}
+    spec = {"name": "app", "image": image, "ports": [{"name": "http", "containerPort": 8080}], **container}
+    template = {"metadata": {"labels": app | (labels or {})}, "spec": {"containers": [spec]}}
+    return yaml.safe_dump({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": app},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": app}, "template": template},
+    })  # fmt: skip
+
+
 def policy(k: Kubectl, ns: str, name: str = "demo") -> Obj:
     result: Obj = k.json("get", "leakpolicy", name, "-n", ns)
     return result
@@ -140,13 +162,23 @@ def wait_pod(sandbox: Any, namespace: str, name: str, condition: Any, timeout: f
     return obj
 
 
-def crd(group: str, version: str, kind: str, spec: Obj, *, short_names: tuple[str, ...] = ()) -> Obj:
+def crd(
+    group: str,
+    version: str,
+    kind: str,
+    properties: Obj,
+    *,
+    required: tuple[str, ...] = (),
+    short_names: tuple[str, ...] = (),
+) -> Obj:
     """A namespaced CustomResourceDefinition of one version, plural `<kind>s`, with a status
-    subresource: `spec` is the schema of `.spec`, `.status` takes anything."""
+    subresource: `.spec` is an object of `properties` (`required` among them), `.status` anything."""
     singular = kind.lower()
     names: Obj = {"plural": f"{singular}s", "singular": singular, "kind": kind}
     if short_names:
         names["shortNames"] = list(short_names)
+    spec: Obj = {"type": "object"} | ({"required": list(required)} if required else {})
+    spec["properties"] = properties
     schema = {
         "type": "object",
         "properties": {

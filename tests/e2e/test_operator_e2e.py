@@ -12,15 +12,13 @@ from typing import Any
 
 import httpx
 from harness import Kubectl, OperatorProcess, condition, wait_until
-from support import DEMO_POLICY, apply, deploy_services, events, has_condition, namespace, policy
+from support import DEMO_POLICY, apply, demo, events, has_condition, namespace, policy
 
 
 def test_leak_is_found_healthy_is_not_and_describe_shows_it(
     kubectl: Kubectl, operator: OperatorProcess
 ) -> None:
-    ns = namespace(kubectl, "e2e-leak")
-    deploy_services(kubectl, ns)
-    apply(kubectl, ns, DEMO_POLICY)
+    ns = demo(kubectl, "e2e-leak")
     healthy_flagged: list[str] = []
 
     def confirmed() -> dict[str, Any] | None:
@@ -71,9 +69,7 @@ def test_leak_is_found_healthy_is_not_and_describe_shows_it(
 def test_policy_edits_take_effect_and_delete_stops_scanning(
     kubectl: Kubectl, operator: OperatorProcess
 ) -> None:
-    ns = namespace(kubectl, "e2e-edit")
-    deploy_services(kubectl, ns)
-    apply(kubectl, ns, DEMO_POLICY)
+    ns = demo(kubectl, "e2e-edit")
     wait_until(lambda: has_condition(kubectl, ns, "Ready", "True", "Scanned"), within=30, what="first scan")
 
     kubectl("patch", "leakpolicy", "demo", "-n", ns, "--type=merge", "-p", '{"spec":{"suspend":true}}')
@@ -113,9 +109,7 @@ def test_policy_edits_take_effect_and_delete_stops_scanning(
 
 
 def test_restart_resumes_series_from_checkpoint(kubectl: Kubectl, operator: OperatorProcess) -> None:
-    ns = namespace(kubectl, "e2e-restart")
-    deploy_services(kubectl, ns)
-    apply(kubectl, ns, DEMO_POLICY.replace("minSamples: 8", "minSamples: 14"))
+    ns = demo(kubectl, "e2e-restart", DEMO_POLICY.replace("minSamples: 8", "minSamples: 14"))
     cm = f"leakpatrol-checkpoint.{ns}.demo"  # in the operator's own namespace (here: default)
     wait_until(
         lambda: kubectl("get", "configmap", cm, "-n", "default", check=False), within=30, what="a checkpoint"

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 from harness import Kubectl, OperatorProcess, condition, wait_until
-from support import DEMO_POLICY, apply, deploy_services, namespace
+from support import DEMO_POLICY, apply, demo
 
 from kubesandbox import ThreadedSandbox
 
@@ -26,7 +26,6 @@ HOME = "default"  # the operator's own namespace here: evidence lives there
 
 def start(k: Kubectl, ns: str, **remediation: Any) -> None:
     """A namespace with leaky-http and healthy-http Available, then the demo policy with `remediation`."""
-    deploy_services(k, namespace(k, ns))
     doc = yaml.safe_load(DEMO_POLICY)
     doc["spec"]["remediation"] = {
         "action": "RolloutRestart",
@@ -34,7 +33,7 @@ def start(k: Kubectl, ns: str, **remediation: Any) -> None:
         "cooldown": "10m",
         "escalateAfter": "0s",
     } | remediation
-    apply(k, ns, yaml.safe_dump(doc))
+    demo(k, ns, yaml.safe_dump(doc))
 
 
 def state(k: Kubectl, ns: str) -> dict[str, Any]:

@@ -15,21 +15,12 @@ from kubernetes.client.rest import ApiException
 from support import crd
 
 GROUP, VERSION, PLURAL = "sandbox.leakpatrol.test", "v1", "widgets"
-CRD = crd(
-    GROUP,
-    VERSION,
-    "Widget",
-    {
-        "type": "object",
-        "required": ["size"],
-        "properties": {
-            "size": {"type": "integer", "minimum": 1, "maximum": 10},
-            "mode": {"type": "string", "enum": ["fast", "slow"], "default": "slow"},
-            "name": {"type": "string", "pattern": "^[a-z]+$"},
-        },
-    },
-    short_names=("wdg",),
-)
+WIDGET = {
+    "size": {"type": "integer", "minimum": 1, "maximum": 10},
+    "mode": {"type": "string", "enum": ["fast", "slow"], "default": "slow"},
+    "name": {"type": "string", "pattern": "^[a-z]+$"},
+}
+CRD = crd(GROUP, VERSION, "Widget", WIDGET, required=("size",), short_names=("wdg",))
 
 
 def message(exc: ApiException) -> str:

@@ -15,13 +15,7 @@ from kubesandbox.sandbox import TOKEN
 
 GROUP, VERSION, PLURAL = "sandbox.leakpatrol.test", "v1", "doodads"
 CRD = crd(
-    GROUP,
-    VERSION,
-    "Doodad",
-    {
-        "type": "object",
-        "properties": {"size": {"type": "integer"}, "unit": {"type": "string", "default": "cm"}},
-    },
+    GROUP, VERSION, "Doodad", {"size": {"type": "integer"}, "unit": {"type": "string", "default": "cm"}}
 )
 
 

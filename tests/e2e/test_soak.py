@@ -15,29 +15,12 @@ from datetime import UTC, datetime
 
 import httpx
 from harness import Kubectl, OperatorProcess, wait_until
-from support import apply, events, namespace, policy, tree_rss
+from support import apply, deployment, events, namespace, policy, tree_rss
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 TENANTS = ("soak-a", "soak-b", "soak-c", "soak-d")
 REPLICAS = 6
 RSS_GROWTH_LIMIT = 40 << 20  # after warm-up: more than this is a leak of our own
-
-
-def deployment(name: str, replicas: int) -> str:
-    return f"""apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}, labels: {{app: {name}}}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}, tier: soak}}}}
-    spec:
-      containers:
-        - name: app
-          image: leakpatrol.test/hello-pprof
-          ports: [{{name: http, containerPort: 8080}}]
-"""
 
 
 def soak_policy(interval: str, selector: str = "tier: soak") -> str:
@@ -75,7 +58,9 @@ def churn(kubectl: Kubectl, rng: random.Random) -> str:
 def test_soak_memory_flat_policies_fresh_no_false_events(kubectl: Kubectl, operator: OperatorProcess) -> None:
     for ns in TENANTS:
         namespace(kubectl, ns)
-        apply(kubectl, ns, deployment("web", REPLICAS))
+        apply(
+            kubectl, ns, deployment("web", "leakpatrol.test/hello-pprof", REPLICAS, labels={"tier": "soak"})
+        )
         apply(kubectl, ns, soak_policy("1s"))
     for ns in TENANTS:
         kubectl(
