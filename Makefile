@@ -29,8 +29,8 @@ lint: setup
 programs: setup
 	$(PY) tests/gobuild.py
 
-# The inner loop (~30 s): no Go programs, no sandbox, no week or corpus replay, no helm (markers in
-# pyproject.toml). `make unit` runs every test, e2e included.
+# The inner loop (~30-40 s on 2 cores): no Go programs, no sandbox, no week or corpus replay, no
+# helm (markers in pyproject.toml). `make unit` runs every test, e2e included.
 FAST := not slow and not week and not corpus and not helm
 
 fast: setup
