@@ -12,45 +12,15 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
-
-pytestmark = pytest.mark.slow
+from support import crd
 
 GROUP, VERSION, PLURAL = "sandbox.leakpatrol.test", "v1", "widgets"
-CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": f"{PLURAL}.{GROUP}"},
-    "spec": {
-        "group": GROUP,
-        "scope": "Namespaced",
-        "names": {"plural": PLURAL, "singular": "widget", "kind": "Widget", "shortNames": ["wdg"]},
-        "versions": [
-            {
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "required": ["size"],
-                                "properties": {
-                                    "size": {"type": "integer", "minimum": 1, "maximum": 10},
-                                    "mode": {"type": "string", "enum": ["fast", "slow"], "default": "slow"},
-                                    "name": {"type": "string", "pattern": "^[a-z]+$"},
-                                },
-                            },
-                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                        },
-                    }
-                },
-            }
-        ],
-    },
+WIDGET = {
+    "size": {"type": "integer", "minimum": 1, "maximum": 10},
+    "mode": {"type": "string", "enum": ["fast", "slow"], "default": "slow"},
+    "name": {"type": "string", "pattern": "^[a-z]+$"},
 }
+CRD = crd(GROUP, VERSION, "Widget", WIDGET, required=("size",), short_names=("wdg",))
 
 
 def message(exc: ApiException) -> str:
