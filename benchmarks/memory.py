@@ -66,8 +66,7 @@ from leakpatrol.core import (
 )
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES, ByteBudget, Share
 from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
-from leakpatrol.profiles.parser import MAX_DECOMPRESSED
-from leakpatrol.profiles.parser import ParseLimits, ProfileParser
+from leakpatrol.profiles.parser import MAX_DECOMPRESSED, ParseLimits, ProfileParser
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))

@@ -10,12 +10,14 @@ from fakecluster import POLICY, Clock, FakeCluster, golden_server, running_pod, 
 
 from leakpatrol import metrics
 from leakpatrol.controller.pacing import Pacing
-from leakpatrol.controller.ports import ScanTarget
+from leakpatrol.controller.ports import FetchOptions, ScanTarget
 from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
 from leakpatrol.detect import checkpoint
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.diagnose.rules import RuleSet
+from leakpatrol.inflight import Share
 from leakpatrol.kube import errors
+from leakpatrol.profiles.parser import ParseLimits, ProfileParser
 
 CORPUS = Path(__file__).parent / "corpus" / "transport-per-request"
 FIRST_STAMP = 1800000000  # the corpus' first sample; its pod started 20 s before
@@ -269,3 +271,21 @@ def test_the_wait_is_the_interval_less_the_pass() -> None:
         pacing.passed(7.5, 5.0)
     assert pacing.wait(5.0, 0.0) == 0.5 and pacing.lag == 2.5
     assert pacing.overrun() is not None and pacing.overrun().passes == 3  # type: ignore[union-attr]
+
+
+async def test_a_scan_fetches_no_more_than_the_parser_may_inflate() -> None:
+    """A body over the parser's inflated-size cap can never parse (gzip only grows when inflated):
+    the download stops at that cap, not at the 32 MiB fetch cap."""
+    asked: list[int] = []
+
+    class Recording(FakeCluster):
+        async def fetch(
+            self, target: ScanTarget, path: str, options: FetchOptions, share: Share | None = None
+        ) -> bytes:
+            asked.append(options.max_bytes)
+            return await super().fetch(target, path, options, share)
+
+    cluster = Recording([running_pod("web-1")])
+    capacity = SharedCapacity(parser=ProfileParser(ParseLimits(max_bytes=3 << 20)))
+    await PolicyScanner(cluster, POLICY, capacity, Clock()).scan(cluster.body(spec()))
+    assert asked and set(asked) == {3 << 20}

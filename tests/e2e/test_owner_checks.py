@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_kube_support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
+from support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
 
 from leakpatrol.core import ObjectRef
 from leakpatrol.kube import errors
