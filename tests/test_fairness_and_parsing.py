@@ -160,3 +160,25 @@ async def test_an_inflating_profile_never_parses_on_the_event_loop(monkeypatch: 
         assert small.total > 0 and len(inline) == 1 and inline[0] <= 8 << 10
     finally:
         parser.close()
+
+
+async def test_a_tenants_queue_of_big_profiles_does_not_stand_between_another_and_the_workers() -> None:
+    """The worker pool is first come, first served; the turns in front of it are not: a quiet
+    tenant's one big profile waits for at most the parse in progress, not the busy one's backlog."""
+    turns, done = FairShare(1), []
+    parser = ProfileParser(workers=1, inline_bytes=0)
+    big = distinct_stacks_profile(3_000)
+
+    async def parse(tenant: str, i: int) -> None:
+        await parser.parse(big, turns.slot(tenant))
+        done.append((tenant, i))
+
+    try:
+        await parser.parse(big)  # the worker is up before the race starts
+        busy = [asyncio.create_task(parse("busy", i)) for i in range(12)]
+        await asyncio.sleep(0)
+        quiet = asyncio.create_task(parse("quiet", 0))
+        await asyncio.gather(*busy, quiet)
+    finally:
+        parser.close()
+    assert done.index(("quiet", 0)) <= 2, done

@@ -65,13 +65,18 @@ T = TypeVar("T")
 @dataclass(slots=True)
 class SharedCapacity:
     """What every policy of one operator process shares: fetch slots (round-robin by namespace),
-    the per-policy cap on them, the profile parser with its worker pool, and the budget of
-    profile bytes held at once."""
+    the per-policy cap on them, the profile parser with its worker pool (its workers too taken
+    round-robin by namespace), and the budget of profile bytes held at once."""
 
     fetches: FairShare = field(default_factory=lambda: FairShare(GLOBAL_FETCHES))
     per_policy: int = PER_POLICY_FETCHES
     parser: ProfileParser = field(default_factory=ProfileParser)
     buffer: ByteBudget = field(default_factory=lambda: ByteBudget(PROFILE_BUFFER_BYTES))
+    # The parser's workers, in turn by namespace; sized after the parser's own pool.
+    workers: FairShare = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.workers = FairShare(max(1, self.parser.workers))
 
 
 class PolicyScanner:
@@ -86,7 +91,7 @@ class PolicyScanner:
         self.cluster, self.policy, self.capacity, self.clock = cluster, policy, capacity, clock
         self.namespace = policy.namespace or "default"  # LeakPolicy is namespaced: always set
         self.targets = TargetRecords()
-        self.sampler = Sampler(cluster, capacity.parser, capacity.buffer)
+        self.sampler = Sampler(cluster, capacity.parser, capacity.buffer, capacity.workers)
         self.workloads = WorkloadCache(cluster)  # by owner uid: outlive the pods of a rollout
         self.rollouts, self.revisions = RolloutMemory(), RevisionCache(cluster)
         self.config, self.rules = DetectionConfig(), RuleSet.default()  # the policy's, once valid

@@ -23,6 +23,7 @@ import os
 import resource
 import zlib
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractAsyncContextManager, nullcontext
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -102,12 +103,18 @@ class ProfileParser:
         self.inline_bytes = inline_bytes
         self._pool: ProcessPoolExecutor | None = None
 
-    async def parse(self, data: bytes) -> Profile:
+    async def parse(self, data: bytes, turn: AbstractAsyncContextManager[None] | None = None) -> Profile:
+        """`turn`: held while a worker parses (the caller's fair share of the workers), so one
+        tenant's queue of big profiles cannot stand between another tenant and the pool."""
         if self.workers == 0:
             return self.limits.load(data)
         small = inflated_within(data, self.inline_bytes)
         if small is not None:
             return self.limits.load(small)
+        async with turn or nullcontext():
+            return await self._in_worker(data)
+
+    async def _in_worker(self, data: bytes) -> Profile:
         try:
             result = await asyncio.get_running_loop().run_in_executor(
                 self._executor(), _parse_in_worker, data, self.limits

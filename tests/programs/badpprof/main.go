@@ -7,7 +7,8 @@
 //	-mode slow      200, then one byte every second, forever (until the client gives up)
 //	-mode huge      200 with an endless body of zeros
 //	-mode garbage   200 with bytes that are not a profile
-//	-mode file      200 with the bytes of -file (say, a valid profile of 120k distinct stacks)
+//	-mode file      200 with the bytes of -file (say, a valid profile of 120k distinct stacks);
+//	                /debug/pprof/heap with those of -heap-file, if given
 package main
 
 import (
@@ -23,13 +24,14 @@ func main() {
 	mode := flag.String("mode", "notfound", "notfound|forbidden|error|slow|huge|garbage|file")
 	listen := flag.String("listen", "127.0.0.1:6060", "address to serve on")
 	file := flag.String("file", "", "with -mode file: the body to serve")
+	heapFile := flag.String("heap-file", "", "with -mode file: the body of /debug/pprof/heap")
 	flag.Parse()
 	if *mode == "file" {
-		body, err := os.ReadFile(*file)
-		if err != nil {
-			log.Fatal(err)
+		fileBody = mustRead(*file)
+		heapBody = fileBody
+		if *heapFile != "" {
+			heapBody = mustRead(*heapFile)
 		}
-		fileBody = body
 	}
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
@@ -41,7 +43,15 @@ func main() {
 	log.Fatal(http.ListenAndServe(*listen, nil))
 }
 
-var fileBody []byte
+var fileBody, heapBody []byte
+
+func mustRead(path string) []byte {
+	body, err := os.ReadFile(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return body
+}
 
 func serve(mode string, w http.ResponseWriter, r *http.Request) {
 	switch mode {
@@ -65,6 +75,10 @@ func serve(mode string, w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	case "file":
+		if r.URL.Path == "/debug/pprof/heap" {
+			w.Write(heapBody)
+			return
+		}
 		w.Write(fileBody)
 	case "garbage":
 		w.Write([]byte("<html>this is a login page, not a profile</html>"))

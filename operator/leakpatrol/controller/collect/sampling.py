@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from leakpatrol.api import LeakPolicySpec, Toggle
 from leakpatrol.api.spec import AutoToggle
+from leakpatrol.controller.collect.fairness import FairShare
 from leakpatrol.controller.collect.records import TargetRecord
 from leakpatrol.controller.ports import Cluster, FetchOptions, ScanTarget
 from leakpatrol.core import MAX_PROFILE_BYTES, TargetNotExposed
@@ -18,10 +19,13 @@ from leakpatrol.profiles.parser import ProfileParser
 
 
 class Sampler:
-    def __init__(self, cluster: Cluster, parser: ProfileParser, buffer: ByteBudget) -> None:
+    def __init__(
+        self, cluster: Cluster, parser: ProfileParser, buffer: ByteBudget, workers: FairShare
+    ) -> None:
         self.cluster = cluster
         self.parser = parser
         self.buffer = buffer
+        self.workers = workers  # the parser's worker processes, taken in turn by namespace
 
     async def sample(self, t: ScanTarget, record: TargetRecord, spec: LeakPolicySpec, now: float) -> Sample:
         """Raises what the port's fetch and the parser raise (all `core.LeakpatrolError`s)."""
@@ -47,7 +51,8 @@ class Sampler:
     async def _profile(self, t: ScanTarget, path: str, opts: FetchOptions) -> Profile:
         """The body is held, and counted in the operator's byte budget, until it is parsed."""
         async with self.buffer.share() as share:
-            return await self.parser.parse(await self.cluster.fetch(t, path, opts, share))
+            body = await self.cluster.fetch(t, path, opts, share)
+            return await self.parser.parse(body, self.workers.slot(t.namespace))
 
 
 def _leak_due(record: TargetRecord, spec: LeakPolicySpec, now: float) -> bool:
