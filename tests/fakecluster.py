@@ -93,6 +93,7 @@ class FakeCluster:
         self.owner_kind = "Deployment"  # what workload_of says owns the pods
         self.revisions: dict[str, int] = {}  # ReplicaSet name -> deployment.kubernetes.io/revision
         self.revision_lookups = 0
+        self.server_clock: Callable[[], float] | None = None  # the API server's clock; None: unknown
 
     def fail_next(self, method: str, *exc: Exception) -> None:
         self.failures.setdefault(method, []).extend(exc)
@@ -123,6 +124,9 @@ class FakeCluster:
         return [e.reason for e in self.events if about is None or e.about.kind == about]
 
     # --- the Cluster port -------------------------------------------------------------------------
+    def server_now(self) -> float | None:
+        return self.server_clock() if self.server_clock is not None else None
+
     async def list_pods(self, namespace: str, selector: Mapping[str, Any]) -> list[Obj]:
         self._maybe_fail("list_pods")
         return [p for p in self.pods if p["metadata"]["namespace"] == namespace]

@@ -95,6 +95,11 @@ class StoredEvidence:
 
 
 class Cluster(Protocol):
+    def server_now(self) -> float | None:
+        """The API server's clock now (seconds since the epoch) as its last answer told it, without a
+        call; None until one answered. Every replica shares it, whatever its own node's clock says."""
+        ...
+
     async def list_pods(self, namespace: str, selector: Mapping[str, Any]) -> list[Obj]: ...
 
     async def fetch(

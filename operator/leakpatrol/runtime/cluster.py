@@ -55,6 +55,9 @@ class KubeCluster:
             await client.aclose()
         await self.api.aclose()
 
+    def server_now(self) -> float | None:
+        return self.api.server_now()
+
     async def list_pods(self, namespace: str, selector: Mapping[str, Any]) -> list[dict[str, Any]]:
         return await list_pods(self.api, namespace, selector_string(dict(selector)))
 

@@ -5,7 +5,8 @@ confirmations, save evidence of newly confirmed leaks, settle the workload last 
 the plan for each confirmed workload, at most one action per pass. Before acting, the evidence is
 saved and the action is written to the status first: if that write fails nothing happens, so a
 restarted operator never forgets a restart and does it again. Any error while deciding is a skip
-with its reason, never an action on doubt.
+with its reason, never an action on doubt. Times are the API server's clock when the port knows it
+(every replica shares it; a node's skewed clock cannot shorten a cooldown), else our own.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class Remediator:
         st = state.newest(self.memory, stored)
         if st is None and not r.enabled:
             return status  # never enabled: the status stays as it was before remediation existed
-        now = datetime.fromtimestamp(self.clock(), UTC)
+        server = self.cluster.server_now()  # every replica shares the API server's clock
+        now = datetime.fromtimestamp(self.clock() if server is None else server, UTC)
         token = ((body.get("metadata") or {}).get("annotations") or {}).get(state.RESUME_ANNOTATION)
         st = state.resume(state.prune_actions(st or RemediationStatus(), r.window, now), token)
         found = plan.candidates(status.findings)
