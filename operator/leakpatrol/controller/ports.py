@@ -135,6 +135,10 @@ class Cluster(Protocol):
 
     async def list_pdbs(self, namespace: str) -> list[Obj]: ...
 
+    async def read_pod(self, namespace: str, name: str) -> Obj:
+        """One pod, to see whether an eviction happened; `ObjectNotFound` if it is gone."""
+        ...
+
     async def restart_workload(self, ref: ObjectRef, at: datetime, *, dry_run: bool) -> None:
         """As `kubectl rollout restart`: the restartedAt pod-template annotation. dry_run: the API
         server checks the patch (and our RBAC) without storing it."""

@@ -28,7 +28,7 @@ from leakpatrol.kube.eviction import evict_pod
 from leakpatrol.kube.evidence import delete_evidence, list_evidence, write_evidence
 from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
 from leakpatrol.kube.owners import resolve_workload_ref
-from leakpatrol.kube.pods import list_pods, selector_string
+from leakpatrol.kube.pods import list_pods, read_pod, selector_string
 from leakpatrol.kube.restart import restart_workload
 from leakpatrol.kube.workloads import list_pdbs, read_workload
 from leakpatrol.reasons import Reason
@@ -174,6 +174,9 @@ class KubeCluster:
 
     async def list_pdbs(self, namespace: str) -> list[dict[str, Any]]:
         return await list_pdbs(self.api, namespace)
+
+    async def read_pod(self, namespace: str, name: str) -> dict[str, Any]:
+        return await read_pod(self.api, namespace, name)
 
     async def restart_workload(self, ref: ObjectRef, at: datetime, *, dry_run: bool) -> None:
         await restart_workload(self.api, _apps(ref), at, dry_run=dry_run)
