@@ -23,14 +23,14 @@ CLIENT = ObjectRef("apps/v1", "Deployment", "client", "client-uid", POLICY.names
 TWO_HOURS = 7200.0
 
 
-def finding() -> Finding:
+def finding(since: float = START - 3600) -> Finding:
     return Finding.model_validate(
         {
             "workload": {"kind": "Deployment", "name": "client"},
             "pods": ["client-1"],
             "signal": "goroutines",
             "state": "Confirmed",
-            "since": datetime.fromtimestamp(START - 3600, UTC),
+            "since": datetime.fromtimestamp(since, UTC),
             "baseline": 100,
             "current": 900,
             "growthPerHour": 400,
@@ -101,13 +101,14 @@ class Replica:
     """One operator process: its own memory and its own node's clock (`skew` seconds off)."""
 
     def __init__(self, cluster: FakeCluster, server: Clock, skew: float = 0.0) -> None:
-        self.cluster = cluster
+        self.cluster, self.skew = cluster, skew
         self.remediator = Remediator(cluster, POLICY, lambda: server.now + skew)
 
-    async def decide(self, raw: Obj) -> None:
-        """One pass: the leak is Confirmed; the status written back as the scan pass does."""
+    async def decide(self, raw: Obj, flagged: float = START - 3600) -> None:
+        """One pass: the leak is Confirmed, flagged at `flagged` (true time) as this replica's clock
+        stamped it; the status written back as the scan pass does."""
         body = self.cluster.body(raw)
-        status = LeakPolicyStatus(findings=[finding()], leaking=1)
+        status = LeakPolicyStatus(findings=[finding(flagged + self.skew)], leaking=1)
         out = await self.remediator.after_pass(
             body, parse_spec(raw), status, [], targets=[], workloads=[CLIENT]
         )
@@ -168,6 +169,18 @@ async def test_a_replica_behind_still_holds_an_action_it_sees_in_its_future() ->
     assert cluster.restarts == [("Deployment", "client", False)]
     assert remediation(cluster)["lastSkip"]["reason"] in ("Cooldown", "ActionBudgetExhausted")
     assert remediation(cluster)["actions"]  # the action, in its future, still counted in the budget
+
+
+async def test_a_replica_behind_sees_a_leak_back_after_the_restart_as_a_recurrence() -> None:
+    cluster, server = cluster_with_server_clock()
+    raw = policy(maxActions=5, escalateAfter="24h")
+    await Replica(cluster, server).decide(raw)
+    assert cluster.restarts == [("Deployment", "client", False)]
+    behind = Replica(cluster, server, skew=-TWO_HOURS)  # its clock stamps the new finding 2 h early
+    server.now += 900  # past the 10-minute cooldown; the leak was flagged again 5 minutes after the restart
+    await behind.decide(raw, flagged=START + 300)
+    assert cluster.restarts == [("Deployment", "client", False)]  # suspended, not restarted again
+    assert remediation(cluster)["suspended"] == ["Deployment/client"]
 
 
 # --- killed between the write-ahead and the action ---------------------------------------------

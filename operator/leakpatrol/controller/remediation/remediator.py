@@ -78,11 +78,11 @@ class Remediator:
         st = state.newest(self.memory, stored)
         if st is None and not r.enabled:
             return status  # never enabled: the status stays as it was before remediation existed
-        server = self.cluster.server_now()  # every replica shares the API server's clock
-        now = datetime.fromtimestamp(self.clock() if server is None else server, UTC)
+        local, server = self.clock(), self.cluster.server_now()  # every replica shares the server's
+        now = datetime.fromtimestamp(local if server is None else server, UTC)
         token = ((body.get("metadata") or {}).get("annotations") or {}).get(state.RESUME_ANNOTATION)
         st = state.resume(state.prune_actions(st or RemediationStatus(), r.window, now), token)
-        found = plan.candidates(status.findings)
+        found = plan.candidates(status.findings, timedelta(seconds=0 if server is None else server - local))
         st = state.count_confirmations(st, found)
         if r.enabled:
             refs = {(w.kind, w.name): w for w in workloads}
