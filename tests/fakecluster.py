@@ -22,7 +22,7 @@ from leakpatrol.controller.ports import (
     ScanTarget,
     StoredEvidence,
 )
-from leakpatrol.core import Obj, ObjectRef
+from leakpatrol.core import RESTARTED_AT, Obj, ObjectRef
 from leakpatrol.inflight import Share
 from leakpatrol.kube import errors
 
@@ -93,6 +93,7 @@ class FakeCluster:
         self.owner_kind = "Deployment"  # what workload_of says owns the pods
         self.revisions: dict[str, int] = {}  # ReplicaSet name -> deployment.kubernetes.io/revision
         self.revision_lookups = 0
+        self.server_clock: Callable[[], float] | None = None  # the API server's clock; None: unknown
 
     def fail_next(self, method: str, *exc: Exception) -> None:
         self.failures.setdefault(method, []).extend(exc)
@@ -123,6 +124,9 @@ class FakeCluster:
         return [e.reason for e in self.events if about is None or e.about.kind == about]
 
     # --- the Cluster port -------------------------------------------------------------------------
+    def server_now(self) -> float | None:
+        return self.server_clock() if self.server_clock is not None else None
+
     async def list_pods(self, namespace: str, selector: Mapping[str, Any]) -> list[Obj]:
         self._maybe_fail("list_pods")
         return [p for p in self.pods if p["metadata"]["namespace"] == namespace]
@@ -184,8 +188,24 @@ class FakeCluster:
         return list(self.pdbs)
 
     async def restart_workload(self, ref: ObjectRef, at: datetime, *, dry_run: bool) -> None:
+        """As the API server: the pod template's restartedAt annotation, unless a dry run."""
         self._maybe_fail("restart_workload")
         self.restarts.append((ref.kind, ref.name, dry_run))
+        obj = self.workload_objs.get((ref.kind, ref.name))
+        if obj is not None and not dry_run:
+            template = obj.setdefault("spec", {}).setdefault("template", {})
+            annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
+            annotations[RESTARTED_AT] = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    async def read_pod(self, namespace: str, name: str) -> Obj:
+        """The pod as listed; terminating (a deletionTimestamp) once evicted; NotFound if not there."""
+        self._maybe_fail("read_pod")
+        pod = next((p for p in self.pods if p["metadata"]["name"] == name), None)
+        if pod is None:
+            raise errors.NotFound(404, "NotFound", f'pods "{name}" not found')
+        if (name, False) in self.evictions:
+            return pod | {"metadata": pod["metadata"] | {"deletionTimestamp": "2030-01-01T00:00:00Z"}}
+        return pod
 
     async def evict_pod(self, namespace: str, name: str, *, dry_run: bool) -> None:
         self._maybe_fail("evict_pod")

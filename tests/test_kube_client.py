@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from email.utils import formatdate
 from pathlib import Path
 
 import aiohttp
@@ -73,6 +75,18 @@ def fixed(response: aiohttp.web.Response) -> Handler:
     return handle
 
 
+def dated(ahead: float | None, code: int = 200) -> Handler:
+    """Answers with a `Date` header `ahead` seconds from our clock (None: one that is not a date)."""
+
+    async def handle(_: aiohttp.web.Request) -> aiohttp.web.Response:
+        response = aiohttp.web.json_response({}, status=code)
+        when = "not a date" if ahead is None else formatdate(time.time() + ahead, usegmt=True)
+        response.headers["Date"] = when
+        return response
+
+    return handle
+
+
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
     app = aiohttp.web.Application()
@@ -89,6 +103,9 @@ async def server() -> AsyncIterator[str]:
     app.router.add_get("/slow", slow)
     app.router.add_get("/echo", echo)
     app.router.add_get("/list", fixed(aiohttp.web.json_response([1, 2])))
+    app.router.add_get("/ahead", dated(7200))
+    app.router.add_get("/ahead-forbidden", dated(7200, 403))
+    app.router.add_get("/undated", dated(None))
     runner = aiohttp.web.AppRunner(app)
     await runner.setup()
     site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
@@ -149,6 +166,22 @@ async def test_timeouts_and_refusals_are_api_unavailable(api: ApiClient) -> None
     async with ApiClient("http://127.0.0.1:9", aiohttp.ClientSession()) as nowhere:
         with pytest.raises(ApiUnavailable, match="Connect"):
             await nowhere.get("/api")
+
+
+async def test_the_api_servers_clock_comes_from_its_date_header(api: ApiClient) -> None:
+    assert api.server_now() is None  # no answer yet
+    await api.get("/ahead")
+    server = api.server_now()
+    assert server is not None and abs(server - (time.time() + 7200)) <= 1.5  # 1 s resolution
+    await api.get("/echo")  # the server's own Date: the latest answer wins
+    server = api.server_now()
+    assert server is not None and abs(server - time.time()) <= 1.5
+    with pytest.raises(Forbidden):
+        await api.get("/ahead-forbidden")  # a refusal tells the time as well
+    server = api.server_now()
+    assert server is not None and server - time.time() > 7000
+    await api.get("/undated")  # a Date we cannot read changes nothing
+    assert api.server_now() == pytest.approx(server, abs=1.0)
 
 
 async def test_credentials_and_params_are_sent(api: ApiClient) -> None:

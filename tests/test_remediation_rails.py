@@ -7,8 +7,15 @@ from typing import Any
 
 import pytest
 
-from leakpatrol.api import Finding, RemediationAction, TimeWindow, Workload, WorkloadRemediation
-from leakpatrol.controller.remediation import rails, timewindow
+from leakpatrol.api import (
+    Finding,
+    RemediationAction,
+    RemediationStatus,
+    TimeWindow,
+    Workload,
+    WorkloadRemediation,
+)
+from leakpatrol.controller.remediation import rails, state, timewindow
 
 NOW = datetime(2030, 1, 7, 12, 0, tzinfo=UTC)  # a Monday
 WEB = Workload(kind="Deployment", name="web")
@@ -78,6 +85,17 @@ def test_max_actions_per_rolling_window() -> None:
     block = rails.budget_left(times, 2, 86400, NOW)
     assert block is not None and block.reason == "ActionBudgetExhausted"
     assert block.until == NOW - timedelta(hours=5) + timedelta(hours=24)  # when the oldest counted ages out
+
+
+def test_an_action_recorded_in_our_future_still_holds() -> None:
+    """A replica whose clock is behind the one that acted sees the action "in the future": the
+    cooldown runs from it, the budget counts it, and pruning keeps it."""
+    later = NOW + timedelta(hours=2)
+    block = rails.cooldown_over(acted(later), 600, NOW)
+    assert block is not None and block.reason == "Cooldown" and block.until == later + timedelta(minutes=10)
+    assert rails.budget_left([later], 1, 3600, NOW) is not None
+    assert state.prune_actions(RemediationStatus(actions=[later]), 3600, NOW).actions == [later]
+    assert rails.is_recurrence(acted(later), finding(since=later + timedelta(minutes=1)), 86400, NOW)
 
 
 def test_one_workload_in_action_at_a_time() -> None:

@@ -32,7 +32,8 @@ SHARED = {
     "CheckpointCorrupt": "core.py", "TargetNotExposed": "core.py", "TargetGone": "core.py",
     "ObjectNotFound": "core.py", "MAX_PROFILE_BYTES": "core.py", "MAX_DECOMPRESSED_BYTES": "core.py",
     "MAX_CHECKPOINT_BYTES": "core.py", "GLOBAL_FETCHES": "core.py", "PER_POLICY_FETCHES": "core.py",
-    "MAX_EVENT_MESSAGE": "core.py", "Reason": VOCABULARY, "EventType": VOCABULARY,
+    "MAX_EVENT_MESSAGE": "core.py", "RESTARTED_AT": "core.py", "Reason": VOCABULARY,
+    "EventType": VOCABULARY,
 }  # fmt: skip
 RETIRED = {
     "SignalState", "FindingState", "SignalName", "CheckpointError", "TargetFetchError", "MAX_MESSAGE",

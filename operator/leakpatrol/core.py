@@ -114,6 +114,10 @@ PER_POLICY_FETCHES = 8
 MAX_EVENT_MESSAGE = 1024
 """Event messages are cut here: events.k8s.io/v1 caps `note` at 1 KiB, core/v1 does not, but a
 longer message is never read in `kubectl describe`."""
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+"""The pod-template annotation a rollout restart sets to its time (RFC 3339, whole seconds), as
+`kubectl rollout restart` does: the kube layer writes it, remediation reads it back to see whether
+a restart it wrote ahead happened."""
 
 
 # --- the error root ---------------------------------------------------------------------------

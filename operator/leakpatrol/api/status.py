@@ -119,6 +119,21 @@ class RemediationRecord(ApiModel):
     dry_run: bool = False
 
 
+class PendingPod(ApiModel):
+    name: str = Field(min_length=1, max_length=253)
+    uid: str | None = Field(default=None, max_length=128)  # another uid by that name: a new pod
+
+
+class PendingAction(RemediationRecord):
+    """An action about to be taken, written before it is (the write-ahead) and replaced by
+    `lastAction` once it succeeded. Found by a later pass (the operator stopped in between, or the
+    call failed without saying whether it happened), it is checked against the workload itself:
+    the restartedAt annotation equal to `time`, or a named pod gone: it happened."""
+
+    signature: str | None = Field(default=None, max_length=64)  # the leak acted on (its culprit)
+    pods: list[PendingPod] = Field(default_factory=list, max_length=20)  # EvictPod: the pods, in order
+
+
 class WorkloadRemediation(ApiModel):
     """What remediation remembers of one workload (survives an operator restart)."""
 
@@ -147,6 +162,7 @@ class RemediationStatus(ApiModel):
     last_decision_time: Timestamp | None = None
     last_action: RemediationRecord | None = None
     last_skip: RemediationRecord | None = None
+    pending: PendingAction | None = None  # the action written ahead and not yet known done
     next_allowed_time: Timestamp | None = None  # the earliest the policy may act again (windows, cap)
     message: str | None = Field(default=None, max_length=1024)  # the last decision, in a sentence
     in_action: Workload | None = None  # the one workload being restarted/evicted until it settles

@@ -95,6 +95,11 @@ class StoredEvidence:
 
 
 class Cluster(Protocol):
+    def server_now(self) -> float | None:
+        """The API server's clock now (seconds since the epoch) as its last answer told it, without a
+        call; None until one answered. Every replica shares it, whatever its own node's clock says."""
+        ...
+
     async def list_pods(self, namespace: str, selector: Mapping[str, Any]) -> list[Obj]: ...
 
     async def fetch(
@@ -129,6 +134,10 @@ class Cluster(Protocol):
         ...
 
     async def list_pdbs(self, namespace: str) -> list[Obj]: ...
+
+    async def read_pod(self, namespace: str, name: str) -> Obj:
+        """One pod, to see whether an eviction happened; `ObjectNotFound` if it is gone."""
+        ...
 
     async def restart_workload(self, ref: ObjectRef, at: datetime, *, dry_run: bool) -> None:
         """As `kubectl rollout restart`: the restartedAt pod-template annotation. dry_run: the API

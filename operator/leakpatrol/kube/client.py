@@ -12,6 +12,7 @@ import enum
 import json
 import time
 from collections.abc import Mapping, Sequence
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 
 import aiohttp
@@ -54,6 +55,14 @@ class ApiClient:
         # time.monotonic() of the last answer from the API server (any status: it is reachable).
         # The liveness probe reads it: an operator that hears nothing for minutes is stuck.
         self.last_answer: float | None = None
+        # The API server's clock less ours, from the last answer's `Date` header (1 s resolution):
+        # remediation judges its cooldowns on the server's clock, which every replica shares.
+        self.clock_offset: float | None = None
+
+    def server_now(self) -> float | None:
+        """The API server's time now (seconds since the epoch), as its last answer said it; None
+        before any answer with a `Date` header."""
+        return None if self.clock_offset is None else time.time() + self.clock_offset
 
     async def __aenter__(self) -> ApiClient:
         return self
@@ -121,6 +130,8 @@ class ApiClient:
             raise ApiUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         if response.status < 500:
             self.last_answer = time.monotonic()
+        if (offset := _clock_offset(response.headers.get("Date"), time.time())) is not None:
+            self.clock_offset = offset
         if response.status >= 400:
             raise _status_error(response, raw)
         try:
@@ -180,6 +191,18 @@ def _status_error(response: aiohttp.ClientResponse, raw: bytes) -> ApiError:
     except ValueError:
         pass
     return api_error(response.status, word, message, _retry_after(response.headers.get("Retry-After")))
+
+
+def _clock_offset(date: str | None, local: float) -> float | None:
+    """The server's clock less `local`, from an HTTP `Date` header; None if there is none we can read.
+    The header counts whole seconds, so the server's time is under-, never overestimated."""
+    try:
+        server = parsedate_to_datetime(date) if date else None
+    except (TypeError, ValueError):
+        return None
+    if server is None or server.tzinfo is None:
+        return None
+    return server.timestamp() - local
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -1,4 +1,5 @@
-"""`list_pods()`: the pods of one namespace that match a label selector, every page of them."""
+"""`list_pods()`: the pods of one namespace that match a label selector, every page of them;
+`read_pod()`: one pod by name."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ async def list_pods(
         if not token:
             return pods
         params["continue"] = token
+
+
+async def read_pod(api: ApiClient, namespace: str, name: str) -> Obj:
+    """The pod; `errors.NotFound` (an `ObjectNotFound`) when it is gone."""
+    return await api.get(f"/api/v1/namespaces/{namespace}/pods/{name}")
 
 
 def selector_string(selector: Obj) -> str:

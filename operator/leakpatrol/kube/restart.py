@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from leakpatrol.core import ObjectRef
+from leakpatrol.core import RESTARTED_AT, ObjectRef
 from leakpatrol.kube.client import ApiClient, PatchType
 from leakpatrol.kube.workloads import workload_path
-
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 def restart_patch(at: datetime, uid: str = "") -> dict[str, object]:

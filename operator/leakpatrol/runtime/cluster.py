@@ -28,7 +28,7 @@ from leakpatrol.kube.eviction import evict_pod
 from leakpatrol.kube.evidence import delete_evidence, list_evidence, write_evidence
 from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
 from leakpatrol.kube.owners import resolve_workload_ref
-from leakpatrol.kube.pods import list_pods, selector_string
+from leakpatrol.kube.pods import list_pods, read_pod, selector_string
 from leakpatrol.kube.restart import restart_workload
 from leakpatrol.kube.workloads import list_pdbs, read_workload
 from leakpatrol.reasons import Reason
@@ -54,6 +54,9 @@ class KubeCluster:
         for client in self.http.values():
             await client.aclose()
         await self.api.aclose()
+
+    def server_now(self) -> float | None:
+        return self.api.server_now()
 
     async def list_pods(self, namespace: str, selector: Mapping[str, Any]) -> list[dict[str, Any]]:
         return await list_pods(self.api, namespace, selector_string(dict(selector)))
@@ -179,6 +182,9 @@ class KubeCluster:
 
     async def list_pdbs(self, namespace: str) -> list[dict[str, Any]]:
         return await list_pdbs(self.api, namespace)
+
+    async def read_pod(self, namespace: str, name: str) -> dict[str, Any]:
+        return await read_pod(self.api, namespace, name)
 
     async def restart_workload(self, ref: ObjectRef, at: datetime, *, dry_run: bool) -> None:
         await restart_workload(self.api, _apps(ref), at, dry_run=dry_run)

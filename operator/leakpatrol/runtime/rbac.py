@@ -73,7 +73,8 @@ PERMISSIONS: tuple[Permission, ...] = (
         "pods",
         ("get", "list"),
         Scope.WATCHED,
-        "list the selected pods; get one whose port-forward was refused, to say why",
+        "list the selected pods; get one whose port-forward was refused, to say why, or that an"
+        " eviction written ahead may have removed",
     ),
     Permission(
         "",

@@ -6,6 +6,7 @@ plan.py       the decision for one workload: Wait | Skip | Suspend | Act
 state.py      status.remediation as state (action times, cooldowns, suspensions)
 evidence.py   the worst pod's profiles, saved before an action
 actions.py    restart or evict through the port
+pending.py    the write-ahead of an action, and whether one found pending happened
 messages.py   Event texts and the RemediationSuspended condition
 remediator.py the per-pass orchestration, called once by the scanner after findings are known
 """

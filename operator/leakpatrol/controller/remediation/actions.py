@@ -6,9 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from leakpatrol.api import RemediationAction
+from leakpatrol.api import RemediationAction, Workload
 from leakpatrol.controller.ports import Cluster, EvictionBlocked
 from leakpatrol.core import ObjectRef
+
+APPS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
+
+
+def workload_ref(w: Workload, namespace: str | None) -> ObjectRef:
+    """The object a status record names (kind and name, in the policy's namespace)."""
+    return ObjectRef("apps/v1" if w.kind in APPS else "v1", w.kind, w.name, "", namespace)
 
 
 @dataclass(frozen=True, slots=True)

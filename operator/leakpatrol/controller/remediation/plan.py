@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from leakpatrol.api import Finding, RemediationAction, RemediationSpec, RemediationStatus, Workload
@@ -42,9 +42,10 @@ class Decision:
         return self.finding.workload
 
 
-def candidates(findings: Iterable[Finding]) -> dict[state.Key, Finding]:
+def candidates(findings: Iterable[Finding], skew: timedelta = timedelta(0)) -> dict[state.Key, Finding]:
     """One Confirmed finding per workload: a goroutine signal before a heap one (heap alone needs
-    more passes), else the worst, as `findings` are ordered."""
+    more passes), else the worst, as `findings` are ordered. Its `since`, stamped by our clock,
+    moved onto the API server's (`skew`: its time less ours), as action times are."""
     best: dict[state.Key, Finding] = {}
     for f in findings:
         if f.state is not LeakState.CONFIRMED:
@@ -52,7 +53,7 @@ def candidates(findings: Iterable[Finding]) -> dict[state.Key, Finding]:
         k = state.key(f.workload)
         if k not in best or (best[k].signal is SignalKind.HEAP and f.signal is not SignalKind.HEAP):
             best[k] = f
-    return best
+    return {k: f.model_copy(update={"since": f.since + skew}) if skew else f for k, f in best.items()}
 
 
 def precheck(f: Finding, st: RemediationStatus, spec: RemediationSpec, now: datetime) -> Decision:

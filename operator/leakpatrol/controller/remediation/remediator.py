@@ -1,11 +1,13 @@
 """`Remediator`: after each scan pass, decide and (maybe) act on the confirmed leaks, with rails.
 
 Per pass: read the state back from the policy (the newer of it and our memory), count
-confirmations, save evidence of newly confirmed leaks, settle the workload last acted on, then run
-the plan for each confirmed workload, at most one action per pass. Before acting, the evidence is
-saved and the action is written to the status first: if that write fails nothing happens, so a
-restarted operator never forgets a restart and does it again. Any error while deciding is a skip
-with its reason, never an action on doubt.
+confirmations, save evidence of newly confirmed leaks, settle an action an earlier pass left
+pending (pending.py) and the workload last acted on, then run the plan for each confirmed workload,
+at most one action per pass. Before acting, the evidence is saved and the action written ahead to
+the status as pending: if that write fails nothing happens; once it succeeded it is recorded done,
+then said. Any error while deciding is a skip with its reason, never an action on doubt. Times are
+the API server's clock when the port knows it (every replica shares it; a node's skewed clock
+cannot shorten a cooldown), else our own.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from leakpatrol.api import (
     LeakPolicySpec,
     LeakPolicyStatus,
     RemediationAction,
-    RemediationRecord,
     RemediationStatus,
+    Workload,
 )
 from leakpatrol.controller.ports import Cluster, EventIntent, ScanTarget
-from leakpatrol.controller.remediation import evidence, messages, plan, rails, state
-from leakpatrol.controller.remediation.actions import act
+from leakpatrol.controller.remediation import evidence, messages, pending, plan, rails, state
+from leakpatrol.controller.remediation.actions import act, workload_ref
 from leakpatrol.controller.remediation.plan import Decision, PlanStep
 from leakpatrol.controller.verdict.findings import PodResult
 from leakpatrol.core import LeakpatrolError, ObjectNotFound, ObjectRef
@@ -36,8 +38,9 @@ from leakpatrol.reasons import EventType, Reason
 
 log = logging.getLogger(__name__)
 
-_APPS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
 FRESH_EVIDENCE = timedelta(seconds=60)
+Busy = tuple[Reason, str]  # why an ACT becomes a skip this pass
+ONE_PER_PASS: Busy = (Reason.ANOTHER_WORKLOAD_IN_ACTION, "one action per pass")
 
 
 @dataclass(slots=True)
@@ -56,8 +59,8 @@ class Remediator:
     def __init__(self, cluster: Cluster, policy: ObjectRef, clock: Callable[[], float] = time.time) -> None:
         self.cluster, self.policy, self.clock = cluster, policy, clock
         self.memory: RemediationStatus | None = None
-        self.written: RemediationStatus | None = None  # what our last status write said
         self.told: dict[state.Key, Reason] = {}  # last reason posted per workload: Events on change only
+        self.book = pending.WriteAhead(cluster, policy, self._tell)
 
     async def after_pass(
         self,
@@ -75,33 +78,35 @@ class Remediator:
         st = state.newest(self.memory, stored)
         if st is None and not r.enabled:
             return status  # never enabled: the status stays as it was before remediation existed
-        now = datetime.fromtimestamp(self.clock(), UTC)
+        local, server = self.clock(), self.cluster.server_now()  # every replica shares the server's
+        now = datetime.fromtimestamp(local if server is None else server, UTC)
         token = ((body.get("metadata") or {}).get("annotations") or {}).get(state.RESUME_ANNOTATION)
         st = state.resume(state.prune_actions(st or RemediationStatus(), r.window, now), token)
-        found = plan.candidates(status.findings)
+        found = plan.candidates(status.findings, timedelta(seconds=0 if server is None else server - local))
         st = state.count_confirmations(st, found)
         if r.enabled:
             refs = {(w.kind, w.name): w for w in workloads}
             ctx = _Pass(spec, now, token, refs, {t.name: t for t in targets}, results)
             st = await self._decide_all(st, found, ctx)
-        await self._clear(st, self.written or stored)
-        self.memory = self.written = st  # the scan pass's own status patch writes it
+        await self._clear(st, self.book.written or stored)
+        self.memory = self.book.written = st  # the scan pass's own status patch writes it
         return messages.with_remediation(status, st, now)
 
     async def _decide_all(
         self, st: RemediationStatus, found: Mapping[state.Key, Finding], ctx: _Pass
     ) -> RemediationStatus:
+        st, busy = await self._reconcile(st, ctx)  # busy: why nothing (more) acts this pass
         st = await self._settle(st)
-        acted = False
         for k, f in found.items():
             w = state.workload(st, k)
             if w is not None and w.confirmed_passes == 1 and ctx.spec.remediation.capture_evidence:
                 st = await self._first_evidence(st, f, ctx)
             d = plan.precheck(f, st, ctx.spec.remediation, ctx.now)
-            if d.verdict is PlanStep.ACT and acted:
-                d = Decision(PlanStep.SKIP, f, Reason.ANOTHER_WORKLOAD_IN_ACTION, "one action per pass")
+            if d.verdict is PlanStep.ACT and busy is not None:
+                d = Decision(PlanStep.SKIP, f, *busy)
             if d.verdict is PlanStep.ACT:
                 st, acted = await self._act(st, d, ctx)
+                busy = ONE_PER_PASS if acted else None
             elif d.verdict is PlanStep.SUSPEND:
                 st = await self._suspend(st, d, ctx)
             elif d.verdict is PlanStep.SKIP:
@@ -141,40 +146,44 @@ class Remediator:
     ) -> tuple[RemediationStatus, bool]:
         r, f = ctx.spec.remediation, d.finding
         pods = evidence.pods_worst_first(f, ctx.results)
-        reason = messages.done_reason(r)
-        text = messages.action_message(r.action, f, pods, r.dry_run, saved)
-        rec = RemediationRecord(
-            workload=f.workload,
-            action=r.action.value,
-            time=ctx.now,
-            reason=reason,
-            message=text,
-            dry_run=r.dry_run,
-        )
-        ahead = state.record_action(st, rec, rails.signature(f), r.cooldown)
-        try:  # write-ahead: no record, no action
-            await self._write(state.decided(ahead, ctx.now, text, None))
+        uids = {name: t.uid for name, t in ctx.targets.items()}
+        p = pending.intent(f, r, pods=pods, uids=uids, evidence=saved, now=ctx.now)
+        ahead = pending.ahead(st, p)
+        try:  # write-ahead: no pending record, no action
+            await self.book.write(state.decided(ahead, ctx.now, p.message, None))
         except LeakpatrolError as exc:
             why = f"the action could not be recorded first: {exc.reason}"
             return await self._skip(st, plan.doubt(d, why), ctx), False
         try:
-            outcome = await act(self.cluster, r.action, ref, pods, ctx.now, dry_run=r.dry_run)
-        except LeakpatrolError as exc:  # it may have happened: the recorded cooldown holds (fail closed)
-            failed = plan.doubt(d, f"the {r.action.value} failed: {exc.reason}: {exc}")
-            return await self._skip(ahead, failed, ctx), False
+            outcome = await act(self.cluster, r.action, ref, pods, p.time, dry_run=r.dry_run)
+        except LeakpatrolError as exc:  # it may have happened: pending, the next pass checks the workload
+            why = f"the {r.action.value} failed: {exc.reason}: {exc}; pending until it is seen whether it did"
+            return await self._skip(ahead, Decision(PlanStep.SKIP, f, Reason.DECISION_FAILED, why), ctx), True
         if outcome.blocked is not None and not outcome.evicted:
             why = f"the Eviction API refused: {outcome.blocked}; retried at a later pass"
             return await self._skip(st, Decision(PlanStep.SKIP, f, outcome.blocked.reason, why), ctx), False
         if outcome.blocked is not None:
-            partial = (
-                f"{text} Evicted {', '.join(outcome.evicted)}; the rest were refused (429), retried later."
-            )
-            rec = rec.model_copy(update={"message": partial[:1024]})
-            ahead = state.record_action(st, rec, rails.signature(f), r.cooldown)
-        await self._tell(ref, reason.event_type, reason, rec.message, ctx)
-        metrics.REMEDIATION.labels(*self._labels(f), r.action.value, reason).inc()
-        ctx.said = rec.message
-        return ahead, True
+            p = pending.partly(p, outcome.evicted)
+        ctx.said = p.message
+        return await self.book.done(ahead, p, r.cooldown, ctx.now, ref), True
+
+    async def _reconcile(self, st: RemediationStatus, ctx: _Pass) -> tuple[RemediationStatus, Busy | None]:
+        """An action an earlier pass wrote ahead: did it happen? Settled before anything is decided."""
+        p = st.pending
+        if p is None:
+            return st, None
+        outcome, why = await self.book.check(p, ctx.now)
+        if outcome is pending.Outcome.NOT_DONE:
+            log.info("policy %s/%s: %s", *self._where(), why)
+            return pending.dropped(st), None
+        if outcome is pending.Outcome.DONE:
+            st = await self.book.done(st, pending.late(p), ctx.spec.remediation.cooldown, ctx.now, None)
+            if st.pending is None:
+                ctx.said = p.message
+                return st, ONE_PER_PASS
+            why += ", but it could not be recorded yet"
+        ctx.said = why
+        return st, (Reason.PENDING_ACTION_UNRESOLVED, f"{why}; nothing acts until it is settled")
 
     async def _suspend(self, st: RemediationStatus, d: Decision, ctx: _Pass) -> RemediationStatus:
         k = state.key(d.workload)
@@ -182,9 +191,9 @@ class Remediator:
         text = messages.suspension_message(d.finding, w.last_action_time if w else None, self.policy)
         st = state.suspend(st, k, ctx.token)
         ref = ctx.workloads.get(k)
-        await self._tell(ref, d.reason.event_type, d.reason, text, ctx)
+        await self._tell(ref, d.reason.event_type, d.reason, text)
         metrics.REMEDIATION.labels(
-            *self._labels(d.finding), ctx.spec.remediation.action.value, d.reason
+            *self._labels(d.workload), ctx.spec.remediation.action.value, d.reason
         ).inc()
         ctx.said = text
         return st
@@ -193,8 +202,8 @@ class Remediator:
         action = ctx.spec.remediation.action
         rec = messages.skip_record(d.workload, d.reason, d.message, ctx.spec.remediation, ctx.now)
         text = rec.message
-        await self._tell(ctx.workloads.get(state.key(d.workload)), d.reason.skip_type, d.reason, text, ctx)
-        metrics.REMEDIATION.labels(*self._labels(d.finding), action.value, d.reason).inc()
+        await self._tell(ctx.workloads.get(state.key(d.workload)), d.reason.skip_type, d.reason, text)
+        metrics.REMEDIATION.labels(*self._labels(d.workload), action.value, d.reason).inc()
         if d.until is not None:
             ctx.untils.append(d.until)
         ctx.said = ctx.said or text
@@ -234,7 +243,7 @@ class Remediator:
             f"saved profiles of pod {pod} ({', '.join(files)}) in ConfigMap {stored.namespace}/{stored.name}"
         )
         text += f"; open one: {evref.command}"
-        await self._tell(ref, Reason.EVIDENCE_SAVED.event_type, Reason.EVIDENCE_SAVED, text, ctx)
+        await self._tell(ref, Reason.EVIDENCE_SAVED.event_type, Reason.EVIDENCE_SAVED, text)
         return state.add_evidence(st, evref), stored.name
 
     # --- the workload last acted on ---------------------------------------------------------------
@@ -243,10 +252,8 @@ class Remediator:
         w = st.in_action
         if w is None:
             return st
-        api_version = "apps/v1" if w.kind in _APPS else "v1"
-        ref = ObjectRef(api_version, w.kind, w.name, "", self.policy.namespace)
         try:
-            obj = await self.cluster.read_workload(ref)
+            obj = await self.cluster.read_workload(workload_ref(w, self.policy.namespace))
         except ObjectNotFound:
             return state.settled(st)  # gone: nothing left to settle
         except LeakpatrolError:
@@ -254,9 +261,7 @@ class Remediator:
         return st if rails.fully_available(w.kind, obj) else state.settled(st)
 
     # --- saying it --------------------------------------------------------------------------------
-    async def _tell(
-        self, about: ObjectRef | None, kind: EventType, reason: Reason, text: str, ctx: _Pass
-    ) -> None:
+    async def _tell(self, about: ObjectRef | None, kind: EventType, reason: Reason, text: str) -> None:
         """An Event on the policy and the workload, posted when the reason changes for that
         workload (repeats would only be aggregated into a count)."""
         k = (about.kind, about.name) if about else ("", "")
@@ -269,16 +274,11 @@ class Remediator:
             except LeakpatrolError as exc:  # an Event is not worth failing the decision over
                 log.info("policy %s: event %s not posted: %s", self.policy.name, reason, exc)
 
-    async def _write(self, st: RemediationStatus) -> None:
-        """The whole state, now (the write-ahead of an action)."""
-        await self.cluster.patch_status(self.policy, {"remediation": _nulls(st) | _dump(st)})
-        self.written = st
-
     async def _clear(self, st: RemediationStatus, before: RemediationStatus | None) -> None:
         """The scan pass writes the status without nulls, and a merge patch only removes a field
         given as null: so null what this pass cleared (inAction, lastAction reverted, ...) first.
         Only top-level fields: a null inside a list item would be invalid."""
-        cleared = {k: v for k, v in _nulls(st).items() if before is not None and k in _dump(before)}
+        cleared = {k: v for k, v in state.nulls(st).items() if before is not None and k in state.dump(before)}
         if not cleared:
             return
         try:
@@ -289,13 +289,5 @@ class Remediator:
     def _where(self) -> tuple[str, str]:
         return self.policy.namespace or "", self.policy.name
 
-    def _labels(self, f: Finding) -> tuple[str, str, str]:
-        return (self.policy.namespace or "", self.policy.name, messages.name(f.workload))
-
-
-def _dump(st: RemediationStatus) -> dict[str, Any]:
-    return st.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def _nulls(st: RemediationStatus) -> dict[str, None]:
-    return {(f.alias or n): None for n, f in RemediationStatus.model_fields.items() if getattr(st, n) is None}
+    def _labels(self, w: Workload) -> tuple[str, str, str]:
+        return (self.policy.namespace or "", self.policy.name, messages.name(w))

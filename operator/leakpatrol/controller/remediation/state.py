@@ -12,6 +12,7 @@ from typing import Any
 
 from leakpatrol.api import (
     EvidenceRef,
+    PendingAction,
     RemediationRecord,
     RemediationStatus,
     Workload,
@@ -95,7 +96,7 @@ def resume(state: RemediationStatus, token: str | None) -> RemediationStatus:
 
 
 def record_action(
-    state: RemediationStatus, rec: RemediationRecord, sig: str, cooldown: float
+    state: RemediationStatus, rec: RemediationRecord, sig: str | None, cooldown: float
 ) -> RemediationStatus:
     k = key(rec.workload)
     w = workload(state, k) or WorkloadRemediation(workload=rec.workload)
@@ -110,6 +111,10 @@ def record_action(
     return _with(
         state, last_action=rec, actions=[*state.actions, rec.time][-MAX_ACTION_TIMES:], in_action=rec.workload
     )
+
+
+def with_pending(state: RemediationStatus, pending: PendingAction | None) -> RemediationStatus:
+    return _with(state, pending=pending)
 
 
 def record_skip(state: RemediationStatus, rec: RemediationRecord) -> RemediationStatus:
@@ -136,6 +141,17 @@ def decided(
 
 def settled(state: RemediationStatus) -> RemediationStatus:
     return _with(state, in_action=None)
+
+
+def dump(state: RemediationStatus) -> dict[str, Any]:
+    """As written to the status: camelCase, RFC 3339 times, no nulls."""
+    return state.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def nulls(state: RemediationStatus) -> dict[str, None]:
+    """A null for each top-level field the state leaves empty (a merge patch removes only those)."""
+    fields = RemediationStatus.model_fields.items()
+    return {(f.alias or n): None for n, f in fields if getattr(state, n) is None}
 
 
 def _suspended_names(state: RemediationStatus) -> list[str]:
