@@ -23,8 +23,8 @@ import os
 import resource
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import AbstractAsyncContextManager, nullcontext
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 
 from leakpatrol.profiles import Profile, ProfileError, ProfileMemoryError, ProfileTooLargeError, load
