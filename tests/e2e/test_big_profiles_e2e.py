@@ -16,7 +16,7 @@ import time
 import httpx
 from harness import Kubectl, OperatorProcess, condition, wait_until
 from hostile import distinct_stacks_profile, heap_profile, inflating_profile
-from support import SERVICES, apply, namespace, policy
+from support import SERVICES, apply, deployment, namespace, policy
 
 HEALTHY = SERVICES.split("\n---\n")[1]
 BOMB_PODS = 100
@@ -42,22 +42,7 @@ spec:
 
 
 def served(app: str, args: list[str], replicas: int = 1) -> str:
-    quoted = ", ".join(f'"{a}"' for a in args)
-    return f"""apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {app}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {app}}}}}
-  template:
-    metadata: {{labels: {{app: {app}}}}}
-    spec:
-      containers:
-        - name: app
-          image: leakpatrol.test/badpprof:file
-          args: [{quoted}]
-          ports: [{{name: http, containerPort: 8080}}]
-"""
+    return deployment(app, "leakpatrol.test/badpprof:file", replicas, args=args)
 
 
 def test_profiles_over_the_inline_size_are_scanned_and_evaluated_like_any_other(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
+from support import NO_PROCESS, delete_namespace, deployment, make_namespace, pod_manifest
 
 from leakpatrol.core import ObjectRef
 from leakpatrol.kube import errors
@@ -40,17 +40,9 @@ def imposter(ns: str, name: str, owner: dict[str, Any]) -> dict[str, Any]:
 
 
 async def billing(sandbox: Any, api: ApiClient, ns: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    template = {
-        "metadata": {"labels": {"app": "billing"}},
-        "spec": pod_manifest("-", ns, image=NO_PROCESS)["spec"],
-    }
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "billing", "namespace": ns},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "billing"}}, "template": template},
-    }
-    sandbox.apply_yaml(yaml.safe_dump(deployment))
+    manifest = yaml.safe_load(deployment("billing", NO_PROCESS, 1))
+    manifest["metadata"]["namespace"] = ns
+    sandbox.apply_yaml(yaml.safe_dump(manifest))
     for _ in range(200):
         pods = await list_pods(api, ns, "app=billing")
         if pods:
