@@ -97,7 +97,9 @@ async def test_a_leak_that_began_with_a_rollout_names_the_revision() -> None:
         "images": ["shop/web:v2"],
         "previousRevision": 6,
     }
-    messages = [e.message for e in cluster.events if e.reason == "LeakDetected"]
+    messages = [
+        e.message for e in cluster.events if e.reason == "LeakDetected" and e.about.kind == "Deployment"
+    ]
     assert "Began with revision 7 (shop/web:v2); revision 6 did not leak." in messages[0]
     assert cluster.revision_lookups == 2  # once per ReplicaSet
 
@@ -130,3 +132,21 @@ async def test_no_limit_says_so() -> None:
     finding = next(f for f in cluster.status["findings"] if f["signal"] == "heap")
     assert finding["forecast"]["message"] == "no memory limit set: no OOM forecast"
     assert "eta" not in finding["forecast"] and "worstEta" not in cluster.status
+
+
+async def test_a_finding_states_the_pods_total_growth_and_the_culprit_groups_both() -> None:
+    """transport-per-request grows three stacks in lockstep (readLoop, writeLoop, the server's
+    conn): the culprit group is a third of the total's growth, and both are said."""
+    clock = Clock(FIRST_STAMP)
+    cluster = FakeCluster([pod("web-a")], server(clock, {"web-a": "transport-per-request"}))
+    await until_confirmed(cluster, clock, spec())
+    f = cluster.status["findings"][0]
+    assert f["growthOf"] == "Culprit"
+    assert 2.5 * f["growthPerHour"] < f["totalGrowthPerHour"] < 4 * f["growthPerHour"]
+    expected = (
+        f"total {f['baseline']} -> {f['current']} (+{f['totalGrowthPerHour']}/h),"
+        f" culprit group +{f['growthPerHour']}/h"
+    )
+    assert expected in cluster.condition("LeakDetected")["message"]
+    story = next(e.message for e in cluster.events if e.about.kind == "Deployment")
+    assert expected in story

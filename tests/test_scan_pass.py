@@ -85,6 +85,34 @@ async def test_each_failure_class_is_its_own_reason_and_backs_off() -> None:
     assert len(cluster.reasons("Pod")) == 6
 
 
+async def test_a_policy_whose_targets_all_fail_is_not_ready_at_every_pass_and_back_when_one_answers() -> None:
+    cluster, clock = FakeCluster([running_pod("notexposed"), running_pod("auth")], failing_server), Clock()
+    scan = scanner(cluster, clock)
+    for _ in range(3):  # the first pass, and the passes that only repeat the backed-off failures
+        await scan.scan(cluster.body(spec()))
+        ready, leak = cluster.condition("Ready"), cluster.condition("LeakDetected")
+        assert (ready["status"], ready["reason"]) == ("False", "NoTargetsScanned")
+        assert "(1 PprofNotExposed, 1 PprofUnauthorized)" in ready["message"]
+        assert (leak["status"], leak["reason"]) == ("Unknown", "NoTargetsScanned")
+        clock.now += 60
+    cluster.server = golden_server  # the pods are fixed; their backoff runs out
+    clock.now += 16 * 60
+    await scan.scan(cluster.body(spec()))
+    assert (cluster.condition("Ready")["status"], cluster.condition("Ready")["reason"]) == ("True", "Scanned")
+
+
+async def test_a_selector_matching_nothing_says_so() -> None:
+    cluster = FakeCluster([])
+    await scanner(cluster).scan(cluster.body(spec()))
+    ready = cluster.condition("Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "NoTargets")
+    assert ready["message"] == (
+        "no Running and Ready pod in namespace shop with labels app=web matches spec.selector:"
+        " nothing is scanned"
+    )
+    assert cluster.condition("Degraded")["reason"] == "NoTargets"
+
+
 def corpus_server(clock: Clock) -> FakeCluster:
     def serve(target: ScanTarget, path: str) -> bytes:
         if "goroutineleak" in path:

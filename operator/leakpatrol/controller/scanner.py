@@ -32,6 +32,7 @@ from leakpatrol.controller.ports import Cluster, ScanTarget, Unscannable
 from leakpatrol.controller.remediation import Remediator
 from leakpatrol.controller.report.reporter import Reporter
 from leakpatrol.controller.report.status import ScanPass, status_body, suspended_status
+from leakpatrol.controller.report.words import selector_words
 from leakpatrol.controller.shards.assignment import Shards
 from leakpatrol.controller.shards.role import ShardRole
 from leakpatrol.controller.shards.solo import SoloRole
@@ -184,7 +185,8 @@ class PolicyScanner:
         evaluated = sum(1 for r in p.results if r.evaluation.evaluated)
         counts = (len(p.targets), len(p.results), evaluated)
         overrun = self.pacing.overrun()  # as of the passes before this one
-        p.scan = ScanPass(self.namespace, *counts, findings, p.failures, overrun=overrun)
+        selector = selector_words(p.selector)
+        p.scan = ScanPass(self.namespace, *counts, findings, p.failures, overrun=overrun, selector=selector)
 
     async def _fold(self, p: PassState) -> None:
         assert p.scan is not None
@@ -210,7 +212,9 @@ class PolicyScanner:
         f = p.folded
         assert f is not None
         before = p.previous if f.speaks else f.status
-        await self.reporter.pass_events(before, f.status, p.failures, p.selected, self.workloads.refs())
+        await self.reporter.pass_events(
+            before, f.status, p.failures, p.selected, self.workloads.refs(), results=p.results
+        )
         patch = (status_body(f.status) if f.speaks else {}) | f.patch
         if patch:  # a replica that is not a member has nothing to write
             await self.cluster.patch_status(self.policy, patch)
