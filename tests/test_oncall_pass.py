@@ -148,5 +148,5 @@ async def test_a_finding_states_the_pods_total_growth_and_the_culprit_groups_bot
         f" culprit group +{f['growthPerHour']}/h"
     )
     assert expected in cluster.condition("LeakDetected")["message"]
-    story = next(e.message for e in cluster.events if e.about.kind == "Deployment")
+    (story,) = (e.message for e in cluster.events if e.about.kind == "Deployment" and e.reason == "LeakDetected")
     assert expected in story
