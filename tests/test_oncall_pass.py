@@ -148,5 +148,30 @@ async def test_a_finding_states_the_pods_total_growth_and_the_culprit_groups_bot
         f" culprit group +{f['growthPerHour']}/h"
     )
     assert expected in cluster.condition("LeakDetected")["message"]
-    (story,) = (e.message for e in cluster.events if e.about.kind == "Deployment" and e.reason == "LeakDetected")
+    (story,) = (
+        e.message for e in cluster.events if e.about.kind == "Deployment" and e.reason == "LeakDetected"
+    )
     assert expected in story
+
+
+async def forecasts(series: str, limit: str, passes: int) -> list[dict[str, Any]]:
+    clock = Clock(FIRST_STAMP)
+    cluster = FakeCluster([pod("web-a", limit=limit)], server(clock, {"web-a": series}))
+    scan = PolicyScanner(cluster, POLICY, SharedCapacity(), clock)
+    out = []
+    for _ in range(passes):
+        await scan.scan(cluster.body(spec() | {"profiles": {"heap": "Enabled"}}))
+        out += [f["forecast"] for f in cluster.status.get("findings", []) if "eta" in f.get("forecast", {})]
+        clock.now += 60
+    return out
+
+
+async def test_the_oom_eta_is_the_same_for_the_same_series_and_says_when_it_is_rough() -> None:
+    """Issue 21 saw `~2h (32m-2.5h)` in one demo run and `~38m (26m-2.2h)` in the next: two runs
+    are two series. The same series gives the same forecast, pass for pass; a range wider than
+    ROUGH_RANGE (the heap profile's ~512 KiB sampling steps over a few samples) is said to be rough."""
+    first = await forecasts("transport-per-request", "64Mi", 30)
+    assert first and first == await forecasts("transport-per-request", "64Mi", 30)
+    assert "a rough estimate from 8 samples over 7m" in first[0]["message"]
+    heap = await forecasts("heap-leak", "512Mi", 30)
+    assert heap and all("rough" not in fc["message"] for fc in heap)  # its range is within 3x

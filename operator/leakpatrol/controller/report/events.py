@@ -27,7 +27,7 @@ def _short(frame: str) -> str:
 
 
 # What a `kubectl describe` reader takes in at a glance (an Event's message is one line there).
-WORKLOAD_EVENT_CHARS = 512  # the story: numbers, culprit, rollout, forecast, rule and fix
+WORKLOAD_EVENT_CHARS = 540  # the story: numbers, culprit, rollout, forecast, rule and fix
 POLICY_EVENT_CHARS = 240  # which workload, which signal, which rule; the story is on the workload
 POD_EVENT_CHARS = 240  # this pod's own numbers, and where the story is
 
@@ -35,7 +35,7 @@ POD_EVENT_CHARS = 240  # this pod's own numbers, and where the story is
 def _fit(parts: list[str], budget: int, tail: str = "") -> str:
     """`parts` in order while they fit in `budget` with `tail`; the first that does not is cut at a
     word, and the rest is left out (the status has all of it)."""
-    text, room = "", budget - len(tail)
+    text, room = "", budget - (len(tail) + 1 if tail else 0)
     for part in parts:
         piece = f" {part}" if text else part
         if len(text) + len(piece) <= room:
@@ -62,7 +62,7 @@ def _leak_words(f: Finding) -> str:
 
 
 def _headline(f: Finding) -> str:
-    return f"{_leak_words(f)} {_where_words(f)}: {numbers(f)}."
+    return f"{_leak_words(f)} {_where_words(f)}: {numbers(f, p_value=False)}."
 
 
 def _first_sentence(text: str) -> str:
