@@ -3,11 +3,14 @@ confirmation, rollout attribution and the forecast land in the status and the Ev
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
 
+from leakpatrol import metrics
 from leakpatrol.controller.ports import ScanTarget
 from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
 from leakpatrol.kube import errors
@@ -175,3 +178,57 @@ async def test_the_oom_eta_is_the_same_for_the_same_series_and_says_when_it_is_r
     assert "a rough estimate from 8 samples over 7m" in first[0]["message"]
     heap = await forecasts("heap-leak", "512Mi", 30)
     assert heap and all("rough" not in fc["message"] for fc in heap)  # its range is within 3x
+
+
+def sample(name: str, **labels: str) -> float | None:
+    return metrics.REGISTRY.get_sample_value(name, {"namespace": "shop", "policy": "demo", **labels})
+
+
+async def test_metrics_name_the_workload_say_suspected_rule_culprit_and_forecast_and_suspended() -> None:
+    clock = Clock(FIRST_STAMP)
+    cluster = FakeCluster([pod("web-a", limit="512Mi")], server(clock, {"web-a": "heap-leak"}))
+    raw = spec() | {"profiles": {"heap": "Enabled"}}
+    scan = PolicyScanner(cluster, POLICY, SharedCapacity(), clock)
+    suspected_seen = False
+    for _ in range(40):
+        await scan.scan(cluster.body(raw))
+        heap = {"workload": "Deployment/web", "signal": "heap"}
+        if sample("leakpatrol_workload_leak_suspected", **heap) == 1:
+            suspected_seen = True  # the dashboard's "suspected", not a green "ok"
+            assert sample("leakpatrol_workload_leak", **heap) == 0
+        if cluster.status.get("leaking"):
+            break
+        clock.now += 60
+    assert suspected_seen
+    web = {"workload": "Deployment/web"}
+    assert sample("leakpatrol_workload_leak", **heap) == 1
+    assert sample("leakpatrol_workload_leak_suspected", **heap) == 0
+    assert sample("leakpatrol_target_heap_inuse_bytes", pod="web-a", **web) is not None
+    f = next(f for f in cluster.status["findings"] if f["signal"] == "heap")
+    culprit = f["culprit"][0].split(" ")[0]
+    info = {**heap, "rule": f.get("ruleId", "none"), "culprit": culprit}
+    assert sample("leakpatrol_workload_leak_info", **info) == 1
+    eta = sample("leakpatrol_workload_oom_eta_seconds", **web)
+    reach = datetime.fromisoformat(f["forecast"]["reachTime"]).timestamp()
+    assert eta == pytest.approx(reach - clock.now, abs=1)
+    for state, n in cluster.status["targets"].items():
+        assert sample("leakpatrol_policy_targets", state=state) == n
+    assert sample("leakpatrol_policy_suspended") == 0
+    # Suspended: nothing frozen at its last value (a flat goroutine line reads "the leak stopped").
+    await scan.scan(cluster.body(raw | {"suspend": True}))
+    assert sample("leakpatrol_policy_suspended") == 1
+    for name in ("leakpatrol_workload_leak", "leakpatrol_workload_leak_info"):
+        assert not [m for m in metrics.REGISTRY.collect() if m.name == name.removesuffix("_total")
+                    for s in m.samples if s.labels.get("policy") == "demo"], name  # fmt: skip
+    assert sample("leakpatrol_target_heap_inuse_bytes", pod="web-a", **web) is None
+    assert sample("leakpatrol_workload_oom_eta_seconds", **web) is None
+    clock.now += 60
+    await scan.scan(cluster.body(raw))
+    assert sample("leakpatrol_policy_suspended") == 0
+    assert sample("leakpatrol_workload_leak", **heap) == 1
+
+
+def test_build_info_names_the_version() -> None:
+    (info,) = [m for m in metrics.REGISTRY.collect() if m.name == "leakpatrol_build_info"]
+    (s,) = info.samples
+    assert s.value == 1 and s.labels["version"] and s.labels["python"]

@@ -203,7 +203,9 @@ async def test_a_recreated_deployment_is_a_new_object_and_gone_pods_leave_metric
 
 
 def _gauge_pods() -> set[str]:
-    return {labels[2] for labels in metrics.TARGET_GOROUTINES._metrics if labels[:2] == ("shop", "demo")}
+    series = [labels for labels in metrics.TARGET_GOROUTINES._metrics if labels[:2] == ("shop", "demo")]
+    assert {labels[2] for labels in series} <= {"Deployment/web"}  # the workload, as the leak gauges name it
+    return {labels[3] for labels in series}
 
 
 async def test_a_pod_deleted_while_its_fetch_fails_is_not_a_failing_target() -> None:
