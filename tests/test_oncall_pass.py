@@ -3,6 +3,7 @@ confirmation, rollout attribution and the forecast land in the status and the Ev
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,30 @@ def test_build_info_names_the_version() -> None:
     (info,) = [m for m in metrics.REGISTRY.collect() if m.name == "leakpatrol_build_info"]
     (s,) = info.samples
     assert s.value == 1 and s.labels["version"] and s.labels["python"]
+
+
+async def test_a_leak_becoming_suspected_then_confirmed_is_logged_once_each_at_info(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="leakpatrol.controller.report.reporter")
+    clock = Clock(FIRST_STAMP)
+    cluster = FakeCluster([pod("web-a")], server(clock, {"web-a": "transport-per-request"}))
+    scan = PolicyScanner(cluster, POLICY, SharedCapacity(), clock)
+    for _ in range(20):  # past the confirmation: later passes say nothing new
+        await scan.scan(cluster.body(spec()))
+        clock.now += 60
+    lines = [r.getMessage() for r in caplog.records if r.name.endswith("reporter")]
+    assert [line.split(" (")[0] for line in lines] == [
+        "policy shop/demo: Deployment/web goroutines leak Suspected",
+        "policy shop/demo: Deployment/web goroutines leak Confirmed",
+    ]
+    assert (
+        "culprit net/http.(*persistConn).Read" in lines[1] and "rule http-transport-per-request" in lines[1]
+    )
+    cluster.server = server(clock, {"web-b": "steady-pool"})  # fixed: a new pod, a clean series
+    cluster.pods = [pod("web-b")]
+    caplog.clear()
+    await scan.scan(cluster.body(spec()))
+    assert [r.getMessage().split(" (")[0] for r in caplog.records if r.name.endswith("reporter")] == [
+        "policy shop/demo: Deployment/web goroutines leak Resolved"
+    ]

@@ -4,8 +4,10 @@ Go profiles; only the cluster is in memory (the sandbox tests run the same code 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from fakecluster import POLICY, Clock, FakeCluster, golden_server, running_pod, spec
 
 from leakpatrol import metrics
@@ -163,7 +165,10 @@ async def test_a_spec_edit_keeps_the_series_and_applies_the_new_thresholds() -> 
     assert len(evaluator.goroutines.tracker) == 6 and evaluator.config.min_samples == 40
 
 
-async def test_an_invalid_spec_is_ready_false_naming_the_field_once_per_generation() -> None:
+async def test_an_invalid_spec_is_ready_false_naming_the_field_once_per_generation(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="leakpatrol.controller.report.reporter")
     cluster = FakeCluster([running_pod("web-1")])
     scan = scanner(cluster)
     bad = spec(warmup="3h")  # longer than the 2h window
@@ -175,6 +180,9 @@ async def test_an_invalid_spec_is_ready_false_naming_the_field_once_per_generati
     assert cluster.reasons() == ["InvalidSpec"] and cluster.fetches == []
     await scan.scan(cluster.body(bad, generation=2))
     assert cluster.reasons() == ["InvalidSpec", "InvalidSpec"]
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert len(logged) == 2 and all(m.startswith("policy shop/demo: InvalidSpec (generation") for m in logged)
+    assert "spec.detection.warmup" in logged[0]
 
 
 async def test_checkpoints_are_written_on_a_cadence_not_every_pass() -> None:
