@@ -16,8 +16,10 @@ from leakpatrol.api import (
     Workload,
     get_condition,
 )
+from leakpatrol.api.remediation import RemediationAction
 from leakpatrol.controller.collect.targets import select_targets
 from leakpatrol.controller.ports import Unscannable
+from leakpatrol.controller.remediation.messages import action_message
 from leakpatrol.controller.report.events import (
     POD_EVENT_CHARS,
     POLICY_EVENT_CHARS,
@@ -342,6 +344,7 @@ def test_heap_numbers_read_with_units_in_every_condition_and_event() -> None:
     workloads = {("Deployment", "sessions"): DEPLOY}
     events = leak_events(POLICY, [], status.findings, workloads, pods)
     messages = [c.message for c in status.conditions] + [e.message for e in events]
+    messages.append(action_message(RemediationAction.ROLLOUT_RESTART, f, [], True, ""))  # its Event too
     for text in messages:
         assert not RAW_BYTES.search(text), text
     story = next(e.message for e in events if e.about.kind == "Deployment")
