@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TOOLS := .tools
 
-.PHONY: setup programs test lint unit bench demo demo-remediation sandbox soak proto lock clean
+.PHONY: setup programs test lint fast unit bench demo demo-remediation sandbox soak proto lock clean
 
 setup: $(STAMP) $(TOOLS)/helm $(TOOLS)/promtool
 
@@ -39,6 +39,13 @@ lint: setup
 programs: setup
 	$(PY) tests/gobuild.py
 
+# The inner loop (~30-40 s on 2 cores): no Go programs, no sandbox, no week or corpus replay, no
+# helm (markers in pyproject.toml). `make unit` runs every test, e2e included.
+FAST := not slow and not week and not corpus and not helm
+
+fast: setup
+	$(VENV)/bin/pytest -q -m "$(FAST)"
+
 unit: setup programs
 	$(VENV)/bin/pytest -q
 
@@ -56,7 +63,7 @@ demo-remediation: setup programs
 
 # Ten minutes of churn against the operator (the suite runs the same test for one minute).
 soak: setup programs
-	SOAK_SECONDS=600 $(VENV)/bin/pytest -q -s -p no:cacheprovider --timeout=1200 tests/test_soak.py
+	SOAK_SECONDS=600 $(VENV)/bin/pytest -q -s -p no:cacheprovider --timeout=1200 tests/e2e/test_soak.py
 
 sandbox: setup
 	PYTHONPATH=tests $(PY) -m kubesandbox up

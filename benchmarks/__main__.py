@@ -6,7 +6,13 @@ import importlib
 import sys
 
 # Add new sections here.
-SECTIONS = ["benchmarks.parse", "benchmarks.evaluate", "benchmarks.scan", "benchmarks.shards"]
+SECTIONS = [
+    "benchmarks.parse",
+    "benchmarks.evaluate",
+    "benchmarks.scan",
+    "benchmarks.shards",
+    "benchmarks.memory",
+]
 
 
 def main(argv: list[str]) -> int:

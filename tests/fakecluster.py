@@ -4,7 +4,7 @@ It stands in for the cluster only: the scanner, the parsers, the evaluator, the 
 logic under test are the real ones, and the profiles it serves are real Go profiles (the golden
 files and the recorded corpus). Failures are the real error classes of `leakpatrol.kube`, the ones
 `KubeCluster` raises, so a test says "this pod answers 403" the way the cluster would.
-The sandbox tests (tests/test_scanner_faults.py, tests/test_operator_e2e.py) cover the real thing.
+The sandbox tests (tests/e2e/test_scanner_faults.py, tests/e2e/test_operator_e2e.py) cover the real thing.
 """
 
 from __future__ import annotations

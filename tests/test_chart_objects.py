@@ -19,7 +19,7 @@ from test_chart import CHART, KUBE_VERSIONS, MODES, MONITORING, helm, render
 
 from leakpatrol import metrics
 
-pytestmark = test_chart.pytestmark  # helm missing: skip this module too
+pytestmark = test_chart.pytestmark  # runs helm; helm missing: skip this module too
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))

@@ -19,6 +19,7 @@ from leakpatrol.detect.replay import ReplayVerdict, replay
 from leakpatrol.detect.signals import Evaluation
 from leakpatrol.seriesdir import SeriesDir
 
+pytestmark = pytest.mark.corpus  # ~20 s: not in `make fast`
 CORPUS = Path(__file__).parent / "corpus"
 MINUTE = 60
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from fakecluster import POLICY, FakeCluster, running_pod, spec
+from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
 
 from leakpatrol import metrics
 from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
@@ -23,7 +23,7 @@ async def run_passes(cluster: FakeCluster, passes: int) -> list[float]:
     async def sleep(delay: float) -> None:
         delays.append(delay)
 
-    scanner = PolicyScanner(cluster, POLICY, SharedCapacity())
+    scanner = PolicyScanner(cluster, POLICY, SharedCapacity(), Clock())  # a pass takes no time
     await scan_loop(scanner, cluster.body(spec()), lambda: len(delays) >= passes, sleep)
     return delays
 
@@ -92,7 +92,7 @@ async def test_every_pass_feeds_the_liveness_clock_failed_ones_too() -> None:
         delays.append(delay)
         now[0] += delay
 
-    scanner = PolicyScanner(cluster, POLICY, SharedCapacity())
+    scanner = PolicyScanner(cluster, POLICY, SharedCapacity(), Clock())  # a pass takes no time
     await scan_loop(
         scanner,
         cluster.body(spec()),

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import aiohttp.web
 import httpx
 import pytest
+from localhttp import serving
 
 from leakpatrol.inflight import QUANTUM, ByteBudget, ProfileBufferFull
 from leakpatrol.kube.fetch import fetch_profile
@@ -34,15 +35,8 @@ async def small(_: aiohttp.web.Request) -> aiohttp.web.Response:
 
 @pytest.fixture
 async def pod_url() -> AsyncIterator[str]:
-    app = aiohttp.web.Application()
-    app.router.add_get("/big", big)
-    app.router.add_get("/small", small)
-    runner = aiohttp.web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with serving({"/big": big, "/small": small}) as url:
+        yield url
 
 
 async def test_many_big_bodies_at_once_never_hold_more_than_the_budget(pod_url: str) -> None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp.web
 import httpx
 import pytest
+from localhttp import serving
 
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.errors import (
@@ -48,16 +49,8 @@ async def gzipped(_: aiohttp.web.Request) -> aiohttp.web.Response:
 
 @pytest.fixture
 async def pod_url() -> AsyncIterator[str]:
-    app = aiohttp.web.Application()
-    app.router.add_get("/status/{code}", answer)
-    app.router.add_get("/drip", drip)
-    app.router.add_get("/gzipped", gzipped)
-    runner = aiohttp.web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with serving({"/status/{code}": answer, "/drip": drip, "/gzipped": gzipped}) as url:
+        yield url
 
 
 @pytest.fixture
@@ -130,16 +123,12 @@ async def forbidden(_: aiohttp.web.Request) -> aiohttp.web.Response:
 
 @pytest.fixture
 async def fake_api() -> AsyncIterator[ApiClient]:
-    app = aiohttp.web.Application()
-    app.router.add_get("/api/v1/namespaces/ns/pods/stuck/portforward", silent_forward)
-    app.router.add_get("/api/v1/namespaces/ns/pods/secret/portforward", forbidden)
-    runner = aiohttp.web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    async with ApiClient(f"http://127.0.0.1:{runner.addresses[0][1]}", aiohttp.ClientSession()) as api:
+    routes = {
+        "/api/v1/namespaces/ns/pods/stuck/portforward": silent_forward,
+        "/api/v1/namespaces/ns/pods/secret/portforward": forbidden,
+    }
+    async with serving(routes) as url, ApiClient(url, aiohttp.ClientSession()) as api:
         yield api
-    await runner.cleanup()
 
 
 async def test_port_forward_connect_timeout(fake_api: ApiClient) -> None:

@@ -12,12 +12,14 @@ from fakecluster import POLICY, Clock, FakeCluster, golden_server, running_pod, 
 
 from leakpatrol import metrics
 from leakpatrol.controller.pacing import Pacing
-from leakpatrol.controller.ports import ScanTarget
+from leakpatrol.controller.ports import FetchOptions, ScanTarget
 from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
 from leakpatrol.detect import checkpoint
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.diagnose.rules import RuleSet
+from leakpatrol.inflight import Share
 from leakpatrol.kube import errors
+from leakpatrol.profiles.parser import ParseLimits, ProfileParser
 
 CORPUS = Path(__file__).parent / "corpus" / "transport-per-request"
 FIRST_STAMP = 1800000000  # the corpus' first sample; its pod started 20 s before
@@ -152,13 +154,18 @@ async def test_a_recorded_leak_is_confirmed_with_events_and_survives_a_restart()
     assert [e.reason for e in cluster.events].count("LeakResolved") == 0
 
 
-async def test_a_spec_edit_keeps_the_series_and_applies_the_new_thresholds() -> None:
+async def five_passes_of_the_recorded_leak() -> tuple[FakeCluster, Clock, PolicyScanner]:
     clock = Clock(FIRST_STAMP)
     cluster = corpus_server(clock)
     scan = scanner(cluster, clock)
     for _ in range(5):
         await scan.scan(cluster.body(spec()))
         clock.now += 60
+    return cluster, clock, scan
+
+
+async def test_a_spec_edit_keeps_the_series_and_applies_the_new_thresholds() -> None:
+    cluster, _, scan = await five_passes_of_the_recorded_leak()
     evaluator = scan.evaluators["client-1-uid"]
     await scan.scan(cluster.body(spec(minSamples=40, window="3h"), generation=2))
     assert scan.evaluators["client-1-uid"] is evaluator  # reconfigured in place, not rebuilt
@@ -247,12 +254,7 @@ async def test_each_step_of_a_pass_is_timed_by_name() -> None:
 
 
 async def test_a_corrupt_checkpoint_is_dropped_with_one_warning_and_the_next_pass_is_fine() -> None:
-    clock = Clock(FIRST_STAMP)
-    cluster = corpus_server(clock)
-    scan = scanner(cluster, clock)
-    for _ in range(5):
-        await scan.scan(cluster.body(spec()))
-        clock.now += 60
+    cluster, clock, _ = await five_passes_of_the_recorded_leak()
     assert cluster.checkpoint is not None
     states = checkpoint.decode(cluster.checkpoint)
     states["client-1-uid"]["goroutines"]["total"].append(7)  # one element more than its times
@@ -272,9 +274,7 @@ async def test_a_corrupt_checkpoint_is_dropped_with_one_warning_and_the_next_pas
     )
 
 
-async def test_passes_that_keep_overrunning_the_interval_say_so_and_start_without_waiting_a_whole_interval() -> (
-    None
-):
+async def test_passes_that_keep_overrunning_their_interval_say_so_and_never_wait_a_whole_one() -> None:
     clock = Clock()
     cluster = FakeCluster([running_pod("web-1")])
 
@@ -309,3 +309,21 @@ def test_the_wait_is_the_interval_less_the_pass() -> None:
         pacing.passed(7.5, 5.0)
     assert pacing.wait(5.0, 0.0) == 0.5 and pacing.lag == 2.5
     assert pacing.overrun() is not None and pacing.overrun().passes == 3  # type: ignore[union-attr]
+
+
+async def test_a_scan_fetches_no_more_than_the_parser_may_inflate() -> None:
+    """A body over the parser's inflated-size cap can never parse (gzip only grows when inflated):
+    the download stops at that cap, not at the 32 MiB fetch cap."""
+    asked: list[int] = []
+
+    class Recording(FakeCluster):
+        async def fetch(
+            self, target: ScanTarget, path: str, options: FetchOptions, share: Share | None = None
+        ) -> bytes:
+            asked.append(options.max_bytes)
+            return await super().fetch(target, path, options, share)
+
+    cluster = Recording([running_pod("web-1")])
+    capacity = SharedCapacity(parser=ProfileParser(ParseLimits(max_bytes=3 << 20)))
+    await PolicyScanner(cluster, POLICY, capacity, Clock()).scan(cluster.body(spec()))
+    assert asked and set(asked) == {3 << 20}

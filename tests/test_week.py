@@ -11,12 +11,16 @@ import random
 from collections.abc import Iterator
 from functools import cache
 
+import pytest
+
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import PodIdentity, Sample, TargetEvaluator
 from leakpatrol.detect.replay import replay
 from leakpatrol.detect.signals import Evaluation
 from leakpatrol.profiles.groups import user_frames_of
 from leakpatrol.profiles.model import Frame, Profile, ProfileFormat, ProfileKind, StackGroup, WaitKind
+
+pytestmark = pytest.mark.week  # ~30 s: not in `make fast`
 
 HOUR, DAY = 3600.0, 86400.0
 STEP = 300.0  # one sample every 5 minutes

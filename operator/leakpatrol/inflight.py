@@ -24,7 +24,7 @@ from leakpatrol.core import Temporary
 from leakpatrol.reasons import Reason
 
 QUANTUM = 1 << 20  # what any fetch may hold without asking again: most profiles are far smaller
-PROFILE_BUFFER_BYTES = 128 << 20  # the default budget: the chart's 512 MiB limit keeps room for
+PROFILE_BUFFER_BYTES = 64 << 20  # the default budget: the chart's 512 MiB limit keeps room for
 # the process itself (~80 MiB) and its parser workers
 
 

@@ -100,6 +100,7 @@ class Reason(StrEnum):
     NOT_CONFIRMED = "NotConfirmed"  # a wait, said in the status message: the leak is only Suspected
     AWAITING_CONFIRMATIONS = "AwaitingConfirmations"  # a wait: confirmed in too few passes yet
     UNSUPPORTED_WORKLOAD = "UnsupportedWorkload", NORMAL  # a skip: the action does not apply to it
+    OWNER_MISMATCH = "OwnerMismatch", WARNING  # the workload by that name is not the pods' owner
     COOLDOWN = "Cooldown", NORMAL  # a skip: acted on this workload within spec cooldown
     OUTSIDE_ALLOWED_WINDOW = "OutsideAllowedWindow", NORMAL  # a skip: outside allowedWindows
     ACTION_BUDGET_EXHAUSTED = "ActionBudgetExhausted", NORMAL  # a skip: maxActions per window reached

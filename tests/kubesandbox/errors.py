@@ -32,6 +32,21 @@ def conflict(kind_plural: str, group: str, name: str) -> KubernetesError:
     return _status(409, "Conflict", message, {"name": name, "group": group, "kind": kind_plural})
 
 
+def uid_precondition_failed(
+    kind_plural: str, group: str, name: str, namespace: str | None, *, given: str, actual: str
+) -> KubernetesError:
+    """An update or patch whose body names another uid: the storage layer's precondition, as real."""
+    qualified = f"{kind_plural}.{group}" if group else kind_plural
+    prefix = f"/{group}" if group else ""
+    key = f"/registry{prefix}/{kind_plural}/{namespace + '/' if namespace else ''}{name}"
+    message = (
+        f'Operation cannot be fulfilled on {qualified} "{name}": StorageError: invalid object, Code: 4,'
+        f" Key: {key}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition:"
+        f" {given}, UID in object meta: {actual}"
+    )
+    return _status(409, "Conflict", message, {"name": name, "group": group, "kind": kind_plural})
+
+
 def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> KubernetesError:
     """causes: (reason like FieldValueInvalid, field path like spec.replicas, message)."""
     qualified = f"{kind}.{group}" if group else kind

@@ -185,6 +185,11 @@ class Store:
 
     def _write(self, kind: Kind, current: Obj, new: Obj) -> Obj:
         old_md, md = current["metadata"], new.setdefault("metadata", {})
+        if md.get("uid") and md["uid"] != old_md.get("uid"):  # a uid in the body is a precondition
+            name, namespace = old_md["name"], old_md.get("namespace")
+            raise errors.uid_precondition_failed(
+                kind.plural, kind.group, name, namespace, given=md["uid"], actual=old_md.get("uid", "")
+            )
         for fixed in ("uid", "creationTimestamp", "deletionTimestamp", "namespace", "name", "generation"):
             if fixed in old_md:
                 md[fixed] = old_md[fixed]

@@ -41,7 +41,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* The flags of `leakpatrol operator` (tests/test_operator_ha.py runs two processes with these). */}}
+{{/* The flags of `leakpatrol operator` (tests/e2e/test_operator_ha.py runs two processes with these). */}}
 {{- define "leakpatrol.operatorArgs" -}}
 {{- if .Values.watch.allNamespaces }}
 - --all-namespaces

@@ -76,6 +76,7 @@ _WORDS: dict[str, Reason] = {
         Reason.RESPONSE_TOO_LARGE,
         Reason.UPGRADE_FAILED,
         Reason.UNSUPPORTED_WORKLOAD,
+        Reason.OWNER_MISMATCH,
     )
 }
 

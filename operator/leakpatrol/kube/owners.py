@@ -3,6 +3,11 @@
 Pod → ReplicaSet → Deployment and Pod → Job → CronJob take one read of the middle object;
 StatefulSet, DaemonSet and other controllers own their pods directly; a pod without a controller
 is its own workload. Caching the answer (per ReplicaSet, say) is the caller's business.
+
+An ownerReference is whatever the pod's author wrote: a ReplicaSet or Job it names is read and its
+uid must be the one named, or the pod is its own workload. The last hop (the Deployment) is
+checked where it matters, by whoever acts on it: `KubeCluster.read_workload` compares the uid, and
+the restart patch carries it as a precondition the API server enforces.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ async def resolve_workload_ref(api: ApiClient, pod: Obj) -> ObjectRef:
         middle = await api.get(f"/apis/{owner.api_version}/namespaces/{namespace}/{plural}/{owner.name}")
     except NotFound:
         return owner  # being deleted (an old ReplicaSet mid-rollout): the owner is the best we know
+    if (middle.get("metadata") or {}).get("uid") != owner.uid:  # names an owner it does not have
+        return ObjectRef.of(pod, api_version="v1", kind="Pod")
     return controller_of(middle, namespace) or owner
 
 

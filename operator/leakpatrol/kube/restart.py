@@ -16,12 +16,18 @@ from leakpatrol.kube.workloads import workload_path
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
-def restart_patch(at: datetime) -> dict[str, object]:
+def restart_patch(at: datetime, uid: str = "") -> dict[str, object]:
+    """`uid`: the object this restart is meant for. In the body it is a precondition the API server
+    checks (409 Conflict when the name now belongs to another object), never a change."""
     stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+    patch: dict[str, object] = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+    if uid:
+        patch["metadata"] = {"uid": uid}
+    return patch
 
 
 async def restart_workload(api: ApiClient, ref: ObjectRef, at: datetime, *, dry_run: bool) -> None:
     """dry_run: the API server validates and authorizes the patch but stores nothing (dryRun=All)."""
     params = {"dryRun": "All"} if dry_run else None
-    await api.patch(workload_path(ref), restart_patch(at), content_type=PatchType.STRATEGIC, params=params)
+    patch = restart_patch(at, ref.uid)
+    await api.patch(workload_path(ref), patch, content_type=PatchType.STRATEGIC, params=params)

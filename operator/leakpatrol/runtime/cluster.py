@@ -167,7 +167,15 @@ class KubeCluster:
 
     # --- remediation ------------------------------------------------------------------------------
     async def read_workload(self, ref: ObjectRef) -> dict[str, Any]:
-        return await read_workload(self.api, _apps(ref))
+        obj = await read_workload(self.api, _apps(ref))
+        actual = (obj.get("metadata") or {}).get("uid", "")
+        if ref.uid and actual != ref.uid:  # the name now belongs to another object (or never did)
+            raise errors.Rejected(
+                0,
+                Reason.OWNER_MISMATCH,
+                f"{ref.kind} {ref.name} is object {actual}, not {ref.uid} that the pods name as owner",
+            )
+        return obj
 
     async def list_pdbs(self, namespace: str) -> list[dict[str, Any]]:
         return await list_pdbs(self.api, namespace)
@@ -200,12 +208,20 @@ class KubeCluster:
 
 
 def _apps(ref: ObjectRef) -> ObjectRef:
-    """apps/v1 (a ref built from a kind and name may not say it); `Rejected` for any other kind."""
-    if ref.kind not in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"):
+    """The ref itself if it is an apps/v1 workload; `Rejected` for anything else. Never rewritten:
+    an owner written as `evil.example/v1 Deployment billing` is not the Deployment `billing`."""
+    if ref.api_version != "apps/v1" or ref.kind not in (
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+    ):
         raise errors.Rejected(
-            0, Reason.UNSUPPORTED_WORKLOAD, f"{ref.kind} {ref.name} is not an apps/v1 workload"
+            0,
+            Reason.UNSUPPORTED_WORKLOAD,
+            f"{ref.api_version} {ref.kind} {ref.name} is not an apps/v1 workload",
         )
-    return ObjectRef("apps/v1", ref.kind, ref.name, ref.uid, ref.namespace)
+    return ref
 
 
 def _where(policy: ObjectRef) -> tuple[str, str]:

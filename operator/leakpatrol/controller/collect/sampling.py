@@ -25,7 +25,9 @@ class Sampler:
 
     async def sample(self, t: ScanTarget, record: TargetRecord, spec: LeakPolicySpec, now: float) -> Sample:
         """Raises what the port's fetch and the parser raise (all `core.LeakpatrolError`s)."""
-        opts = fetch_options(spec)
+        # A body bigger than the parser may inflate can never parse (gzip only grows when inflated):
+        # the download stops there instead of holding, and handing a worker, bytes to refuse.
+        opts = fetch_options(spec, min(MAX_PROFILE_BYTES, self.parser.limits.max_bytes))
         base = spec.target.path.rstrip("/")
         goroutine = heap = leak = None
         if spec.profiles.goroutine is Toggle.ENABLED:
@@ -54,7 +56,7 @@ def _leak_due(record: TargetRecord, spec: LeakPolicySpec, now: float) -> bool:
     return record.leak_next <= now
 
 
-def fetch_options(spec: LeakPolicySpec) -> FetchOptions:
+def fetch_options(spec: LeakPolicySpec, max_bytes: int = MAX_PROFILE_BYTES) -> FetchOptions:
     t = spec.target
     return FetchOptions(
         t.transport,
@@ -62,5 +64,5 @@ def fetch_options(spec: LeakPolicySpec) -> FetchOptions:
         t.timeouts.connect,
         t.timeouts.read,
         t.timeouts.total,
-        MAX_PROFILE_BYTES,
+        max_bytes,
     )

@@ -12,48 +12,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
-from harness import ROOT, Kubectl, OperatorProcess, condition, wait_until
+from harness import Kubectl, OperatorProcess, condition, wait_until
+from support import DEMO_POLICY, apply, demo
 
 from kubesandbox import ThreadedSandbox
 
-pytestmark = pytest.mark.slow
-
-SERVICES = (ROOT / "examples/demo/services.yaml").read_text()
-DEMO_POLICY = (ROOT / "examples/leakpolicy-demo.yaml").read_text()
 HOME = "default"  # the operator's own namespace here: evidence lives there
-
-
-@pytest.fixture(scope="module")
-def kubectl(sandbox: ThreadedSandbox) -> Kubectl:
-    k = Kubectl(sandbox.kubeconfig_path)
-    k("apply", "-f", str(ROOT / "crds"))
-    return k
-
-
-@pytest.fixture(scope="module")
-def operator(sandbox: ThreadedSandbox, kubectl: Kubectl) -> Iterator[OperatorProcess]:
-    with OperatorProcess(sandbox.kubeconfig_path) as op:
-        yield op
-    assert "Traceback" not in op.log(), op.log()[-3000:]
-
-
-def apply(k: Kubectl, ns: str, manifest: str) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(manifest)
-    k("apply", "-n", ns, "-f", f.name)
 
 
 def start(k: Kubectl, ns: str, **remediation: Any) -> None:
     """A namespace with leaky-http and healthy-http Available, then the demo policy with `remediation`."""
-    k("create", "namespace", ns)
-    apply(k, ns, SERVICES)
-    k("wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130)
     doc = yaml.safe_load(DEMO_POLICY)
     doc["spec"]["remediation"] = {
         "action": "RolloutRestart",
@@ -61,7 +33,7 @@ def start(k: Kubectl, ns: str, **remediation: Any) -> None:
         "cooldown": "10m",
         "escalateAfter": "0s",
     } | remediation
-    apply(k, ns, yaml.safe_dump(doc))
+    demo(k, ns, yaml.safe_dump(doc))
 
 
 def state(k: Kubectl, ns: str) -> dict[str, Any]:

@@ -16,34 +16,17 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
-from harness import ROOT, Kubectl, OperatorProcess, condition, wait_until
-from test_operator_e2e import DEMO_POLICY, apply, deploy_services
+from harness import Kubectl, OperatorProcess, condition, wait_until
+from support import DEMO_POLICY, HELM, apply, chart_args, deploy_services, free_port
 
 from kubesandbox import ThreadedSandbox
 
-pytestmark = pytest.mark.slow
-HELM = ROOT / ".tools" / "helm"
 LEASE_SECONDS = 6
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def rendered_args(home: str) -> list[str]:
     """The operator container's args from `helm template` of the HA values."""
-    out = subprocess.run(
-        [str(HELM), "template", "lp", str(ROOT / "charts/leakpatrol"), "-n", home,
-         "--set", "replicaCount=2", "--set", f"leaderElection.leaseDuration={LEASE_SECONDS}s"],
-        capture_output=True, text=True, timeout=60, check=True,
-    ).stdout  # fmt: skip
-    (deployment,) = (d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment")
-    args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    return args
+    return chart_args("lp", home, "replicaCount=2", f"leaderElection.leaseDuration={LEASE_SECONDS}s")
 
 
 def holder(k: Kubectl, home: str) -> str | None:
@@ -61,20 +44,18 @@ def fetches(op: OperatorProcess, ns: str) -> int:
 
 
 @pytest.mark.skipif(not HELM.exists(), reason="helm is not installed: `make setup`")
-def test_one_replica_scans_and_a_standby_takes_over(sandbox: ThreadedSandbox) -> None:
-    k = Kubectl(sandbox.kubeconfig_path)
-    k("apply", "-f", str(ROOT / "crds"))
+def test_one_replica_scans_and_a_standby_takes_over(sandbox: ThreadedSandbox, kubectl: Kubectl) -> None:
     suffix = uuid.uuid4().hex[:5]
     home, ns = f"ha-home-{suffix}", f"ha-app-{suffix}"
-    k("create", "namespace", home)
-    k("create", "namespace", ns)
-    deploy_services(k, ns)
+    kubectl("create", "namespace", home)
+    kubectl("create", "namespace", ns)
+    deploy_services(kubectl, ns)
     args = rendered_args(home)
     assert "--leader-election" in args and "--lease-name=lp-leakpatrol" in args
     ops = {
         name: OperatorProcess(
             sandbox.kubeconfig_path,
-            metrics_port=_free_port(),
+            metrics_port=free_port(),
             identity=name,
             args=args,
             env=dict(os.environ, POD_NAMESPACE=home, POD_NAME=name),
@@ -84,7 +65,7 @@ def test_one_replica_scans_and_a_standby_takes_over(sandbox: ThreadedSandbox) ->
     try:
         for op in ops.values():
             op.start()
-        leader_name = wait_until(lambda: holder(k, home), within=60, what="a Lease holder")
+        leader_name = wait_until(lambda: holder(kubectl, home), within=60, what="a Lease holder")
         leader = ops[leader_name]
         (standby,) = (op for name, op in ops.items() if name != leader_name)
         for op in ops.values():  # both ready: a standby is live and ready, just not leading
@@ -92,14 +73,16 @@ def test_one_replica_scans_and_a_standby_takes_over(sandbox: ThreadedSandbox) ->
         assert _get(leader, "/readyz").text.endswith("leader")
         assert _get(standby, "/readyz").text.endswith("standby")
 
-        apply(k, ns, DEMO_POLICY)
-        wait_until(lambda: _leak_detected(k, ns), within=120, what="LeakDetected")
+        apply(kubectl, ns, DEMO_POLICY)
+        wait_until(lambda: _leak_detected(kubectl, ns), within=120, what="LeakDetected")
         assert fetches(leader, ns) > 0 and fetches(standby, ns) == 0, "the standby scanned"
         assert "leakpatrol_leader 0.0" in _get(standby, "/metrics").text
 
         leader.kill()  # a crash: the Lease is not released, the standby must wait it out
         killed = time.monotonic()
-        wait_until(lambda: holder(k, home) == standby.identity, within=LEASE_SECONDS + 20, what="take-over")
+        wait_until(
+            lambda: holder(kubectl, home) == standby.identity, within=LEASE_SECONDS + 20, what="take-over"
+        )
         took = time.monotonic() - killed
         # The lease, plus one retry (2/15 of it) and kubectl's polling on 2 busy cores.
         assert took < LEASE_SECONDS + 6, f"take-over took {took:.1f}s"
@@ -107,7 +90,7 @@ def test_one_replica_scans_and_a_standby_takes_over(sandbox: ThreadedSandbox) ->
         wait_until(lambda: fetches(standby, ns) > before, within=30, what="the new leader scanning")
         assert "resumed 2 series from checkpoint" in standby.log()
         time.sleep(4)  # a few passes of the new leader: the transitions it inherited are not re-posted
-        _assert_each_transition_posted_once(k, ns)
+        _assert_each_transition_posted_once(kubectl, ns)
     finally:
         for op in ops.values():
             op.stop()
@@ -150,17 +133,17 @@ def _userns_works() -> bool:
 
 
 @pytest.mark.skipif(not _userns_works(), reason="needs `unshare --user` (root, or user namespaces enabled)")
-def test_starts_under_a_uid_without_a_passwd_entry(sandbox: ThreadedSandbox, tmp_path: Path) -> None:
+def test_starts_under_a_uid_without_a_passwd_entry(
+    sandbox: ThreadedSandbox, kubectl: Kubectl, tmp_path: Path
+) -> None:
     """OpenShift's restricted SCC (or any runAsUser) runs us as a UID /etc/passwd does not know;
     kopf's default identity would call getpwuid() and crash. No $USER, no $POD_NAME either."""
-    k = Kubectl(sandbox.kubeconfig_path)
-    k("apply", "-f", str(ROOT / "crds"))
     env = {key: v for key, v in os.environ.items() if key not in ("USER", "LOGNAME", "LNAME", "USERNAME")}
     env.pop("POD_NAME", None)
     lease = f"uid-{uuid.uuid4().hex[:5]}"
     op = OperatorProcess(
         sandbox.kubeconfig_path,
-        metrics_port=_free_port(),
+        metrics_port=free_port(),
         identity="",  # let the operator choose: it must not ask the passwd database
         args=["--lease-name", lease],
         env=env,
@@ -168,6 +151,6 @@ def test_starts_under_a_uid_without_a_passwd_entry(sandbox: ThreadedSandbox, tmp
     )
     with op:
         wait_until(lambda: _get(op, "/readyz").status_code == 200, within=60, what="/readyz")
-        got = k.json("get", "lease", lease, "-n", "default")["spec"]["holderIdentity"]
+        got = kubectl.json("get", "lease", lease, "-n", "default")["spec"]["holderIdentity"]
         assert got == f"{socket.gethostname()}-{op.proc.pid if op.proc else 0}"
     assert "getpwuid" not in op.log() and "Traceback" not in op.log(), op.log()[-3000:]

@@ -9,56 +9,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from harness import ROOT, Kubectl, OperatorProcess, wait_until
-from test_operator_e2e import _free_port, apply, events, namespace, policy
+from harness import Kubectl, OperatorProcess, wait_until
+from support import DEMO_POLICY, apply, events, namespace, policy
+from support import deployment as deployment_of
 
-from kubesandbox import ThreadedSandbox
 from leakpatrol.api.units import parse_duration, parse_quantity
 from leakpatrol.profiles import load
 
-pytestmark = pytest.mark.slow
-
-DEMO_POLICY = (ROOT / "examples/leakpolicy-demo.yaml").read_text()
 # The forecast must land within this much of the measured time to the limit (see the test).
 ETA_TOLERANCE = 0.35
 
 
-@pytest.fixture(scope="module")
-def kubectl(sandbox: ThreadedSandbox) -> Kubectl:
-    k = Kubectl(sandbox.kubeconfig_path)
-    k("apply", "-f", str(ROOT / "crds"))
-    return k
-
-
-@pytest.fixture(scope="module")
-def operator(sandbox: ThreadedSandbox, kubectl: Kubectl) -> Iterator[OperatorProcess]:
-    with OperatorProcess(sandbox.kubeconfig_path, metrics_port=_free_port()) as op:
-        yield op
-    assert "Traceback" not in op.log(), op.log()[-3000:]
-
-
-def deployment(name: str, scenario: str, replicas: int, *, env: str = "", limit: str = "") -> str:
-    resources = f"\n          resources: {{limits: {{memory: {limit}}}}}" if limit else ""
-    return f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}, labels: {{app: {name}}}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-        - name: app
-          image: leakpatrol.test/scenario:{scenario}
-          ports: [{{name: http, containerPort: 8080}}]{env}{resources}
-"""
+def deployment(name: str, scenario: str, replicas: int, **container: Any) -> str:
+    return deployment_of(name, f"leakpatrol.test/scenario:{scenario}", replicas, **container)
 
 
 def watch(k: Kubectl, ns: str, app: str) -> None:
@@ -101,7 +67,7 @@ def test_all_replicas_leaking_is_3_of_3(kubectl: Kubectl, operator: OperatorProc
 def test_one_replica_leaking_is_1_of_3_and_named(kubectl: Kubectl, operator: OperatorProcess) -> None:
     ns = namespace(kubectl, "oncall-onepod")
     claim = f"/tmp/leakpatrol-oncall-{uuid.uuid4().hex}"  # the first replica to create it leaks
-    env = f"\n          env: [{{name: LEAK_ONCE_FILE, value: {claim}}}]"
+    env = [{"name": "LEAK_ONCE_FILE", "value": claim}]
     started(kubectl, ns, deployment("onepod", "transport-per-request", 3, env=env))
     watch(kubectl, ns, "onepod")
     f = wait_until(lambda: finding(kubectl, ns, "onepod"), within=150, what="the one-pod leak")
@@ -153,7 +119,7 @@ def test_the_forecast_meets_the_measured_time_to_the_limit(
     heap profile's inuse_space reaches the limit's value, and that moment is the measured one."""
     ns = namespace(kubectl, "oncall-oom")
     limit = "160Mi"
-    started(kubectl, ns, deployment("oom", "heap-leak", 1, limit=limit))
+    started(kubectl, ns, deployment("oom", "heap-leak", 1, resources={"limits": {"memory": limit}}))
     watch(kubectl, ns, "oom")
 
     def forecast() -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_kube_support import delete_namespace, make_namespace, run_pod
+from support import delete_namespace, make_namespace, run_pod
 
 from leakpatrol.core import TargetGone
 from leakpatrol.kube.client import ApiClient
@@ -28,7 +28,6 @@ from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
 from leakpatrol.kube.portforward import open_forward
 from leakpatrol.profiles import ProfileFormat, ProfileKind, load
 
-pytestmark = pytest.mark.slow
 GOROUTINES = "/debug/pprof/goroutine?debug=0"
 PHASES = httpx.Timeout(5.0)
 CAP = 1 << 20

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_kube_support import delete_namespace, make_namespace
+from support import delete_namespace, make_namespace
 
 from leakpatrol.core import CheckpointCorrupt, ObjectRef
 from leakpatrol.kube.client import ApiClient
@@ -25,8 +25,7 @@ from leakpatrol.kube.configmaps import (
 )
 from leakpatrol.kube.errors import CheckpointTooLarge, Conflict, NotFound
 
-pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

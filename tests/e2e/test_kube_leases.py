@@ -8,14 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from test_kube_support import delete_namespace, make_namespace
+from support import delete_namespace, make_namespace
 
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.errors import Conflict
 from leakpatrol.kube.leadership import LeaseMove, LeaseState, decide
 from leakpatrol.kube.leases import create_lease, get_lease, replace_lease
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

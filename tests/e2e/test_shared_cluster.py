@@ -10,21 +10,13 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from harness import ROOT, Kubectl, OperatorProcess, condition, wait_until
+from harness import Kubectl, OperatorProcess, condition, wait_until
 from hostile import many_stacks_profile
-from test_operator_e2e import _free_port, apply, events, namespace, policy
+from support import SERVICES, apply, events, namespace, policy, tree_rss
 
-from kubesandbox import ThreadedSandbox
-
-pytestmark = pytest.mark.slow
-
-SERVICES = (ROOT / "examples/demo/services.yaml").read_text()
 LEAKY, HEALTHY = SERVICES.split("\n---\n")
 CHART_MEMORY_LIMIT = 512 << 20
 
@@ -40,34 +32,6 @@ spec:
   profiles: {{heap: Disabled, goroutineleak: Disabled}}
   detection: {{window: 1m, warmup: 2s, minSamples: 8, maxSamples: 60{extra}}}
 """
-
-
-@pytest.fixture(scope="module")
-def kubectl(sandbox: ThreadedSandbox) -> Kubectl:
-    k = Kubectl(sandbox.kubeconfig_path)
-    k("apply", "-f", str(ROOT / "crds"))
-    return k
-
-
-@pytest.fixture(scope="module")
-def operator(sandbox: ThreadedSandbox, kubectl: Kubectl) -> Iterator[OperatorProcess]:
-    with OperatorProcess(sandbox.kubeconfig_path, metrics_port=_free_port()) as op:
-        yield op
-    assert "Traceback" not in op.log(), op.log()[-3000:]
-
-
-def tree_rss(pid: int) -> int:
-    """Bytes resident in the process and its children (the parse workers): what a container's
-    memory limit counts."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if stat.parent.name == str(pid) or int(fields[1]) == pid:  # fields[1]: the parent pid
-                total += int(fields[21]) * 4096  # rss in pages
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
 
 
 def confirmed(kubectl: Kubectl, ns: str) -> dict[str, Any] | None:

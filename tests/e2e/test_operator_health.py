@@ -11,13 +11,10 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
-from harness import ROOT, Kubectl, OperatorProcess, wait_until
+from harness import Kubectl, OperatorProcess, wait_until
 
 from kubesandbox import ThreadedSandbox
-
-pytestmark = pytest.mark.slow
 
 
 class CuttableProxy:
@@ -70,9 +67,8 @@ class CuttableProxy:
 
 
 def test_liveness_fails_while_the_api_server_is_unreachable_and_recovers(
-    sandbox: ThreadedSandbox, tmp_path: Path
+    sandbox: ThreadedSandbox, kubectl: Kubectl, tmp_path: Path
 ) -> None:
-    Kubectl(sandbox.kubeconfig_path)("apply", "-f", str(ROOT / "crds"))
     host, port = sandbox.url.removeprefix("http://").split(":")
     proxy = CuttableProxy((host, int(port)))
     config = yaml.safe_load(Path(sandbox.kubeconfig_path).read_text())

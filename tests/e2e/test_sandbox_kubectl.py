@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytestmark = pytest.mark.slow
-KUBECTL = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "kubectl"
+from harness import Kubectl
+from support import HELM
 
 CRD = textwrap.dedent("""
     apiVersion: apiextensions.k8s.io/v1
@@ -64,49 +63,30 @@ DEPLOYMENT = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module")
-def kubectl(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    cache = tmp_path_factory.mktemp("kubectl-cache")  # discovery cache per run: CRDs come and go
-    env = {**os.environ, "KUBECONFIG": str(sandbox.kubeconfig_path), "KUBECACHEDIR": str(cache)}
-
-    def run(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [str(KUBECTL), *args],
-            input=stdin,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if check and done.returncode:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr}")
-        return done
-
-    return run
-
-
 @pytest.fixture
-def ns(kubectl: Any) -> Iterator[str]:
+def ns(kubectl: Kubectl) -> Iterator[str]:
     name = f"k-{uuid.uuid4().hex[:8]}"
-    kubectl("create", "namespace", name)  # kubectl posts this one as protobuf
+    kubectl.run("create", "namespace", name)  # kubectl posts this one as protobuf
     yield name
-    kubectl("delete", "namespace", name, "--wait=false")  # stops the namespace's pod processes
+    kubectl.run("delete", "namespace", name, "--wait=false")  # stops the namespace's pod processes
 
 
-def test_apply_crd_and_resource_then_get_with_printer_columns(sandbox: Any, kubectl: Any, ns: str) -> None:
+def test_apply_crd_and_resource_then_get_with_printer_columns(
+    sandbox: Any, kubectl: Kubectl, ns: str
+) -> None:
     assert (
         "customresourcedefinition.apiextensions.k8s.io/gadgets"
-        in kubectl("apply", "-f", "-", stdin=CRD).stdout
+        in kubectl.run("apply", "-f", "-", stdin=CRD).stdout
     )
     cr = "apiVersion: sandbox.leakpatrol.test/v1\nkind: Gadget\nmetadata: {name: g1}\nspec: {target: web}\n"
     assert (
-        "gadget.sandbox.leakpatrol.test/g1 created" in kubectl("apply", "-n", ns, "-f", "-", stdin=cr).stdout
+        "gadget.sandbox.leakpatrol.test/g1 created"
+        in kubectl.run("apply", "-n", ns, "-f", "-", stdin=cr).stdout
     )
-    assert "unchanged" in kubectl("apply", "-n", ns, "-f", "-", stdin=cr).stdout
+    assert "unchanged" in kubectl.run("apply", "-n", ns, "-f", "-", stdin=cr).stdout
     updated = cr.replace("target: web", "target: api")
-    assert "configured" in kubectl("apply", "-n", ns, "-f", "-", stdin=updated).stdout
-    kubectl(
+    assert "configured" in kubectl.run("apply", "-n", ns, "-f", "-", stdin=updated).stdout
+    kubectl.run(
         "patch",
         "-n",
         ns,
@@ -117,27 +97,27 @@ def test_apply_crd_and_resource_then_get_with_printer_columns(sandbox: Any, kube
         "-p",
         '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}',
     )
-    table = kubectl("get", "-n", ns, "gdg").stdout.splitlines()
+    table = kubectl.run("get", "-n", ns, "gdg").stdout.splitlines()
     assert table[0].split() == ["NAME", "TARGET", "INTERVAL", "READY", "AGE"]
     assert table[1].split()[:4] == ["g1", "api", "30", "True"]
 
 
-def test_schema_violation_is_rejected_with_the_field_path(kubectl: Any, ns: str) -> None:
-    kubectl("apply", "-f", "-", stdin=CRD)
+def test_schema_violation_is_rejected_with_the_field_path(kubectl: Kubectl, ns: str) -> None:
+    kubectl.run("apply", "-f", "-", stdin=CRD)
     bad = (
         "apiVersion: sandbox.leakpatrol.test/v1\nkind: Gadget\nmetadata: {name: bad}\nspec: {target: Web!}\n"
     )
-    done = kubectl("apply", "-n", ns, "-f", "-", stdin=bad, check=False)
+    done = kubectl.run("apply", "-n", ns, "-f", "-", stdin=bad, check=False)
     assert done.returncode != 0
     # kubectl rewords the server's Status message from its details, as with a real cluster.
     assert 'The Gadget "bad" is invalid: spec.target: Invalid value: "Web!"' in done.stderr
 
 
-def test_describe_custom_resource_shows_events(sandbox: Any, kubectl: Any, ns: str) -> None:
-    kubectl("apply", "-f", "-", stdin=CRD)
+def test_describe_custom_resource_shows_events(sandbox: Any, kubectl: Kubectl, ns: str) -> None:
+    kubectl.run("apply", "-f", "-", stdin=CRD)
     cr = "apiVersion: sandbox.leakpatrol.test/v1\nkind: Gadget\nmetadata: {name: g2}\nspec: {target: db}\n"
-    kubectl("apply", "-n", ns, "-f", "-", stdin=cr)
-    uid = kubectl("get", "-n", ns, "gadget", "g2", "-o", "jsonpath={.metadata.uid}").stdout
+    kubectl.run("apply", "-n", ns, "-f", "-", stdin=cr)
+    uid = kubectl.run("get", "-n", ns, "gadget", "g2", "-o", "jsonpath={.metadata.uid}").stdout
     event = textwrap.dedent(f"""
         apiVersion: v1
         kind: Event
@@ -151,22 +131,22 @@ def test_describe_custom_resource_shows_events(sandbox: Any, kubectl: Any, ns: s
         lastTimestamp: "2026-01-01T00:00:00Z"
         source: {{component: leakpatrol}}
     """)
-    kubectl("create", "-n", ns, "-f", "-", stdin=event)
-    described = kubectl("describe", "-n", ns, "gadget", "g2").stdout
+    kubectl.run("create", "-n", ns, "-f", "-", stdin=event)
+    described = kubectl.run("describe", "-n", ns, "gadget", "g2").stdout
     assert "Kind:         Gadget" in described and "Target:" in described
     assert "LeakSuspected" in described and "goroutines climbing" in described
 
 
-def test_rollout_restart_replaces_the_processes(sandbox: Any, kubectl: Any, ns: str) -> None:
-    kubectl("apply", "-n", ns, "-f", "-", stdin=DEPLOYMENT)
-    kubectl("rollout", "status", "-n", ns, "deployment/hello", "--timeout=30s")
+def test_rollout_restart_replaces_the_processes(sandbox: Any, kubectl: Kubectl, ns: str) -> None:
+    kubectl.run("apply", "-n", ns, "-f", "-", stdin=DEPLOYMENT)
+    kubectl.run("rollout", "status", "-n", ns, "deployment/hello", "--timeout=30s")
     before = {pid for name, pids in sandbox.pids().items() if name.startswith("hello-") for pid in pids}
     assert len(before) == 2
-    kubectl("rollout", "restart", "-n", ns, "deployment/hello")
-    kubectl("rollout", "status", "-n", ns, "deployment/hello", "--timeout=30s")
+    kubectl.run("rollout", "restart", "-n", ns, "deployment/hello")
+    kubectl.run("rollout", "status", "-n", ns, "deployment/hello", "--timeout=30s")
     deadline = time.monotonic() + 10
     while True:
-        pods = kubectl("get", "-n", ns, "pods", "-o", "name").stdout.split()
+        pods = kubectl.run("get", "-n", ns, "pods", "-o", "name").stdout.split()
         after = {pid for name, pids in sandbox.pids().items() if name.startswith("hello-") for pid in pids}
         if (len(pods) == 2 and len(after) == 2) or time.monotonic() > deadline:
             break
@@ -176,30 +156,27 @@ def test_rollout_restart_replaces_the_processes(sandbox: Any, kubectl: Any, ns: 
         assert (
             not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
         )
-    described = kubectl("describe", "-n", ns, "deployment", "hello").stdout
+    described = kubectl.run("describe", "-n", ns, "deployment", "hello").stdout
     assert "ScalingReplicaSet" in described and "Scaled down replica set" in described
-    pod_events = kubectl("describe", "-n", ns, pods[0]).stdout
+    pod_events = kubectl.run("describe", "-n", ns, pods[0]).stdout
     assert "Started container app" in pod_events and "Successfully assigned" in pod_events
-    table = kubectl("get", "-n", ns, "deployment", "hello").stdout.splitlines()
+    table = kubectl.run("get", "-n", ns, "deployment", "hello").stdout.splitlines()
     assert table[1].split()[:4] == ["hello", "2/2", "2", "2"]
 
 
-def test_server_side_apply_and_server_dry_run(kubectl: Any, ns: str) -> None:
-    dry = kubectl("apply", "-n", ns, "--dry-run=server", "-f", "-", stdin=DEPLOYMENT).stdout
+def test_server_side_apply_and_server_dry_run(kubectl: Kubectl, ns: str) -> None:
+    dry = kubectl.run("apply", "-n", ns, "--dry-run=server", "-f", "-", stdin=DEPLOYMENT).stdout
     assert "created (server dry run)" in dry
-    assert "No resources found" in kubectl("get", "-n", ns, "deployments").stderr
+    assert "No resources found" in kubectl.run("get", "-n", ns, "deployments").stderr
     assert (
         "serverside-applied"
-        in kubectl("apply", "-n", ns, "--server-side", "-f", "-", stdin=DEPLOYMENT).stdout
+        in kubectl.run("apply", "-n", ns, "--server-side", "-f", "-", stdin=DEPLOYMENT).stdout
     )
     assert (
         "serverside-applied"
-        in kubectl("apply", "-n", ns, "--server-side", "-f", "-", stdin=DEPLOYMENT).stdout
+        in kubectl.run("apply", "-n", ns, "--server-side", "-f", "-", stdin=DEPLOYMENT).stdout
     )
-    kubectl("rollout", "status", "-n", ns, "deployment/hello", "--timeout=30s")
-
-
-HELM = Path(__file__).resolve().parent.parent / ".tools" / "helm"
+    kubectl.run("rollout", "status", "-n", ns, "deployment/hello", "--timeout=30s")
 
 
 @pytest.mark.skipif(not HELM.exists(), reason="helm is installed by `make setup` into .tools/")

@@ -9,13 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from kubesandbox import ThreadedSandbox, processes
 
-pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 POD = {
     "apiVersion": "v1",
     "kind": "Pod",

@@ -12,45 +12,15 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
-
-pytestmark = pytest.mark.slow
+from support import crd
 
 GROUP, VERSION, PLURAL = "sandbox.leakpatrol.test", "v1", "widgets"
-CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": f"{PLURAL}.{GROUP}"},
-    "spec": {
-        "group": GROUP,
-        "scope": "Namespaced",
-        "names": {"plural": PLURAL, "singular": "widget", "kind": "Widget", "shortNames": ["wdg"]},
-        "versions": [
-            {
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "required": ["size"],
-                                "properties": {
-                                    "size": {"type": "integer", "minimum": 1, "maximum": 10},
-                                    "mode": {"type": "string", "enum": ["fast", "slow"], "default": "slow"},
-                                    "name": {"type": "string", "pattern": "^[a-z]+$"},
-                                },
-                            },
-                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                        },
-                    }
-                },
-            }
-        ],
-    },
+WIDGET = {
+    "size": {"type": "integer", "minimum": 1, "maximum": 10},
+    "mode": {"type": "string", "enum": ["fast", "slow"], "default": "slow"},
+    "name": {"type": "string", "pattern": "^[a-z]+$"},
 }
+CRD = crd(GROUP, VERSION, "Widget", WIDGET, required=("size",), short_names=("wdg",))
 
 
 def message(exc: ApiException) -> str:
@@ -107,6 +77,31 @@ def test_crud_put_conflict_and_delete(api: client.ApiClient, ns: str) -> None:
     with pytest.raises(ApiException) as gone:
         core.read_namespaced_config_map("c1", ns)
     assert gone.value.status == 404 and message(gone.value) == 'configmaps "c1" not found'
+
+
+def test_a_uid_in_a_patch_or_update_is_a_precondition(api: client.ApiClient, ns: str) -> None:
+    """As the real storage layer: a body naming another uid is refused with 409, nothing written
+    (what keeps a restart addressed to one Deployment off a re-created one of the same name)."""
+    core = client.CoreV1Api(api)
+    cm = core.create_namespaced_config_map(ns, {"metadata": {"name": "u1"}, "data": {"k": "v"}})
+    other = "00000000-0000-4000-8000-000000000000"
+    with pytest.raises(ApiException) as patched:
+        core.patch_namespaced_config_map("u1", ns, {"metadata": {"uid": other}, "data": {"k": "x"}})
+    text = message(patched.value)
+    assert (
+        patched.value.status == 409
+        and f"UID in precondition: {other}, UID in object meta: {cm.metadata.uid}" in text
+    )
+    cm.metadata.uid = other
+    with pytest.raises(ApiException) as replaced:
+        core.replace_namespaced_config_map("u1", ns, cm)
+    assert replaced.value.status == 409 and "Precondition failed" in message(replaced.value)
+    same = core.patch_namespaced_config_map(
+        "u1",
+        ns,
+        {"metadata": {"uid": core.read_namespaced_config_map("u1", ns).metadata.uid}, "data": {"k": "y"}},
+    )
+    assert same.data == {"k": "y"}
 
 
 def test_json_patch_test_failure_is_422(api: client.ApiClient, ns: str) -> None:

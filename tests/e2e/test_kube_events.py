@@ -5,20 +5,18 @@ from __future__ import annotations
 import asyncio
 import datetime
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from test_kube_support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
+from harness import KUBECTL
+from support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
 
 from leakpatrol.core import ObjectRef
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.events import event_name, post_event
 from leakpatrol.kube.ratelimit import KeyedRateLimiter
 
-pytestmark = pytest.mark.slow
-KUBECTL = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "kubectl"
 T0 = datetime.datetime(2030, 1, 1, 12, 0, tzinfo=datetime.UTC)
 
 

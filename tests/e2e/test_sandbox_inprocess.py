@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from kubesandbox import Sandbox
-
-pytestmark = pytest.mark.slow
 
 
 async def test_kmock_object_history_is_kept() -> None:

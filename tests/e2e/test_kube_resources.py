@@ -8,14 +8,12 @@ from typing import Any
 
 import pytest
 import yaml
-from test_kube_support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
+from support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
 
 from leakpatrol.kube.client import ApiClient, PatchType
 from leakpatrol.kube.errors import ApiError, Conflict, NotFound
 from leakpatrol.kube.owners import resolve_workload, resolve_workload_ref
 from leakpatrol.kube.pods import list_pods, selector_string
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -11,40 +11,16 @@ import os
 import random
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
-import pytest
-from harness import ROOT, Kubectl, OperatorProcess, wait_until
-from test_operator_e2e import _free_port, apply, events, namespace, policy
-from test_shared_cluster import tree_rss
-
-from kubesandbox import ThreadedSandbox
-
-pytestmark = pytest.mark.slow
+from harness import Kubectl, OperatorProcess, wait_until
+from support import apply, deployment, events, namespace, policy, tree_rss
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 TENANTS = ("soak-a", "soak-b", "soak-c", "soak-d")
 REPLICAS = 6
 RSS_GROWTH_LIMIT = 40 << 20  # after warm-up: more than this is a leak of our own
-
-
-def deployment(name: str, replicas: int) -> str:
-    return f"""apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}, labels: {{app: {name}}}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}, tier: soak}}}}
-    spec:
-      containers:
-        - name: app
-          image: leakpatrol.test/hello-pprof
-          ports: [{{name: http, containerPort: 8080}}]
-"""
 
 
 def soak_policy(interval: str, selector: str = "tier: soak") -> str:
@@ -58,19 +34,6 @@ spec:
   profiles: {{goroutineleak: Disabled}}
   detection: {{window: 20s, warmup: 2s, minSamples: 8, maxSamples: 20}}
 """
-
-
-@pytest.fixture(scope="module")
-def kubectl(sandbox: ThreadedSandbox) -> Kubectl:
-    k = Kubectl(sandbox.kubeconfig_path)
-    k("apply", "-f", str(ROOT / "crds"))
-    return k
-
-
-@pytest.fixture(scope="module")
-def operator(sandbox: ThreadedSandbox, kubectl: Kubectl) -> Iterator[OperatorProcess]:
-    with OperatorProcess(sandbox.kubeconfig_path, metrics_port=_free_port()) as op:
-        yield op
 
 
 def churn(kubectl: Kubectl, rng: random.Random) -> str:
@@ -95,7 +58,9 @@ def churn(kubectl: Kubectl, rng: random.Random) -> str:
 def test_soak_memory_flat_policies_fresh_no_false_events(kubectl: Kubectl, operator: OperatorProcess) -> None:
     for ns in TENANTS:
         namespace(kubectl, ns)
-        apply(kubectl, ns, deployment("web", REPLICAS))
+        apply(
+            kubectl, ns, deployment("web", "leakpatrol.test/hello-pprof", REPLICAS, labels={"tier": "soak"})
+        )
         apply(kubectl, ns, soak_policy("1s"))
     for ns in TENANTS:
         kubectl(

@@ -8,45 +8,15 @@ from typing import Any
 
 import kopf
 import pytest
+from support import crd
 
 from kubesandbox import Sandbox
 from kubesandbox.sandbox import TOKEN
 
-pytestmark = pytest.mark.slow
 GROUP, VERSION, PLURAL = "sandbox.leakpatrol.test", "v1", "doodads"
-CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": f"{PLURAL}.{GROUP}"},
-    "spec": {
-        "group": GROUP,
-        "scope": "Namespaced",
-        "names": {"plural": PLURAL, "singular": "doodad", "kind": "Doodad"},
-        "versions": [
-            {
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "properties": {
-                                    "size": {"type": "integer"},
-                                    "unit": {"type": "string", "default": "cm"},
-                                },
-                            },
-                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                        },
-                    }
-                },
-            }
-        ],
-    },
-}
+CRD = crd(
+    GROUP, VERSION, "Doodad", {"size": {"type": "integer"}, "unit": {"type": "string", "default": "cm"}}
+)
 
 
 def make_registry(sb: Sandbox) -> kopf.OperatorRegistry:
@@ -62,6 +32,20 @@ def make_registry(sb: Sandbox) -> kopf.OperatorRegistry:
         kopf.info(body, reason="Doubled", message="size doubled")  # kopf posts a core/v1 Event
 
     return registry
+
+
+async def doubled(sb: Sandbox, namespace: str, name: str, spec: dict[str, Any]) -> Any:
+    """Create a Doodad and wait until the operator has written status.doubled."""
+    metadata = {"name": name} if namespace == "default" else {"name": name, "namespace": namespace}
+    sb.apply({"apiVersion": f"{GROUP}/{VERSION}", "kind": "Doodad", "metadata": metadata, "spec": spec})
+    return await sb.wait_for(
+        f"{GROUP}/{VERSION}",
+        PLURAL,
+        namespace,
+        name,
+        lambda obj: obj and (obj.get("status") or {}).get("doubled"),
+        within=20,
+    )
 
 
 async def test_kopf_operator_reacts_to_a_custom_resource(caplog: pytest.LogCaptureFixture) -> None:
@@ -80,22 +64,7 @@ async def test_kopf_operator_reacts_to_a_custom_resource(caplog: pytest.LogCaptu
                 stop_flag=stop,
             )
         )
-        sb.apply(
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "Doodad",
-                "metadata": {"name": "d1"},
-                "spec": {"size": 21},
-            }
-        )
-        done = await sb.wait_for(
-            f"{GROUP}/{VERSION}",
-            PLURAL,
-            "default",
-            "d1",
-            lambda obj: obj and (obj.get("status") or {}).get("doubled"),
-            within=20,
-        )
+        done = await doubled(sb, "default", "d1", {"size": 21})
         assert done["status"]["doubled"] == "42cm"
         events = sb.store.list(
             sb.kind("v1", "events"),
@@ -106,22 +75,7 @@ async def test_kopf_operator_reacts_to_a_custom_resource(caplog: pytest.LogCaptu
 
         # A namespace created later that matches the glob is picked up too.
         sb.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kopf-late"}})
-        sb.apply(
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "Doodad",
-                "metadata": {"name": "d2", "namespace": "kopf-late"},
-                "spec": {"size": 5, "unit": "m"},
-            }
-        )
-        late = await sb.wait_for(
-            f"{GROUP}/{VERSION}",
-            PLURAL,
-            "kopf-late",
-            "d2",
-            lambda obj: obj and (obj.get("status") or {}).get("doubled"),
-            within=20,
-        )
+        late = await doubled(sb, "kopf-late", "d2", {"size": 5, "unit": "m"})
         assert late["status"]["doubled"] == "10m"
         stop.set()
         await asyncio.wait_for(operator, 15)

@@ -7,87 +7,18 @@ One operator process serves the module; each test works in its own namespace.
 from __future__ import annotations
 
 import re
-import socket
-import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from harness import ROOT, Kubectl, OperatorProcess, condition, wait_until
-
-from kubesandbox import ThreadedSandbox
-
-pytestmark = pytest.mark.slow
-
-SERVICES = (ROOT / "examples/demo/services.yaml").read_text()
-DEMO_POLICY = (ROOT / "examples/leakpolicy-demo.yaml").read_text()
-
-
-@pytest.fixture(scope="module")
-def kubectl(sandbox: ThreadedSandbox) -> Kubectl:
-    k = Kubectl(sandbox.kubeconfig_path)
-    k("apply", "-f", str(ROOT / "crds"))
-    return k
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def operator(sandbox: ThreadedSandbox, kubectl: Kubectl) -> Iterator[OperatorProcess]:
-    with OperatorProcess(sandbox.kubeconfig_path, metrics_port=_free_port()) as op:
-        yield op
-    assert "Traceback" not in op.log(), op.log()[-3000:]
-
-
-def apply(k: Kubectl, namespace: str, manifest: str) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(manifest)
-    k("apply", "-n", namespace, "-f", f.name)
-
-
-def namespace(k: Kubectl, name: str) -> str:
-    k("create", "namespace", name)
-    return name
-
-
-def deploy_services(k: Kubectl, ns: str) -> None:
-    """leaky-http and healthy-http (examples/demo/services.yaml), Available."""
-    apply(k, ns, SERVICES)
-    k("wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130)
-
-
-def policy(k: Kubectl, ns: str, name: str = "demo") -> dict[str, Any]:
-    result: dict[str, Any] = k.json("get", "leakpolicy", name, "-n", ns)
-    return result
-
-
-def has_condition(
-    k: Kubectl, ns: str, type_: str, status: str, reason: str | None = None
-) -> dict[str, Any] | None:
-    c = condition(policy(k, ns), type_)
-    if c and c["status"] == status and (reason is None or c["reason"] == reason):
-        return c
-    return None
-
-
-def events(k: Kubectl, ns: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = k.json("get", "events", "-n", ns)["items"]
-    return items
+from harness import Kubectl, OperatorProcess, condition, wait_until
+from support import DEMO_POLICY, apply, demo, events, has_condition, namespace, policy
 
 
 def test_leak_is_found_healthy_is_not_and_describe_shows_it(
     kubectl: Kubectl, operator: OperatorProcess
 ) -> None:
-    ns = namespace(kubectl, "e2e-leak")
-    deploy_services(kubectl, ns)
-    apply(kubectl, ns, DEMO_POLICY)
+    ns = demo(kubectl, "e2e-leak")
     healthy_flagged: list[str] = []
 
     def confirmed() -> dict[str, Any] | None:
@@ -138,9 +69,7 @@ def test_leak_is_found_healthy_is_not_and_describe_shows_it(
 def test_policy_edits_take_effect_and_delete_stops_scanning(
     kubectl: Kubectl, operator: OperatorProcess
 ) -> None:
-    ns = namespace(kubectl, "e2e-edit")
-    deploy_services(kubectl, ns)
-    apply(kubectl, ns, DEMO_POLICY)
+    ns = demo(kubectl, "e2e-edit")
     wait_until(lambda: has_condition(kubectl, ns, "Ready", "True", "Scanned"), within=30, what="first scan")
 
     kubectl("patch", "leakpolicy", "demo", "-n", ns, "--type=merge", "-p", '{"spec":{"suspend":true}}')
@@ -180,9 +109,7 @@ def test_policy_edits_take_effect_and_delete_stops_scanning(
 
 
 def test_restart_resumes_series_from_checkpoint(kubectl: Kubectl, operator: OperatorProcess) -> None:
-    ns = namespace(kubectl, "e2e-restart")
-    deploy_services(kubectl, ns)
-    apply(kubectl, ns, DEMO_POLICY.replace("minSamples: 8", "minSamples: 14"))
+    ns = demo(kubectl, "e2e-restart", DEMO_POLICY.replace("minSamples: 8", "minSamples: 14"))
     cm = f"leakpatrol-checkpoint.{ns}.demo"  # in the operator's own namespace (here: default)
     wait_until(
         lambda: kubectl("get", "configmap", cm, "-n", "default", check=False), within=30, what="a checkpoint"

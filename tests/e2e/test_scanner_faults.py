@@ -13,8 +13,8 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-import pytest
 from harness import ROOT, Kubectl
+from support import deploy_services, namespace
 
 from kubesandbox import ThreadedSandbox
 from leakpatrol.controller.ports import EventIntent
@@ -24,7 +24,6 @@ from leakpatrol.kube import errors
 from leakpatrol.kube.connection import connect
 from leakpatrol.runtime.cluster import KubeCluster
 
-pytestmark = pytest.mark.slow
 NS = "faults"
 
 
@@ -65,14 +64,10 @@ def _policy(k: Kubectl) -> dict[str, Any]:
     return result
 
 
-async def test_failed_passes_keep_every_series(sandbox: ThreadedSandbox) -> None:
-    k = Kubectl(sandbox.kubeconfig_path)
-    k("apply", "-f", str(ROOT / "crds"))
-    k("create", "namespace", NS)
-    k("apply", "-n", NS, "-f", str(ROOT / "examples/demo/services.yaml"))
-    k("wait", "-n", NS, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130)
-    k("apply", "-n", NS, "-f", str(ROOT / "examples/leakpolicy-demo.yaml"))
-    body = _policy(k)
+async def test_failed_passes_keep_every_series(sandbox: ThreadedSandbox, kubectl: Kubectl) -> None:
+    deploy_services(kubectl, namespace(kubectl, NS))
+    kubectl("apply", "-n", NS, "-f", str(ROOT / "examples/leakpolicy-demo.yaml"))
+    body = _policy(kubectl)
     cluster = FlakyCluster(await connect(str(sandbox.kubeconfig_path)))
     cluster.script = {
         2: ("list_pods", errors.ServerError(503, "ServiceUnavailable", "etcdserver: leader changed")),
@@ -87,7 +82,7 @@ async def test_failed_passes_keep_every_series(sandbox: ThreadedSandbox) -> None
     try:
         for _ in range(24):
             try:
-                await scanner.scan(_policy(k))
+                await scanner.scan(_policy(kubectl))
             except errors.ApiError:
                 failed.append(cluster.passes)  # the daemon logs, posts ScanFailed, backs off
             samples.append(min((len(e.goroutines.tracker) for e in scanner.evaluators.values()), default=0))
@@ -101,11 +96,11 @@ async def test_failed_passes_keep_every_series(sandbox: ThreadedSandbox) -> None
     # Either way no series ever shrinks, and none restarts from zero.
     assert all(b >= a for a, b in itertools.pairwise(samples)), samples
     assert samples[-1] >= 24 - 2 - 4  # warm-up samples and the two failed listings
-    status = _policy(k)["status"]
+    status = _policy(kubectl)["status"]
     assert {c["type"]: c["status"] for c in status["conditions"]}["LeakDetected"] == "True"
     assert any(f["ruleId"] == "http-transport-per-request" for f in status["findings"])
     # The pass whose first Event failed wrote no status either, so the next pass saw the same
     # transition again and posted it: on the policy, the Deployment and the pod.
-    leak_events = [e["involvedObject"]["kind"] for e in k.json("get", "events", "-n", NS)["items"]
+    leak_events = [e["involvedObject"]["kind"] for e in kubectl.json("get", "events", "-n", NS)["items"]
                    if e["reason"] == "LeakDetected"]  # fmt: skip
     assert sorted(leak_events) == ["Deployment", "LeakPolicy", "Pod"]

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from harness import ROOT, Kubectl
+from support import deploy_services, namespace
 
 from kubesandbox import ThreadedSandbox
 from leakpatrol.controller.ports import EvidenceCapture
@@ -23,8 +24,6 @@ from leakpatrol.kube import errors
 from leakpatrol.kube.connection import connect
 from leakpatrol.kube.evidence import list_evidence
 from leakpatrol.runtime.cluster import KubeCluster
-
-pytestmark = pytest.mark.slow
 
 
 class NoReads(KubeCluster):
@@ -50,25 +49,23 @@ def _policy(k: Kubectl, ns: str) -> dict[str, Any]:
     return result
 
 
-async def test_an_api_error_while_deciding_means_no_action(sandbox: ThreadedSandbox) -> None:
+async def test_an_api_error_while_deciding_means_no_action(
+    sandbox: ThreadedSandbox, kubectl: Kubectl
+) -> None:
     ns = "rem-faults"
-    k = Kubectl(sandbox.kubeconfig_path)
-    k("apply", "-f", str(ROOT / "crds"))
-    k("create", "namespace", ns)
-    k("apply", "-n", ns, "-f", str(ROOT / "examples/demo/services.yaml"))
-    k("wait", "-n", ns, "--for=condition=Available", "deployment", "--all", "--timeout=120s", timeout=130)
-    k("apply", "-n", ns, "-f", str(ROOT / "examples/leakpolicy-remediation-demo.yaml"))
+    deploy_services(kubectl, namespace(kubectl, ns))
+    kubectl("apply", "-n", ns, "-f", str(ROOT / "examples/leakpolicy-remediation-demo.yaml"))
     cluster = NoReads(await connect(str(sandbox.kubeconfig_path)))
-    scanner = PolicyScanner(cluster, ObjectRef.of(_policy(k, ns)), SharedCapacity())
+    scanner = PolicyScanner(cluster, ObjectRef.of(_policy(kubectl, ns)), SharedCapacity())
     try:
         for _ in range(40):
-            await scanner.scan(_policy(k, ns))
+            await scanner.scan(_policy(kubectl, ns))
             if cluster.reads >= 4:
                 break
             await asyncio.sleep(1.5)
     finally:
         await cluster.aclose()
-    status = _policy(k, ns)["status"]
+    status = _policy(kubectl, ns)["status"]
     assert cluster.reads >= 4, status.get("findings")  # the leak was confirmed, the rails read, failed
     remediation = status["remediation"]
     assert (
@@ -76,12 +73,12 @@ async def test_an_api_error_while_deciding_means_no_action(sandbox: ThreadedSand
         and "nothing done" in remediation["lastSkip"]["message"]
     )
     assert not remediation.get("lastAction") and remediation["actions"] == []
-    deploy = k.json("get", "deployment", "leaky-http", "-n", ns)
+    deploy = kubectl.json("get", "deployment", "leaky-http", "-n", ns)
     assert "kubectl.kubernetes.io/restartedAt" not in (
         deploy["spec"]["template"]["metadata"].get("annotations") or {}
     )
-    assert len(k.json("get", "rs", "-n", ns, "-l", "app=leaky-http")["items"]) == 1
-    failed = [e for e in k.json("get", "events", "-n", ns)["items"] if e["reason"] == "DecisionFailed"]
+    assert len(kubectl.json("get", "rs", "-n", ns, "-l", "app=leaky-http")["items"]) == 1
+    failed = [e for e in kubectl.json("get", "events", "-n", ns)["items"] if e["reason"] == "DecisionFailed"]
     assert {e["involvedObject"]["kind"] for e in failed} == {"LeakPolicy", "Deployment"}
     assert all(e["type"] == "Warning" for e in failed)
 

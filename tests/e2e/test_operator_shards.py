@@ -16,7 +16,6 @@ import asyncio
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,14 +29,12 @@ import pytest
 import yaml
 from fakecluster import Clock
 from harness import ROOT, Kubectl, OperatorProcess, condition, wait_until
-from test_operator_e2e import apply
+from support import HELM, apply, chart_args, free_port
 from test_scan_pass import FIRST_STAMP, corpus_server, scanner
 from test_scan_pass import spec as fake_spec
 
 from kubesandbox import Image, ThreadedSandbox
 
-pytestmark = pytest.mark.slow
-HELM = ROOT / ".tools" / "helm"
 PODS = int(os.environ.get("LEAKPATROL_SHARD_PODS", "150"))
 LEAKY = 6
 INTERVAL = 3.0
@@ -45,23 +42,10 @@ LEASE = 6
 IMAGE = "leakpatrol.test/hold"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def sharding_args(home: str, lease: str) -> list[str]:
-    out = subprocess.run(
-        [str(HELM), "template", lease, str(ROOT / "charts/leakpatrol"), "-n", home,
-         "--set", "replicaCount=3", "--set", "sharding.enabled=true",
-         "--set", f"leaderElection.leaseDuration={LEASE}s"],
-        capture_output=True, text=True, timeout=60, check=True,
-    ).stdout  # fmt: skip
-    (deployment,) = (d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment")
-    args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    return args
+    return chart_args(
+        lease, home, "replicaCount=3", "sharding.enabled=true", f"leaderElection.leaseDuration={LEASE}s"
+    )
 
 
 def deployment(name: str, replicas: int) -> str:
@@ -141,16 +125,16 @@ def one_replica_finding() -> dict[str, Any]:
 
 
 @pytest.mark.skipif(not HELM.exists(), reason="helm is not installed: `make setup`")
-def test_three_replicas_share_the_pods_and_take_over_a_killed_one(sandbox: ThreadedSandbox) -> None:
+def test_three_replicas_share_the_pods_and_take_over_a_killed_one(
+    sandbox: ThreadedSandbox, kubectl: Kubectl
+) -> None:
     # Pods that only hold an IP: the light server answers for them. The sandbox copied IMAGES when
     # it started, so the image goes into its own table.
     sandbox.sandbox.images[IMAGE] = Image("/bin/sleep", ["3600"])
-    k = Kubectl(sandbox.kubeconfig_path)
-    k("apply", "-f", str(ROOT / "crds"))
     suffix = uuid.uuid4().hex[:5]
     home, ns_a, ns_b = f"sh-home-{suffix}", f"sh-a-{suffix}", f"sh-b-{suffix}"
     for ns in (home, ns_a, ns_b):
-        k("create", "namespace", ns)
+        kubectl("create", "namespace", ns)
     fleet = (PODS - LEAKY) // 3
     apps = {
         (ns_a, "leaky"): LEAKY,
@@ -159,15 +143,15 @@ def test_three_replicas_share_the_pods_and_take_over_a_killed_one(sandbox: Threa
         (ns_b, "fleet-3"): fleet,
     }
     for (ns, app), n in apps.items():
-        apply(k, ns, deployment(app, n))
-    ips = {app: pod_ips(k, ns, app, n) for (ns, app), n in apps.items()}
+        apply(kubectl, ns, deployment(app, n))
+    ips = {app: pod_ips(kubectl, ns, app, n) for (ns, app), n in apps.items()}
     healthy = [ip for app, got in ips.items() if app != "leaky" for ip in got]
     pods = LightPods({"transport-per-request": ips["leaky"], "steady-pool": healthy})
     args = sharding_args(home, f"sh{suffix}")
     assert "--sharding" in args and "--shards=16" in args
     names = [f"sh{suffix}-leakpatrol-{x}" for x in "abc"]
     ops = {
-        n: OperatorProcess(sandbox.kubeconfig_path, metrics_port=_free_port(), identity=n, args=args,
+        n: OperatorProcess(sandbox.kubeconfig_path, metrics_port=free_port(), identity=n, args=args,
                            env=dict(os.environ, POD_NAMESPACE=home, POD_NAME=n))
         for n in names
     }  # fmt: skip
@@ -177,10 +161,10 @@ def test_three_replicas_share_the_pods_and_take_over_a_killed_one(sandbox: Threa
         for op in ops.values():
             wait_until(lambda op=op: metric(op, "leakpatrol_shard_members") == 3, within=90, what="3 members")
         for (ns, app), _ in apps.items():
-            apply(k, ns, leak_policy(app, app, pods.port))
+            apply(kubectl, ns, leak_policy(app, app, pods.port))
 
         def leaking() -> dict[str, Any] | None:
-            lp = k.json("get", "leakpolicy", "leaky", "-n", ns_a)
+            lp = kubectl.json("get", "leakpolicy", "leaky", "-n", ns_a)
             c = condition(lp, "LeakDetected")
             return lp if c and c["status"] == "True" else None
 
@@ -194,7 +178,7 @@ def test_three_replicas_share_the_pods_and_take_over_a_killed_one(sandbox: Threa
                        for (ns, app) in apps) for n, op in ops.items()}  # fmt: skip
         assert sum(held.values()) == PODS and all(v > 0 for v in held.values()), held
         for (ns, app), n in apps.items():
-            status = k.json("get", "leakpolicy", app, "-n", ns)["status"]
+            status = kubectl.json("get", "leakpolicy", app, "-n", ns)["status"]
             assert status["targets"]["selected"] == n, (app, status["targets"])
         finding = next(f for f in lp["status"]["findings"] if f["workload"]["name"] == "leaky")
         one = one_replica_finding()
@@ -228,9 +212,9 @@ def test_three_replicas_share_the_pods_and_take_over_a_killed_one(sandbox: Threa
         time.sleep(3 * INTERVAL)
         _assert_once_per_pass(pods.fetches(), window, time.time())
         assert leaking(), "the leak did not survive the take-over"
-        status = k.json("get", "leakpolicy", "leaky", "-n", ns_a)["status"]
+        status = kubectl.json("get", "leakpolicy", "leaky", "-n", ns_a)["status"]
         assert victim not in status["shards"] and len(status["shards"]) == 2
-        _assert_each_transition_posted_once(k, ns_a)
+        _assert_each_transition_posted_once(kubectl, ns_a)
     finally:
         for op in ops.values():
             op.stop()

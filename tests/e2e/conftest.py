@@ -1,20 +1,37 @@
-"""Shared fixtures. `sandbox`: one local cluster (tests/kubesandbox) per session, on its own thread."""
+"""The e2e tier: every test here is marked `e2e` and `slow` (so `make fast` leaves it out by marker).
+
+Fixtures, once for every module here: `sandbox`, one local cluster (tests/kubesandbox) per session on
+its own thread; `api`, an ApiClient to it; `kubectl`, a Kubectl with the CRDs applied; `operator`,
+one `leakpatrol operator` process per module. Helpers that are not fixtures are in support.py.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from harness import ROOT, Kubectl, OperatorProcess
+from support import free_port
 
 if TYPE_CHECKING:
     from kubesandbox import ThreadedSandbox
     from leakpatrol.kube.client import ApiClient
 
 
+HERE = Path(__file__).parent
 _RUNNING: list[ThreadedSandbox] = []  # the session's sandbox, once a test asked for it
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +70,19 @@ async def api(sandbox: ThreadedSandbox) -> AsyncIterator[ApiClient]:
 
     async with await connect(str(sandbox.kubeconfig_path)) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def kubectl(sandbox: ThreadedSandbox) -> Kubectl:
+    """kubectl against the sandbox, the LeakPolicy CRD applied."""
+    k = Kubectl(sandbox.kubeconfig_path)
+    k("apply", "-f", str(ROOT / "crds"))
+    return k
+
+
+@pytest.fixture(scope="module")
+def operator(sandbox: ThreadedSandbox, kubectl: Kubectl) -> Iterator[OperatorProcess]:
+    """One `leakpatrol operator` process for the module, /metrics on a free port; no traceback in its log."""
+    with OperatorProcess(sandbox.kubeconfig_path, metrics_port=free_port()) as op:
+        yield op
+    assert "Traceback" not in op.log(), op.log()[-3000:]

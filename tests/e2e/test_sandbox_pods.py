@@ -16,7 +16,6 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import portforward
 
-pytestmark = pytest.mark.slow
 HELLO = "leakpatrol.test/hello-pprof"
 
 
