@@ -404,3 +404,15 @@ def test_a_suspended_policy_marks_what_it_last_saw_and_clears_the_relative_eta()
     assert body["worstEta"] is None and body["worstEtaTime"] == "2030-01-01T12:09:00Z"
     again = suspended_status(suspended, 4, later + timedelta(minutes=1))
     assert _conditions(again)["LeakDetected"].message == c["LeakDetected"].message  # not nested
+
+
+def test_events_stay_under_their_size_whatever_the_names() -> None:
+    long = "w" * 253  # the longest name a workload or pod may have
+    f = finding().model_copy(update={"workload": Workload(kind="StatefulSet", name=long), "pods": [long]})
+    pods = {long: ObjectRef("v1", "Pod", long, "x-uid", "shop")}
+    workload = ObjectRef("apps/v1", "StatefulSet", long, "s-uid", "shop")
+    events = leak_events(POLICY, [], [f], {("StatefulSet", long): workload}, pods)
+    limits = {"LeakPolicy": POLICY_EVENT_CHARS, "StatefulSet": WORKLOAD_EVENT_CHARS, "Pod": POD_EVENT_CHARS}
+    assert len(events) == 3
+    for e in events:
+        assert 0 < len(e.message) <= limits[e.about.kind], (e.about.kind, len(e.message))

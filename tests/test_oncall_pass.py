@@ -218,9 +218,13 @@ async def test_metrics_name_the_workload_say_suspected_rule_culprit_and_forecast
     # Suspended: nothing frozen at its last value (a flat goroutine line reads "the leak stopped").
     await scan.scan(cluster.body(raw | {"suspend": True}))
     assert sample("leakpatrol_policy_suspended") == 1
-    for name in ("leakpatrol_workload_leak", "leakpatrol_workload_leak_info"):
-        assert not [m for m in metrics.REGISTRY.collect() if m.name == name.removesuffix("_total")
-                    for s in m.samples if s.labels.get("policy") == "demo"], name  # fmt: skip
+    ours = [
+        m.name
+        for m in metrics.REGISTRY.collect()
+        for s in m.samples
+        if (s.labels.get("namespace"), s.labels.get("policy")) == ("shop", "demo")
+    ]
+    assert "leakpatrol_workload_leak" not in ours and "leakpatrol_workload_leak_info" not in ours
     assert sample("leakpatrol_target_heap_inuse_bytes", pod="web-a", **web) is None
     assert sample("leakpatrol_workload_oom_eta_seconds", **web) is None
     clock.now += 60

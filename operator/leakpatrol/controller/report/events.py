@@ -35,6 +35,7 @@ POD_EVENT_CHARS = 240  # this pod's own numbers, and where the story is
 def _fit(parts: list[str], budget: int, tail: str = "") -> str:
     """`parts` in order while they fit in `budget` with `tail`; the first that does not is cut at a
     word, and the rest is left out (the status has all of it)."""
+    tail = tail if len(tail) <= budget // 2 else ""  # a pointer longer than the story: left out
     text, room = "", budget - (len(tail) + 1 if tail else 0)
     for part in parts:
         piece = f" {part}" if text else part
@@ -45,7 +46,8 @@ def _fit(parts: list[str], budget: int, tail: str = "") -> str:
         if len(cut.strip()) > 20:  # a stub of a few words says nothing
             text += cut.rstrip(" ,;:") + "…"
         break
-    return f"{text} {tail}".strip() if tail else text
+    out = f"{text} {tail}".strip() if tail else text
+    return out if len(out) <= budget else out[: budget - 1] + "…"
 
 
 def _culprit_words(f: Finding) -> str:
