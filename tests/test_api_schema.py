@@ -280,14 +280,36 @@ def test_crd_names_and_columns() -> None:
     assert version["subresources"] == {"status": {}}
     columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
+    # A policy that is not working shows in the default columns, with the reason, no -o wide needed.
     assert [n for n, c in columns.items() if c.get("priority", 0) == 0] == [
         "Ready",
+        "Reason",
         "Targets",
+        "Failing",
         "Leaking",
         "Last Scan",
         "Age",
     ]
+    assert columns["Reason"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'
     assert columns["Last Scan"]["type"] == "date"
+    # The OOM column is an absolute time: a relative "~9.2m" frozen at the last scan goes stale.
+    assert columns["OOM At"]["jsonPath"] == ".status.worstEtaTime"
+    assert "OOM ETA" not in columns
+
+
+def test_kubectl_explain_says_whose_numbers_a_finding_holds() -> None:
+    """baseline/current are the pod's totals, growthPerHour and pValue the culprit group's (or the
+    total's, as growthOf says): the descriptions must not say otherwise."""
+    status = root_schema()["properties"]["status"]["properties"]
+    for findings in (status["findings"], status["shards"]["additionalProperties"]["properties"]["findings"]):
+        finding = findings["items"]["properties"]
+        assert "total" in finding["baseline"]["description"]
+        assert "Not the culprit group's" in finding["baseline"]["description"]
+        assert "total" in finding["totalGrowthPerHour"]["description"]
+        assert "culprit" in finding["growthPerHour"]["description"]
+        assert "growthOf" in finding["growthPerHour"]["description"]
+        assert "growthPerHour" in finding["pValue"]["description"]
+        assert finding["growthOf"]["enum"] == ["Culprit", "Total"]
 
 
 def test_conditions_are_a_list_map_keyed_by_type() -> None:

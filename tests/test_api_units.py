@@ -8,8 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from leakpatrol import render
 from leakpatrol.api.units import (
     DURATION_PATTERN,
+    amount_text,
+    format_bytes,
     format_decimal,
     format_duration,
     format_quantity,
@@ -17,6 +20,7 @@ from leakpatrol.api.units import (
     parse_decimal,
     parse_duration,
     parse_quantity,
+    rate_text,
 )
 
 
@@ -79,3 +83,31 @@ def test_decimal_must_be_a_plain_string(value: object) -> None:
 def test_jitter_is_a_share_or_a_duration() -> None:
     assert jitter_seconds("10%", 60) == 6
     assert jitter_seconds("5s", 60) == 5
+
+
+@pytest.mark.parametrize(
+    ("num_bytes", "text"),
+    [
+        (0, "0 B"),
+        (512, "512 B"),
+        (1536, "1.5 KiB"),
+        (62163926, "59.3 MiB"),
+        (39530086, "37.7 MiB"),  # as the CLI always printed it
+        (3 * 2**30 + 2**29, "3.5 GiB"),
+        (-2 * 2**20, "-2.0 MiB"),
+    ],
+)
+def test_bytes_read_in_binary_units(num_bytes: int, text: str) -> None:
+    assert format_bytes(num_bytes) == text
+
+
+def test_amounts_and_rates_carry_their_unit() -> None:
+    assert amount_text("heap", 89161992) == "85.0 MiB"
+    assert amount_text("goroutines", 1018.4) == "1018"
+    assert rate_text("heap", 6267467247) == "+5.8 GiB/h"
+    assert rate_text("heap", -69206016) == "-66.0 MiB/h"
+    assert rate_text("goroutines", 540.2) == "+540/h"
+
+
+def test_the_cli_and_the_operator_share_the_one_formatter() -> None:
+    assert render._unit is amount_text

@@ -85,10 +85,11 @@ def test_monitoring_objects() -> None:
     rules = docs["PrometheusRule"]["spec"]["groups"][0]["rules"]
     assert {r["alert"] for r in rules} == {
         "LeakpatrolLeakConfirmed",
+        "LeakpatrolOOMSoon",
         "LeakpatrolScansFailing",
         "LeakpatrolOperatorDown",
         "LeakpatrolNoLeader",
-    }
+    }  # tests/test_alerts.py runs each through promtool
     for rule in rules:  # every alert parses, and reads only metrics the operator exports
         promql_parser.parse(rule["expr"])
         for metric in re.findall(r"leakpatrol_[a-z_]+", rule["expr"]):
@@ -102,6 +103,15 @@ def test_monitoring_objects() -> None:
                    "leakpatrol_workload_leak", "leakpatrol_scrape_errors_total"):  # fmt: skip
         assert metric in exprs
     assert docs["ConfigMap"]["metadata"]["labels"]["grafana_dashboard"] == "1"
+    # The workload is the operator's label, the same on the target and the leak series: no guess
+    # from the pod name (`web-backend-abcde` -> `web`), and the panels join.
+    assert "label_replace" not in exprs
+    by_title = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in dashboard["panels"]}
+    assert "max by (namespace, workload) (leakpatrol_target_goroutines" in by_title["Goroutines per workload"]
+    states = next(p for p in dashboard["panels"] if p["title"] == "Leak state")
+    assert "leakpatrol_workload_leak_suspected" in by_title["Leak state"]
+    texts = {v["text"] for m in states["fieldConfig"]["defaults"]["mappings"] for v in m["options"].values()}
+    assert texts == {"ok", "suspected", "LEAK"}  # a Suspected leak is not a green "ok"
     policy = docs["NetworkPolicy"]["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,14 +10,26 @@ from leakpatrol.api import (
     ConditionStatus,
     ConditionType,
     Finding,
+    GrowthOf,
+    MemoryForecast,
+    Spread,
     Workload,
     get_condition,
 )
+from leakpatrol.api.remediation import RemediationAction
 from leakpatrol.controller.collect.targets import select_targets
 from leakpatrol.controller.ports import Unscannable
-from leakpatrol.controller.report.events import failure_events, leak_events
-from leakpatrol.controller.report.status import ScanPass, scanned_status
+from leakpatrol.controller.remediation.messages import action_message
+from leakpatrol.controller.report.events import (
+    POD_EVENT_CHARS,
+    POLICY_EVENT_CHARS,
+    WORKLOAD_EVENT_CHARS,
+    failure_events,
+    leak_events,
+)
+from leakpatrol.controller.report.status import ScanPass, scanned_status, status_body, suspended_status
 from leakpatrol.core import LeakState, ObjectRef, SignalKind
+from leakpatrol.detect.signals import CulpritGroup, Signal
 from leakpatrol.reasons import Reason
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -153,8 +166,10 @@ def test_events_only_on_transitions() -> None:
     assert {(e.about.kind, e.reason, e.type) for e in confirmed} == {
         ("LeakPolicy", "LeakDetected", "Warning"), ("Deployment", "LeakDetected", "Warning"),
         ("Pod", "LeakDetected", "Warning")}  # fmt: skip
-    assert "Fix: share one Client" in confirmed[0].message
-    assert "Culprit: net/http.(*persistConn).readLoop transport.go:2493." in confirmed[0].message
+    story = next(e.message for e in confirmed if e.about.kind == "Deployment")
+    assert "Fix: share one Client" in story  # the workload's Event tells the story
+    assert "Culprit: net/http.(*persistConn).readLoop transport.go:2493." in story
+    assert "kubectl describe leakpolicy demo -n shop" in story  # where the cause and the fix are
     assert leak_events(POLICY, [finding()], [finding()], workloads, pods) == []
     resolved = leak_events(POLICY, [finding()], [], workloads, pods)
     assert {e.reason for e in resolved} == {"LeakResolved"}
@@ -216,6 +231,188 @@ def test_goroutineleak_reads_as_a_proof_not_a_trend() -> None:
     leak = get_condition(status.conditions, ConditionType.LEAK_DETECTED)
     assert leak is not None and "360 goroutines proven blocked forever" in leak.message
     pods = {"web-1-x": ObjectRef("v1", "Pod", "web-1-x", "x-uid", "shop")}
-    (event, *_) = leak_events(POLICY, [], [f], {("Deployment", "web"): DEPLOY}, pods)
-    assert "360 goroutines the runtime's GC proved unreachable and blocked forever" in event.message
-    assert "+0/h" not in event.message and "0 -> 360" not in event.message
+    events = leak_events(POLICY, [], [f], {("Deployment", "web"): DEPLOY}, pods)
+    for event in events:
+        assert "360 goroutines proven blocked forever" in event.message or event.about.kind == "Pod"
+        assert "+0/h" not in event.message and "0 -> 360" not in event.message
+        assert "leak leak" not in event.message and "goroutineleak leak" not in event.message
+
+
+# --- issue 21: statuses, messages and numbers an on-call can trust ---------------------------------
+def _conditions(status: Any) -> dict[str, Any]:
+    return {c.type.value: c for c in status.conditions}
+
+
+def test_a_policy_that_selects_nothing_is_not_ready_and_says_so() -> None:
+    status = scanned_status(None, ScanPass("shop", 0, 0, 0, [], selector="app=web, tier=api"), 1, NOW)
+    c = _conditions(status)
+    assert (c["Ready"].status, c["Ready"].reason) == (ConditionStatus.FALSE, "NoTargets")
+    assert "namespace shop with labels app=web, tier=api" in c["Ready"].message
+    assert (c["LeakDetected"].status, c["LeakDetected"].reason) == (ConditionStatus.UNKNOWN, "NoTargets")
+    # not "all 0 selected target(s) answered"
+    assert (c["Degraded"].status, c["Degraded"].reason) == (ConditionStatus.FALSE, "NoTargets")
+
+
+def test_a_policy_none_of_whose_targets_answer_is_not_ready_and_says_why() -> None:
+    failures = [Unscannable(f"web-{i}", Reason.PPROF_NOT_EXPOSED, "HTTP 404") for i in range(2)]
+    status = scanned_status(None, ScanPass("shop", 2, 0, 0, [], failures), 1, NOW)
+    c = _conditions(status)
+    assert (c["Ready"].status, c["Ready"].reason) == (ConditionStatus.FALSE, "NoTargetsScanned")
+    assert "none of the 2 selected target(s) could be scanned (2 PprofNotExposed)" in c["Ready"].message
+    # not "InsufficientData: not enough samples yet": these targets give no samples at all
+    assert (c["LeakDetected"].status, c["LeakDetected"].reason) == (
+        ConditionStatus.UNKNOWN,
+        "NoTargetsScanned",
+    )
+    assert c["Degraded"].reason == "PprofNotExposed"
+    # One answers again: Ready, and the failing one is still counted in its message.
+    partial = scanned_status(status, ScanPass("shop", 2, 1, 0, [], failures[:1]), 1, NOW)
+    ready = _conditions(partial)["Ready"]
+    assert (ready.status, ready.reason) == (ConditionStatus.TRUE, "Scanned")
+    assert ready.message == "scanned 1 of 2 target(s); 1 failing (see Degraded)"
+    assert _conditions(partial)["LeakDetected"].reason == "InsufficientData"
+
+
+def heap_finding(workload: str = "sessions", **update: Any) -> Finding:
+    return Finding(
+        workload=Workload(kind="Deployment", name=workload),
+        pods=[f"{workload}-1-x"],
+        signal=SignalKind.HEAP,
+        state=LeakState.CONFIRMED,
+        since=NOW,
+        baseline=62163926,
+        current=89161992,
+        total_growth_per_hour=6267467247,
+        growth_per_hour=69206016,
+        p_value="1e-09",
+        culprit=["main.(*Cache).Put /src/cache.go:42"],
+    ).model_copy(update=update)
+
+
+def orders_finding() -> Finding:
+    return finding().model_copy(
+        update={
+            "workload": Workload(kind="Deployment", name="orders"),
+            "baseline": 266,
+            "current": 1018,
+            "total_growth_per_hour": 540,
+            "growth_per_hour": 138,
+        }
+    )
+
+
+def test_the_leak_condition_has_one_clause_per_workload_with_its_own_signal_rate_and_rule() -> None:
+    status = status_after([orders_finding(), heap_finding()])
+    message = _conditions(status)["LeakDetected"].message
+    clauses = message.split(". ")[0].split("; ")
+    assert clauses == [
+        "Deployment/orders: goroutines total 266 -> 1018 (+540/h), culprit group +138/h,"
+        " rule http-transport-per-request",
+        "Deployment/sessions: heap total 59.3 MiB -> 85.0 MiB (+5.8 GiB/h), culprit group +66.0 MiB/h,"
+        " no rule matched",
+    ]
+
+
+def test_two_signals_of_one_workload_share_its_clause() -> None:
+    both = [orders_finding(), heap_finding("orders", rule_id="unbounded-cache")]
+    message = _conditions(status_after(both))["LeakDetected"].message
+    assert message.count("Deployment/orders") == 1
+    assert "rule http-transport-per-request and heap total 59.3 MiB" in message
+    assert message.endswith(
+        "rule unbounded-cache. The culprit, cause and fix: status.findings and the workload's Events"
+    )
+
+
+def test_a_total_flagged_without_one_culprit_group_says_so() -> None:
+    f = orders_finding().model_copy(update={"growth_of": GrowthOf.TOTAL, "growth_per_hour": 400})
+    message = _conditions(status_after([f]))["LeakDetected"].message
+    assert "total 266 -> 1018 (+540/h), beyond its load +400/h" in message and "culprit group" not in message
+
+
+RAW_BYTES = re.compile(r"\d{6,}")  # a heap number a person would have to count the digits of
+
+
+def test_heap_numbers_read_with_units_in_every_condition_and_event() -> None:
+    words = "at this rate the container reaches its 512Mi limit in ~2h (1.5h-3h)"
+    forecast = MemoryForecast(
+        pod="sessions-1-x", limit="512Mi", eta="2h", eta_min="1.5h", eta_max="3h",
+        reach_time=NOW + timedelta(hours=2), message=words,
+    )  # fmt: skip
+    f = heap_finding(forecast=forecast)
+    status = status_after([f])
+    pods = {"sessions-1-x": ObjectRef("v1", "Pod", "sessions-1-x", "x-uid", "shop")}
+    workloads = {("Deployment", "sessions"): DEPLOY}
+    events = leak_events(POLICY, [], status.findings, workloads, pods)
+    messages = [c.message for c in status.conditions] + [e.message for e in events]
+    messages.append(action_message(RemediationAction.ROLLOUT_RESTART, f, [], True, ""))  # its Event too
+    for text in messages:
+        assert not RAW_BYTES.search(text), text
+    story = next(e.message for e in events if e.about.kind == "Deployment")
+    assert "total 59.3 MiB -> 85.0 MiB (+5.8 GiB/h), culprit group +66.0 MiB/h." in story
+    assert status.findings[0].current == 89161992  # the status fields keep the raw numbers
+
+
+def test_every_event_is_short_and_the_pods_carry_their_own_numbers() -> None:
+    names = [f"web-{i}" for i in range(12)]
+    f = finding().model_copy(
+        update={
+            "pods": names,
+            "spread": Spread(leaking=12, of=12),
+            "cause": "a very long cause " * 40,
+            "fix": "Create one http.Client at start-up and share it. " + "More advice. " * 40,
+            "culprit": [f"pkg.F{i} /very/long/path/to/the/source/file{i}.go:{i}" for i in range(5)],
+        }
+    )
+    pods = {n: ObjectRef("v1", "Pod", n, f"{n}-uid", "shop") for n in names}
+    group = CulpritGroup("s", "select", (), 9, 9, 1.0)
+    own_signal = Signal(SignalKind.GOROUTINES, LeakState.CONFIRMED, group, (), None, 30.0, 0.001, 40.0, 90.0,
+                        0.0, total_growth_per_hour=33.0)  # fmt: skip
+    events = leak_events(
+        POLICY, [], [f], {("Deployment", "web"): DEPLOY}, pods, own={("web-3", "goroutines"): own_signal}
+    )
+    assert len(events) == 14  # policy, workload, 12 pods
+    limits = {"LeakPolicy": POLICY_EVENT_CHARS, "Deployment": WORKLOAD_EVENT_CHARS, "Pod": POD_EVENT_CHARS}
+    for e in events:
+        assert len(e.message) <= limits[e.about.kind], (e.about.kind, len(e.message))
+    (mine,) = (e.message for e in events if e.about.name == "web-3")
+    assert mine.startswith("this pod's goroutines: 40 -> 90 (+33/h); Deployment/web leaks in 12 of 12 pods")
+    assert "a very long cause" not in " ".join(e.message for e in events)  # the cause stays in the status
+    assert all(f.cause in g.cause for g in status_after([f]).findings if g.cause)
+
+
+def test_a_suspended_policy_marks_what_it_last_saw_and_clears_the_relative_eta() -> None:
+    words = "at this rate the container reaches its 512Mi limit in ~9.2m"
+    forecast = MemoryForecast(
+        pod="sessions-1-x", limit="512Mi", eta="9.2m", reach_time=NOW + timedelta(minutes=9), message=words
+    )
+    scanned = status_after([heap_finding(forecast=forecast)])
+    assert scanned.worst_eta == "~9.2m Deployment/sessions"
+    assert scanned.worst_eta_time == NOW + timedelta(minutes=9)
+    later = NOW + timedelta(minutes=4)
+    suspended = suspended_status(scanned, 4, later)
+    c = _conditions(suspended)
+    assert (c["Ready"].status, c["Ready"].reason) == (ConditionStatus.FALSE, "Suspended")
+    assert "as of the last scan, 2030-01-01T12:00:00Z" in c["Ready"].message
+    assert (c["LeakDetected"].status, c["LeakDetected"].reason) == (ConditionStatus.UNKNOWN, "Suspended")
+    assert "at the last scan (2030-01-01T12:00:00Z) it was True LeakDetected: Deployment/sessions" in (
+        c["LeakDetected"].message
+    )
+    assert c["Degraded"].status is ConditionStatus.UNKNOWN
+    assert suspended.worst_eta is None  # "~9.2m", frozen at the last scan, would be false
+    assert suspended.worst_eta_time == NOW + timedelta(minutes=9)  # absolute: still true
+    body = status_body(suspended)
+    assert body["worstEta"] is None and body["worstEtaTime"] == "2030-01-01T12:09:00Z"
+    again = suspended_status(suspended, 4, later + timedelta(minutes=1))
+    assert _conditions(again)["LeakDetected"].message == c["LeakDetected"].message  # not nested
+
+
+def test_events_stay_under_their_size_whatever_the_names() -> None:
+    long = "w" * 253  # the longest name a workload or pod may have
+    f = finding().model_copy(update={"workload": Workload(kind="StatefulSet", name=long), "pods": [long]})
+    pods = {long: ObjectRef("v1", "Pod", long, "x-uid", "shop")}
+    workload = ObjectRef("apps/v1", "StatefulSet", long, "s-uid", "shop")
+    events = leak_events(POLICY, [], [f], {("StatefulSet", long): workload}, pods)
+    limits = {"LeakPolicy": POLICY_EVENT_CHARS, "StatefulSet": WORKLOAD_EVENT_CHARS, "Pod": POD_EVENT_CHARS}
+    assert len(events) == 3
+    for e in events:
+        assert 0 < len(e.message) <= limits[e.about.kind], (e.about.kind, len(e.message))

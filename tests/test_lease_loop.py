@@ -12,6 +12,7 @@ import pytest
 
 from leakpatrol import metrics
 from leakpatrol.kube import errors
+from leakpatrol.runtime.health import Health
 from leakpatrol.runtime.leadership import Leadership
 from leakpatrol.runtime.lease_loop import LeaseConfig
 from leakpatrol.runtime.membership import Membership
@@ -297,3 +298,30 @@ async def test_giving_up_is_best_effort_when_the_api_server_is_gone(
     assert not loop.scans and fake.holder(loop.lease_name) == "a"
     assert any("not released" in r.getMessage() for r in caplog.records)
     assert not warnings(caplog)  # a loss on resigning is meant: no warning
+
+
+async def test_a_missing_home_namespace_fails_readiness_and_says_why(
+    fake: FakeLeaseApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 21: with its home namespace missing the operator never scanned while /readyz said 200
+    (`standby`). The Lease cannot be created there; readiness fails and names the namespace."""
+    now = [0.0]
+    a = leader(fake, "a", now)
+    create = fake.post
+
+    async def no_namespace(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        raise errors.NotFound(404, "NotFound", 'namespaces "home" not found')
+
+    fake.post = no_namespace  # type: ignore[method-assign]
+    await a.step()
+    assert not a.scans and a.blocked is not None
+    assert "namespace home does not exist" in a.blocked and "--home-namespace" in a.blocked
+    report = Health(started=0.0, logged_in=True, listed=True).ready(a.blocked)
+    assert not report.ok and report.text() == a.blocked
+    fake.down = True  # an outage is not a reason to be unready: it passes
+    await a.step()
+    assert a.blocked is None
+    fake.down, fake.post = False, create  # type: ignore[method-assign]
+    await a.step()
+    assert a.scans and a.blocked is None
+    assert Health(started=0.0, logged_in=True, listed=True).ready(a.blocked).ok

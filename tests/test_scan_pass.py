@@ -4,8 +4,10 @@ Go profiles; only the cluster is in memory (the sandbox tests run the same code 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from fakecluster import POLICY, Clock, FakeCluster, golden_server, running_pod, spec
 
 from leakpatrol import metrics
@@ -87,6 +89,34 @@ async def test_each_failure_class_is_its_own_reason_and_backs_off() -> None:
     assert len(cluster.reasons("Pod")) == 6
 
 
+async def test_a_policy_whose_targets_all_fail_is_not_ready_at_every_pass_and_back_when_one_answers() -> None:
+    cluster, clock = FakeCluster([running_pod("notexposed"), running_pod("auth")], failing_server), Clock()
+    scan = scanner(cluster, clock)
+    for _ in range(3):  # the first pass, and the passes that only repeat the backed-off failures
+        await scan.scan(cluster.body(spec()))
+        ready, leak = cluster.condition("Ready"), cluster.condition("LeakDetected")
+        assert (ready["status"], ready["reason"]) == ("False", "NoTargetsScanned")
+        assert "(1 PprofNotExposed, 1 PprofUnauthorized)" in ready["message"]
+        assert (leak["status"], leak["reason"]) == ("Unknown", "NoTargetsScanned")
+        clock.now += 60
+    cluster.server = golden_server  # the pods are fixed; their backoff runs out
+    clock.now += 16 * 60
+    await scan.scan(cluster.body(spec()))
+    assert (cluster.condition("Ready")["status"], cluster.condition("Ready")["reason"]) == ("True", "Scanned")
+
+
+async def test_a_selector_matching_nothing_says_so() -> None:
+    cluster = FakeCluster([])
+    await scanner(cluster).scan(cluster.body(spec()))
+    ready = cluster.condition("Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "NoTargets")
+    assert ready["message"] == (
+        "no Running and Ready pod in namespace shop with labels app=web matches spec.selector:"
+        " nothing is scanned"
+    )
+    assert cluster.condition("Degraded")["reason"] == "NoTargets"
+
+
 def corpus_server(clock: Clock) -> FakeCluster:
     def serve(target: ScanTarget, path: str) -> bytes:
         if "goroutineleak" in path:
@@ -142,7 +172,10 @@ async def test_a_spec_edit_keeps_the_series_and_applies_the_new_thresholds() -> 
     assert len(evaluator.goroutines.tracker) == 6 and evaluator.config.min_samples == 40
 
 
-async def test_an_invalid_spec_is_ready_false_naming_the_field_once_per_generation() -> None:
+async def test_an_invalid_spec_is_ready_false_naming_the_field_once_per_generation(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="leakpatrol.controller.report.reporter")
     cluster = FakeCluster([running_pod("web-1")])
     scan = scanner(cluster)
     bad = spec(warmup="3h")  # longer than the 2h window
@@ -154,6 +187,9 @@ async def test_an_invalid_spec_is_ready_false_naming_the_field_once_per_generati
     assert cluster.reasons() == ["InvalidSpec"] and cluster.fetches == []
     await scan.scan(cluster.body(bad, generation=2))
     assert cluster.reasons() == ["InvalidSpec", "InvalidSpec"]
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert len(logged) == 2 and all(m.startswith("policy shop/demo: InvalidSpec (generation") for m in logged)
+    assert "spec.detection.warmup" in logged[0]
 
 
 async def test_checkpoints_are_written_on_a_cadence_not_every_pass() -> None:
@@ -182,7 +218,9 @@ async def test_a_recreated_deployment_is_a_new_object_and_gone_pods_leave_metric
 
 
 def _gauge_pods() -> set[str]:
-    return {labels[2] for labels in metrics.TARGET_GOROUTINES._metrics if labels[:2] == ("shop", "demo")}
+    series = [labels for labels in metrics.TARGET_GOROUTINES._metrics if labels[:2] == ("shop", "demo")]
+    assert {labels[2] for labels in series} <= {"Deployment/web"}  # the workload, as the leak gauges name it
+    return {labels[3] for labels in series}
 
 
 async def test_a_pod_deleted_while_its_fetch_fails_is_not_a_failing_target() -> None:

@@ -2,28 +2,72 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import platform
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry()
 
+# Per target and per workload: `workload` is "Kind/name" (Deployment/web) on every one of them,
+# so a dashboard groups pods by workload and joins the targets with the leak states.
 TARGET_GOROUTINES = Gauge(
     "leakpatrol_target_goroutines",
     "Goroutines in the target's last profile.",
-    ["namespace", "policy", "pod"],
+    ["namespace", "policy", "workload", "pod"],
     registry=REGISTRY,
 )
 TARGET_HEAP_INUSE = Gauge(
     "leakpatrol_target_heap_inuse_bytes",
     "Heap bytes in use (post-GC) in the target's last profile.",
-    ["namespace", "policy", "pod"],
+    ["namespace", "policy", "workload", "pod"],
     registry=REGISTRY,
 )
 WORKLOAD_LEAKING = Gauge(
     "leakpatrol_workload_leak",
     "1 while a confirmed leak stands for the workload and signal, else 0.",
     ["namespace", "policy", "workload", "signal"],
+    registry=REGISTRY,
+)
+WORKLOAD_SUSPECTED = Gauge(
+    "leakpatrol_workload_leak_suspected",
+    "1 while the workload's growth of the signal is flagged but not yet confirmed (Suspected), else 0.",
+    ["namespace", "policy", "workload", "signal"],
+    registry=REGISTRY,
+)
+WORKLOAD_LEAK_INFO = Gauge(
+    "leakpatrol_workload_leak_info",
+    "1 for each finding: the diagnosis rule that matched (none: no rule) and the culprit (the leaking"
+    " stack's leaf function); join on namespace, policy, workload and signal.",
+    ["namespace", "policy", "workload", "signal", "rule", "culprit"],
+    registry=REGISTRY,
+)
+WORKLOAD_OOM_ETA = Gauge(
+    "leakpatrol_workload_oom_eta_seconds",
+    "Seconds until the workload's first leaking container reaches its memory limit at the measured"
+    " rate, as of the policy's last pass; absent without a limit or while memory does not grow.",
+    ["namespace", "policy", "workload"],
+    registry=REGISTRY,
+)
+POLICY_TARGETS = Gauge(
+    "leakpatrol_policy_targets",
+    "The policy's targets at its last pass: selected (Running and Ready, matching), scanned, failing.",
+    ["namespace", "policy", "state"],
+    registry=REGISTRY,
+)
+POLICY_SUSPENDED = Gauge(
+    "leakpatrol_policy_suspended",
+    "1 while the policy is suspended (spec.suspend): nothing is scanned and its target and workload"
+    " series are removed, not frozen; 0 while it scans.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+BUILD_INFO = Gauge(
+    "leakpatrol_build_info",
+    "Always 1: the operator's version and Python's, as labels.",
+    ["version", "python"],
     registry=REGISTRY,
 )
 SCAN_STEP_SECONDS = Histogram(
@@ -113,14 +157,33 @@ COORDINATOR = Gauge(
 )
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("leakpatrol")
+    except importlib.metadata.PackageNotFoundError:  # a source tree on PYTHONPATH, not installed
+        return "unknown"
+
+
+BUILD_INFO.labels(_version(), platform.python_version()).set(1)
+
+
 Metric = Gauge | Counter | Histogram
-_PER_POLICY: tuple[Metric, ...] = (
+# What a pass sets anew each time: removed while the policy is suspended or not scanned here.
+_PASS_GAUGES: tuple[Gauge, ...] = (
     TARGET_GOROUTINES,
     TARGET_HEAP_INUSE,
     WORKLOAD_LEAKING,
+    WORKLOAD_SUSPECTED,
+    WORKLOAD_LEAK_INFO,
+    WORKLOAD_OOM_ETA,
+    POLICY_TARGETS,
     TRACKED_TARGETS,
-    SCAN_SECONDS,
     SCAN_LAG_SECONDS,
+)
+_PER_POLICY: tuple[Metric, ...] = (
+    *_PASS_GAUGES,
+    POLICY_SUSPENDED,
+    SCAN_SECONDS,
     SCRAPE_ERRORS,
     INTERNAL_ERRORS,
     SCAN_FAILURES,
@@ -144,9 +207,17 @@ def forget_policy(namespace: str, policy: str) -> None:
         _drop(metric, namespace, policy, set())
 
 
-def retain(namespace: str, policy: str, pods: set[str], workloads: set[tuple[str, str]]) -> None:
-    """After a pass: keep the series of live pods and of workloads with a finding, drop the rest,
-    so churn (rollouts, deleted pods) does not grow /metrics without end."""
-    for metric in (TARGET_GOROUTINES, TARGET_HEAP_INUSE):
-        _drop(metric, namespace, policy, {(p,) for p in pods})
-    _drop(WORKLOAD_LEAKING, namespace, policy, workloads)
+def suspend_policy(namespace: str, policy: str) -> None:
+    """A suspended policy: its per-pass series go (a frozen gauge reads as "the leak stopped"), and
+    it says it is suspended, so alerts can leave it out. Counters stay."""
+    for metric in _PASS_GAUGES:
+        _drop(metric, namespace, policy, set())
+    POLICY_SUSPENDED.labels(namespace, policy).set(1)
+
+
+def retain(namespace: str, policy: str, keep: Mapping[Gauge, AbstractSet[tuple[str, ...]]]) -> None:
+    """After a pass: keep the series of live pods and of workloads with a finding (`keep`: per
+    gauge, the labels after namespace and policy), drop the rest, so churn (rollouts, deleted pods,
+    resolved leaks) does not grow /metrics without end."""
+    for metric, labels in keep.items():
+        _drop(metric, namespace, policy, labels)

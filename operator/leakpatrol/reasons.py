@@ -51,9 +51,10 @@ class Reason(StrEnum):
         return self._skip_type
 
     # --- the scan pass: conditions Ready, LeakDetected, Degraded ---------------------------------
-    SCANNED = "Scanned"  # Ready=True: a pass scanned the selected targets
-    NO_TARGETS = "NoTargets"  # Ready=True: no Running and Ready pod matches spec.selector
-    SUSPENDED = "Suspended"  # Ready=False: spec.suspend is true, nothing is scanned
+    SCANNED = "Scanned"  # Ready=True: a pass scanned some of the selected targets
+    NO_TARGETS = "NoTargets"  # Ready=False, LeakDetected=Unknown: no Running and Ready pod matches
+    NO_TARGETS_SCANNED = "NoTargetsScanned"  # Ready=False, LeakDetected=Unknown: none could be scanned
+    SUSPENDED = "Suspended"  # Ready=False, LeakDetected and Degraded Unknown: spec.suspend, no scans
     INVALID_SPEC = "InvalidSpec", WARNING  # Ready=False and an Event: the spec fails validation
     LEAK_DETECTED = "LeakDetected", WARNING  # LeakDetected=True; Event on policy, workload, pods
     LEAK_SUSPECTED = "LeakSuspected", NORMAL  # LeakDetected=False; Event: growth flagged once

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from leakpatrol.api.units import amount_text
 from leakpatrol.core import SignalKind
 from leakpatrol.detect.display import display_frames
 from leakpatrol.detect.replay import ReplayVerdict
@@ -29,10 +30,7 @@ def _when(t: float | None) -> str:
     return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
 
 
-def _unit(kind: str, value: float) -> str:
-    if kind == "heap":
-        return f"{value / (1 << 20):.1f} MiB"
-    return f"{value:.0f}"
+_unit = amount_text  # the one formatter of sizes (leakpatrol.api.units), shared with the operator
 
 
 def _headline(signal: Signal) -> str:

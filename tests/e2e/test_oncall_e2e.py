@@ -146,7 +146,7 @@ def test_the_forecast_meets_the_measured_time_to_the_limit(
     assert abs(measured - predicted) <= ETA_TOLERANCE * measured + 5, (predicted, measured, fc)
     assert parse_duration(fc["eta"].lstrip("~")) > 0
     table = kubectl("get", "leakpolicies", "-n", ns, "-o", "wide")
-    assert "OOM ETA" in table and "Deployment/oom" in table
+    assert "OOM AT" in table and policy(kubectl, ns)["status"]["worstEtaTime"] in table  # an absolute time
 
 
 def parse_rfc3339(text: str) -> float:

@@ -53,11 +53,15 @@ def test_leak_is_found_healthy_is_not_and_describe_shows_it(
     assert "LeakDetected" in kubectl("describe", "leakpolicy", "demo", "-n", ns)
     assert "LeakDetected" not in kubectl("describe", "deployment", "healthy-http", "-n", ns)
     table = kubectl("get", "leakpolicies", "-n", ns)
-    assert re.search(r"demo\s+True\s+2\s+1\s", table), table
+    assert re.search(r"demo\s+True\s+Scanned\s+2\s+0\s+1\s", table), (
+        table
+    )  # READY REASON TARGETS FAILING LEAKING
 
     metrics = httpx.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
     assert re.search(
-        rf'leakpatrol_target_goroutines{{namespace="{ns}",pod="leaky-http-[^"]+",policy="demo"}} \d+', metrics
+        rf'leakpatrol_target_goroutines{{namespace="{ns}",pod="leaky-http-[^"]+",policy="demo",'
+        rf'workload="Deployment/leaky-http"}} \d+',
+        metrics,
     )
     assert re.search(
         rf'leakpatrol_workload_leak{{[^}}]*namespace="{ns}"[^}}]*signal="goroutines"[^}}]*}} 1\.0', metrics
@@ -194,7 +198,7 @@ spec:
     status = policy(kubectl, ns)["status"]
     assert status["targets"]["selected"] == len(BAD_PODS)
     assert has_condition(kubectl, ns, "Degraded", "True", "TargetsFailing")
-    assert has_condition(kubectl, ns, "Ready", "True")
+    assert has_condition(kubectl, ns, "Ready", "False", "NoTargetsScanned")  # none answers: not working
 
     kubectl("delete", "pod", "bad-slow", "-n", ns)  # a pod leaving mid-series
     wait_until(

@@ -84,16 +84,27 @@ class MemoryForecast(ApiModel):
     message: str = Field(max_length=256)  # the sentence the Event carries
 
 
+class GrowthOf(StrEnum):
+    """Whose growth a finding's `growthPerHour` and `pValue` are."""
+
+    CULPRIT = "Culprit"  # the culprit group's (one stack, or one allocation site): the usual case
+    TOTAL = "Total"  # no one group was flagged, the total was (less what load explains)
+
+
 class Finding(ApiModel):
     workload: Workload
     pods: list[str] = Field(default_factory=list, max_length=20)
     signal: SignalKind
     state: LeakState
     since: Timestamp  # first evaluation that flagged it
-    baseline: int = Field(ge=0)  # goroutines, or heap bytes in use
+    # The worst pod's totals (goroutines, or heap bytes in use): medians of the window's first and
+    # last quarters. Raw numbers: messages format them (leakpatrol.api.units).
+    baseline: int = Field(ge=0)
     current: int = Field(ge=0)
-    growth_per_hour: int
-    p_value: str = Field(pattern=r"^[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?$", max_length=32)
+    total_growth_per_hour: int | None = None  # the same total's rate (Theil-Sen); None: older status
+    growth_per_hour: int  # of `growth_of`: the culprit group's, usually; per hour
+    growth_of: GrowthOf = GrowthOf.CULPRIT
+    p_value: str = Field(pattern=r"^[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?$", max_length=32)  # of growthPerHour's
     culprit: list[str] = Field(default_factory=list, max_length=MAX_CULPRIT_FRAMES)  # leaf first
     rule_id: str | None = Field(default=None, max_length=63)
     cause: str | None = Field(default=None, max_length=1024)
@@ -202,7 +213,8 @@ class LeakPolicyStatus(ApiModel):
     targets: Targets | None = None
     leaking: int = Field(default=0, ge=0)  # workloads with a confirmed leak; findings may show fewer
     findings: list[Finding] = Field(default_factory=list, max_length=MAX_FINDINGS)
-    worst_eta: str | None = Field(default=None, max_length=64)  # earliest limit ETA of a finding
+    worst_eta: str | None = Field(default=None, max_length=64)  # as of lastScanTime: "~3h Deployment/web"
+    worst_eta_time: Timestamp | None = None  # when that container reaches its limit (absolute)
     remediation: RemediationStatus | None = None
     shards: dict[str, ShardReport] | None = None  # with --sharding: each replica's part, by replica
 

@@ -110,3 +110,28 @@ def jitter_seconds(jitter: str, interval_seconds: float) -> float:
     if jitter.endswith("%"):
         return interval_seconds * int(jitter[:-1]) / 100
     return parse_duration(jitter)
+
+
+# --- numbers as a person reads them: Events, condition and status messages, the CLI ------------
+# The one formatter of sizes and rates. Raw numbers stay in the status fields (bytes, counts).
+_BINARY = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+
+
+def format_bytes(num_bytes: float) -> str:
+    """`62163926` -> `59.3 MiB`: the largest binary unit under the value, one decimal; `512 B`."""
+    size = abs(num_bytes)
+    for unit, scale in _BINARY:
+        if size >= scale:
+            return f"{num_bytes / scale:.1f} {unit}"
+    return f"{num_bytes:.0f} B"
+
+
+def amount_text(signal: str, value: float) -> str:
+    """A signal's amount: heap in bytes (`37.7 MiB`), goroutines as a count (`1018`)."""
+    return format_bytes(value) if signal == "heap" else f"{value:.0f}"
+
+
+def rate_text(signal: str, per_hour: float) -> str:
+    """A signal's growth per hour, signed: `+66.0 MiB/h`, `+540/h`, `-3/h`."""
+    sign = "-" if per_hour < 0 else "+"
+    return f"{sign}{amount_text(signal, abs(per_hour))}/h"

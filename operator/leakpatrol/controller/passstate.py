@@ -37,6 +37,7 @@ class PassState:
     results: list[PodResult] = field(default_factory=list)
     scan: ScanPass | None = None
     folded: Folded | None = None
+    gauged: set[tuple[str, ...]] = field(default_factory=set)  # (workload, pod) of the target gauges set
 
     @property
     def now(self) -> datetime:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from leakpatrol import metrics
-from leakpatrol.api import DetectionSpec, InvalidSpecError, LeakPolicySpec, Profiles, parse_spec
+from leakpatrol.api import DetectionSpec, InvalidSpecError, LeakPolicySpec, Profiles, Targets, parse_spec
 from leakpatrol.controller.collect.fairness import FairShare
 from leakpatrol.controller.collect.records import Backoff, TargetRecords
 from leakpatrol.controller.collect.sampling import Sampler
@@ -30,8 +30,10 @@ from leakpatrol.controller.pacing import Pacing
 from leakpatrol.controller.passstate import PassState
 from leakpatrol.controller.ports import Cluster, ScanTarget, Unscannable
 from leakpatrol.controller.remediation import Remediator
+from leakpatrol.controller.report.gauges import finding_metrics
 from leakpatrol.controller.report.reporter import Reporter
 from leakpatrol.controller.report.status import ScanPass, status_body, suspended_status
+from leakpatrol.controller.report.words import selector_words
 from leakpatrol.controller.shards.assignment import Shards
 from leakpatrol.controller.shards.role import ShardRole
 from leakpatrol.controller.shards.solo import SoloRole
@@ -44,12 +46,11 @@ from leakpatrol.core import (
     GLOBAL_FETCHES,
     PER_POLICY_FETCHES,
     LeakpatrolError,
-    LeakState,
     ObjectRef,
     TargetGone,
 )
 from leakpatrol.detect.config import DetectionConfig
-from leakpatrol.detect.evaluator import Sample, TargetEvaluator
+from leakpatrol.detect.evaluator import TargetEvaluator
 from leakpatrol.detect.signals import Evaluation
 from leakpatrol.diagnose.rules import RuleSet
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES, ByteBudget
@@ -145,6 +146,7 @@ class PolicyScanner:
         if spec.suspend:
             status = suspended_status(p.previous, p.generation, p.now)
             await self.cluster.patch_status(self.policy, status_body(status))
+            metrics.suspend_policy(self.namespace, self.policy.name)
             return None
         judged_by = (spec.detection, spec.profiles)
         if judged_by != self.judged_by:
@@ -182,6 +184,7 @@ class PolicyScanner:
         for t, outcome in zip(p.due, p.outcomes, strict=True):
             if isinstance(outcome, Evaluation):
                 workload = await self.workloads.of(t, p.pod_by_name)
+                self._target_metrics(t, workload, p)
                 evaluator = self.targets.of(t.uid).evaluator
                 p.results.append(pod_result(t, workload, outcome, await self.revisions.of(t), evaluator))
         observe_revisions(self.rollouts, p.results, p.started)
@@ -189,7 +192,8 @@ class PolicyScanner:
         evaluated = sum(1 for r in p.results if r.evaluation.evaluated)
         counts = (len(p.targets), len(p.results), evaluated)
         overrun = self.pacing.overrun()  # as of the passes before this one
-        p.scan = ScanPass(self.namespace, *counts, findings, p.failures, overrun=overrun)
+        selector = selector_words(p.selector)
+        p.scan = ScanPass(self.namespace, *counts, findings, p.failures, overrun=overrun, selector=selector)
 
     async def _fold(self, p: PassState) -> None:
         assert p.scan is not None
@@ -215,7 +219,9 @@ class PolicyScanner:
         f = p.folded
         assert f is not None
         before = p.previous if f.speaks else f.status
-        await self.reporter.pass_events(before, f.status, p.failures, p.selected, self.workloads.refs())
+        await self.reporter.pass_events(
+            before, f.status, p.failures, p.selected, self.workloads.refs(), results=p.results
+        )
         patch = (status_body(f.status) if f.speaks else {}) | f.patch
         if patch:  # a replica that is not a member has nothing to write
             await self.cluster.patch_status(self.policy, patch)
@@ -241,7 +247,10 @@ class PolicyScanner:
                 record.backoff = record.backoff or Backoff()
                 return record.backoff.failed(t.name, exc, spec.schedule.interval, now)
         record.backoff = None
-        self._target_metrics(t, sample)
+        if sample.goroutine is not None:
+            record.goroutines = float(sample.goroutine.total)
+        if sample.heap is not None:
+            record.heap = float(sample.heap.total)
         if record.evaluator is None:
             record.evaluator = TargetEvaluator(self.config, self.rules)
         return record.evaluator.observe(sample, t.identity)
@@ -265,24 +274,34 @@ class PolicyScanner:
     def _pace_metrics(self) -> None:
         metrics.SCAN_LAG_SECONDS.labels(self.namespace, self.policy.name).set(self.pacing.lag)
 
-    def _target_metrics(self, t: ScanTarget, sample: Sample) -> None:
-        labels = (self.namespace, self.policy.name, t.name)
-        if sample.goroutine is not None:
-            metrics.TARGET_GOROUTINES.labels(*labels).set(sample.goroutine.total)
-        if sample.heap is not None:
-            metrics.TARGET_HEAP_INUSE.labels(*labels).set(sample.heap.total)
+    def _target_metrics(self, t: ScanTarget, workload: ObjectRef, p: PassState) -> None:
+        record = self.targets.of(t.uid)
+        labels = (self.namespace, self.policy.name, f"{workload.kind}/{workload.name}", t.name)
+        p.gauged.add(labels[2:])
+        if record.goroutines is not None:
+            metrics.TARGET_GOROUTINES.labels(*labels).set(record.goroutines)
+        if record.heap is not None:
+            metrics.TARGET_HEAP_INUSE.labels(*labels).set(record.heap)
 
     def _pass_metrics(self, p: PassState) -> None:
         assert p.folded is not None
-        ns, name, findings = self.namespace, self.policy.name, p.folded.status.findings
+        ns, name, status = self.namespace, self.policy.name, p.folded.status
         took = self.clock() - p.started
         metrics.SCAN_SECONDS.labels(ns, name).observe(took)
         metrics.TRACKED_TARGETS.labels(ns, name).set(len(self.evaluators))
-        workloads = {(f"{f.workload.kind}/{f.workload.name}", f.signal.value) for f in findings}
-        for f in findings:  # with findings carried over a missed scrape
-            key = (ns, name, f"{f.workload.kind}/{f.workload.name}", f.signal.value)
-            metrics.WORKLOAD_LEAKING.labels(*key).set(1 if f.state is LeakState.CONFIRMED else 0)
-        metrics.retain(ns, name, {t.name for t in p.targets}, workloads)
+        metrics.POLICY_SUSPENDED.labels(ns, name).set(0)
+        if p.folded.speaks:  # the policy's counts and findings: from the replica that speaks for it
+            targets = status.targets or Targets()
+            for state, n in (
+                ("selected", targets.selected),
+                ("scanned", targets.scanned),
+                ("failing", targets.failing),
+            ):
+                metrics.POLICY_TARGETS.labels(ns, name, state).set(n)
+        keep = finding_metrics(ns, name, status.findings if p.folded.speaks else [], self.clock())
+        metrics.retain(
+            ns, name, {metrics.TARGET_GOROUTINES: p.gauged, metrics.TARGET_HEAP_INUSE: p.gauged, **keep}
+        )
         log.info(
             "policy %s/%s: scanned %d of %d target(s), %d failing, %d leaking workload(s) in %.2fs",
             ns,

@@ -15,8 +15,8 @@ from leakpatrol.core import LeakState, SignalKind
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.culprits import CulpritPicker, Scored
 from leakpatrol.detect.judge import Judge
-from leakpatrol.detect.signals import Signal
-from leakpatrol.detect.stats import quarters
+from leakpatrol.detect.signals import GROWTH_OF_CULPRIT, GROWTH_OF_TOTAL, Signal
+from leakpatrol.detect.stats import quarters, theil_sen_slope
 from leakpatrol.detect.tracker import GroupTracker
 from leakpatrol.detect.trend import Trend
 from leakpatrol.diagnose.rules import RuleSet
@@ -96,7 +96,15 @@ class Channel:
             baseline=self._total_at(0),
             current=self._total_at(3),
             since=self.since if self.since is not None else 0.0,
+            total_growth_per_hour=self._total_per_hour(),
+            growth_of=GROWTH_OF_CULPRIT if flagged else GROWTH_OF_TOTAL,
         )
+
+    def _total_per_hour(self) -> float:
+        """The total's rate over the window, as a person reading `baseline -> current` expects it
+        (the verdict's own rate may be a culprit group's, or the total less its load)."""
+        t = self.tracker
+        return theil_sen_slope(t.times, t.total) * 3600 if len(t.total) >= 2 else 0.0
 
     def _total_at(self, quarter: int) -> float:
         """The total's median over a quarter of the window: what the signal reports as from/to."""

@@ -7,6 +7,9 @@ from typing import Any
 
 from leakpatrol.core import LeakState, SignalKind
 
+GROWTH_OF_CULPRIT = "culprit"  # a culprit group was flagged: the rate and p-value are its own
+GROWTH_OF_TOTAL = "total"  # no one group was flagged, the total was: the rate is the total's
+
 
 @dataclass(frozen=True, slots=True)
 class RuleRef:
@@ -43,11 +46,13 @@ class Signal:
     culprit: CulpritGroup
     related: tuple[CulpritGroup, ...]  # lockstep partners and other culprits covering the growth
     rule: RuleRef | None
-    growth_per_hour: float
-    p_value: float
-    baseline: float
-    current: float
+    growth_per_hour: float  # of what the verdict rests on: the culprit group, or the total (growth_of)
+    p_value: float  # of the same series as growth_per_hour
+    baseline: float  # the target's total: the median of the first quarter of the window
+    current: float  # the target's total: the median of the last quarter
     since: float  # unix time this signal was first flagged in the current streak
+    total_growth_per_hour: float = 0.0  # the total's own rate (Theil-Sen), load and all
+    growth_of: str = GROWTH_OF_CULPRIT  # GROWTH_OF_CULPRIT or GROWTH_OF_TOTAL: whose growth_per_hour
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,9 @@ announced (a hung pass). A pass that *fails* still finishes: failing targets are
 policy, and a restart would not fix them.
 
 Readiness (`/readyz`): logged in, and the first list of LeakPolicies answered (the CRD is
-installed and RBAC lets us read it). A standby replica is live and ready, just not leading.
+installed and RBAC lets us read it), and nothing that no retry fixes keeps this replica from ever
+scanning (its Lease's namespace missing, RBAC refusing the Lease). A standby replica is live and
+ready, just not leading.
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ class Health:
         reasons += [f"policy {p}: scan pass overdue" for p in late]
         return HealthReport(not reasons, tuple(reasons))
 
-    def ready(self) -> HealthReport:
-        reasons = []
+    def ready(self, *blocked: str | None) -> HealthReport:
+        """`blocked`: why this replica can never scan as it stands (its Lease cannot be written)."""
+        reasons = [b for b in blocked if b]
         if not self.logged_in:
             reasons.append("not logged in to the API server")
         if not self.listed:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from leakpatrol import metrics
-from leakpatrol.core import Obj
+from leakpatrol.core import Obj, Permanent
 from leakpatrol.kube import errors
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.leadership import LeaseMove, LeaseState, Observation, decide, released
@@ -80,6 +80,7 @@ class LeaseLoop(ABC):
         self.renewed_at: float | None = None
         self.resigned = False  # shutting down: never renew again
         self.failing = False  # the last try failed on an API error
+        self.blocked: str | None = None  # why the Lease cannot be written at all (fails /readyz)
 
     @property
     def scans(self) -> bool:
@@ -123,11 +124,26 @@ class LeaseLoop(ABC):
         except errors.ApiError as exc:
             (log.debug if self.failing else log.warning)("%s: %s", self.describe, exc)
             self.failing = True
+            self.blocked = self._blocked_by(exc)
             return None
         if self.failing:
             log.info("%s: the API server answers again", self.describe)
-        self.failing = False
+        self.failing, self.blocked = False, None
         return renewed
+
+    def _blocked_by(self, exc: errors.ApiError) -> str | None:
+        """An answer that no retry changes (the namespace is missing, RBAC refuses): this replica
+        would stand by forever while looking healthy. Said by /readyz; an outage is not."""
+        assert self.config is not None
+        if isinstance(exc, errors.NotFound) and "namespaces" in exc.message:
+            return (
+                f"{self.describe} cannot be written: namespace {self.config.namespace} does not exist;"
+                " this replica never scans until it does (create it, or start with --home-namespace"
+                " set to the operator's own namespace)"
+            )
+        if isinstance(exc, Permanent):
+            return f"{self.describe} cannot be written ({exc}): this replica never scans until it can"
+        return None
 
     def _overdue(self, now: float) -> bool:
         assert self.config is not None

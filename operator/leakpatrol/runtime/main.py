@@ -137,4 +137,7 @@ async def _serve(
             return "member" if lead.scans else "joining"
         return "leader" if lead.scans else "standby"
 
-    return await web.start(opts.metrics_host, opts.metrics_port, live, health.ready, role)
+    def ready() -> HealthReport:
+        return health.ready(lead.blocked)
+
+    return await web.start(opts.metrics_host, opts.metrics_port, live, ready, role)

@@ -46,6 +46,8 @@ class TargetRecord:
     backoff: Backoff | None = None  # None while the pod answers
     leak_next: float = 0.0  # when its (expensive, Go 1.26+) goroutineleak profile is next due
     leak_absent: bool = False  # its goroutineleak endpoint 404'd under `goroutineleak: Auto`
+    goroutines: float | None = None  # totals of its last profiles, for the per-target gauges
+    heap: float | None = None
 
     def due(self, now: float) -> bool:
         return self.backoff is None or self.backoff.until <= now

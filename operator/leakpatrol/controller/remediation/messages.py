@@ -19,6 +19,7 @@ from leakpatrol.api import (
 )
 from leakpatrol.controller.remediation.state import RESUME_ANNOTATION
 from leakpatrol.controller.report.events import finding_message
+from leakpatrol.controller.report.words import numbers
 from leakpatrol.core import MAX_EVENT_MESSAGE, ObjectRef
 from leakpatrol.reasons import Reason
 
@@ -58,7 +59,7 @@ def action_message(
     )
     verb = VERBS[action]
     head = f"would {verb} {what}" if dry_run else f"{verb}ed {what}"
-    why = f"confirmed {f.signal.value} leak ({f.baseline} -> {f.current}, {f.growth_per_hour:+d}/h"
+    why = f"confirmed {f.signal.value} leak ({numbers(f, p_value=False)}"
     why += f", rule {f.rule_id})" if f.rule_id else ")"
     text = f"{head}: {why}."
     if evidence:

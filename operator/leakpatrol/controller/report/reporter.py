@@ -3,16 +3,21 @@ remembering just enough to say each thing once (a failure that lasts is not news
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from leakpatrol.api import InvalidSpecError, LeakPolicyStatus
+from leakpatrol.api import Finding, InvalidSpecError, LeakPolicyStatus
 from leakpatrol.controller.ports import Cluster, EventIntent, ScanTarget, Unscannable
 from leakpatrol.controller.report import events as ev
 from leakpatrol.controller.report.status import invalid_status, not_ready_status, read_status, status_body
+from leakpatrol.controller.report.words import numbers, workload_name
+from leakpatrol.controller.verdict.findings import PodResult
 from leakpatrol.core import MAX_EVENT_MESSAGE, CheckpointCorrupt, ObjectRef
 from leakpatrol.reasons import Reason
+
+log = logging.getLogger(__name__)
 
 
 class Reporter:
@@ -28,13 +33,17 @@ class Reporter:
         failures: list[Unscannable],
         targets: list[ScanTarget],
         workloads: Iterable[ObjectRef],
+        *,
+        results: Sequence[PodResult] = (),
     ) -> None:
         """The Events a completed pass warrants; a completed pass also ends a reported failure."""
         pods = {t.name: ObjectRef("v1", "Pod", t.name, t.uid, t.namespace) for t in targets}
         by_name = {(r.kind, r.name): r for r in workloads}
-        intents = ev.leak_events(
-            self.policy, previous.findings if previous else [], status.findings, by_name, pods
-        )
+        own = {(r.pod, s.kind.value): s for r in results for s in r.evaluation.signals}
+        before = previous.findings if previous else []
+        for reason, f in ev.transitions(before, status.findings):
+            self._log_transition(reason, f)
+        intents = ev.leak_events(self.policy, before, status.findings, by_name, pods, own=own)
         intents += ev.failure_events(self.policy, self.failing, failures, pods)
         for intent in intents:
             await self.cluster.post_event(intent)
@@ -47,7 +56,30 @@ class Reporter:
         await self.cluster.patch_status(
             self.policy, status_body(invalid_status(previous, exc.issues, generation, now))
         )
-        await self._warn_once(generation, exc.reason, "; ".join(str(i) for i in exc.issues[:10]))
+        message = "; ".join(str(i) for i in exc.issues[:10])
+        if self.reported != (generation, exc.reason):
+            log.info("policy %s: %s (generation %s): %s", self._name, exc.reason, generation, message)
+        await self._warn_once(generation, exc.reason, message)
+
+    @property
+    def _name(self) -> str:
+        return f"{self.policy.namespace}/{self.policy.name}"
+
+    def _log_transition(self, reason: Reason, f: Finding) -> None:
+        """Once per transition, at INFO: the policy, the workload, the signal, the culprit, the rule."""
+        state = {Reason.LEAK_DETECTED: "Confirmed", Reason.LEAK_SUSPECTED: "Suspected"}.get(
+            reason, "Resolved"
+        )
+        log.info(
+            "policy %s: %s %s leak %s (%s): culprit %s; rule %s",
+            self._name,
+            workload_name(f),
+            f.signal.value,
+            state,
+            numbers(f),
+            f.culprit[0] if f.culprit else "(no frames)",
+            f.rule_id or "none",
+        )
 
     async def not_ready(self, body: Mapping[str, Any], reason: Reason, message: str, now: datetime) -> None:
         """Ready=False with `reason` (a permanent failure of the pass, say RBAC), one Warning Event

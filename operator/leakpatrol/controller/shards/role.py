@@ -80,7 +80,7 @@ class ShardRole:
         if not self.is_coordinator:
             return Folded(previous or LeakPolicyStatus(), {"shards": {me: _json(mine)}}, False, changed)
         reports, gone = live_reports(previous.shards if previous else None, self.view.members, me, mine)
-        status = scanned_status(previous, merged_pass(p.namespace, reports), generation, now)
+        status = scanned_status(previous, merged_pass(p.namespace, reports, p.selector), generation, now)
         shards: dict[str, Any] = {me: _json(mine)} | dict.fromkeys(gone)  # None: remove the key
         return Folded(status, {"shards": shards}, True, changed)
 

@@ -70,7 +70,7 @@ def merge_findings(parts: Iterable[Iterable[Finding]]) -> list[Finding]:
     return worst_first(merged, limit=MAX_FINDINGS)
 
 
-def merged_pass(namespace: str, reports: Mapping[str, ShardReport]) -> ScanPass:
+def merged_pass(namespace: str, reports: Mapping[str, ShardReport], selector: str = "") -> ScanPass:
     """The policy's pass as one replica would have seen it, from every live replica's report."""
     parts = list(reports.values())
     failures = [f for r in parts for f in r.failures]  # each replica's words, as it stored them
@@ -82,6 +82,7 @@ def merged_pass(namespace: str, reports: Mapping[str, ShardReport]) -> ScanPass:
         findings=merge_findings(r.findings for r in parts),
         failures=failures,
         failing=sum(r.targets.failing for r in parts),
+        selector=selector,
     )
 
 

@@ -7,11 +7,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from leakpatrol.api import Finding, Spread, Workload, worst_first
+from leakpatrol.api import Finding, GrowthOf, Spread, Workload, worst_first
 from leakpatrol.controller.verdict.fleet import PodSignal, fleet_confirms, spread
 from leakpatrol.controller.verdict.rollout import Revision
 from leakpatrol.core import LeakState, SignalKind
-from leakpatrol.detect.signals import Evaluation, Signal
+from leakpatrol.detect.signals import GROWTH_OF_TOTAL, Evaluation, Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,9 @@ def _finding(workload: tuple[str, str], pods: list[str], s: Signal, fleet: list[
         since=datetime.fromtimestamp(s.since, UTC),
         baseline=max(0, round(s.baseline)),
         current=max(0, round(s.current)),
+        total_growth_per_hour=round(s.total_growth_per_hour),
         growth_per_hour=round(s.growth_per_hour),
+        growth_of=GrowthOf.TOTAL if s.growth_of == GROWTH_OF_TOTAL else GrowthOf.CULPRIT,
         p_value=f"{s.p_value:.2g}",
         culprit=list(s.culprit.frames[:5]),
         rule_id=s.rule.id if s.rule else None,

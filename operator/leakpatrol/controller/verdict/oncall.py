@@ -121,8 +121,28 @@ def _forecast(f: Finding, pods: Sequence[PodResult], now: float) -> MemoryForeca
         reach_time=None
         if fc.eta_seconds is None
         else datetime.fromtimestamp(now, UTC) + timedelta(seconds=fc.eta_seconds),
-        message=forecast_words(fc, r.memory_limit),
+        message=(forecast_words(fc, r.memory_limit) + _rough(fc, r.memory))[:256],
     )
+
+
+ROUGH_RANGE = 3.0  # an ETA range wider than this factor is said to be rough
+
+
+def _rough(fc: Forecast, points: Sequence[tuple[float, float]]) -> str:
+    """Why the same leak can read `~2h` in one run and `~38m` in the next: the heap profile is a
+    sample (one record per ~512 KiB allocated, runtime.MemProfileRate), so a small heap moves in
+    ~0.5 MiB steps, and over the few samples a finding has at confirmation one step more or less
+    changes the fitted rate severalfold (tests/corpus/transport-per-request: the rate of 8-sample
+    windows of one process spans 3.7-17 MiB/h, p10-p90; it settles to ~2x over 40 samples). The
+    forecast is deterministic for a given series; a wide range says the series is too short yet,
+    and the message says so rather than passing a point estimate off as stable."""
+    if fc.eta_seconds is None or fc.eta_min_seconds is None:
+        return ""
+    wide = fc.eta_max_seconds is None or fc.eta_max_seconds > ROUGH_RANGE * max(fc.eta_min_seconds, 1.0)
+    if not wide:
+        return ""
+    span = points[-1][0] - points[0][0] if points else 0.0
+    return f", a rough estimate from {len(points)} samples over {human(span)}"
 
 
 def annotate(
