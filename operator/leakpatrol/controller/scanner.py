@@ -148,7 +148,11 @@ class PolicyScanner:
             return None
         judged_by = (spec.detection, spec.profiles)
         if judged_by != self.judged_by:
-            self.config, self.rules, self.judged_by = spec.detection_config(), rules_for(spec), judged_by
+            self.config, self.rules, self.judged_by = (
+                spec.detection_config(),
+                rules_for(spec, self.policy),
+                judged_by,
+            )
             for evaluator in self.evaluators.values():
                 evaluator.reconfigure(self.config, self.rules)
         return spec
