@@ -4,12 +4,17 @@ its rule text is marked as its own; ..."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from fakecluster import POLICY
-from test_remediation_pass import run, setup, until
+from fakecluster import GOLDEN, POLICY
+from test_remediation_pass import CORPUS, run, setup, until
 
-from leakpatrol.core import Obj
+from leakpatrol.core import FindingBasis, LeakState, Obj
+from leakpatrol.detect.config import DetectionConfig
+from leakpatrol.detect.evaluator import Sample, TargetEvaluator
+from leakpatrol.detect.signals import Evaluation
+from leakpatrol.profiles.loader import load
 
 
 def extra_rules(raw: Obj) -> Obj:
@@ -46,3 +51,29 @@ async def test_the_shipped_rules_keep_their_voice() -> None:
     assert "says:" not in finding["cause"] and "says:" not in finding["fix"]
     detected = [e for e in svc.cluster.events if e.reason == "LeakDetected"]
     assert detected and not any(" says: " in e.message for e in detected)
+
+
+# --- what raised a signal (its basis): only a trend over minSamples may be acted on -----------------
+def _replay(folder: Path, config: DetectionConfig, limit: int = 200) -> list[Evaluation]:
+    evaluator, out = TargetEvaluator(config), []
+    for path in sorted(folder.glob("*.goroutine.pb.gz"))[:limit]:
+        out.append(evaluator.observe(Sample(float(path.name.split(".")[0]), load(path.read_bytes()))))
+    return out
+
+
+def test_a_ceiling_alone_confirms_from_the_first_sample_but_says_so() -> None:
+    """Issue 19 item 1: `goroutineCeiling: 1, confirmations: 1` "confirms" a flat pod at once."""
+    flat = (GOLDEN / "goroutine.pb.gz").read_bytes()
+    evaluator = TargetEvaluator(DetectionConfig(goroutine_ceiling=1, confirmations=1, warmup_seconds=0))
+    signals = [evaluator.observe(Sample(1000.0 + 60 * i, load(flat))).signals[0] for i in range(20)]
+    assert all(s.state is LeakState.CONFIRMED for s in signals)
+    assert {(s.basis, s.samples) for s in signals} == {(FindingBasis.CEILING, 0)}
+
+
+def test_a_real_leak_is_raised_early_then_by_its_trend_over_min_samples() -> None:
+    config = DetectionConfig(warmup_seconds=0)
+    confirmed = [s for e in _replay(CORPUS, config) for s in e.signals if s.state is LeakState.CONFIRMED]
+    early = [s for s in confirmed if s.samples < config.min_samples]
+    assert early and {s.basis for s in early} == {FindingBasis.EARLY}  # the quiet target's early path
+    later = confirmed[len(early) :]
+    assert later and {s.basis for s in later} == {FindingBasis.TREND}

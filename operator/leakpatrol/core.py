@@ -93,6 +93,16 @@ class LeakState(StrEnum):
     CONFIRMED = "Confirmed"
 
 
+class FindingBasis(StrEnum):
+    """What raised a signal (and the finding made of it). Only `Trend` may be acted on: the others
+    say something is wrong, but none is a measured rise a restart is the answer to."""
+
+    TREND = "Trend"  # a significant rise over at least detection.minSamples samples
+    EARLY = "Early"  # a quiet target's plain goroutine rise, before minSamples
+    CEILING = "Ceiling"  # goroutines over detection.goroutineCeiling, with no trend
+    RUNTIME = "Runtime"  # the goroutineleak profile: the runtime proved them blocked forever
+
+
 class Transport(StrEnum):
     """How the operator reaches a pod's pprof port."""
 

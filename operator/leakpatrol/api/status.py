@@ -15,7 +15,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from leakpatrol.api.base import REASON_PATTERN, ApiModel, Timestamp
-from leakpatrol.core import LeakState, SignalKind
+from leakpatrol.core import FindingBasis, LeakState, SignalKind
 
 MAX_FINDINGS = 10
 MAX_CULPRIT_FRAMES = 5
@@ -101,6 +101,10 @@ class Finding(ApiModel):
     spread: Spread | None = None
     introduced_by: IntroducedBy | None = None
     forecast: MemoryForecast | None = None
+    # What raised it, and the samples behind its trend; only a Trend may be acted on. Absent (as
+    # written by an older operator): never acted on until a pass judges it again.
+    basis: FindingBasis | None = None
+    samples: int | None = Field(default=None, ge=0)
 
 
 MAX_REMEDIATION_WORKLOADS = 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from leakpatrol.core import LeakState, SignalKind
+from leakpatrol.core import FindingBasis, LeakState, SignalKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,8 @@ class Signal:
     baseline: float
     current: float
     since: float  # unix time this signal was first flagged in the current streak
+    basis: FindingBasis = FindingBasis.TREND  # what raised it this evaluation
+    samples: int = 0  # in the series whose trend flagged it (Trend, Early); 0 for Ceiling, Runtime
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +65,8 @@ class Signal:
             "baseline": round(self.baseline),
             "current": round(self.current),
             "since": self.since,
+            "basis": self.basis.value,
+            "samples": self.samples,
         }
 
 
