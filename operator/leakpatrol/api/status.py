@@ -147,7 +147,8 @@ class WorkloadRemediation(ApiModel):
     last_action_time: Timestamp | None = None
     next_allowed_time: Timestamp | None = None
     suspended: bool = False
-    resume_token: str | None = Field(default=None, max_length=253)  # the resume annotation at suspension
+    resume_token: str | None = Field(default=None, max_length=253)  # unused (older operators wrote it)
+    suspended_time: Timestamp | None = None  # a resume time after this one lifts the suspension
 
 
 class EvidenceRef(ApiModel):
