@@ -32,9 +32,11 @@ from leakpatrol.api import (
     WorkloadRemediation,
     parse_spec,
 )
+from leakpatrol.cli import build_parser
+from leakpatrol.cli import main as cli_main
 from leakpatrol.controller.ports import LedgerConflict, LedgerEntry
 from leakpatrol.controller.remediation import Remediator, budget, rails, state
-from leakpatrol.controller.remediation.admin import AdminPolicy, parse_selector
+from leakpatrol.controller.remediation.admin import AdminPolicy, Floors, parse_selector
 from leakpatrol.controller.remediation.budget import ClusterBudget
 from leakpatrol.controller.remediation.rails import selector_matches
 from leakpatrol.controller.report.status import status_body
@@ -45,6 +47,8 @@ from leakpatrol.detect.evaluator import Sample, TargetEvaluator
 from leakpatrol.detect.signals import Evaluation
 from leakpatrol.kube import errors
 from leakpatrol.profiles.loader import load
+from leakpatrol.runtime import main as runtime_main
+from leakpatrol.runtime.main import OperatorOptions
 
 
 def extra_rules(raw: Obj) -> Obj:
@@ -539,3 +543,47 @@ def test_the_suspension_says_who_may_resume() -> None:
         .resume_hint("demo", "shop")
         .startswith("kubectl annotate leakpolicy demo -n shop leakpatrol.dev/resume-remediation=")
     )
+
+
+# --- the admin's settings: operator flags, LEAKPATROL_* variables ------------------------------------
+def operator_options(monkeypatch: pytest.MonkeyPatch, *argv: str, **env: str) -> OperatorOptions:
+    """What `leakpatrol operator ARGV` would start the operator with, under `env`."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    seen: list[OperatorOptions] = []
+
+    async def started(opts: OperatorOptions) -> None:
+        seen.append(opts)
+
+    monkeypatch.setattr(runtime_main, "run_operator", started)
+    args = build_parser().parse_args(["operator", *argv])
+    args.run(args)
+    return seen[0]
+
+
+def test_the_admins_settings_as_shipped_are_the_admin_policys_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert operator_options(monkeypatch).admin() == AdminPolicy()
+
+
+def test_the_admins_settings_from_flags_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    opts = operator_options(
+        monkeypatch,
+        "--remediation-namespace-selector=env in (prod)",
+        "--remediation-actions-per-hour=3",
+        "--remediation-min-cooldown=1h",
+        "--remediation-tenant-resume",
+        LEAKPATROL_REMEDIATION_MIN_ESCALATE_AFTER="0s",
+        LEAKPATROL_REMEDIATION_MIN_SAMPLES="24",
+        LEAKPATROL_REMEDIATION_MAX_P_VALUE="0.001",
+    )
+    admin = opts.admin()
+    assert admin.not_enabled("t", {"metadata": {"labels": {"env": "prod"}}}) is None
+    assert (admin.actions_per_hour, admin.tenant_resume) == (3, True)
+    assert admin.floors == Floors(cooldown=3600, escalate_after=0, min_samples=24, significance=0.001)
+
+
+def test_a_bad_selector_stops_the_start_with_its_words(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["operator", "--remediation-namespace-selector=a in b", "--kubeconfig=/nonexistent"]) == 2
+    assert "remediation namespace selector: 'a in b' is not a label requirement" in capsys.readouterr().err

@@ -62,11 +62,18 @@ class AdminPolicy:
     selector: Obj = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.actions_per_hour <= MAX_ACTIONS_PER_HOUR:
+        f, most = self.floors, MAX_ACTIONS_PER_HOUR
+        if not 0 <= self.actions_per_hour <= most:
+            raise ValueError(f"remediation actions per hour: 0..{most}, not {self.actions_per_hour}")
+        if f.confirmations < 1 or f.min_samples < 0 or not 0 < f.significance <= 1:
             raise ValueError(
-                f"actions per hour must be 0..{MAX_ACTIONS_PER_HOUR}, not {self.actions_per_hour}"
+                "remediation floors: confirmations >= 1, samples >= 0, 0 < p-value <= 1; not "
+                f"{f.confirmations}, {f.min_samples}, {f.significance}"
             )
-        object.__setattr__(self, "selector", parse_selector(self.namespace_selector))
+        try:
+            object.__setattr__(self, "selector", parse_selector(self.namespace_selector))
+        except ValueError as exc:
+            raise ValueError(f"remediation namespace selector: {exc}") from exc
 
     # --- where --------------------------------------------------------------------------------------
     def not_enabled(self, namespace: str, obj: Obj | None, error: str = "") -> str | None:
