@@ -587,3 +587,27 @@ def test_the_admins_settings_from_flags_and_the_environment(monkeypatch: pytest.
 def test_a_bad_selector_stops_the_start_with_its_words(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["operator", "--remediation-namespace-selector=a in b", "--kubeconfig=/nonexistent"]) == 2
     assert "remediation namespace selector: 'a in b' is not a label requirement" in capsys.readouterr().err
+
+
+class KilledError(Exception):
+    """The operator process killed mid-action: no code of ours handles it."""
+
+
+async def test_an_action_written_ahead_that_did_not_happen_gives_its_claim_back() -> None:
+    server = Clock(T0)
+    cluster = FakeCluster([])
+    cluster.server_clock = server
+    t = Tenant(cluster, server, "p", ClusterBudget(1))
+    await t.decide()  # confirmation 1 of 2
+    cluster.fail_next("restart_workload", KilledError("before the PATCH was sent"))
+    with pytest.raises(KilledError):
+        await t.decide()
+    assert cluster.restarts == [] and len(cluster.ledger.entries) == 1  # claimed, written ahead
+    t.status = cluster.status  # a successor starts from what the status says: pending
+    t.remediator = Remediator(
+        cluster, t.ref, lambda: server.now, AdminPolicy(actions_per_hour=1), ClusterBudget(1)
+    )
+    server.now += 150  # past the in-flight wait: not seen on the Deployment, so it did not happen
+    await t.decide()
+    assert cluster.restarts == [("Deployment", "p", False)]  # the budget of 1 was given back, then spent
+    assert [e.time for e in cluster.ledger.entries] == [datetime.fromtimestamp(server.now, UTC)]

@@ -176,13 +176,7 @@ class Remediator:
         block = plan.on_workload(r, f.workload.kind, obj, pdbs)
         if block is not None:
             return await self._skip(st, plan.blocked(f, block), ctx), False
-        claim = (
-            None
-            if r.dry_run
-            else budget.entry(
-                f"{self.namespace}/{self.policy.name}", messages.name(f.workload), r.action.value, ctx.now
-            )
-        )
+        claim = None if r.dry_run else self._claim(messages.name(f.workload), r.action.value, ctx.now)
         if claim is not None:  # the cluster's budget, claimed before anything is saved or written
             try:
                 spent = await self.budget.claim(self.cluster, claim)
@@ -241,6 +235,10 @@ class Remediator:
         ctx.said = p.message
         return await self.book.done(ahead, p, r.cooldown, ctx.now, ref), True
 
+    def _claim(self, workload: str, action: str, at: datetime) -> LedgerEntry:
+        """The ledger entry of this policy's action at `at` (whole seconds, as written ahead)."""
+        return budget.entry(f"{self.namespace}/{self.policy.name}", workload, action, at)
+
     async def _give_back(self, claim: LedgerEntry | None) -> None:
         """An action that certainly did not happen leaves the cluster's count (best effort: if the
         ledger cannot be written, the budget errs on the side of fewer actions)."""
@@ -259,6 +257,8 @@ class Remediator:
         outcome, why = await self.book.check(p, ctx.now)
         if outcome is pending.Outcome.NOT_DONE:
             log.info("policy %s/%s: %s", *self._where(), why)
+            if not p.dry_run:  # it did not happen: its claim leaves the cluster's count
+                await self._give_back(self._claim(messages.name(p.workload), p.action, p.time))
             return pending.dropped(st), None
         if outcome is pending.Outcome.DONE:
             st = await self.book.done(st, pending.late(p), ctx.spec.remediation.cooldown, ctx.now, None)
