@@ -276,6 +276,17 @@ def test_the_floors_raise_a_policys_rails_and_never_lower_them() -> None:
     assert admin.raised(careful.remediation) == []
 
 
+def test_an_action_needs_the_floors_growth_too() -> None:
+    """A policy's loosened thresholds (no growth floor, no noise floor) flag a few goroutines of jitter."""
+    admin = AdminPolicy()
+    assert admin.trend_confirmed(finding("client", baseline=100, current=150)) is None
+    jitter = admin.trend_confirmed(finding("client", baseline=100, current=104))
+    assert jitter is not None and "rose by 4 goroutines (100 -> 104)" in jitter.message
+    heap = {"signal": "heap", "baseline": 100 << 20}
+    assert admin.trend_confirmed(finding("client", **heap, current=(100 << 20) + (15 << 20))) is not None
+    assert admin.trend_confirmed(finding("client", **heap, current=(100 << 20) + (16 << 20))) is None
+
+
 @pytest.mark.parametrize(
     ("basis", "samples", "p", "acts"),
     [
@@ -577,11 +588,14 @@ def test_the_admins_settings_from_flags_and_the_environment(monkeypatch: pytest.
         LEAKPATROL_REMEDIATION_MIN_ESCALATE_AFTER="0s",
         LEAKPATROL_REMEDIATION_MIN_SAMPLES="24",
         LEAKPATROL_REMEDIATION_MAX_P_VALUE="0.001",
+        LEAKPATROL_REMEDIATION_MIN_GROWTH_HEAP="64Mi",
     )
     admin = opts.admin()
     assert admin.not_enabled("t", {"metadata": {"labels": {"env": "prod"}}}) is None
     assert (admin.actions_per_hour, admin.tenant_resume) == (3, True)
-    assert admin.floors == Floors(cooldown=3600, escalate_after=0, min_samples=24, significance=0.001)
+    assert admin.floors == Floors(
+        cooldown=3600, escalate_after=0, min_samples=24, significance=0.001, growth_heap_bytes=64 << 20
+    )
 
 
 def test_a_bad_selector_stops_the_start_with_its_words(capsys: pytest.CaptureFixture[str]) -> None:

@@ -74,6 +74,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --remediation-min-escalate-after={{ .floors.escalateAfter }}
 - --remediation-min-samples={{ .floors.minSamples }}
 - --remediation-max-p-value={{ .floors.maxPValue }}
+- --remediation-min-growth-goroutines={{ .floors.minGrowthGoroutines }}
+- --remediation-min-growth-heap={{ .floors.minGrowthHeap }}
 - --{{ if not .tenantResume }}no-{{ end }}remediation-tenant-resume
 {{- end }}
 {{- end }}

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from leakpatrol.api.units import parse_quantity
 from leakpatrol.cli.args import duration
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES
@@ -138,6 +139,12 @@ def _operator_remediation_flags(op: argparse.ArgumentParser) -> None:
     _env_option(
         g, "--remediation-max-p-value", "0.01", float, "an action needs a trend with a p-value at most this"
     )
+    _env_option(
+        g, "--remediation-min-growth-goroutines", "50", int, "... rising by at least this many goroutines"
+    )
+    _env_option(
+        g, "--remediation-min-growth-heap", "16Mi", parse_quantity, "... or heap bytes (a quantity: 16Mi)"
+    )
     _env_switch(
         g,
         "--remediation-tenant-resume",
@@ -225,6 +232,8 @@ def cmd_operator(a: argparse.Namespace) -> int:
         remediation_min_escalate_after=a.remediation_min_escalate_after,
         remediation_min_samples=a.remediation_min_samples,
         remediation_max_p_value=a.remediation_max_p_value,
+        remediation_min_growth_goroutines=a.remediation_min_growth_goroutines,
+        remediation_min_growth_heap=a.remediation_min_growth_heap,
         remediation_tenant_resume=a.remediation_tenant_resume,
     )
     asyncio.run(run_operator(opts))

@@ -77,6 +77,8 @@ class OperatorOptions:
     remediation_min_escalate_after: float = FLOORS.escalate_after
     remediation_min_samples: int = FLOORS.min_samples
     remediation_max_p_value: float = FLOORS.significance
+    remediation_min_growth_goroutines: int = int(FLOORS.growth_goroutines)
+    remediation_min_growth_heap: int = int(FLOORS.growth_heap_bytes)  # bytes
     remediation_tenant_resume: bool = False
 
     def admin(self) -> AdminPolicy:
@@ -88,6 +90,8 @@ class OperatorOptions:
             escalate_after=self.remediation_min_escalate_after,
             min_samples=self.remediation_min_samples,
             significance=self.remediation_max_p_value,
+            growth_goroutines=self.remediation_min_growth_goroutines,
+            growth_heap_bytes=self.remediation_min_growth_heap,
         )
         return AdminPolicy(
             self.remediation_namespaces,

@@ -11,8 +11,9 @@ does not already have. So, set by operator flags (chart values), never by a poli
 - **floors** under the policy's rails: a policy's cooldown, window, minConfirmations and
   escalateAfter are raised to them (an escalateAfter of 0s, "never", too), and an action needs a
   finding raised by a trend over at least `min_samples` samples with a p-value at most
-  `significance` — a goroutine ceiling, an early rise, or the goroutineleak profile alone are
-  reported, never acted on;
+  `significance`, rising by at least `growth_goroutines` (heap: `growth_heap_bytes`) — a goroutine
+  ceiling, an early rise, or the goroutineleak profile alone are reported, never acted on, and so is
+  a policy's loosened thresholds' jitter;
 - **who resumes** a suspension (`resume_at`): the admin, with the annotation
   `leakpatrol.dev/resume-remediation` on the Namespace; the policy's own annotation only when
   `tenant_resume` allows it. Either way its value must be a time (RFC 3339) after the suspension
@@ -31,7 +32,7 @@ from typing import Any
 from leakpatrol.api import Finding, RemediationSpec
 from leakpatrol.controller.remediation.rails import Block, selector_matches
 from leakpatrol.controller.remediation.state import RESUME_ANNOTATION
-from leakpatrol.core import FindingBasis, Obj
+from leakpatrol.core import FindingBasis, Obj, SignalKind
 from leakpatrol.reasons import Reason
 
 ENABLE_LABEL = "leakpatrol.dev/remediation"
@@ -51,6 +52,8 @@ class Floors:
     escalate_after: float = 6 * 3600.0  # a leak back this soon after an action suspends (0s too)
     min_samples: int = 12  # samples behind the trend an action rests on
     significance: float = 0.01  # the highest p-value of that trend
+    growth_goroutines: float = 50.0  # its growth over the window (current less baseline) ...
+    growth_heap_bytes: float = float(16 << 20)  # ... in goroutines, or heap bytes in use
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,7 @@ class AdminPolicy:
         return out
 
     def trend_confirmed(self, f: Finding) -> Block | None:
-        """An action rests on a measured rise: a Trend over the floors' samples and p-value."""
+        """An action rests on a measured rise: a Trend over the floors' samples, p-value and growth."""
         min_samples, significance = self.floors.min_samples, self.floors.significance
         need = f"an action needs a trend over at least {min_samples} samples with p <= {significance:g}"
         if f.basis is not FindingBasis.TREND:
@@ -141,6 +144,15 @@ class AdminPolicy:
             )
         if float(f.p_value) > significance:
             return Block(Reason.TREND_NOT_CONFIRMED, f"the {f.signal.value} trend has p={f.p_value}; {need}")
+        heap = f.signal is SignalKind.HEAP
+        least = self.floors.growth_heap_bytes if heap else self.floors.growth_goroutines
+        if f.current - f.baseline < least:
+            unit = "heap bytes" if heap else "goroutines"
+            return Block(
+                Reason.TREND_NOT_CONFIRMED,
+                f"the {f.signal.value} trend rose by {f.current - f.baseline} {unit} ({f.baseline} -> "
+                f"{f.current}); an action needs a rise of at least {least:.0f}",
+            )
         return None
 
     # --- who resumes --------------------------------------------------------------------------------

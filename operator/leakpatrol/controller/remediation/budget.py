@@ -5,8 +5,9 @@ operator's namespace, written with a resourceVersion precondition), not in memor
 act at once (`--sharding`) and an operator restarted mid-hour count the same actions. An action
 claims its entry after every other rail passed and before it is written ahead; one that certainly
 did not happen (its write-ahead refused, every eviction answered 429, or a pending one found at a
-later pass not to have happened) gives it back; one that may have happened keeps it. A dry run claims nothing. Unsure — the ledger unreadable, or a conflict on
-every try — means no action (the caller's skip says why).
+later pass not to have happened) gives it back; one that may have happened keeps it. A dry run
+claims nothing. Unsure — the ledger unreadable, or a conflict on every try — means no action (the
+caller's skip says why).
 """
 
 from __future__ import annotations
