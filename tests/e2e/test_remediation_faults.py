@@ -54,6 +54,7 @@ async def test_an_api_error_while_deciding_means_no_action(
 ) -> None:
     ns = "rem-faults"
     deploy_services(kubectl, namespace(kubectl, ns))
+    kubectl("label", "namespace", ns, "leakpatrol.dev/remediation=enabled")  # the admin's: act here
     kubectl("apply", "-n", ns, "-f", str(ROOT / "examples/leakpolicy-remediation-demo.yaml"))
     cluster = NoReads(await connect(str(sandbox.kubeconfig_path)))
     scanner = PolicyScanner(cluster, ObjectRef.of(_policy(kubectl, ns)), SharedCapacity())

@@ -64,6 +64,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --no-leader-election
 {{- end }}
 - --stall-after={{ .Values.stallAfter }}
+{{- with .Values.remediation }}
+{{- if .enabled }}
+- {{ printf "--remediation-namespace-selector=%s" .namespaceSelector | quote }}
+- --remediation-actions-per-hour={{ .actionsPerHour }}
+- --remediation-min-cooldown={{ .floors.cooldown }}
+- --remediation-min-window={{ .floors.window }}
+- --remediation-min-confirmations={{ .floors.minConfirmations }}
+- --remediation-min-escalate-after={{ .floors.escalateAfter }}
+- --remediation-min-samples={{ .floors.minSamples }}
+- --remediation-max-p-value={{ .floors.maxPValue }}
+- --remediation-min-growth-goroutines={{ .floors.minGrowthGoroutines }}
+- --remediation-min-growth-heap={{ .floors.minGrowthHeap }}
+- --{{ if not .tenantResume }}no-{{ end }}remediation-tenant-resume
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* Contradictory values fail the render with a message saying which to change. */}}

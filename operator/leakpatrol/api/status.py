@@ -15,7 +15,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from leakpatrol.api.base import REASON_PATTERN, ApiModel, Timestamp
-from leakpatrol.core import LeakState, SignalKind
+from leakpatrol.core import FindingBasis, LeakState, SignalKind
 
 MAX_FINDINGS = 10
 MAX_CULPRIT_FRAMES = 5
@@ -112,6 +112,10 @@ class Finding(ApiModel):
     spread: Spread | None = None
     introduced_by: IntroducedBy | None = None
     forecast: MemoryForecast | None = None
+    # What raised it, and the samples behind its trend; only a Trend may be acted on. Absent (as
+    # written by an older operator): never acted on until a pass judges it again.
+    basis: FindingBasis | None = None
+    samples: int | None = Field(default=None, ge=0)
 
 
 MAX_REMEDIATION_WORKLOADS = 20
@@ -154,7 +158,8 @@ class WorkloadRemediation(ApiModel):
     last_action_time: Timestamp | None = None
     next_allowed_time: Timestamp | None = None
     suspended: bool = False
-    resume_token: str | None = Field(default=None, max_length=253)  # the resume annotation at suspension
+    resume_token: str | None = Field(default=None, max_length=253)  # unused (older operators wrote it)
+    suspended_time: Timestamp | None = None  # a resume time after this one lifts the suspension
 
 
 class EvidenceRef(ApiModel):

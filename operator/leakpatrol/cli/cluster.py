@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from leakpatrol.api.units import parse_quantity
 from leakpatrol.cli.args import duration
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES
@@ -103,6 +104,55 @@ def _operator_ha_flags(op: argparse.ArgumentParser) -> None:
     )
 
 
+def _operator_remediation_flags(op: argparse.ArgumentParser) -> None:
+    """The cluster admin's say over spec.remediation: no LeakPolicy can change these."""
+    g = op.add_argument_group("remediation: where, how much, and the floors under a policy's rails")
+    _env_option(
+        g,
+        "--remediation-namespace-selector",
+        "leakpatrol.dev/remediation=enabled",
+        help="act only in namespaces whose labels match (kubectl's syntax; '' = every namespace); "
+        "elsewhere a policy reports what it would do (default leakpatrol.dev/remediation=enabled)",
+    )
+    _env_option(
+        g,
+        "--remediation-actions-per-hour",
+        "10",
+        int,
+        "actions across the cluster per hour, all policies (0: none)",
+    )
+    _env_option(
+        g, "--remediation-min-cooldown", "15m", duration, "the least cooldown a policy gets (default 15m)"
+    )
+    _env_option(g, "--remediation-min-window", "1h", duration, "the least window of maxActions (default 1h)")
+    _env_option(g, "--remediation-min-confirmations", "2", int, "the least minConfirmations (default 2)")
+    _env_option(
+        g,
+        "--remediation-min-escalate-after",
+        "6h",
+        duration,
+        "the least escalateAfter; a policy's 0s (never) is raised to it too (default 6h)",
+    )
+    _env_option(
+        g, "--remediation-min-samples", "12", int, "an action needs a trend over at least this many samples"
+    )
+    _env_option(
+        g, "--remediation-max-p-value", "0.01", float, "an action needs a trend with a p-value at most this"
+    )
+    _env_option(
+        g, "--remediation-min-growth-goroutines", "50", int, "... rising by at least this many goroutines"
+    )
+    _env_option(
+        g, "--remediation-min-growth-heap", "16Mi", parse_quantity, "... or heap bytes (a quantity: 16Mi)"
+    )
+    _env_switch(
+        g,
+        "--remediation-tenant-resume",
+        "false",
+        "honour a policy's own resume annotation too (default: only the Namespace's, the admin's)",
+    )
+
+
 def configure_operator(op: argparse.ArgumentParser) -> None:
     _cluster_flags(op, "watch every namespace (the default)", "watch this namespace (repeatable)")
     _env_option(op, "--metrics-port", "8080", int)
@@ -116,6 +166,7 @@ def configure_operator(op: argparse.ArgumentParser) -> None:
     _env_option(op, "--max-fetches", str(GLOBAL_FETCHES), int, "global fetch cap")
     _env_option(op, "--per-policy", str(PER_POLICY_FETCHES), int, "fetch cap per policy")
     _operator_ha_flags(op)
+    _operator_remediation_flags(op)
     _env_option(
         op,
         "--max-profile-stacks",
@@ -173,6 +224,17 @@ def cmd_operator(a: argparse.Namespace) -> int:
         sharding=a.sharding,
         shards=a.shards,
         stall_after=a.stall_after,
+        remediation_namespaces=a.remediation_namespace_selector,
+        remediation_actions_per_hour=a.remediation_actions_per_hour,
+        remediation_min_cooldown=a.remediation_min_cooldown,
+        remediation_min_window=a.remediation_min_window,
+        remediation_min_confirmations=a.remediation_min_confirmations,
+        remediation_min_escalate_after=a.remediation_min_escalate_after,
+        remediation_min_samples=a.remediation_min_samples,
+        remediation_max_p_value=a.remediation_max_p_value,
+        remediation_min_growth_goroutines=a.remediation_min_growth_goroutines,
+        remediation_min_growth_heap=a.remediation_min_growth_heap,
+        remediation_tenant_resume=a.remediation_tenant_resume,
     )
     asyncio.run(run_operator(opts))
     return 0

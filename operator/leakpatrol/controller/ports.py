@@ -94,6 +94,31 @@ class StoredEvidence:
     name: str  # the ConfigMap
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One action counted against the cluster-wide budget (remediation/budget.py)."""
+
+    time: datetime  # the API server's clock, whole seconds
+    policy: str  # namespace/name
+    workload: str  # Kind/name
+    action: str  # RolloutRestart | EvictPod
+
+
+@dataclass(frozen=True, slots=True)
+class ActionLedger:
+    """The actions of the last hour, every policy and replica together, and the version to write
+    against (None: none stored yet, the write creates it)."""
+
+    entries: tuple[LedgerEntry, ...] = ()
+    version: str | None = None
+
+
+class LedgerConflict(Temporary):
+    """The ledger changed since it was read (another policy or replica claimed meanwhile): re-read."""
+
+    reason = Reason.CONFLICT
+
+
 class Cluster(Protocol):
     def server_now(self) -> float | None:
         """The API server's clock now (seconds since the epoch) as its last answer told it, without a
@@ -146,6 +171,20 @@ class Cluster(Protocol):
 
     async def evict_pod(self, namespace: str, name: str, *, dry_run: bool) -> None:
         """policy/v1 Eviction; `EvictionBlocked` on 429."""
+        ...
+
+    async def read_namespace(self, name: str) -> Obj:
+        """The Namespace: its labels say whether the admin enabled remediation there, its annotations
+        carry the admin's resume. `ObjectNotFound` if it is gone."""
+        ...
+
+    async def read_ledger(self) -> ActionLedger:
+        """The cluster-wide ledger of actions (empty, version None, when there is none yet)."""
+        ...
+
+    async def write_ledger(self, ledger: ActionLedger) -> None:
+        """Store `ledger.entries` if the stored one is still at `ledger.version` (None: create it);
+        `LedgerConflict` otherwise."""
         ...
 
     async def save_evidence(self, capture: EvidenceCapture, *, keep: int) -> StoredEvidence:

@@ -30,6 +30,8 @@ from leakpatrol.controller.pacing import Pacing
 from leakpatrol.controller.passstate import PassState
 from leakpatrol.controller.ports import Cluster, ScanTarget, Unscannable
 from leakpatrol.controller.remediation import Remediator
+from leakpatrol.controller.remediation.admin import AdminPolicy
+from leakpatrol.controller.remediation.budget import ClusterBudget
 from leakpatrol.controller.report.gauges import finding_metrics
 from leakpatrol.controller.report.reporter import Reporter
 from leakpatrol.controller.report.status import ScanPass, status_body, suspended_status
@@ -67,17 +69,21 @@ T = TypeVar("T")
 class SharedCapacity:
     """What every policy of one operator process shares: fetch slots (round-robin by namespace),
     the per-policy cap on them, the profile parser with its worker pool (its workers too taken
-    round-robin by namespace), and the budget of profile bytes held at once."""
+    round-robin by namespace), the budget of profile bytes held at once, and what the cluster
+    admin decided about remediation (where, how much, the floors) with its budget of actions."""
 
     fetches: FairShare = field(default_factory=lambda: FairShare(GLOBAL_FETCHES))
     per_policy: int = PER_POLICY_FETCHES
     parser: ProfileParser = field(default_factory=ProfileParser)
     buffer: ByteBudget = field(default_factory=lambda: ByteBudget(PROFILE_BUFFER_BYTES))
+    admin: AdminPolicy = field(default_factory=AdminPolicy)
     # The parser's workers, in turn by namespace; sized after the parser's own pool.
     workers: FairShare = field(init=False)
+    actions: ClusterBudget = field(init=False)  # admin.actions_per_hour, every policy together
 
     def __post_init__(self) -> None:
         self.workers = FairShare(max(1, self.parser.workers))
+        self.actions = ClusterBudget(self.admin.actions_per_hour)
 
 
 class PolicyScanner:
@@ -99,7 +105,7 @@ class PolicyScanner:
         self.judged_by: tuple[DetectionSpec, Profiles] | None = None  # what config/rules come from
         self.reporter = Reporter(cluster, policy)
         self.slots = asyncio.Semaphore(capacity.per_policy)
-        self.remediation = Remediator(cluster, policy, clock)
+        self.remediation = Remediator(cluster, policy, clock, capacity.admin, capacity.actions)
         self.role: SoloRole | ShardRole = SoloRole() if shards is None else ShardRole(shards, policy)
         self.series = SeriesStore(cluster, policy, self.role)
         self.pacing = Pacing()
@@ -150,7 +156,11 @@ class PolicyScanner:
             return None
         judged_by = (spec.detection, spec.profiles)
         if judged_by != self.judged_by:
-            self.config, self.rules, self.judged_by = spec.detection_config(), rules_for(spec), judged_by
+            self.config, self.rules, self.judged_by = (
+                spec.detection_config(),
+                rules_for(spec, self.policy),
+                judged_by,
+            )
             for evaluator in self.evaluators.values():
                 evaluator.reconfigure(self.config, self.rules)
         return spec

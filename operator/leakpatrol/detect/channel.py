@@ -5,13 +5,18 @@ Each evaluation judges the tracked groups and the total (`judge.py`). While a gr
 is flagged, or the goroutine ceiling is passed, the streak runs and the signal names culprits: the
 flagged groups (else the growing ones, else the largest), fastest first, until they cover
 `culprit_share` of all growth. After `confirmations` evaluations running it is confirmed.
+
+Each signal says what raised it this evaluation (`basis`): a trend over at least `min_samples`
+samples (a group's or the total's), the early path of a quiet target, or the ceiling alone.
+Remediation acts only on the first: a ceiling or an early rise is reported, never acted on.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from statistics import median
 
-from leakpatrol.core import LeakState, SignalKind
+from leakpatrol.core import FindingBasis, LeakState, SignalKind
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.culprits import CulpritPicker, Scored
 from leakpatrol.detect.judge import Judge
@@ -59,8 +64,21 @@ class Channel:
             return None
         self.streak += 1
         self.since = self.since if self.since is not None else now
-        self.last = self._signal(scored, flagged, total)
+        basis, samples = self._basis(flagged, total)
+        self.last = replace(self._signal(scored, flagged, total), basis=basis, samples=samples)
         return self.last
+
+    def _basis(self, flagged: list[Scored], total: Trend) -> tuple[FindingBasis, int]:
+        """What raised it, and the samples of the series whose trend did (0: no trend did)."""
+        lengths = [len(s.series.values) for s in flagged]
+        trend = [n for n in lengths if n >= self.config.min_samples]
+        if total.flagged:  # judged over the whole tracker (assess needs min_samples)
+            trend.append(len(self.tracker.total))
+        if trend:
+            return FindingBasis.TREND, max(trend)
+        if lengths:  # only groups the early path flagged
+            return FindingBasis.EARLY, max(lengths)
+        return FindingBasis.CEILING, 0  # nothing flagged: the ceiling alone raised it
 
     def _signal(self, scored: list[Scored], flagged: list[Scored], total: Trend) -> Signal:
         positive = sum(max(0.0, s.trend.growth) for s in scored) or 1.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from leakpatrol.core import LeakState, SignalKind
+from leakpatrol.core import FindingBasis, LeakState, SignalKind
 from leakpatrol.detect.channel import Channel
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.display import display_frames
@@ -146,4 +146,5 @@ class TargetEvaluator:
             baseline=0.0,
             current=float(total),
             since=since,
+            basis=FindingBasis.RUNTIME,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from leakpatrol.core import LeakState, SignalKind
+from leakpatrol.core import FindingBasis, LeakState, SignalKind
 
 GROWTH_OF_CULPRIT = "culprit"  # a culprit group was flagged: the rate and p-value are its own
 GROWTH_OF_TOTAL = "total"  # no one group was flagged, the total was: the rate is the total's
@@ -53,6 +53,8 @@ class Signal:
     since: float  # unix time this signal was first flagged in the current streak
     total_growth_per_hour: float = 0.0  # the total's own rate (Theil-Sen), load and all
     growth_of: str = GROWTH_OF_CULPRIT  # GROWTH_OF_CULPRIT or GROWTH_OF_TOTAL: whose growth_per_hour
+    basis: FindingBasis = FindingBasis.TREND  # what raised it this evaluation
+    samples: int = 0  # in the series whose trend flagged it (Trend, Early); 0 for Ceiling, Runtime
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,8 @@ class Signal:
             "baseline": round(self.baseline),
             "current": round(self.current),
             "since": self.since,
+            "basis": self.basis.value,
+            "samples": self.samples,
         }
 
 

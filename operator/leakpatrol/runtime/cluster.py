@@ -11,10 +11,13 @@ import httpx
 
 from leakpatrol.api import GROUP, PLURAL, VERSION
 from leakpatrol.controller.ports import (
+    ActionLedger,
     EventIntent,
     EvictionBlocked,
     EvidenceCapture,
     FetchOptions,
+    LedgerConflict,
+    LedgerEntry,
     ScanTarget,
     StoredEvidence,
 )
@@ -27,6 +30,7 @@ from leakpatrol.kube.events import default_limiter, post_event
 from leakpatrol.kube.eviction import evict_pod
 from leakpatrol.kube.evidence import delete_evidence, list_evidence, write_evidence
 from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
+from leakpatrol.kube.ledger import LedgerCorrupt, read_ledger, write_ledger
 from leakpatrol.kube.owners import resolve_workload_ref
 from leakpatrol.kube.pods import list_pods, read_pod, selector_string
 from leakpatrol.kube.restart import restart_workload
@@ -197,6 +201,33 @@ class KubeCluster:
             blocked.retry_after = exc.retry_after
             raise blocked from exc
 
+    async def read_namespace(self, name: str) -> dict[str, Any]:
+        return await self.api.get(f"/api/v1/namespaces/{name}")
+
+    async def read_ledger(self) -> ActionLedger:
+        entries, version = await read_ledger(self.api, self.home)
+        try:
+            return ActionLedger(tuple(_entry(e) for e in entries), version)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LedgerCorrupt(
+                f"ConfigMap {self.home}/leakpatrol-actions: an entry does not read: {exc}"
+            ) from exc
+
+    async def write_ledger(self, ledger: ActionLedger) -> None:
+        entries = [
+            {
+                "time": e.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "policy": e.policy,
+                "workload": e.workload,
+                "action": e.action,
+            }
+            for e in ledger.entries
+        ]
+        try:
+            await write_ledger(self.api, self.home, entries, ledger.version)
+        except errors.Conflict as exc:  # created or moved on meanwhile: the caller re-reads
+            raise LedgerConflict(str(exc)) from exc
+
     async def save_evidence(self, capture: EvidenceCapture, *, keep: int) -> StoredEvidence:
         name = await write_evidence(
             self.api,
@@ -228,6 +259,13 @@ def _apps(ref: ObjectRef) -> ObjectRef:
             f"{ref.api_version} {ref.kind} {ref.name} is not an apps/v1 workload",
         )
     return ref
+
+
+def _entry(e: dict[str, Any]) -> LedgerEntry:
+    time = datetime.fromisoformat(str(e["time"]))
+    if time.tzinfo is None:
+        raise ValueError(f"time {e['time']!r} has no zone")
+    return LedgerEntry(time, str(e["policy"]), str(e["workload"]), str(e["action"]))
 
 
 def _where(policy: ObjectRef) -> tuple[str, str]:

@@ -16,6 +16,12 @@ from aiohttp.web import AppRunner
 from kopf._core.engines.peering import Identity
 
 from leakpatrol.controller.collect.fairness import FairShare
+from leakpatrol.controller.remediation.admin import (
+    DEFAULT_ACTIONS_PER_HOUR,
+    DEFAULT_NAMESPACE_SELECTOR,
+    AdminPolicy,
+    Floors,
+)
 from leakpatrol.controller.scanner import SharedCapacity
 from leakpatrol.controller.shards.assignment import DEFAULT_SHARDS
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
@@ -32,6 +38,7 @@ from leakpatrol.runtime.lease_loop import LeaseConfig
 from leakpatrol.runtime.membership import Membership
 
 log = logging.getLogger(__name__)
+FLOORS = Floors()
 
 
 def default_identity() -> str:
@@ -60,6 +67,38 @@ class OperatorOptions:
     sharding: bool = False  # every replica scans its shards (member Leases) instead of one leader
     shards: int = DEFAULT_SHARDS
     stall_after: float = STALL_AFTER
+    # The cluster admin's say over spec.remediation (controller.remediation.admin): where, how much,
+    # the floors under a policy's rails, and whether a policy may resume its own suspension.
+    remediation_namespaces: str = DEFAULT_NAMESPACE_SELECTOR
+    remediation_actions_per_hour: int = DEFAULT_ACTIONS_PER_HOUR
+    remediation_min_cooldown: float = FLOORS.cooldown
+    remediation_min_window: float = FLOORS.window
+    remediation_min_confirmations: int = FLOORS.confirmations
+    remediation_min_escalate_after: float = FLOORS.escalate_after
+    remediation_min_samples: int = FLOORS.min_samples
+    remediation_max_p_value: float = FLOORS.significance
+    remediation_min_growth_goroutines: int = int(FLOORS.growth_goroutines)
+    remediation_min_growth_heap: int = int(FLOORS.growth_heap_bytes)  # bytes
+    remediation_tenant_resume: bool = False
+
+    def admin(self) -> AdminPolicy:
+        """`ValueError` naming the setting when one is out of range (a selector that does not parse)."""
+        floors = Floors(
+            cooldown=self.remediation_min_cooldown,
+            window=self.remediation_min_window,
+            confirmations=self.remediation_min_confirmations,
+            escalate_after=self.remediation_min_escalate_after,
+            min_samples=self.remediation_min_samples,
+            significance=self.remediation_max_p_value,
+            growth_goroutines=self.remediation_min_growth_goroutines,
+            growth_heap_bytes=self.remediation_min_growth_heap,
+        )
+        return AdminPolicy(
+            self.remediation_namespaces,
+            self.remediation_actions_per_hour,
+            floors,
+            self.remediation_tenant_resume,
+        )
 
 
 def leadership_for(opts: OperatorOptions, api: ApiClient, identity: str) -> Leadership | Membership:
@@ -76,6 +115,7 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
         # kopf logs in through the official client's loader, which reads $KUBECONFIG: one source.
         os.environ["KUBECONFIG"] = opts.kubeconfig
     identity = opts.identity or default_identity()
+    admin = opts.admin()  # a bad setting stops the start, before anything is connected
     api = await connect(opts.kubeconfig, opts.context)
     cluster = KubeCluster(api, opts.home_namespace, shards=opts.shards if opts.sharding else 0)
     health = Health(started=time.monotonic(), stall_after=opts.stall_after)
@@ -84,11 +124,13 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
     handlers.RUNTIME.shards = lead if isinstance(lead, Membership) else None
     parser = ProfileParser(opts.parse, workers=opts.parse_workers)
     buffer = ByteBudget(opts.profile_buffer)
-    handlers.RUNTIME.limits = SharedCapacity(FairShare(opts.max_fetches), opts.per_policy, parser, buffer)
+    handlers.RUNTIME.limits = SharedCapacity(
+        FairShare(opts.max_fetches), opts.per_policy, parser, buffer, admin
+    )
     site = await _serve(opts, api, health, lead) if opts.metrics_port else None
     log.info(
         "leakpatrol operator started with namespaces=%s home=%s identity=%s leader_election=%s "
-        "sharding=%s shards=%d metrics_port=%s max_fetches=%d per_policy=%d",
+        "sharding=%s shards=%d metrics_port=%s max_fetches=%d per_policy=%d remediation=%s",
         list(opts.namespaces) or "all",
         opts.home_namespace,
         identity,
@@ -98,6 +140,7 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
         opts.metrics_port,
         opts.max_fetches,
         opts.per_policy,
+        admin,
     )
     done = asyncio.Event()
     background = [

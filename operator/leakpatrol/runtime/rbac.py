@@ -6,7 +6,9 @@ cannot drift: a new API call without a line here, or a grant nobody calls, fails
 
 Scopes:
 
-- CLUSTER: a ClusterRole, always. Reads only: nothing cluster-wide writes core objects.
+- CLUSTER: a ClusterRole, always. Reads only: nothing cluster-wide writes core objects. (With
+  remediation, the Namespaces' get: namespaces are cluster-scoped, so even a namespaced install
+  reads them through its ClusterRole.)
 - WATCHED: where LeakPolicies live: in the ClusterRole when watching every namespace, else in a
   Role per watched namespace. Events are the only core object written there.
 - HOME: the operator's own namespace (a Role): checkpoints, the leader Lease (or, sharding, the
@@ -98,7 +100,8 @@ PERMISSIONS: tuple[Permission, ...] = (
         "configmaps",
         ("get", "create", "patch", "delete"),
         Scope.HOME,
-        "each policy's checkpoint, written with a resourceVersion precondition",
+        "each policy's checkpoint, and remediation's cluster-wide ledger of actions"
+        " (leakpatrol-actions), written with a resourceVersion precondition",
     ),
     Permission(
         "coordination.k8s.io",
@@ -153,6 +156,15 @@ PERMISSIONS: tuple[Permission, ...] = (
         ("create",),
         Scope.WATCHED,
         "remediation EvictPod: the Eviction API, which honours PDBs (never a pod delete)",
+        requires="remediation.enabled",
+    ),
+    Permission(
+        "",
+        "namespaces",
+        ("get",),
+        Scope.CLUSTER,
+        "remediation: the policy's Namespace, read each pass: the admin's label enables remediation"
+        " there (unreadable: not enabled), the admin's annotation resumes a suspension",
         requires="remediation.enabled",
     ),
     Permission(

@@ -1,5 +1,8 @@
 """Remediation with rails (spec.remediation): pure rails and plan, one async `Remediator` per policy.
 
+admin.py      what the cluster admin decides, no policy can change: where (a namespace selector),
+              the floors under a policy's rails, the trend an action needs, who resumes
+budget.py     the cluster-wide budget of actions per hour, kept in the API server
 rails.py      one pure function per rail; each returns None (go) or a Block (reason, until)
 timewindow.py allowed windows: inside? next opening?
 plan.py       the decision for one workload: Wait | Skip | Suspend | Act

@@ -17,10 +17,9 @@ from leakpatrol.api import (
     Workload,
     set_condition,
 )
-from leakpatrol.controller.remediation.state import RESUME_ANNOTATION
 from leakpatrol.controller.report.events import finding_message
 from leakpatrol.controller.report.words import numbers
-from leakpatrol.core import MAX_EVENT_MESSAGE, ObjectRef
+from leakpatrol.core import MAX_EVENT_MESSAGE
 from leakpatrol.reasons import Reason
 
 VERBS = {RemediationAction.ROLLOUT_RESTART: "restart", RemediationAction.EVICT_POD: "evict"}
@@ -84,23 +83,31 @@ def skip_record(
     )
 
 
-def suspension_message(f: Finding, last_action: datetime | None, policy: ObjectRef) -> str:
-    resume = (
-        f"kubectl annotate leakpolicy {policy.name} -n {policy.namespace} "
-        f'{RESUME_ANNOTATION}="$(date -u +%FT%TZ)" --overwrite'
-    )
+def suspension_message(f: Finding, last_action: datetime | None, resume: str) -> str:
+    """`resume`: how to resume, as the admin allows it (`admin.AdminPolicy.resume_hint`)."""
     text = (
         f"remediation of {name(f.workload)} suspended: the same leak was confirmed again after the action at "
-        f"{t(last_action)}, so restarts are masking a code bug. To resume after the fix: {resume}. "
+        f"{t(last_action)}, so restarts are masking a code bug. To resume after the fix, {resume}. "
         + finding_message(f)
     )
     return text[:MAX_EVENT_MESSAGE]
 
 
-def with_remediation(status: LeakPolicyStatus, st: RemediationStatus, now: datetime) -> LeakPolicyStatus:
+def not_enabled_message(
+    action: RemediationAction, f: Finding, pods: list[str], namespace: str, why: str
+) -> str:
+    """What a policy would have done where the admin has not enabled remediation, and why not."""
+    would = action_message(action, f, pods, True, "")
+    return f"remediation is not enabled for namespace {namespace}: {why}. It {would}"[:MAX_EVENT_MESSAGE]
+
+
+def with_remediation(
+    status: LeakPolicyStatus, st: RemediationStatus, now: datetime, resume: str
+) -> LeakPolicyStatus:
     """The pass's status with `remediation` and the RemediationSuspended condition."""
     if st.suspended:
-        cond = _condition(ConditionStatus.TRUE, Reason.RESTARTS_MASK_A_BUG, _suspended_text(st), status, now)
+        text = _suspended_text(st, resume)
+        cond = _condition(ConditionStatus.TRUE, Reason.RESTARTS_MASK_A_BUG, text, status, now)
     else:
         cond = _condition(
             ConditionStatus.FALSE, Reason.NOT_SUSPENDED, "no workload is suspended", status, now
@@ -109,10 +116,10 @@ def with_remediation(status: LeakPolicyStatus, st: RemediationStatus, now: datet
     return status.model_copy(update={"remediation": st, "conditions": conditions})
 
 
-def _suspended_text(st: RemediationStatus) -> str:
+def _suspended_text(st: RemediationStatus, resume: str) -> str:
     return (
         f"remediation suspended for {', '.join(st.suspended)}: the leak came back after an action; "
-        f"fix the code, then set the annotation {RESUME_ANNOTATION} on this policy to a new value"
+        f"fix the code, then to resume, {resume}"
     )
 
 

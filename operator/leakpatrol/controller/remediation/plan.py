@@ -1,12 +1,18 @@
 """The decision for one workload's leak, a pure function of the finding, the state, the spec and `now`.
 
-    precheck(finding, state, spec, now)  the rails that need no API call, in order:
-        confirmed long enough → not suspended → not a recurrence (else Suspend) → kind supports the
-        action → cooldown → allowed window → maxActions per window → one workload at a time
-    on_workload(spec, kind, workload, pdbs)  the rails on what the API said (RolloutRestart only):
-        fully available and not mid-rollout → every PDB selecting its pods allows a disruption
+    candidates(findings, admin)  one Confirmed finding per workload, one an action may rest on first
+    precheck(finding, state, spec, now, admin)  the rails that need no API call, in order:
+        a trend the admin's floors accept (else a wait while it may build, or a skip) → confirmed
+        long enough → not suspended → not a recurrence (else Suspend) → kind supports the action →
+        cooldown → allowed window → maxActions per window → one workload at a time
+    on_workload(spec, kind, workload, pdbs)  the rails on what the API said:
+        fully available and not mid-rollout → at most one pod down at a time, never the last
+        available one → (RolloutRestart) every PDB selecting its pods allows a disruption
 
-An Eviction is checked by the API server itself (a PDB answers 429): no second guess here.
+`spec` is the policy's, raised to the admin's floors (`admin.AdminPolicy.effective`). Where the
+action may act at all (the namespace) and the cluster's budget are asked of the API by the
+Remediator, after these. An Eviction is checked by the API server itself (a PDB answers 429): no
+second guess here.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from enum import StrEnum
 
 from leakpatrol.api import Finding, RemediationAction, RemediationSpec, RemediationStatus, Workload
 from leakpatrol.controller.remediation import messages, rails, state
-from leakpatrol.core import LeakState, Obj, SignalKind
+from leakpatrol.controller.remediation.admin import AdminPolicy
+from leakpatrol.core import FindingBasis, LeakState, Obj, SignalKind
 from leakpatrol.reasons import Reason
 
 
@@ -42,21 +49,39 @@ class Decision:
         return self.finding.workload
 
 
-def candidates(findings: Iterable[Finding], skew: timedelta = timedelta(0)) -> dict[state.Key, Finding]:
-    """One Confirmed finding per workload: a goroutine signal before a heap one (heap alone needs
-    more passes), else the worst, as `findings` are ordered. Its `since`, stamped by our clock,
-    moved onto the API server's (`skew`: its time less ours), as action times are."""
+def candidates(
+    findings: Iterable[Finding], admin: AdminPolicy, skew: timedelta = timedelta(0)
+) -> dict[state.Key, Finding]:
+    """One Confirmed finding per workload: one an action may rest on (`admin.trend_confirmed`)
+    before one it may not, then a goroutine signal before a heap one (heap alone needs more
+    passes), else the worst, as `findings` are ordered. Its `since`, stamped by our clock, moved
+    onto the API server's (`skew`: its time less ours), as action times are."""
     best: dict[state.Key, Finding] = {}
     for f in findings:
         if f.state is not LeakState.CONFIRMED:
             continue
         k = state.key(f.workload)
-        if k not in best or (best[k].signal is SignalKind.HEAP and f.signal is not SignalKind.HEAP):
+        if k not in best or _rank(f, admin) < _rank(best[k], admin):
             best[k] = f
     return {k: f.model_copy(update={"since": f.since + skew}) if skew else f for k, f in best.items()}
 
 
-def precheck(f: Finding, st: RemediationStatus, spec: RemediationSpec, now: datetime) -> Decision:
+def _rank(f: Finding, admin: AdminPolicy) -> tuple[bool, bool]:
+    return (admin.trend_confirmed(f) is not None, f.signal is SignalKind.HEAP)
+
+
+def actionable(found: dict[state.Key, Finding], admin: AdminPolicy) -> list[state.Key]:
+    """The workloads whose finding an action may rest on: only their passes count as confirmations."""
+    return [k for k, f in found.items() if admin.trend_confirmed(f) is None]
+
+
+def precheck(
+    f: Finding, st: RemediationStatus, spec: RemediationSpec, now: datetime, admin: AdminPolicy
+) -> Decision:
+    no_trend = admin.trend_confirmed(f)
+    if no_trend is not None:  # a rise seen early, or too few samples yet, may still become a trend
+        building = f.basis in (FindingBasis.EARLY, FindingBasis.TREND)
+        return Decision(PlanStep.WAIT if building else PlanStep.SKIP, f, no_trend.reason, no_trend.message)
     w = state.workload(st, state.key(f.workload))
     waiting = rails.confirmed(f, w.confirmed_passes if w else 0, spec.min_confirmations)
     if waiting is not None:
@@ -79,10 +104,11 @@ def precheck(f: Finding, st: RemediationStatus, spec: RemediationSpec, now: date
 
 
 def on_workload(spec: RemediationSpec, kind: str, workload: Obj, pdbs: Sequence[Obj]) -> rails.Block | None:
-    if spec.action is not RemediationAction.ROLLOUT_RESTART:
-        return None
+    whole = rails.fully_available(kind, workload) or rails.one_pod_at_most(spec.action, kind, workload)
+    if whole is not None or spec.action is not RemediationAction.ROLLOUT_RESTART:
+        return whole
     labels = ((workload.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
-    return rails.fully_available(kind, workload) or rails.budgets_allow(pdbs, labels)
+    return rails.budgets_allow(pdbs, labels)
 
 
 def _first(f: Finding, blocks: Iterable[rails.Block | None]) -> Decision | None:

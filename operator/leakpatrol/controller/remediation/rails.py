@@ -135,6 +135,77 @@ def fully_available(kind: str, obj: Obj) -> Block | None:
     return None
 
 
+def one_pod_at_most(action: RemediationAction, kind: str, obj: Obj) -> Block | None:
+    """The action takes at most one pod of the workload down at a time, and never its last
+    available one. An eviction is one pod (the caller evicts no more), of a workload with two or
+    more available; a restart is judged on the workload's own update strategy: Recreate, or a
+    maxUnavailable over one, replaces more than one at once; a maxUnavailable of one with a
+    single replica takes it down (a surge, maxUnavailable 0, starts the new pod first)."""
+    meta, spec, st = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    what = f"{kind} {meta.get('name')}"
+    if kind == "DaemonSet":
+        replicas, available = st.get("desiredNumberScheduled", 0), st.get("numberAvailable", 0)
+    else:
+        replicas, available = spec.get("replicas", 1), st.get("availableReplicas", 0)
+    if action is RemediationAction.EVICT_POD:
+        if available < 2:
+            return Block(
+                Reason.AVAILABILITY_AT_RISK,
+                f"{what} has {available} available pod(s): evicting one would leave none",
+            )
+        return None
+    down = _down_at_once(kind, spec, replicas)
+    if down is None:
+        return Block(
+            Reason.AVAILABILITY_AT_RISK, f"{what}: its update strategy is not one leakpatrol can judge"
+        )
+    if down > 1:
+        return Block(
+            Reason.AVAILABILITY_AT_RISK,
+            f"{what}: a restart would take up to {down} pods down at once (its update strategy); "
+            "leakpatrol takes at most one: set maxUnavailable to 1 (or 0 with a surge), or use EvictPod",
+        )
+    if down == 1 and replicas < 2:
+        return Block(
+            Reason.AVAILABILITY_AT_RISK,
+            f"{what}: a restart would take its only pod down first (maxUnavailable 1): set maxUnavailable "
+            "to 0 with a maxSurge, so the new pod starts first",
+        )
+    return None
+
+
+def _down_at_once(kind: str, spec: Mapping[str, Any], replicas: int) -> int | None:
+    """Pods a rollout may take down at once, as the controller resolves its strategy; None if unknown."""
+    strategy = spec.get("strategy" if kind == "Deployment" else "updateStrategy") or {}
+    kind_of = strategy.get("type") or "RollingUpdate"  # every apps/v1 workload's default
+    if kind_of == "Recreate":
+        return replicas
+    if kind_of == "OnDelete":  # the template changes, no pod is replaced until someone deletes it
+        return 0
+    if kind_of != "RollingUpdate":
+        return None
+    rolling = strategy.get("rollingUpdate") or {}
+    if kind == "Deployment":  # apps/v1 defaults: 25% / 25%; unavailable rounds down, surge up
+        down = _scaled(rolling.get("maxUnavailable", "25%"), replicas, up=False)
+        surge = _scaled(rolling.get("maxSurge", "25%"), replicas, up=True)
+    else:  # StatefulSet, DaemonSet: one at a time unless told otherwise; percents round up
+        down = _scaled(rolling.get("maxUnavailable", 1), replicas, up=True)
+        surge = _scaled(rolling.get("maxSurge", 0), replicas, up=True) if kind == "DaemonSet" else 0
+    if down is None or surge is None:
+        return None
+    return 1 if down == 0 and surge == 0 else down  # the controller's own fencepost
+
+
+def _scaled(value: Any, total: int, *, up: bool) -> int | None:
+    """An IntOrString: an int, or a percent of `total` rounded up or down."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
+        share = int(value[:-1]) * total
+        return -(-share // 100) if up else share // 100
+    return None
+
+
 def budgets_allow(pdbs: Sequence[Obj], pod_labels: Mapping[str, str]) -> Block | None:
     """Every PodDisruptionBudget selecting the pods allows a disruption, in a status it has caught up on."""
     for pdb in pdbs:

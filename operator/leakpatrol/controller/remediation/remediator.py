@@ -1,13 +1,16 @@
 """`Remediator`: after each scan pass, decide and (maybe) act on the confirmed leaks, with rails.
 
-Per pass: read the state back from the policy (the newer of it and our memory), count
-confirmations, save evidence of newly confirmed leaks, settle an action an earlier pass left
-pending (pending.py) and the workload last acted on, then run the plan for each confirmed workload,
-at most one action per pass. Before acting, the evidence is saved and the action written ahead to
-the status as pending: if that write fails nothing happens; once it succeeded it is recorded done,
-then said. Any error while deciding is a skip with its reason, never an action on doubt. Times are
-the API server's clock when the port knows it (every replica shares it; a node's skewed clock
-cannot shorten a cooldown), else our own.
+Per pass: read the state back from the policy (the newer of it and our memory), raise the policy's
+rails to the admin's floors, read the namespace (does the admin enable remediation there? a resume
+of the admin's?), count confirmations of the findings an action may rest on (a trend), save
+evidence of newly confirmed leaks, settle an action an earlier pass left pending (pending.py) and
+the workload last acted on, then run the plan for each confirmed workload, at most one action per
+pass. Where the admin has not enabled remediation, an action the rails allow is reported as what
+would have been done, never done. Before acting, the cluster-wide budget is claimed (budget.py),
+the evidence saved and the action written ahead to the status as pending: if any of that fails
+nothing happens; once it succeeded it is recorded done, then said. Any error while deciding is a
+skip with its reason, never an action on doubt. Times are the API server's clock when the port
+knows it (every replica shares it; a node's skewed clock cannot shorten a cooldown), else our own.
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from leakpatrol.api import (
     RemediationStatus,
     Workload,
 )
-from leakpatrol.controller.ports import Cluster, EventIntent, ScanTarget
-from leakpatrol.controller.remediation import evidence, messages, pending, plan, rails, state
+from leakpatrol.controller.ports import Cluster, EventIntent, LedgerEntry, ScanTarget
+from leakpatrol.controller.remediation import budget, evidence, messages, pending, plan, rails, state
 from leakpatrol.controller.remediation.actions import act, workload_ref
+from leakpatrol.controller.remediation.admin import AdminPolicy
+from leakpatrol.controller.remediation.budget import ClusterBudget
 from leakpatrol.controller.remediation.plan import Decision, PlanStep
 from leakpatrol.controller.verdict.findings import PodResult
-from leakpatrol.core import LeakpatrolError, ObjectNotFound, ObjectRef
+from leakpatrol.core import LeakpatrolError, Obj, ObjectNotFound, ObjectRef
 from leakpatrol.reasons import EventType, Reason
 
 log = logging.getLogger(__name__)
@@ -45,19 +50,30 @@ ONE_PER_PASS: Busy = (Reason.ANOTHER_WORKLOAD_IN_ACTION, "one action per pass")
 
 @dataclass(slots=True)
 class _Pass:
-    spec: LeakPolicySpec
+    spec: LeakPolicySpec  # its remediation raised to the admin's floors
     now: datetime
-    token: str | None  # the resume annotation's value now
     workloads: Mapping[state.Key, ObjectRef]
     targets: Mapping[str, ScanTarget]
     results: Sequence[PodResult]
+    closed: str | None  # why remediation may not act in the policy's namespace; None: it may
+    raised: list[str]  # the policy's rails the admin's floors raised, for the status line
     untils: list[datetime] = field(default_factory=list)
     said: str = ""
 
 
 class Remediator:
-    def __init__(self, cluster: Cluster, policy: ObjectRef, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        policy: ObjectRef,
+        clock: Callable[[], float] = time.time,
+        admin: AdminPolicy | None = None,
+        budget: ClusterBudget | None = None,  # the operator's one, shared by every policy
+    ) -> None:
         self.cluster, self.policy, self.clock = cluster, policy, clock
+        self.admin = admin or AdminPolicy()
+        self.budget = budget or ClusterBudget(self.admin.actions_per_hour)
+        self.namespace = policy.namespace or "default"
         self.memory: RemediationStatus | None = None
         self.told: dict[state.Key, Reason] = {}  # last reason posted per workload: Events on change only
         self.book = pending.WriteAhead(cluster, policy, self._tell)
@@ -73,24 +89,38 @@ class Remediator:
         workloads: Iterable[ObjectRef],
     ) -> LeakPolicyStatus:
         """`status` with `remediation` and the RemediationSuspended condition; acts on the way."""
-        r = spec.remediation
         stored = state.from_body(body)
         st = state.newest(self.memory, stored)
-        if st is None and not r.enabled:
+        if st is None and not spec.remediation.enabled:
             return status  # never enabled: the status stays as it was before remediation existed
         local, server = self.clock(), self.cluster.server_now()  # every replica shares the server's
         now = datetime.fromtimestamp(local if server is None else server, UTC)
-        token = ((body.get("metadata") or {}).get("annotations") or {}).get(state.RESUME_ANNOTATION)
-        st = state.resume(state.prune_actions(st or RemediationStatus(), r.window, now), token)
-        found = plan.candidates(status.findings, timedelta(seconds=0 if server is None else server - local))
-        st = state.count_confirmations(st, found)
+        r, raised = self.admin.effective(spec.remediation), self.admin.raised(spec.remediation)
+        spec = spec.model_copy(update={"remediation": r})  # no rail under the admin's floor
+        st = st or RemediationStatus()
+        ns, closed = await self._namespace() if r.enabled or st.suspended else (None, None)
+        st = state.resume(state.prune_actions(st, r.window, now), self.admin.resume_at(body, ns, now))
+        skew = timedelta(seconds=0 if server is None else server - local)
+        found = plan.candidates(status.findings, self.admin, skew)
+        st = state.count_confirmations(st, plan.actionable(found, self.admin))
         if r.enabled:
             refs = {(w.kind, w.name): w for w in workloads}
-            ctx = _Pass(spec, now, token, refs, {t.name: t for t in targets}, results)
+            ctx = _Pass(spec, now, refs, {t.name: t for t in targets}, results, closed, raised)
             st = await self._decide_all(st, found, ctx)
         await self._clear(st, self.book.written or stored)
         self.memory = self.book.written = st  # the scan pass's own status patch writes it
-        return messages.with_remediation(status, st, now)
+        return messages.with_remediation(
+            status, st, now, self.admin.resume_hint(self.policy.name, self.namespace)
+        )
+
+    async def _namespace(self) -> tuple[Obj | None, str | None]:
+        """The policy's Namespace, and why remediation may not act there (None: it may). A
+        namespace that cannot be read is not enabled."""
+        try:
+            obj = await self.cluster.read_namespace(self.namespace)
+        except LeakpatrolError as exc:
+            return None, self.admin.not_enabled(self.namespace, None, f"{exc.reason}: {exc}")
+        return obj, self.admin.not_enabled(self.namespace, obj)
 
     async def _decide_all(
         self, st: RemediationStatus, found: Mapping[state.Key, Finding], ctx: _Pass
@@ -99,9 +129,10 @@ class Remediator:
         st = await self._settle(st)
         for k, f in found.items():
             w = state.workload(st, k)
-            if w is not None and w.confirmed_passes == 1 and ctx.spec.remediation.capture_evidence:
+            first = w is not None and w.confirmed_passes == 1 and ctx.closed is None
+            if first and ctx.spec.remediation.capture_evidence:
                 st = await self._first_evidence(st, f, ctx)
-            d = plan.precheck(f, st, ctx.spec.remediation, ctx.now)
+            d = plan.precheck(f, st, ctx.spec.remediation, ctx.now, self.admin)
             if d.verdict is PlanStep.ACT and busy is not None:
                 d = Decision(PlanStep.SKIP, f, *busy)
             if d.verdict is PlanStep.ACT:
@@ -114,11 +145,23 @@ class Remediator:
             else:
                 ctx.said = ctx.said or f"{messages.name(f.workload)}: {d.message}"
         nxt = min(ctx.untils, default=None)
-        return state.decided(st, ctx.now, ctx.said or "no confirmed leak to act on", nxt)
+        idle = "no confirmed leak to act on"
+        if ctx.closed is not None:
+            idle += f"; remediation is not enabled for namespace {self.namespace}: {ctx.closed}"
+        said = ctx.said or idle
+        if ctx.raised:
+            said += f" (the cluster's floors apply: {', '.join(ctx.raised)})"
+        return state.decided(st, ctx.now, said, nxt)
 
     # --- acting -----------------------------------------------------------------------------------
     async def _act(self, st: RemediationStatus, d: Decision, ctx: _Pass) -> tuple[RemediationStatus, bool]:
         r, f = ctx.spec.remediation, d.finding
+        if ctx.closed is not None:  # the admin has not enabled it here: say what it would have done
+            pods = self._pods(f, ctx)
+            text = messages.not_enabled_message(r.action, f, pods, self.namespace, ctx.closed)
+            return await self._skip(
+                st, Decision(PlanStep.SKIP, f, Reason.REMEDIATION_NOT_ENABLED, text), ctx
+            ), False
         ref = ctx.workloads.get(state.key(f.workload))
         if ref is None:
             return await self._skip(st, plan.doubt(d, "its workload object is not resolved"), ctx), False
@@ -133,25 +176,49 @@ class Remediator:
         block = plan.on_workload(r, f.workload.kind, obj, pdbs)
         if block is not None:
             return await self._skip(st, plan.blocked(f, block), ctx), False
+        claim = None if r.dry_run else self._claim(messages.name(f.workload), r.action.value, ctx.now)
+        if claim is not None:  # the cluster's budget, claimed before anything is saved or written
+            try:
+                spent = await self.budget.claim(self.cluster, claim)
+            except LeakpatrolError as exc:
+                why = f"the cluster's action budget could not be read or claimed: {exc.reason}: {exc}"
+                return await self._skip(st, plan.doubt(d, why), ctx), False
+            if spent is not None:
+                return await self._skip(st, plan.blocked(f, spent), ctx), False
         saved = ""
         if r.capture_evidence:
             try:
                 st, saved = await self._capture(st, f, ctx)
             except evidence.EvidenceNotSaved as exc:
+                await self._give_back(claim)
                 return await self._skip(st, Decision(PlanStep.SKIP, f, exc.reason, str(exc)), ctx), False
-        return await self._commit(st, d, ref, saved, ctx)
+        return await self._commit(st, d, ref, saved, ctx, claim=claim)
+
+    def _pods(self, f: Finding, ctx: _Pass) -> list[str]:
+        """The pods an action takes down: one (the worst) — never more than one pod of a workload
+        at a time; a restart replaces them all by the workload's own strategy (one at a time, the
+        rails checked)."""
+        return evidence.pods_worst_first(f, ctx.results)[:1]
 
     async def _commit(
-        self, st: RemediationStatus, d: Decision, ref: ObjectRef, saved: str, ctx: _Pass
+        self,
+        st: RemediationStatus,
+        d: Decision,
+        ref: ObjectRef,
+        saved: str,
+        ctx: _Pass,
+        *,
+        claim: LedgerEntry | None,
     ) -> tuple[RemediationStatus, bool]:
         r, f = ctx.spec.remediation, d.finding
-        pods = evidence.pods_worst_first(f, ctx.results)
+        pods = self._pods(f, ctx)
         uids = {name: t.uid for name, t in ctx.targets.items()}
         p = pending.intent(f, r, pods=pods, uids=uids, evidence=saved, now=ctx.now)
         ahead = pending.ahead(st, p)
         try:  # write-ahead: no pending record, no action
             await self.book.write(state.decided(ahead, ctx.now, p.message, None))
         except LeakpatrolError as exc:
+            await self._give_back(claim)
             why = f"the action could not be recorded first: {exc.reason}"
             return await self._skip(st, plan.doubt(d, why), ctx), False
         try:
@@ -160,12 +227,27 @@ class Remediator:
             why = f"the {r.action.value} failed: {exc.reason}: {exc}; pending until it is seen whether it did"
             return await self._skip(ahead, Decision(PlanStep.SKIP, f, Reason.DECISION_FAILED, why), ctx), True
         if outcome.blocked is not None and not outcome.evicted:
+            await self._give_back(claim)
             why = f"the Eviction API refused: {outcome.blocked}; retried at a later pass"
             return await self._skip(st, Decision(PlanStep.SKIP, f, outcome.blocked.reason, why), ctx), False
         if outcome.blocked is not None:
             p = pending.partly(p, outcome.evicted)
         ctx.said = p.message
         return await self.book.done(ahead, p, r.cooldown, ctx.now, ref), True
+
+    def _claim(self, workload: str, action: str, at: datetime) -> LedgerEntry:
+        """The ledger entry of this policy's action at `at` (whole seconds, as written ahead)."""
+        return budget.entry(f"{self.namespace}/{self.policy.name}", workload, action, at)
+
+    async def _give_back(self, claim: LedgerEntry | None) -> None:
+        """An action that certainly did not happen leaves the cluster's count (best effort: if the
+        ledger cannot be written, the budget errs on the side of fewer actions)."""
+        if claim is None:
+            return
+        try:
+            await self.budget.give_back(self.cluster, claim)
+        except LeakpatrolError as exc:
+            log.info("policy %s/%s: an unused claim on the cluster's budget stays: %s", *self._where(), exc)
 
     async def _reconcile(self, st: RemediationStatus, ctx: _Pass) -> tuple[RemediationStatus, Busy | None]:
         """An action an earlier pass wrote ahead: did it happen? Settled before anything is decided."""
@@ -175,6 +257,8 @@ class Remediator:
         outcome, why = await self.book.check(p, ctx.now)
         if outcome is pending.Outcome.NOT_DONE:
             log.info("policy %s/%s: %s", *self._where(), why)
+            if not p.dry_run:  # it did not happen: its claim leaves the cluster's count
+                await self._give_back(self._claim(messages.name(p.workload), p.action, p.time))
             return pending.dropped(st), None
         if outcome is pending.Outcome.DONE:
             st = await self.book.done(st, pending.late(p), ctx.spec.remediation.cooldown, ctx.now, None)
@@ -188,8 +272,9 @@ class Remediator:
     async def _suspend(self, st: RemediationStatus, d: Decision, ctx: _Pass) -> RemediationStatus:
         k = state.key(d.workload)
         w = state.workload(st, k)
-        text = messages.suspension_message(d.finding, w.last_action_time if w else None, self.policy)
-        st = state.suspend(st, k, ctx.token)
+        resume = self.admin.resume_hint(self.policy.name, self.namespace)
+        text = messages.suspension_message(d.finding, w.last_action_time if w else None, resume)
+        st = state.suspend(st, k, ctx.now)
         ref = ctx.workloads.get(k)
         await self._tell(ref, d.reason.event_type, d.reason, text)
         metrics.REMEDIATION.labels(

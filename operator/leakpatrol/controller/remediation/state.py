@@ -22,7 +22,8 @@ from leakpatrol.api.status import MAX_ACTION_TIMES, MAX_EVIDENCE, MAX_REMEDIATIO
 from leakpatrol.controller.report.status import read_status
 
 RESUME_ANNOTATION = "leakpatrol.dev/resume-remediation"
-"""Set it (to any new value, say the time) to clear every suspension of the policy."""
+"""Set to a time (RFC 3339) after a suspension, on the Namespace (or, when the admin allows it, on
+the policy), it lifts that suspension: see `admin.AdminPolicy.resume_at`."""
 
 Key = tuple[str, str]  # (kind, name)
 
@@ -82,16 +83,18 @@ def prune_actions(state: RemediationStatus, window: float, now: datetime) -> Rem
     return _with(state, actions=recent[-MAX_ACTION_TIMES:])
 
 
-def resume(state: RemediationStatus, token: str | None) -> RemediationStatus:
-    """Clear the suspensions recorded under another value of the resume annotation. The leak that
-    caused one is forgotten too: a person decided, so its recurrence is not escalated again."""
-    if token is None:
+def resume(state: RemediationStatus, at: datetime | None) -> RemediationStatus:
+    """Lift the suspensions that began before `at`, the resume time that counts now (who may set
+    it, and which values count, is the admin's: `admin.AdminPolicy.resume_at`). The leak that caused
+    one is forgotten too: a person decided, so its recurrence is not escalated again. A suspension
+    that began after `at` stays: a resume is written for the suspensions it has seen."""
+    if at is None:
         return state
     for w in state.workloads:
-        if w.suspended and w.resume_token != token:
-            state = put(
-                state, w.model_copy(update={"suspended": False, "resume_token": None, "signature": None})
-            )
+        began = w.suspended_time or w.last_action_time  # an older operator's: after its last action
+        if w.suspended and (began is None or began < at):
+            lifted = {"suspended": False, "resume_token": None, "signature": None, "suspended_time": None}
+            state = put(state, w.model_copy(update=lifted))
     return _with(state, suspended=_suspended_names(state))
 
 
@@ -121,11 +124,11 @@ def record_skip(state: RemediationStatus, rec: RemediationRecord) -> Remediation
     return _with(state, last_skip=rec)
 
 
-def suspend(state: RemediationStatus, k: Key, token: str | None) -> RemediationStatus:
+def suspend(state: RemediationStatus, k: Key, now: datetime) -> RemediationStatus:
     w = workload(state, k)
     if w is None:
         return state
-    state = put(state, w.model_copy(update={"suspended": True, "resume_token": token}))
+    state = put(state, w.model_copy(update={"suspended": True, "suspended_time": now}))
     return _with(state, suspended=_suspended_names(state))
 
 

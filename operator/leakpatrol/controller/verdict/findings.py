@@ -51,6 +51,8 @@ def _finding(workload: tuple[str, str], pods: list[str], s: Signal, fleet: list[
         cause=s.rule.cause if s.rule else None,
         fix=s.rule.fix if s.rule else None,
         spread=Spread(leaking=len(reach.leaking), of=reach.of),
+        basis=s.basis,
+        samples=s.samples,
     )
 
 
