@@ -4,4 +4,5 @@ import sys
 
 from leakpatrol.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing it (pkgutil.walk_packages does) must not run the CLI
+    sys.exit(main())
