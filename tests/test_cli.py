@@ -547,6 +547,20 @@ def test_record_path_headers_token_and_process_start(
     assert kept["url"] == f"{url}/internal/pprof" and "s3cret" not in (dest / "recording.json").read_text()
     assert (dest / "final.goroutineleak.txt").exists()
     assert "final.goroutineleak.txt: the runtime's own leak profile after the last sample" in out
+    # Metrics on another port: a whole URL.
+    state.metrics = None
+    code, out, _ = record(
+        capsys,
+        url,
+        tmp_path / "m",
+        "--count",
+        "1",
+        "--quiet",
+        *argv[:4],
+        "--metrics-path",
+        "http://127.0.0.1:1/metrics",
+    )
+    assert code == 0 and "process start unknown" in out
     # A path in the URL is the pprof path.
     code, _, _ = record(
         capsys,

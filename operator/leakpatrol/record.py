@@ -209,7 +209,8 @@ async def record_series(
     The first sample must arrive whole: its first error is raised, after retrying a `Temporary`
     one (refused, timeout, 5xx) for up to `wait_ready` seconds. Later failures are recorded as
     missing and the recording goes on. `stop` ends it early (what was taken is kept);
-    `on_sample` hears of every sample. `metrics_path` (e.g. "/metrics"): where to read the
+    `on_sample` hears of every sample. `metrics_path` (e.g. "/metrics", or a whole URL when the
+    metrics are served on another port): where to read the
     process's start. `recording.json` is written when the first sample is in and at the end.
     """
     unknown = set(kinds) - RECORDABLE_KINDS
@@ -226,7 +227,11 @@ async def record_series(
     )
     async with _open_client(client, timeout, headers) as http:
         if metrics_path and stamp_start is None:  # a dilated clock's stamps would not match it
-            metrics_url = f"{base_url.rstrip('/')}/{metrics_path.strip('/')}"
+            metrics_url = (
+                metrics_path
+                if metrics_path.startswith(("http://", "https://"))
+                else f"{base_url.rstrip('/')}/{metrics_path.strip('/')}"
+            )
             recording.process_start = await read_process_start(http, metrics_url)
             recording.process_start_from = metrics_url if recording.process_start is not None else None
         loop = asyncio.get_running_loop()

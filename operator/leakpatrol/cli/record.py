@@ -109,7 +109,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metrics-path",
         default="/metrics",
-        help="where to read process_start_time_seconds for the warm-up ('' to skip)",
+        help="where to read process_start_time_seconds for the warm-up: a path, or a URL when metrics "
+        "are served on another port ('' to skip)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines (the summary is still printed)")
     p.add_argument("dir", help="a new or empty directory for the series")
@@ -138,7 +139,7 @@ def cmd_record(a: argparse.Namespace) -> int:
     base = str(target.copy_with(path="/", query=None, fragment=None)).rstrip("/")
     count = a.count or (int(a.duration // a.interval) + 1 if a.duration else _DEFAULT_COUNT)
     progress = _Progress(count, quiet=a.quiet)
-    kinds = ("goroutine",) if a.no_heap or a.text else ("goroutine", "heap")
+    kinds = ("goroutine",) if a.no_heap else ("goroutine", "heap")
     existed = dest.exists()
     try:
         recording = asyncio.run(_record(a, _Plan(base, path, headers, dest, count, kinds), progress))
