@@ -700,3 +700,14 @@ def test_record_waits_for_the_target_when_told(
     code, out, _ = record(capsys, url, tmp_path / "s", "--count", "2", "--quiet", "--wait-ready", "10s")
     assert code == 0 and "done: 2 of 2 samples" in out
     assert state.counts["goroutine"] == 4  # two refused, then the two samples
+
+
+def test_a_reader_that_stops_early_does_not_change_the_verdict() -> None:
+    """`leakpatrol analyze … --fail-on leak | head -1` still exits 1, with no broken-pipe error."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "operator")}
+    argv = [sys.executable, "-m", "leakpatrol.cli", "analyze", str(CORPUS / "step-leak"), "--fail-on", "leak"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # gone before the verdict is printed (it takes a second): a broken pipe
+    assert proc.wait(timeout=60) == Exit.FINDING
+    assert one_line(proc.stderr.read().decode()).startswith("leakpatrol: analyze --fail-on leak: LEAK in ")

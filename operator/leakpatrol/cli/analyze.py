@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from leakpatrol.api.units import parse_quantity
 from leakpatrol.cli.args import add_json, duration, quantity, rules
-from leakpatrol.cli.exits import CliError, Exit
+from leakpatrol.cli.exits import CliError, Exit, emit
 from leakpatrol.cli.junit import junit_report
 from leakpatrol.core import SignalKind
 from leakpatrol.detect.config import PRESETS, DetectionConfig
@@ -138,11 +138,10 @@ def cmd_analyze(a: argparse.Namespace) -> int:
         }
         if fc_json is not None:
             out["forecast"] = fc_json
-        print(json.dumps(out, indent=2))
+        emit(json.dumps(out, indent=2))
     else:
-        print(verdict_text(verdict, a.dir, notes))
-        if words is not None:
-            print(f"forecast: {words}")
+        forecast = [f"forecast: {words}"] if words is not None else []
+        emit("\n".join([verdict_text(verdict, a.dir, notes), *forecast]))
     if a.junit is not None:
         report = junit_report(
             verdict,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from leakpatrol.cli.args import add_json, positive_int, rules
-from leakpatrol.cli.exits import CliError, Exit
+from leakpatrol.cli.exits import CliError, Exit, emit
 from leakpatrol.diagnose.rules import RuleSet
 from leakpatrol.profiles import Profile, ProfileError, load_all
 from leakpatrol.render import diagnose_text, group_rules, snapshot_note
@@ -50,9 +50,9 @@ def cmd_diagnose(a: argparse.Namespace) -> int:
         raise CliError(Exit.INPUT, f"{source}: {exc}") from None
     profile, first = profiles[-1], (profiles[0] if len(profiles) > 1 else None)
     if a.json:
-        print(json.dumps(_json(profile, ruleset, a.top, first), indent=2))
+        emit(json.dumps(_json(profile, ruleset, a.top, first), indent=2))
     else:
-        print(diagnose_text(profile, ruleset, a.top, first))
+        emit(diagnose_text(profile, ruleset, a.top, first))
     return 0
 
 

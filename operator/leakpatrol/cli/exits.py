@@ -8,6 +8,8 @@ error types `main` maps here.
 
 from __future__ import annotations
 
+import os
+import sys
 from enum import IntEnum
 
 from leakpatrol.core import Permanent
@@ -50,3 +52,12 @@ class CliError(Permanent):
         super().__init__(message)
         self.code = code
         self.message = " ".join(message.split())  # one line, whatever the cause's text held
+
+
+def emit(text: str) -> None:
+    """Print to stdout. A reader that went away (`leakpatrol analyze … | head`) does not change
+    the exit code: the rest of the output goes nowhere, the verdict still decides the code."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from leakpatrol.cli.args import duration, positive_int
-from leakpatrol.cli.exits import CliError, Exit
+from leakpatrol.cli.exits import CliError, Exit, emit
 from leakpatrol.kube.errors import FetchError, PprofNotExposed, Unauthorized, Unreachable
 from leakpatrol.profiles import ProfileError, load
 from leakpatrol.record import (
@@ -151,7 +151,7 @@ def cmd_record(a: argparse.Namespace) -> int:
         raise CliError(
             Exit.INTERRUPTED, f"record: stopped before the first sample from {base}/{path.strip('/')}"
         )
-    print(_summary(recording, dest, progress))
+    emit(_summary(recording, dest, progress))
     return int(Exit.OK)
 
 
