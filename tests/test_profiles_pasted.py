@@ -248,3 +248,10 @@ def test_a_really_cut_dump_is_still_cut() -> None:
     cut = dump[: dump.rindex("\ngoroutine ") + 60]  # inside the last goroutine's first frame
     p = load(cut.encode())
     assert p.total == 26 and p.warnings[-1] == "the dump was cut: its last, incomplete goroutine is left out"
+
+
+def test_a_record_of_its_count_line_alone_has_no_frames() -> None:
+    """`1 @ 0x490f41` (a goroutine caught at goexit), as in the 2 s snapshot: its frames are empty
+    and say so (a worker's pickled result used to disagree with the parse)."""
+    (g,) = [g for g in source("snapshot-2s-debug1.txt").groups if g.signature == "unknown|"]
+    assert not g.frames and tuple(g.frames) == ()

@@ -262,7 +262,10 @@ def _distinct_groups(
     signatures = list(map(operator.add, map(SIGNATURE_PREFIX.__getitem__, waits), joined))
     if len(set(signatures)) != len(signatures):
         return None
-    frames = lazy_frames(columns.frames_of, spans, map(operator.lt, starts, ends))
+    # A record of its count line alone (a goroutine caught at goexit: `1 @ 0x490f41`) has no frames.
+    frames = lazy_frames(
+        columns.frames_of, spans, map(operator.lt, map(operator.add, starts, repeat(1)), ends)
+    )
     user = lazy_frames(columns.user_frames_of, spans, map(bool, joined))
     counts = list(map(int, numbers))
     return ordered(list(map(StackGroup, signatures, waits, frames, user, counts))), sum(counts)
