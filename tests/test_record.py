@@ -85,7 +85,7 @@ async def test_record_series_sees_a_real_leak(leaking_service: str, tmp_path: Pa
         [f"{s}.goroutine.pb.gz" for s in stamps] + [f"{s}.heap.pb.gz" for s in stamps]
     )
     assert listing(text, "*.txt") == [f"{s}.goroutine.txt" for s in stamps]
-    for name in listing(proto):
+    for name in listing(proto, "*.pb.gz"):
         assert len(gzip.decompress((proto / name).read_bytes())) > 100  # complete gzip streams
 
     totals = [goroutine_total(text / f"{s}.goroutine.txt") for s in stamps]
