@@ -711,3 +711,27 @@ def test_a_reader_that_stops_early_does_not_change_the_verdict() -> None:
     proc.stdout.close()  # gone before the verdict is printed (it takes a second): a broken pipe
     assert proc.wait(timeout=60) == Exit.FINDING
     assert one_line(proc.stderr.read().decode()).startswith("leakpatrol: analyze --fail-on leak: LEAK in ")
+
+
+@pytest.mark.slow
+def test_record_then_analyze_a_real_leaking_service(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The CI flow end to end against a real Go program: record it, then gate on the verdict."""
+    from test_record import start_scenario  # noqa: PLC0415
+
+    import gobuild  # noqa: PLC0415
+
+    proc, url = start_scenario(gobuild.build("scenarios"), "transport-per-request", "200ms")
+    try:
+        code, out, _ = record(capsys, url, tmp_path / "s", "--count", "15", "--quiet")
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert code == 0 and "done: 15 of 15 samples" in out
+    assert (tmp_path / "s" / "final.goroutineleak.txt").exists()
+    argv = ["--preset", "ci", "--warmup", "0s", "--min-samples", "8", "--fail-on", "leak"]
+    code, out, err = run(capsys, "analyze", str(tmp_path / "s"), *argv, "--junit", str(tmp_path / "r.xml"))
+    assert code == Exit.FINDING, out
+    assert "rule http-transport-per-request" in err
+    assert "warm-up: 0s from the first sample (recording.json: the process start was not known)" in out
