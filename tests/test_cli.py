@@ -561,6 +561,14 @@ def test_record_path_headers_token_and_process_start(
         "http://127.0.0.1:1/metrics",
     )
     assert code == 0 and "process start unknown" in out
+    # Credentials in the URL become a header, and are written nowhere.
+    state.token = None
+    code, out, _ = record(
+        capsys, url.replace("//", "//bob:s3cret@"), tmp_path / "u", "--count", "1", "--quiet", *argv[:2]
+    )
+    assert code == 0 and ("/internal/pprof/goroutine", "Basic Ym9iOnMzY3JldA==") in state.seen
+    assert "s3cret" not in out + (tmp_path / "u" / "recording.json").read_text()
+    state.token = "s3cret"
     # A path in the URL is the pprof path.
     code, _, _ = record(
         capsys,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import signal
 import sys
 import time
@@ -135,8 +136,11 @@ def cmd_record(a: argparse.Namespace) -> int:
             ) from None
         headers["Authorization"] = f"Bearer {token}"
     target: httpx.URL = a.url
+    if target.userinfo:  # user:password@ goes into a header, never into recording.json or a message
+        credentials = f"{target.username}:{target.password}".encode()
+        headers.setdefault("Authorization", "Basic " + base64.b64encode(credentials).decode())
     path = a.path or (target.path if target.path not in ("", "/") else DEFAULT_PATH)
-    base = str(target.copy_with(path="/", query=None, fragment=None)).rstrip("/")
+    base = str(target.copy_with(userinfo=b"", path="/", query=None, fragment=None)).rstrip("/")
     count = a.count or (int(a.duration // a.interval) + 1 if a.duration else _DEFAULT_COUNT)
     progress = _Progress(count, quiet=a.quiet)
     kinds = ("goroutine",) if a.no_heap else ("goroutine", "heap")
