@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from leakpatrol.profiles import Frame, Profile, ProfileError, ProfileFormat, WaitKind, load
+from leakpatrol.profiles import Frame, Profile, ProfileError, ProfileFormat, WaitKind, load, load_all
 
 PASTED = Path(__file__).parent / "golden" / "pasted"
 SOURCE = PASTED / "source"
@@ -153,3 +153,105 @@ def test_no_pasted_dump_reads_as_zero_goroutines(name: str) -> None:
 def test_records_that_cannot_be_counted_fail_clearly(data: bytes) -> None:
     with pytest.raises(ProfileError):
         load(data)
+
+
+# --- issue 23: pastes that were refused or misread ------------------------------------------------
+
+
+def _make_pasted() -> object:
+    """make_pasted.py's helpers (records, parked), to build what each case must equal."""
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location("make_pasted", PASTED / "make_pasted.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MAKE = _make_pasted()
+
+
+@pytest.mark.parametrize(
+    "name", ["d2-single-indented-4.txt", "d2-single-indented-8.txt", "d2-single-flat.txt"]
+)
+def test_one_record_whose_file_lines_are_indented_with_spaces_or_not_at_all(name: str) -> None:
+    """Once "ends inside its first goroutine record", though two such records were read."""
+    p = parsed(name)
+    (g,) = p.groups
+    assert (p.format, p.total, g.count, g.wait_kind, p.warnings) == (DUMP, 1, 1, WaitKind.CHAN_SEND, ())
+    assert g.signature == "chan send|main.blockSend;main.startAll.func1"
+    assert [f.line for f in g.frames] == [121, 98]
+
+
+def _first_parked(n: int = 6) -> Profile:
+    text = (SOURCE / "transport-per-request-debug2.txt").read_text()
+    return load("\n".join(MAKE.parked(text)[:n]).encode())  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["d2-test-log-2.txt", "d2-test-log-4.txt"])
+def test_records_in_a_test_log(name: str) -> None:
+    """`--- FAIL`, `Found leaked goroutine:` and a log prefix on each header, 2 or 4 blanks in."""
+    p, want = parsed(name), _first_parked()
+    assert (p.format, p.total, groups(p)) == (DUMP, 6, groups(want))
+    assert p.warnings == (
+        "2 line(s) before the first record ignored",
+        "the first record's prefix 'prices_test.go:27: Found leaked goroutine:' stripped",
+        "text before 5 goroutine header(s) cut (a log prefix)",
+        "2 line(s) between or after the goroutine records left out: no part of a stack",
+    )
+
+
+@pytest.mark.parametrize("name", ["d2-goleak-test.txt", "d2-goleak-main.txt"])
+def test_goleak_records_without_the_runtimes_header(name: str) -> None:
+    """`[Goroutine N in state S, with F on top of the stack:` and the stack, in t.Error's
+    indentation or as VerifyTestMain prints it."""
+    p, want = parsed(name), _first_parked()
+    assert (p.format, p.total, groups(p)) == (DUMP, 6, groups(want))
+    assert [g.wait_kind for g in p.groups] == [g.wait_kind for g in want.groups]
+    assert p.warnings[-1].endswith("left out: no part of a stack")  # goleak's closing `]`, `FAIL`
+
+
+def test_debug1_records_not_separated_by_blank_lines() -> None:
+    p, want = parsed("d1-no-blank-lines.txt"), source("profilegen-debug1.txt")
+    assert (p.total, groups(p)) == (want.total, groups(want))
+    assert p.warnings == ("16 record(s) not separated by a blank line, read apart",)
+
+
+def test_two_snapshots_in_one_paste_are_both_read() -> None:
+    data = (PASTED / "d1-two-snapshots.txt").read_bytes()
+    first, last = load_all(data)
+    assert groups(first) == groups(source("snapshot-1s-debug1.txt"))
+    assert groups(last) == groups(source("snapshot-2s-debug1.txt"))
+    assert last.warnings == (
+        f"2 snapshots in this paste (totals {first.total}, {last.total}), each read: this is the last",
+    )
+    assert load(data).total == last.total > first.total
+
+
+@pytest.mark.parametrize("name", ["d2-sigquit-exit-status.txt", "d2-sigquit-from-first-goroutine.txt"])
+def test_a_whole_sigquit_dump_with_text_after_it_is_not_cut(name: str) -> None:
+    """The register dump and `exit status 2` after the last goroutine: every goroutine is kept."""
+    dump = (SOURCE / "pastes-sigquit.txt").read_text()
+    p = parsed(name)
+    assert p.total == dump.count("\ngoroutine ") == 27
+    assert not p.truncated and not any("cut" in w for w in p.warnings)
+    assert p.warnings[-1] == "22 line(s) " + (
+        "after the last goroutine left out: no part of a stack"
+        if "from-first" in name
+        else "between or after the goroutine records left out: no part of a stack"
+    )
+
+
+def test_a_really_cut_dump_is_still_cut() -> None:
+    dump = (SOURCE / "pastes-sigquit.txt").read_text()
+    cut = dump[: dump.rindex("\ngoroutine ") + 60]  # inside the last goroutine's first frame
+    p = load(cut.encode())
+    assert p.total == 26 and p.warnings[-1] == "the dump was cut: its last, incomplete goroutine is left out"
+
+
+def test_a_record_of_its_count_line_alone_has_no_frames() -> None:
+    """`1 @ 0x490f41` (a goroutine caught at goexit), as in the 2 s snapshot: its frames are empty
+    and say so (a worker's pickled result used to disagree with the parse)."""
+    (g,) = [g for g in source("snapshot-2s-debug1.txt").groups if g.signature == "unknown|"]
+    assert not g.frames and tuple(g.frames) == ()

@@ -81,11 +81,11 @@ async def test_record_series_sees_a_real_leak(leaking_service: str, tmp_path: Pa
             )
 
     stamps = [STAMP + 60 * i for i in range(12)]
-    assert listing(proto) == sorted(
+    assert listing(proto, "*.pb.gz") == sorted(
         [f"{s}.goroutine.pb.gz" for s in stamps] + [f"{s}.heap.pb.gz" for s in stamps]
     )
-    assert listing(text) == [f"{s}.goroutine.txt" for s in stamps]
-    for name in listing(proto):
+    assert listing(text, "*.txt") == [f"{s}.goroutine.txt" for s in stamps]
+    for name in listing(proto, "*.pb.gz"):
         assert len(gzip.decompress((proto / name).read_bytes())) > 100  # complete gzip streams
 
     totals = [goroutine_total(text / f"{s}.goroutine.txt") for s in stamps]
@@ -144,7 +144,7 @@ async def test_byte_cap_stops_the_download_and_writes_nothing(tiny_server: str, 
     assert listing(tmp_path) == [path.name]  # no partial file from the failed one
 
 
-async def test_record_series_aborts_on_a_capped_profile(tiny_server: str, tmp_path: Path) -> None:
+async def test_record_series_refuses_a_capped_first_profile(tiny_server: str, tmp_path: Path) -> None:
     with pytest.raises(TooLarge):
         await record_series(
             tiny_server, tmp_path, interval=0.01, count=2, stamp_start=0, stamp_step=1, max_bytes=1000
@@ -161,7 +161,7 @@ async def test_heap_only_series_with_stamps(tiny_server: str, tmp_path: Path) ->
     await record_series(
         tiny_server, tmp_path, interval=0.01, count=3, kinds=("heap",), stamp_start=10, stamp_step=5
     )
-    assert listing(tmp_path) == ["10.heap.pb.gz", "15.heap.pb.gz", "20.heap.pb.gz"]
+    assert listing(tmp_path) == ["10.heap.pb.gz", "15.heap.pb.gz", "20.heap.pb.gz", "recording.json"]
 
 
 async def test_record_series_rejects_bad_arguments(tmp_path: Path) -> None:

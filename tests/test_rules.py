@@ -154,3 +154,43 @@ def test_a_policys_rule_speaks_as_the_policy_and_the_shipped_ones_keep_their_voi
     cause = rule_from_extra(long, HOSTILE).cause
     assert len(cause) == MAX_TEXT and cause.startswith("policy t/hostile says: c") and cause.endswith("…")
     assert {getattr(m, "max_length", None) for m in Finding.model_fields["fix"].metadata} >= {MAX_TEXT}
+
+
+def test_a_group_of_one_is_no_pile_up() -> None:
+    """`min_goroutines`: in one snapshot, a rule about goroutines piling up needs more than one."""
+    rules = RuleSet.default()
+    opener = ["database/sql.(*DB).connectionOpener"]
+    assert rules.match("goroutines", "select", opener, count=1) is None
+    assert rules.match("goroutines", "select", opener, count=2).id == "sql-open-per-request"  # type: ignore[union-attr]
+    assert rules.match("goroutines", "select", opener).id == "sql-open-per-request"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("leaf", "expected"),
+    [
+        ("os/signal.NotifyContext.func1", "context-not-canceled"),  # the standard library's select
+        ("main.(*watcher).run", "select-forever"),  # the user's own
+        ("github.com/acme/feed.(*Watcher).run", "select-forever"),  # a module path: user code
+    ],
+)
+def test_whose_select_it_is(leaf: str, expected: str) -> None:
+    rule = RuleSet.default().match("goroutines", "select", [leaf, "main.handle"], count=40)
+    assert rule is not None and rule.id == expected
+
+
+def test_closing_a_conn_with_open_rows() -> None:
+    functions = [
+        "sync.(*Cond).Wait",
+        "database/sql.(*closingMutex).Lock",
+        "database/sql.(*Conn).close",
+        "main.f",
+    ]
+    rule = RuleSet.default().match("goroutines", "sync.Cond.Wait", functions, count=1)
+    assert rule is not None and rule.id == "sql-rows-not-closed"
+
+
+def test_min_goroutines_is_checked() -> None:
+    with pytest.raises(
+        RuleError, match=re.escape("rule[0].min_goroutines: must be a whole number, at least 1")
+    ):
+        RuleSet.from_toml('[[rule]]\nid = "x"\ncause = "c"\nfix = "f"\nmin_goroutines = 0', "r")

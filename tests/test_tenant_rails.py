@@ -33,6 +33,7 @@ from leakpatrol.api import (
     parse_spec,
 )
 from leakpatrol.cli import build_parser
+from leakpatrol.cli import cluster as cli_cluster
 from leakpatrol.cli import main as cli_main
 from leakpatrol.controller.ports import LedgerConflict, LedgerEntry
 from leakpatrol.controller.remediation import Remediator, budget, rails, state
@@ -567,6 +568,7 @@ def operator_options(monkeypatch: pytest.MonkeyPatch, *argv: str, **env: str) ->
         seen.append(opts)
 
     monkeypatch.setattr(runtime_main, "run_operator", started)
+    monkeypatch.setattr(cli_cluster, "kubeconfig_checked", lambda *_: None)  # no cluster is dialled
     args = build_parser().parse_args(["operator", *argv])
     args.run(args)
     return seen[0]

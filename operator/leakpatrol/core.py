@@ -27,6 +27,7 @@ always our word, a `leakpatrol.reasons.Reason`, shown in conditions and Events::
     │   ├── RuleError               diagnose.rules: a rule file or a user rule is invalid
     │   ├── PatternError            diagnose.patterns: a rule's pattern does not compile in RE2
     │   ├── EvidenceNotSaved        controller.remediation.evidence: profiles not saved before acting
+    │   ├── CliError                cli.exits: an expected failure of the CLI, one line and its exit code
     │   └── ProfileError            profiles.errors: load() refused these bytes
     │       ├── NotAProfileError        no pprof format we know
     │       ├── DecompressionError      a corrupt gzip stream

@@ -2,7 +2,12 @@
 
 Names: `<unix>.goroutine.pb.gz` (debug=0), `<unix>.goroutine.txt` (debug=1; debug=0 wins when both
 exist for a time), `<unix>.heap.pb.gz`, `<unix>.goroutineleak.pb.gz|.txt`, `final.goroutineleak.txt`
-(taken at the last sample's time) and `pod.json` {"pod_start": <unix>, "container_restarts": <n>}.
+(taken at the last sample's time), `pod.json` {"pod_start": <unix>, "container_restarts": <n>}
+and `recording.json` (written by `leakpatrol record`: "process_start", "recording_start", what is
+missing).
+
+Where the warm-up counts from, best first: `pod.json`'s pod start; the process start the recorder
+read from the target; when the recording began; else the first sample. `start_from` says which.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from leakpatrol.core import Permanent
 from leakpatrol.detect.evaluator import PodIdentity, Sample
@@ -20,6 +26,11 @@ from leakpatrol.reasons import Reason
 
 _NAME = re.compile(r"^(?P<t>\d+)\.(?P<kind>goroutine|heap|goroutineleak)\.(?P<ext>pb\.gz|txt)$")
 _PREFERENCE = {"pb.gz": 0, "txt": 1}  # debug=0 carries the runtime frames that name the wait kind
+FINAL_LEAK = "final.goroutineleak.txt"
+
+
+def is_series_file(name: str) -> bool:
+    return bool(_NAME.match(name)) or name in (FINAL_LEAK, "pod.json")
 
 
 class SeriesError(Permanent, ValueError):
@@ -34,12 +45,15 @@ class SeriesDir:
     files: dict[int, dict[str, Path]] = field(default_factory=dict)  # time -> kind -> best file
     final_leak: Path | None = None
     pod: PodIdentity | None = None
+    start_from: str = ""  # where the warm-up counts from, in words
+    missing: int = 0  # profiles the recorder could not fetch (recording.json)
     skipped: list[str] = field(default_factory=list)  # "file: reason" for files that did not load
+    loaded: int = 0  # samples replayed with at least one profile
 
     @classmethod
     def open(cls, path: Path) -> SeriesDir:
         if not path.is_dir():
-            raise SeriesError(f"{path}: not a directory")
+            raise SeriesError(f"{path}: not a directory" if path.exists() else f"{path}: no such directory")
         series = cls(path)
         chosen: dict[tuple[int, str], str] = {}
         for entry in sorted(path.iterdir()):
@@ -51,20 +65,51 @@ class SeriesDir:
                 continue
             chosen[key] = m["ext"]
             series.files.setdefault(key[0], {})[key[1]] = entry
-        final = path / "final.goroutineleak.txt"
+        final = path / FINAL_LEAK
         series.final_leak = final if final.exists() else None
-        series.pod = _read_pod(path / "pod.json")
         if not series.files:
-            raise SeriesError(f"{path}: no profiles named <unix-seconds>.<goroutine|heap>.<pb.gz|txt>")
+            raise SeriesError(
+                f"{path}: no profiles named <unix-seconds>.<goroutine|heap>.<pb.gz|txt> "
+                "(leakpatrol record writes them)"
+            )
+        series._start()
         return series
 
+    def _start(self) -> None:
+        pod = _read_pod(self.path / "pod.json")
+        recording = _read_recording(self.path / "recording.json")
+        if recording is not None:
+            missing = recording.get("missing")
+            self.missing = len(missing) if isinstance(missing, list) else 0
+        if pod is not None and pod.started_at is not None:
+            self.pod, self.start_from = pod, "the pod's start (pod.json)"
+            return
+        first = float(min(self.files))
+        restarts = pod.restarts if pod is not None else 0
+        started, self.start_from = first, "the first sample (no pod.json or recording.json)"
+        if recording is not None and _number(recording.get("process_start")):
+            started = float(recording["process_start"])
+            self.start_from = (
+                f"the process start (recording.json, from {recording.get('process_start_from')})"
+            )
+        elif recording is not None and _number(recording.get("recording_start")):
+            started = float(recording["recording_start"])
+            self.start_from = "the first sample (recording.json: the process start was not known)"
+        elif pod is not None:
+            self.start_from = "the first sample (pod.json has no pod_start)"
+        self.pod = PodIdentity(started_at=started, restarts=restarts)
+
     def samples(self) -> Iterator[Sample]:
-        """Samples in time order, loaded one at a time so a long series never sits in memory."""
+        """Samples in time order, loaded one at a time so a long series never sits in memory. A
+        time whose every file failed to load is no sample: it is in `skipped`, not counted."""
         times = sorted(self.files)
         for t in times:
             loaded = {kind: self._load(p) for kind, p in self.files[t].items()}
             if t == times[-1] and self.final_leak is not None:
                 loaded.setdefault("goroutineleak", self._load(self.final_leak))
+            if not any(loaded.values()):
+                continue
+            self.loaded += 1
             yield Sample(float(t), loaded.get("goroutine"), loaded.get("heap"), loaded.get("goroutineleak"))
 
     def _load(self, path: Path) -> Profile | None:
@@ -73,6 +118,10 @@ class SeriesDir:
         except ProfileError as exc:
             self.skipped.append(f"{path.name}: {exc}")
             return None
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def _read_pod(path: Path) -> PodIdentity | None:
@@ -84,7 +133,19 @@ def _read_pod(path: Path) -> PodIdentity | None:
             started_at=float(raw["pod_start"]) if raw.get("pod_start") is not None else None,
             restarts=int(raw.get("container_restarts", 0)),
         )
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise SeriesError(
             f'{path}: expected {{"pod_start": <unix>, "container_restarts": <n>}}: {exc}'
         ) from exc
+
+
+def _read_recording(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        raw = json.loads(path.read_text())
+    except ValueError as exc:
+        raise SeriesError(f"{path}: not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SeriesError(f"{path}: expected an object as leakpatrol record writes it")
+    return raw

@@ -4,5 +4,5 @@ import sys
 
 from leakpatrol.cli import main
 
-if __name__ == "__main__":  # importing the module (tools that walk the package) runs nothing
+if __name__ == "__main__":  # importing it (pkgutil.walk_packages does) must not run the CLI
     sys.exit(main())

@@ -13,10 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from leakpatrol.api.units import parse_quantity
 from leakpatrol.cli.args import duration
+from leakpatrol.cli.exits import CliError, Exit
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES
+from leakpatrol.kube.errors import KubeError
 from leakpatrol.profiles.parser import MAX_DECOMPRESSED, MAX_STACKS, ParseLimits
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -56,8 +60,52 @@ def _cluster_flags(p: argparse.ArgumentParser, every: str, only: str) -> None:
     scope = p.add_mutually_exclusive_group()
     scope.add_argument("--all-namespaces", action="store_true", help=every)
     scope.add_argument("--namespace", action="append", default=[], help=only)
-    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
-    p.add_argument("--context")
+    p.add_argument(
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG"),
+        help="kubeconfig file(s), ':'-separated (default: $KUBECONFIG, else ~/.kube/config, or the pod's "
+        "service account in a cluster)",
+    )
+    p.add_argument("--context", help="the kubeconfig context (default: its current-context)")
+
+
+def kubeconfig_checked(kubeconfig: str | None, context: str | None) -> None:
+    """Fail in one line, naming the path, when no kubeconfig can be read: the official loader
+    would say "Invalid kube-config file. No configuration found." without saying which."""
+    from leakpatrol.kube.connection import SERVICE_ACCOUNT_DIR  # noqa: PLC0415 - aiohttp is heavy
+
+    in_pod = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (SERVICE_ACCOUNT_DIR / "token").is_file()
+    if kubeconfig is None and context is None and in_pod:
+        return  # the service account
+    paths = [p for p in (kubeconfig or "~/.kube/config").split(os.pathsep) if p]
+    readable = []
+    for path in paths:
+        full = Path(path).expanduser()
+        if not full.exists():
+            continue
+        if not full.is_file() or not os.access(full, os.R_OK):
+            raise CliError(Exit.CLUSTER, f"kubeconfig {path}: not a readable file")
+        readable.append(full)
+    if not readable:
+        which = "--kubeconfig/$KUBECONFIG" if kubeconfig else "the default ~/.kube/config"
+        raise CliError(
+            Exit.CLUSTER,
+            f"kubeconfig {':'.join(paths)}: no such file ({which}; not in a pod either)",
+        )
+
+
+def _cluster_failure(exc: BaseException, kubeconfig: str | None) -> CliError | None:
+    """An expected failure to reach the cluster, in one line; None for anything else (a bug)."""
+    where = kubeconfig or "~/.kube/config"
+    if type(exc).__name__ == "ConfigException":  # the official loader's: bad file, no context, ...
+        return CliError(Exit.CLUSTER, f"kubeconfig {where}: {exc}")
+    if isinstance(exc, yaml.YAMLError):
+        return CliError(Exit.CLUSTER, f"kubeconfig {where}: not YAML: {exc}")
+    if isinstance(exc, KubeError):
+        return CliError(Exit.CLUSTER, f"the API server (kubeconfig {where}): {exc}")
+    if isinstance(exc, OSError) and exc.filename is None:  # TLS files load errors name theirs
+        return CliError(Exit.CLUSTER, f"the API server (kubeconfig {where}): {exc}")
+    return None
 
 
 def _operator_ha_flags(op: argparse.ArgumentParser) -> None:
@@ -155,7 +203,7 @@ def _operator_remediation_flags(op: argparse.ArgumentParser) -> None:
 
 def configure_operator(op: argparse.ArgumentParser) -> None:
     _cluster_flags(op, "watch every namespace (the default)", "watch this namespace (repeatable)")
-    _env_option(op, "--metrics-port", "8080", int)
+    _env_option(op, "--metrics-port", "8080", int, "serve /metrics, /healthz and /readyz here (0: off)")
     op.add_argument("--log-http", action="store_true", help="log every HTTP request (httpx at --log-level)")
     _env_option(
         op,
@@ -195,7 +243,13 @@ def configure_operator(op: argparse.ArgumentParser) -> None:
         int,
         "MiB of profile bodies held at once across every policy; a fetch over it is retried later",
     )
-    _env_option(op, "--log-level", "info", choices=["debug", "info", "warning", "error"])
+    _env_option(
+        op,
+        "--log-level",
+        "info",
+        help="the operator's log level",
+        choices=["debug", "info", "warning", "error"],
+    )
     op.set_defaults(run=cmd_operator)
 
 
@@ -236,7 +290,18 @@ def cmd_operator(a: argparse.Namespace) -> int:
         remediation_min_growth_heap=a.remediation_min_growth_heap,
         remediation_tenant_resume=a.remediation_tenant_resume,
     )
-    asyncio.run(run_operator(opts))
+    try:  # the admin's settings are checked before anything is dialled: a usage error
+        opts.admin()
+    except ValueError as exc:
+        raise CliError(Exit.USAGE, str(exc)) from None
+    kubeconfig_checked(a.kubeconfig, a.context)
+    try:
+        asyncio.run(run_operator(opts))
+    except Exception as exc:
+        failure = _cluster_failure(exc, a.kubeconfig)
+        if failure is None:
+            raise
+        raise failure from None
     return 0
 
 
@@ -253,5 +318,12 @@ def cmd_release_finalizers(a: argparse.Namespace) -> int:
     logging.basicConfig(level="INFO", format=_LOG_FORMAT)
     home = a.home_namespace or own_namespace()
     release = Release(home, a.deployment or None, tuple(a.namespace))
-    asyncio.run(run_release(release, a.kubeconfig, a.context))
+    kubeconfig_checked(a.kubeconfig, a.context)
+    try:
+        asyncio.run(run_release(release, a.kubeconfig, a.context))
+    except Exception as exc:
+        failure = _cluster_failure(exc, a.kubeconfig)
+        if failure is None:
+            raise
+        raise failure from None
     return 0

@@ -31,3 +31,12 @@ class DetectionConfig(BaseModel):
     top_groups: int = Field(24, ge=1, description="Groups tracked individually; the rest share 'other'.")
     culprit_share: float = Field(0.8, gt=0, le=1, description="Groups covering this share of growth.")
     allowlist: tuple[str, ...] = Field((), description="Signature substrings that are known-static.")
+
+
+# Named presets: the CLI's `analyze --preset`. The defaults are a LeakPolicy's. `ci` is for a load
+# test in CI, 10-20 minutes sampled every 3-10 s (README "In CI" has its verdicts on the corpus run
+# at that scale): a window longer than any such run, so growth that follows the load is never
+# confirmed within it (a run is too short to see a ramp turn); a minute of warm-up; 24 samples
+# before a verdict, so one fill-and-clear cycle of a cache (20 samples in the corpus) is no trend.
+CI = DetectionConfig(window_seconds=3600, warmup_seconds=60, min_samples=24)
+PRESETS: dict[str, DetectionConfig] = {"default": DetectionConfig(), "ci": CI}

@@ -21,6 +21,12 @@ class ReplayVerdict:
     samples: int
     totals: list[float] = field(default_factory=list)  # goroutine totals, for a sparkline
     flagged_at: list[float] = field(default_factory=list)  # every time any signal was raised
+    last: tuple[Signal, ...] = ()  # the signals of the last evaluation (confirmed or suspected)
+
+    @property
+    def suspected(self) -> tuple[Signal, ...]:
+        """Raised at the end but never confirmed: what `--fail-on suspected` also fails on."""
+        return tuple(s for s in self.last if s.state is LeakState.SUSPECTED) if not self.signals else ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +55,7 @@ def replay(
         evaluated = evaluated or ev.evaluated
         if ev.signals:
             result.flagged_at.append(ev.time)
+        result.last = ev.signals
         now_confirmed = tuple(s for s in ev.signals if s.state is LeakState.CONFIRMED)
         if now_confirmed:
             confirmed = now_confirmed

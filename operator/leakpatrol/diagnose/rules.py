@@ -7,6 +7,9 @@ One stack, one rule: the goroutine profile and the goroutineleak profile carry t
 a rule written for either goroutine signal applies on both. A rule may also look at the group's
 lockstep partners (groups growing with it, e.g. a connection's readLoop, writeLoop and the caller
 waiting on it): `partner_frames` / `not_partner_frames` judge the whole set, not one member.
+
+`min_goroutines` is for a single snapshot (`leakpatrol diagnose`): a rule about goroutines piling
+up (a pool per request) does not describe a group of one, as every group of a deadlock dump is.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ _KNOWN_KEYS = {
     "not_frames",
     "partner_frames",
     "not_partner_frames",
+    "min_goroutines",
 }
 _REQUIRED = {"id", "cause", "fix"}
 _SIGNALS = {"goroutines", "heap", "goroutineleak"}
@@ -60,6 +64,7 @@ class Rule:
     not_leaf: Pattern | None = None
     partner_frames: tuple[Pattern, ...] = ()
     not_partner_frames: tuple[Pattern, ...] = ()
+    min_goroutines: int = 1  # in one snapshot, the group must hold this many for the rule to say so
 
     def applies_to(self, signal: str) -> bool:
         if signal in self.signals:
@@ -72,10 +77,14 @@ class Rule:
         wait_kind: str,
         functions: Sequence[str],
         partners: Sequence[Sequence[str]] = (),
+        count: int | None = None,
     ) -> bool:
         """`functions`: the user frames' function names, leaf first; `partners`: the same for each
-        group growing in lockstep with this one (empty when unknown)."""
+        group growing in lockstep with this one (empty when unknown); `count`: the goroutines of a
+        group seen in one snapshot (None: a growing group, where counts are not the point)."""
         if not self.applies_to(signal):
+            return False
+        if count is not None and count < self.min_goroutines:
             return False
         if not self._partners_match(partners):
             return False
@@ -136,6 +145,9 @@ def rule_from_mapping(raw: Mapping[str, Any], where: str) -> Rule:
     priority = raw.get("priority", 50)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise RuleError(f"{where}.priority: must be an integer")
+    least = raw.get("min_goroutines", 1)
+    if not isinstance(least, int) or isinstance(least, bool) or least < 1:
+        raise RuleError(f"{where}.min_goroutines: must be a whole number, at least 1")
     leaf, not_leaf = raw.get("leaf"), raw.get("not_leaf")
 
     def patterns(key: str) -> tuple[Pattern, ...]:
@@ -157,6 +169,7 @@ def rule_from_mapping(raw: Mapping[str, Any], where: str) -> Rule:
         not_leaf=None if not_leaf is None else _compile(f"{where}.not_leaf", not_leaf),
         partner_frames=patterns("partner_frames"),
         not_partner_frames=patterns("not_partner_frames"),
+        min_goroutines=least,
     )
 
 
@@ -192,8 +205,9 @@ class RuleSet:
         wait_kind: str,
         functions: Sequence[str],
         partners: Sequence[Sequence[str]] = (),
+        count: int | None = None,
     ) -> Rule | None:
-        return next((r for r in self.rules if r.matches(signal, wait_kind, functions, partners)), None)
+        return next((r for r in self.rules if r.matches(signal, wait_kind, functions, partners, count)), None)
 
     @property
     def ids(self) -> set[str]:

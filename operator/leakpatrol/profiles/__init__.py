@@ -9,7 +9,7 @@ from leakpatrol.profiles.errors import (
     ProfileTooLargeError,
     TruncatedProfileError,
 )
-from leakpatrol.profiles.loader import load
+from leakpatrol.profiles.loader import load, load_all
 from leakpatrol.profiles.model import (
     Frame,
     HeapValues,
@@ -36,4 +36,5 @@ __all__ = [
     "TruncatedProfileError",
     "WaitKind",
     "load",
+    "load_all",
 ]

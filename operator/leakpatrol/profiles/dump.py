@@ -9,7 +9,8 @@
     \t/src/main.go:117 +0x25
 
 The runtime cuts the dump at 64 MiB without a word, so an incomplete last block is dropped
-and the profile is marked `truncated` instead of failing.
+and the profile is marked `truncated` instead of failing. Lines after the last goroutine that are
+no part of a stack (a SIGQUIT's register dump, `exit status 2`) do not make it look cut.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 from leakpatrol.profiles.errors import MalformedProfileError, ProfileTooLargeError, TruncatedProfileError
 from leakpatrol.profiles.groups import GroupBuilder, Stack, is_count, make_stack
 from leakpatrol.profiles.model import Frame, Profile, ProfileFormat, ProfileKind, WaitKind
-from leakpatrol.profiles.paste import is_file_line
+from leakpatrol.profiles.paste import is_file_line, is_stack_line
 from leakpatrol.profiles.waits import reason_wait_kind
 
 STAGE = "debug=2"
@@ -114,19 +115,45 @@ def _body(body: str) -> tuple[tuple[Frame, ...], str | None, tuple[Frame, ...]]:
     return tuple(frames), created_by, tuple(ancestors or ())
 
 
-def _complete_blocks(text: str, raw_size: int) -> tuple[list[str], bool]:
+def _complete_blocks(text: str, raw_size: int) -> tuple[list[str], bool, int]:
     """Split into blocks; drop a last block the runtime cut off (not ending in a whole file
-    line). A paste that lost only the final newline is complete."""
+    line). A paste that lost only the final newline is complete; lines after the last goroutine's
+    stack that are no part of one are left out (their count is returned), not taken for a cut."""
     blocks = text.split("\n\n")
     if not blocks[-1].strip():
         blocks.pop()
+    trailing = _trailing_text(blocks)
     last_line = blocks[-1].rstrip("\n").rpartition("\n")[2] if blocks else ""
     complete = last_line.startswith("\t") and is_file_line(last_line[1:])
-    # A dump of exactly the runtime's limit was cut even if the cut fell on a line boundary.
     cut = raw_size >= RUNTIME_CUT or not complete
     if cut and blocks:
         blocks.pop()
-    return blocks, cut
+    return blocks, cut, trailing
+
+
+def _trailing_text(blocks: list[str]) -> int:
+    """Leave out lines after the last goroutine's stack that are no part of one, when what is left
+    ends in a whole file line; the number left out (0: nothing changed, the block may be cut)."""
+    kept = list(blocks)
+    dropped = 0
+    while kept:
+        lines = kept[-1].rstrip("\n").split("\n")
+        while lines and not _in_stack(lines[-1]):
+            lines.pop()
+            dropped += 1
+        if lines:
+            kept[-1] = "\n".join(lines)
+            break
+        kept.pop()
+    last_line = kept[-1].rpartition("\n")[2] if kept else ""
+    if not dropped or not (last_line.startswith("\t") and is_file_line(last_line[1:])):
+        return 0
+    blocks[:] = kept
+    return dropped
+
+
+def _in_stack(line: str) -> bool:
+    return line.startswith(("\t", "goroutine ")) or is_stack_line(line.strip())
 
 
 def _count_distinct(blocks: list[str]) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
@@ -153,7 +180,7 @@ def _line_of(blocks: list[str], index: int) -> int:
 
 
 def parse(text: str, *, raw_size: int, max_samples: int, notes: tuple[str, ...] | list[str] = ()) -> Profile:
-    blocks, truncated = _complete_blocks(_ARGS.sub("", text), raw_size)
+    blocks, truncated, trailing = _complete_blocks(_ARGS.sub("", text), raw_size)
     if not blocks:  # never "0 goroutines" for text that holds a goroutine header
         raise TruncatedProfileError("debug=2 dump ends inside its first goroutine record")
     if len(blocks) > max_samples:
@@ -177,6 +204,7 @@ def parse(text: str, *, raw_size: int, max_samples: int, notes: tuple[str, ...] 
         builder.add(stack, n, created_by=created_by, minutes=minutes * n, labels=labels, ancestors=ancestors)
     warnings = (
         *notes,
+        *([f"{trailing} line(s) after the last goroutine left out: no part of a stack"] if trailing else []),
         *(["the dump was cut: its last, incomplete goroutine is left out"] if truncated else []),
     )
     return Profile(

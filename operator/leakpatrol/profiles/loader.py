@@ -9,6 +9,7 @@ resource is bounded: decompressed size, sample count, frame volume.
 from __future__ import annotations
 
 import gc
+import re
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ from leakpatrol.profiles.errors import (
 from leakpatrol.profiles.model import Profile, ProfileFormat
 
 GZIP_MAGIC = b"\x1f\x8b"
+# A debug=1 header at the start of a line: a second one starts a second snapshot.
+_HEADER_LINE = re.compile(r"^(?:goroutine|goroutineleak) profile: total [0-9]", re.MULTILINE)
 _TEXT_PREFIXES = tuple(h.encode() for h in text.HEADERS)
 # Stage of the error that wraps an exception no parser anticipated: a bug, never expected.
 UNEXPECTED_STAGE = "unexpected"
@@ -34,8 +37,17 @@ UNEXPECTED_STAGE = "unexpected"
 def load(data: bytes, *, max_decompressed_bytes: int = 64 << 20, max_samples: int = 500_000) -> Profile:
     """Parse any Go goroutine / goroutineleak / heap profile (debug=0, 1 or 2) into one `Profile`.
 
-    Raises only `ProfileError` subclasses, whatever the input.
+    Raises only `ProfileError` subclasses, whatever the input. Text holding several debug=1
+    snapshots (pasted one after the other) gives the last, with a warning; `load_all` gives each.
     """
+    return load_all(data, max_decompressed_bytes=max_decompressed_bytes, max_samples=max_samples)[-1]
+
+
+def load_all(
+    data: bytes, *, max_decompressed_bytes: int = 64 << 20, max_samples: int = 500_000
+) -> list[Profile]:
+    """Every snapshot in the data, oldest first: one, unless debug=1 text holds several
+    `goroutine profile: total N` headers (each is read; the last one's warnings say so)."""
     try:
         raw = data if isinstance(data, bytes) else bytes(data)
         with _gc_paused():
@@ -61,15 +73,15 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load(data: bytes, cap: int, max_samples: int) -> Profile:
+def _load(data: bytes, cap: int, max_samples: int) -> list[Profile]:
     if data.startswith(GZIP_MAGIC):
         data = gunzip(data, cap)
     elif len(data) > cap:
         raise ProfileTooLargeError(f"{len(data)} bytes, over the cap of {cap}")
     if data.startswith(_TEXT_PREFIXES) or _is_count_line(data):
-        return _text(data, ProfileFormat.TEXT, max_samples)
+        return _snapshots(data.decode("utf-8", "replace"), len(data), max_samples, None)
     if _is_dump(data):
-        return _text(data, ProfileFormat.DUMP, max_samples)
+        return [_text(data.decode("utf-8", "replace"), len(data), ProfileFormat.DUMP, max_samples)]
     if data.startswith(b"heap profile:"):
         raise NotAProfileError("heap debug=1 text is not supported: fetch the heap profile with debug=0")
     if not data.strip():
@@ -78,28 +90,52 @@ def _load(data: bytes, cap: int, max_samples: int) -> Profile:
     # prefix or indentation, and would otherwise be read as (garbage) protobuf.
     if paste.looks_like_text(data):
         return _pasted(data.decode("utf-8", "replace"), len(data), max_samples)
-    return proto.parse(proto.decode(data), max_samples=max_samples, raw=data)
+    return [proto.parse(proto.decode(data), max_samples=max_samples, raw=data)]
 
 
-def _text(data: bytes, fmt: ProfileFormat, max_samples: int) -> Profile:
-    """Well-formed text takes the strict parser straight away; what it refuses gets one more
-    chance after `paste.clean` (whitespace, prefixes), and that error stands if both fail."""
-    decoded = data.decode("utf-8", "replace")
+def _text(decoded: str, raw_size: int, fmt: ProfileFormat, max_samples: int) -> Profile:
+    """Well-formed text takes the strict parser straight away; what it refuses (or finds cut in
+    its first record) gets one more chance after `paste.clean` (whitespace, prefixes), and that
+    error stands if both fail."""
     try:
-        return _parse(fmt, decoded, len(data), max_samples, [])
-    except MalformedProfileError as strict:
+        return _parse(fmt, decoded, raw_size, max_samples, [])
+    except (MalformedProfileError, TruncatedProfileError) as strict:
         try:
             fmt, cleaned, notes = paste.clean(decoded)
         except ProfileError:
             raise strict from None
         if cleaned.rstrip("\n") == decoded.rstrip("\n"):
             raise
-        return _parse(fmt, cleaned, len(data), max_samples, notes)
+        return _parse(fmt, cleaned, raw_size, max_samples, notes)
 
 
-def _pasted(decoded: str, raw_size: int, max_samples: int) -> Profile:
+def _pasted(decoded: str, raw_size: int, max_samples: int) -> list[Profile]:
     fmt, cleaned, notes = paste.clean(decoded)
-    return _parse(fmt, cleaned, raw_size, max_samples, notes)
+    if fmt is ProfileFormat.TEXT:
+        return _snapshots(cleaned, raw_size, max_samples, notes)
+    return [_parse(fmt, cleaned, raw_size, max_samples, notes)]
+
+
+def _snapshots(decoded: str, raw_size: int, max_samples: int, notes: list[str] | None) -> list[Profile]:
+    """debug=1 text, split where a `goroutine profile: total N` header starts a further snapshot
+    (two fetches pasted one after the other); each is read as its own profile."""
+    starts = [m.start() for m in _HEADER_LINE.finditer(decoded)]
+    if len(starts) < 2:
+        return [_one_text(decoded, raw_size, max_samples, notes)]
+    starts[0] = 0  # whatever precedes the first header (blank lines) goes with it
+    parts = [decoded[a:b] for a, b in zip(starts, [*starts[1:], len(decoded)], strict=True)]
+    profiles = [_one_text(part, raw_size, max_samples, notes) for part in parts]
+    totals = ", ".join(str(p.total) for p in profiles)
+    said = f"{len(profiles)} snapshots in this paste (totals {totals}), each read: this is the last"
+    last = profiles[-1]
+    last.warnings = (*last.warnings, said)
+    return profiles
+
+
+def _one_text(decoded: str, raw_size: int, max_samples: int, notes: list[str] | None) -> Profile:
+    if notes is None:  # straight from the bytes: the strict parser first
+        return _text(decoded, raw_size, ProfileFormat.TEXT, max_samples)
+    return _parse(ProfileFormat.TEXT, decoded, raw_size, max_samples, list(notes))
 
 
 def _parse(fmt: ProfileFormat, decoded: str, raw_size: int, max_samples: int, notes: list[str]) -> Profile:

@@ -178,6 +178,9 @@ class StackGroup:
     # debug=2 under GODEBUG=tracebackancestors=N: the creator's stack when it started this
     # goroutine ("[originating from goroutine N]:"), leaf first; context only, not in the signature.
     ancestors: tuple[Frame, ...] = ()
+    # debug=1 goroutineleak with the wait kind unknown: the kinds its hidden runtime frames allow
+    # (counted from the record's PCs): a select, or a channel send or receive. Empty otherwise.
+    wait_candidates: tuple[WaitKind, ...] = ()
 
     @property
     def size(self) -> int:

@@ -2,7 +2,12 @@
 
 Dumps posted in issue threads and log pipelines arrive with CRLF line ends, tabs turned into
 spaces or into rsyslog's `#011`, a lost leading `#`, indentation, preamble text, and a log prefix
-(timestamp, syslog or journald fields) before every line. `clean` finds the format by content (the
+(timestamp, syslog or journald fields) before every line. Dumps lifted from test output carry a
+prefix on each goroutine's header only (`    x_test.go:12: Found leaked goroutine: goroutine 7
+[…]:`) and other lines between the records (`--- FAIL`, `exit status 2`, a SIGQUIT's register
+dump); goleak writes each record as `[Goroutine 7 in state chan send, with main.f on top of the
+stack:` and its frames, without the runtime's header. debug=1 records may have lost the blank
+lines between them. `clean` finds the format by content (the
 first line that holds a record start, not the first byte), strips a prefix that every line
 carries, and rewrites each line into the canonical form, one output line per input line, so an
 error still names the line people see. It only runs when the strict parsers refused the text or
@@ -29,7 +34,12 @@ _HEAD_CHARS = 400  # …and this many characters into its line
 _ANCHOR = re.compile(
     r"(?P<text>goroutine(?:leak)? profile: total [0-9]|[0-9]+ @ 0x[0-9a-f])"
     r"|(?P<dump>goroutine [0-9]+ (?:gp=0x[0-9a-f]+ m=[0-9a-z]+ (?:mp=[0-9a-z]+ )?)?\[)"
+    r"|(?P<goleak>\[?Goroutine [0-9]+ in state )"
 )
+_DUMP_HEADER = re.compile(
+    r"goroutine [0-9]+ (?:gp=0x[0-9a-f]+ m=[0-9a-z]+ (?:mp=[0-9a-z]+ )?)?\[[^\]]*\][^:]*(?:\{.*\})?:$"
+)
+_GOLEAK_TAIL = " on top of the stack:"
 _COUNT_LINE = re.compile(r"[0-9]+ @")
 _PREFIX_TOKENS = re.compile(r"[0-9]+|[ \t]+|.", re.DOTALL)
 _TEXT_HEADERS = ("goroutine profile: total ", "goroutineleak profile: total ")
@@ -65,9 +75,9 @@ def clean(text: str) -> tuple[ProfileFormat, str, list[str]]:
     prefix = lines[index][: match.start()]
     if prefix.strip():
         lines = _strip_prefix(lines, index, prefix, notes)
-    if match.group("dump"):
-        return ProfileFormat.DUMP, _dump_text(lines), notes
-    return ProfileFormat.TEXT, "\n".join(map(_text_line, lines)), notes
+    if match.group("dump") or match.group("goleak"):
+        return ProfileFormat.DUMP, _dump_text(lines, notes), notes
+    return ProfileFormat.TEXT, _text_lines(lines, notes), notes
 
 
 def _anchor(lines: list[str]) -> tuple[int, re.Match[str]]:
@@ -125,24 +135,87 @@ def _text_line(line: str) -> str:
     return s
 
 
-def _dump_text(lines: list[str]) -> str:
-    """debug=2 in canonical form: file lines tab-indented, nothing else indented, one blank line
-    before every goroutine header (pastes lose them or add more). Not line for line: blank lines
-    move, so an error's line number counts the cleaned text."""
+def _text_lines(lines: list[str], notes: list[str]) -> str:
+    """debug=1 in canonical form, line for line, except that a record starting right under the
+    previous one (the blank line between them lost) gets its blank line back."""
     out: list[str] = []
+    joined = 0
+    for line in map(_text_line, lines):
+        if _COUNT_LINE.match(line) and out and out[-1] and not out[-1].startswith(_TEXT_HEADERS):
+            out.append("")
+            joined += 1
+        out.append(line)
+    if joined:
+        notes.append(f"{joined} record(s) not separated by a blank line, read apart")
+    return "\n".join(out)
+
+
+def _dump_text(lines: list[str], notes: list[str]) -> str:
+    """debug=2 in canonical form: file lines tab-indented, nothing else indented, one blank line
+    before every goroutine header (pastes lose them or add more). A goleak record header becomes
+    the runtime's; text before a header on its line (a test's log prefix) is cut; lines between
+    or after records that are no part of a stack (test output, a register dump, goleak's closing
+    `]`) are left out, and the notes say so. Not line for line: blank lines move, so an error's
+    line number counts the cleaned text."""
+    out: list[str] = []
+    prefixed = other = 0
+    between = False  # after a record's last file line: other text there is no part of a stack
     for line in lines:
         s = line.strip()
         if not s:
             continue  # blank lines are placed by the headers below, exactly one each
-        if s.startswith("goroutine ") and _ANCHOR.match(s):
+        header = _header_line(s)
+        if header is not None:
+            prefixed += header != s and not s.startswith(("[Goroutine ", "Goroutine "))
             if out:
                 out.append("")
-            out.append(s)
+            out.append(header)
+            between = False
         elif is_file_line(s):
             out.append("\t" + s)
+            between = True
+        elif is_stack_line(s) or not between:
+            out.append(s)  # inside a record, a line that is no frame is the parser's to refuse
+            between = False
         else:
-            out.append(s)
+            other += 1
+    if prefixed:
+        notes.append(f"text before {prefixed} goroutine header(s) cut (a log prefix)")
+    if other:
+        notes.append(f"{other} line(s) between or after the goroutine records left out: no part of a stack")
     return "\n".join(out) + "\n"
+
+
+def _header_line(s: str) -> str | None:
+    """The runtime's `goroutine N [...]:` header in `s`, wherever it starts, or the one goleak's
+    `[Goroutine N in state S, with F on top of the stack:` stands for; None if `s` has neither."""
+    found = _ANCHOR.search(s, 0, _HEAD_CHARS)
+    if found is None or found.group("text"):
+        return None
+    if found.group("goleak"):
+        # goleak's Stack.String: "Goroutine <id> in state <state>, with <leaf> on top of the stack:"
+        head, _, state = s[found.start() :].partition(" in state ")
+        state, comma, _ = state.rpartition(", with ")
+        number = head.rpartition(" ")[2]
+        if not (comma and s.endswith(_GOLEAK_TAIL) and number.isdigit()):
+            return None
+        return f"goroutine {number} [{state}]:"
+    header = s[found.start() :]
+    return header if _DUMP_HEADER.match(header) else None
+
+
+_STACK_PREFIXES = ("created by ", "[originating from goroutine ", "...")
+
+
+def is_stack_line(s: str) -> bool:
+    """A line a goroutine's stack is made of, other than its header and file lines: a function
+    call `pkg.F(args)` (or one cut before its arguments end), `created by …`, an ancestor's
+    `[originating from goroutine N]:`, `...N frames elided...`. Go function names have a dot and
+    no blank (the runtime's `panic(...)` frame excepted); the arguments may have blanks."""
+    if s.startswith(_STACK_PREFIXES):
+        return True
+    name = s[: s.rfind("(")] if s.endswith(")") else s.partition("(")[0]
+    return bool(name) and " " not in name and "\t" not in name and ("." in name or name == "panic")
 
 
 def is_file_line(s: str) -> bool:

@@ -179,7 +179,49 @@ def parse(text: str, *, max_samples: int, notes: tuple[str, ...] | list[str] = (
     fast = _distinct_groups(lines, columns, starts, ends)
     groups, counted = fast if fast is not None else _merged_groups(lines, columns, starts, ends)
     warnings = (*notes, *_total_warnings(total, counted))
+    if kind is ProfileKind.GOROUTINELEAK:
+        _hidden_waits(lines, starts, groups)
     return Profile(kind, ProfileFormat.TEXT, groups, max(total or 0, counted), warnings=warnings)
+
+
+# Runtime frames debug=1 hides above the first frame it shows, for a goroutine the goroutineleak
+# profile proves blocked forever on a channel or select (sync waits show their hooks):
+# gopark + selectgo (or block, for `select {}`); gopark + chansend|chanrecv + chansend1|chanrecv1|2.
+_HIDDEN_WAITS = {
+    2: (WaitKind.SELECT, WaitKind.SELECT_NO_CASES),
+    3: (WaitKind.CHAN_SEND, WaitKind.CHAN_RECEIVE),
+}
+
+
+def _hidden_waits(lines: list[str], starts: list[int], groups: list[StackGroup]) -> None:
+    """Where the wait kind is unknown, what the count of hidden runtime PCs leaves it to be: each
+    record lists every PC (`N @ 0x… 0x…`) but prints frames from the first non-runtime one on, so
+    the PCs before that frame's (its PC + 1: the list holds return addresses) are the runtime's."""
+    hidden: dict[tuple[str, ...], set[int]] = {}
+    for start in starts:
+        pcs = lines[start].partition(" @ ")[2].split()
+        first = next((ln for ln in lines[start + 1 : start + 3] if ln.startswith("#\t0x")), None)
+        if first is None:
+            continue
+        functions: list[str] = []
+        for line in lines[start + 1 :]:
+            if not line:
+                break
+            function = _function(line) if line.startswith("#\t0x") else None
+            if function is not None and not is_runtime_function(function):
+                functions.append(function)
+        pc = first.split("\t", 2)[1]
+        try:
+            shown = pcs.index(hex(int(pc, 16) + 1))
+        except ValueError:
+            continue
+        hidden.setdefault(tuple(functions), set()).add(shown)
+    for g in groups:
+        if g.wait_kind is not WaitKind.UNKNOWN:
+            continue
+        counts = hidden.get(tuple(f.function for f in g.user_frames), set())
+        if len(counts) == 1:
+            g.wait_candidates = _HIDDEN_WAITS.get(counts.pop(), ())
 
 
 def _records(lines: list[str], start: int, max_samples: int) -> tuple[list[int], list[int]]:
@@ -220,7 +262,10 @@ def _distinct_groups(
     signatures = list(map(operator.add, map(SIGNATURE_PREFIX.__getitem__, waits), joined))
     if len(set(signatures)) != len(signatures):
         return None
-    frames = lazy_frames(columns.frames_of, spans, map(operator.lt, starts, ends))
+    # A record of its count line alone (a goroutine caught at goexit: `1 @ 0x490f41`) has no frames.
+    frames = lazy_frames(
+        columns.frames_of, spans, map(operator.lt, map(operator.add, starts, repeat(1)), ends)
+    )
     user = lazy_frames(columns.user_frames_of, spans, map(bool, joined))
     counts = list(map(int, numbers))
     return ordered(list(map(StackGroup, signatures, waits, frames, user, counts))), sum(counts)

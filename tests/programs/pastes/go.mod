@@ -1,0 +1,3 @@
+module pastes
+
+go 1.27
