@@ -52,9 +52,10 @@ import yaml
 
 from leakpatrol import metrics
 from leakpatrol.api.units import parse_quantity
+from leakpatrol.controller.capacity import SharedCapacity
 from leakpatrol.controller.collect.fairness import FairShare
 from leakpatrol.controller.ports import FetchOptions, ScanTarget
-from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
+from leakpatrol.controller.scanner import PolicyScanner
 from leakpatrol.core import (
     GLOBAL_FETCHES,
     MAX_PROFILE_BYTES,

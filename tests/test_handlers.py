@@ -10,7 +10,8 @@ import pytest
 from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
 
 from leakpatrol import metrics
-from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
+from leakpatrol.controller.capacity import SharedCapacity
+from leakpatrol.controller.scanner import PolicyScanner
 from leakpatrol.kube import errors
 from leakpatrol.runtime import failures
 from leakpatrol.runtime.handlers import scan_loop

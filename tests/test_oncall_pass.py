@@ -12,8 +12,9 @@ import pytest
 from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
 
 from leakpatrol import metrics
+from leakpatrol.controller.capacity import SharedCapacity
 from leakpatrol.controller.ports import ScanTarget
-from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
+from leakpatrol.controller.scanner import PolicyScanner
 from leakpatrol.kube import errors
 
 CORPUS = Path(__file__).parent / "corpus"

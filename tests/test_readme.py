@@ -21,7 +21,8 @@ from fakecluster import Clock, FakeCluster, running_pod
 from test_oncall_pass import FIRST_STAMP, server
 
 from leakpatrol.cli import main
-from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
+from leakpatrol.controller.capacity import SharedCapacity
+from leakpatrol.controller.scanner import PolicyScanner
 from leakpatrol.core import ObjectRef
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,10 +12,11 @@ from fakecluster import NO_FLOORS, POLICY, Clock, FakeCluster, running_pod, spec
 
 from leakpatrol import metrics
 from leakpatrol.api import parse_spec
+from leakpatrol.controller.capacity import SharedCapacity
 from leakpatrol.controller.ports import ScanTarget
 from leakpatrol.controller.remediation import evidence
 from leakpatrol.controller.remediation.admin import AdminPolicy
-from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
+from leakpatrol.controller.scanner import PolicyScanner
 from leakpatrol.core import Obj, ObjectRef
 from leakpatrol.detect.evaluator import PodIdentity
 from leakpatrol.kube import errors

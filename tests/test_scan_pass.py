@@ -11,9 +11,10 @@ import pytest
 from fakecluster import POLICY, Clock, FakeCluster, golden_server, running_pod, spec
 
 from leakpatrol import metrics
+from leakpatrol.controller.capacity import SharedCapacity
 from leakpatrol.controller.pacing import Pacing
 from leakpatrol.controller.ports import FetchOptions, ScanTarget
-from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
+from leakpatrol.controller.scanner import PolicyScanner
 from leakpatrol.detect import checkpoint
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.diagnose.rules import RuleSet

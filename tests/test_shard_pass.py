@@ -9,8 +9,9 @@ from __future__ import annotations
 from fakecluster import POLICY, Clock, FakeCluster, running_pod, spec
 from test_scan_pass import CORPUS, CORPUS_POD_START, FIRST_STAMP
 
+from leakpatrol.controller.capacity import SharedCapacity
 from leakpatrol.controller.ports import ScanTarget
-from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
+from leakpatrol.controller.scanner import PolicyScanner
 from leakpatrol.controller.shards.assignment import Assignment, shard_of
 from leakpatrol.kube import errors
 

@@ -35,13 +35,14 @@ from leakpatrol.api import (
 from leakpatrol.cli import build_parser
 from leakpatrol.cli import cluster as cli_cluster
 from leakpatrol.cli import main as cli_main
+from leakpatrol.controller.capacity import SharedCapacity
 from leakpatrol.controller.ports import LedgerConflict, LedgerEntry
 from leakpatrol.controller.remediation import Remediator, budget, rails, state
 from leakpatrol.controller.remediation.admin import AdminPolicy, Floors, parse_selector
 from leakpatrol.controller.remediation.budget import ClusterBudget
 from leakpatrol.controller.remediation.rails import selector_matches
 from leakpatrol.controller.report.status import status_body
-from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
+from leakpatrol.controller.scanner import PolicyScanner
 from leakpatrol.core import FindingBasis, LeakState, Obj, ObjectRef
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import Sample, TargetEvaluator

@@ -17,8 +17,9 @@ from harness import ROOT, Kubectl
 from support import deploy_services, namespace
 
 from kubesandbox import ThreadedSandbox
+from leakpatrol.controller.capacity import SharedCapacity
 from leakpatrol.controller.ports import EvidenceCapture
-from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
+from leakpatrol.controller.scanner import PolicyScanner
 from leakpatrol.core import ObjectRef
 from leakpatrol.kube import errors
 from leakpatrol.kube.connection import connect

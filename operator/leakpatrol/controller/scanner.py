@@ -15,24 +15,22 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from leakpatrol import metrics
-from leakpatrol.api import DetectionSpec, InvalidSpecError, LeakPolicySpec, Profiles, Targets, parse_spec
-from leakpatrol.controller.collect.fairness import FairShare
+from leakpatrol.api import DetectionSpec, InvalidSpecError, LeakPolicySpec, Profiles, parse_spec
+from leakpatrol.controller.capacity import SharedCapacity
 from leakpatrol.controller.collect.records import Backoff, TargetRecords
 from leakpatrol.controller.collect.sampling import Sampler
 from leakpatrol.controller.collect.series import SeriesStore
 from leakpatrol.controller.collect.targets import select_targets
 from leakpatrol.controller.pacing import Pacing
+from leakpatrol.controller.passmetrics import pass_gauges, target_gauges
 from leakpatrol.controller.passstate import PassState
 from leakpatrol.controller.ports import Cluster, ScanTarget, Unscannable
 from leakpatrol.controller.remediation import Remediator
-from leakpatrol.controller.remediation.admin import AdminPolicy
-from leakpatrol.controller.remediation.budget import ClusterBudget
-from leakpatrol.controller.report.gauges import finding_metrics
 from leakpatrol.controller.report.reporter import Reporter
 from leakpatrol.controller.report.status import ScanPass, status_body, suspended_status
 from leakpatrol.controller.report.words import selector_words
@@ -45,8 +43,6 @@ from leakpatrol.controller.verdict.rollout import RolloutMemory
 from leakpatrol.controller.verdict.rules import rules_for
 from leakpatrol.controller.verdict.workloads import WorkloadCache, pod_result, with_fleet_spread
 from leakpatrol.core import (
-    GLOBAL_FETCHES,
-    PER_POLICY_FETCHES,
     LeakpatrolError,
     ObjectRef,
     TargetGone,
@@ -55,35 +51,12 @@ from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import TargetEvaluator
 from leakpatrol.detect.signals import Evaluation
 from leakpatrol.diagnose.rules import RuleSet
-from leakpatrol.inflight import PROFILE_BUFFER_BYTES, ByteBudget
-from leakpatrol.profiles.parser import ProfileParser
 from leakpatrol.reasons import Reason
 
 log = logging.getLogger(__name__)
 
 INVALID_RECHECK_SECONDS = 60.0  # an invalid spec is re-read this often (an edit also wakes the daemon)
 T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class SharedCapacity:
-    """What every policy of one operator process shares: fetch slots (round-robin by namespace),
-    the per-policy cap on them, the profile parser with its worker pool (its workers too taken
-    round-robin by namespace), the budget of profile bytes held at once, and what the cluster
-    admin decided about remediation (where, how much, the floors) with its budget of actions."""
-
-    fetches: FairShare = field(default_factory=lambda: FairShare(GLOBAL_FETCHES))
-    per_policy: int = PER_POLICY_FETCHES
-    parser: ProfileParser = field(default_factory=ProfileParser)
-    buffer: ByteBudget = field(default_factory=lambda: ByteBudget(PROFILE_BUFFER_BYTES))
-    admin: AdminPolicy = field(default_factory=AdminPolicy)
-    # The parser's workers, in turn by namespace; sized after the parser's own pool.
-    workers: FairShare = field(init=False)
-    actions: ClusterBudget = field(init=False)  # admin.actions_per_hour, every policy together
-
-    def __post_init__(self) -> None:
-        self.workers = FairShare(max(1, self.parser.workers))
-        self.actions = ClusterBudget(self.admin.actions_per_hour)
 
 
 class PolicyScanner:
@@ -288,34 +261,20 @@ class PolicyScanner:
         record = self.targets.of(t.uid)
         labels = (self.namespace, self.policy.name, f"{workload.kind}/{workload.name}", t.name)
         p.gauged.add(labels[2:])
-        if record.goroutines is not None:
-            metrics.TARGET_GOROUTINES.labels(*labels).set(record.goroutines)
-        if record.heap is not None:
-            metrics.TARGET_HEAP_INUSE.labels(*labels).set(record.heap)
+        target_gauges(labels, record.goroutines, record.heap)
 
     def _pass_metrics(self, p: PassState) -> None:
         assert p.folded is not None
-        ns, name, status = self.namespace, self.policy.name, p.folded.status
         took = self.clock() - p.started
-        metrics.SCAN_SECONDS.labels(ns, name).observe(took)
-        metrics.TRACKED_TARGETS.labels(ns, name).set(len(self.evaluators))
-        metrics.POLICY_SUSPENDED.labels(ns, name).set(0)
-        if p.folded.speaks:  # the policy's counts and findings: from the replica that speaks for it
-            targets = status.targets or Targets()
-            for state, n in (
-                ("selected", targets.selected),
-                ("scanned", targets.scanned),
-                ("failing", targets.failing),
-            ):
-                metrics.POLICY_TARGETS.labels(ns, name, state).set(n)
-        keep = finding_metrics(ns, name, status.findings if p.folded.speaks else [], self.clock())
-        metrics.retain(
-            ns, name, {metrics.TARGET_GOROUTINES: p.gauged, metrics.TARGET_HEAP_INUSE: p.gauged, **keep}
+        tracked = len(self.evaluators)
+        now = self.clock()
+        pass_gauges(
+            self.namespace, self.policy.name, p.folded, gauged=p.gauged, tracked=tracked, took=took, now=now
         )
         log.info(
             "policy %s/%s: scanned %d of %d target(s), %d failing, %d leaking workload(s) in %.2fs",
-            ns,
-            name,
+            self.namespace,
+            self.policy.name,
             len(p.results),
             len(p.targets),
             len(p.failures),

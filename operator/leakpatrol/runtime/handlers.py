@@ -24,8 +24,9 @@ import kopf
 
 from leakpatrol import metrics
 from leakpatrol.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from leakpatrol.controller.capacity import SharedCapacity
 from leakpatrol.controller.ports import Cluster, EventIntent
-from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
+from leakpatrol.controller.scanner import PolicyScanner
 from leakpatrol.core import ObjectRef, Permanent, Temporary
 from leakpatrol.runtime.failures import FailureKind, PassFailure, classify
 from leakpatrol.runtime.health import Health

@@ -15,6 +15,7 @@ from aiohttp.web import AppRunner
 # kopf takes the identity as this NewType of str and exports it nowhere public; kopf is pinned exactly.
 from kopf._core.engines.peering import Identity
 
+from leakpatrol.controller.capacity import SharedCapacity
 from leakpatrol.controller.collect.fairness import FairShare
 from leakpatrol.controller.remediation.admin import (
     DEFAULT_ACTIONS_PER_HOUR,
@@ -22,7 +23,6 @@ from leakpatrol.controller.remediation.admin import (
     AdminPolicy,
     Floors,
 )
-from leakpatrol.controller.scanner import SharedCapacity
 from leakpatrol.controller.shards.assignment import DEFAULT_SHARDS
 from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES, ByteBudget

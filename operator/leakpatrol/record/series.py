@@ -1,182 +1,28 @@
-"""Record pprof profiles from a live Go target into files, one per sample and kind.
-
-The recorded series is what the CLI reads and what tests/corpus holds. Every sample is one
-`<stamp>.<kind>.<ext>` file in the destination directory:
-
-    <stamp>.goroutine.pb.gz     <path>/goroutine?debug=0 (gzipped profile.proto)
-    <stamp>.goroutine.txt       <path>/goroutine?debug=1 (with text=True, instead of the above)
-    <stamp>.heap.pb.gz          <path>/heap?debug=0 (post-GC inuse and alloc)
-    final.goroutineleak.txt     <path>/goroutineleak?debug=1, once (fetch_final_goroutineleak)
-    recording.json              when it began, the process start if the target said it, what is missing
-
-`<path>` is `/debug/pprof` unless told otherwise. `<stamp>` is unix seconds: the wall clock, or
-`stamp_start + i * stamp_step` for a time-dilated target (one second of real time standing for one
-minute of program time).
-
-The first sample must arrive whole (else the error is raised: a wrong URL, path or token would
-otherwise cost a whole recording of nothing); after it, a fetch that fails is recorded as missing
-in `recording.json` and the recording goes on. Responses are streamed with a byte cap, so a
-misbehaving target cannot make us buffer without bound; a file appears only once it is complete
-(written aside, then renamed).
-"""
+"""The recording loop: samples on a fixed grid, the first one whole (retried while the target is
+not ready), later failures recorded as missing, stopped early on request."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
-from leakpatrol import __version__
 from leakpatrol.core import Temporary
-from leakpatrol.kube.errors import FetchError, PprofNotExposed
-from leakpatrol.kube.fetch import fetch_profile
-
-__all__ = [
-    "DEFAULT_MAX_BYTES",
-    "DEFAULT_PATH",
-    "RECORDING_JSON",
-    "Missing",
-    "Recording",
-    "SampleResult",
-    "fetch_final_goroutineleak",
-    "read_process_start",
-    "record_series",
-    "sample_filename",
-    "save_profile",
-]
+from leakpatrol.kube.errors import FetchError
+from leakpatrol.record.fetching import DEFAULT_PATH, open_client, profile_request, read_process_start, save_profile
+from leakpatrol.record.files import DEFAULT_MAX_BYTES, Missing, Recording, SampleResult, sample_filename
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BYTES = 64 << 20  # debug=1 of 4k distinct stacks is ~4.5 MB; 64 MiB is far beyond sane
-DEFAULT_PATH = "/debug/pprof"
 RECORDABLE_KINDS = frozenset({"goroutine", "heap"})
-FINAL_GOROUTINELEAK = "final.goroutineleak.txt"
-RECORDING_JSON = "recording.json"
-# client_golang's process collector: the process's start, unix seconds (a float).
-PROCESS_START_METRIC = "process_start_time_seconds"
-_METRICS_MAX_BYTES = 4 << 20
 T = TypeVar("T")
-
-
-def sample_filename(stamp: int, kind: str, *, text: bool = False) -> str:
-    """The file name of one sample: `<stamp>.<kind>.pb.gz`, or `<stamp>.goroutine.txt` for text."""
-    if text and kind == "goroutine":
-        return f"{stamp}.goroutine.txt"
-    return f"{stamp}.{kind}.pb.gz"
-
-
-@dataclass(frozen=True, slots=True)
-class Missing:
-    """One profile of one sample that did not arrive, and why."""
-
-    time: int
-    kind: str
-    error: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"time": self.time, "kind": self.kind, "error": self.error}
-
-
-@dataclass(frozen=True, slots=True)
-class SampleResult:
-    """What one sample got: the files saved and the profiles missing (progress reports this)."""
-
-    index: int
-    count: int
-    time: int
-    saved: Mapping[str, Path]
-    missing: tuple[Missing, ...]
-
-
-@dataclass(slots=True)
-class Recording:
-    """A recording as `recording.json` keeps it. `process_start` is the target's own word (its
-    `process_start_time_seconds` metric) or None; `recording_start` is the first sample's stamp."""
-
-    url: str
-    interval_seconds: float
-    recording_start: float | None = None
-    process_start: float | None = None
-    process_start_from: str | None = None
-    planned: int = 0
-    samples: int = 0  # samples with at least one profile saved
-    missing: list[Missing] = field(default_factory=list)
-    ended: str = "recording"  # "complete" | "interrupted" once it is over
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "recorded_by": f"leakpatrol {__version__}",
-            "url": self.url,
-            "interval_seconds": self.interval_seconds,
-            "recording_start": self.recording_start,
-            "process_start": self.process_start,
-            "process_start_from": self.process_start_from,
-            "planned": self.planned,
-            "samples": self.samples,
-            "missing": [m.to_json() for m in self.missing],
-            "ended": self.ended,
-        }
-
-    def write(self, dest: Path) -> None:
-        _write_atomically(dest / RECORDING_JSON, (json.dumps(self.to_json(), indent=2) + "\n").encode())
-
-
-async def save_profile(
-    client: httpx.AsyncClient,
-    url: str,
-    path: Path,
-    *,
-    params: dict[str, str | int] | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-) -> int:
-    """GET `url` into `path` with the operator's own capped fetch. Returns the size written.
-
-    Raises leakpatrol.kube.errors.FetchError subclasses (TooLarge past `max_bytes`,
-    PprofNotExposed on a 404, ...). On any error no file is left behind.
-    """
-    full = str(httpx.URL(url, params=params or {}))
-    data = await fetch_profile(client, full, max_bytes=max_bytes, timeout=client.timeout)
-    await asyncio.to_thread(_write_atomically, path, data)
-    return len(data)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _profile_request(base_url: str, path: str, kind: str, text: bool) -> tuple[str, dict[str, str | int]]:
-    debug = 1 if text and kind == "goroutine" else 0
-    return f"{base_url.rstrip('/')}/{path.strip('/')}/{kind}", {"debug": debug}
-
-
-async def read_process_start(client: httpx.AsyncClient, url: str) -> float | None:
-    """`process_start_time_seconds` from a Prometheus text exposition at `url`, or None when the
-    target serves no such metric (no answer, another status, no such line)."""
-    try:
-        body = await fetch_profile(client, url, max_bytes=_METRICS_MAX_BYTES, timeout=client.timeout)
-    except FetchError:
-        return None
-    for line in body.decode("utf-8", "replace").splitlines():
-        name, _, value = line.partition(" ")
-        if name == PROCESS_START_METRIC:
-            with suppress(ValueError):
-                start = float(value.split()[0])
-                return start if start > 0 else None
-    return None
 
 
 async def record_series(
@@ -225,7 +71,7 @@ async def record_series(
     recording = Recording(
         url=f"{base_url.rstrip('/')}/{path.strip('/')}", interval_seconds=interval, planned=count
     )
-    async with _open_client(client, timeout, headers) as http:
+    async with open_client(client, timeout, headers) as http:
         if metrics_path and stamp_start is None:  # a dilated clock's stamps would not match it
             metrics_url = (
                 metrics_path
@@ -322,7 +168,7 @@ class _Sample:
     max_bytes: int
 
     async def one(self, kind: str) -> Path:
-        url, params = _profile_request(self.base_url, self.path, kind, self.text)
+        url, params = profile_request(self.base_url, self.path, kind, self.text)
         target = self.dest / sample_filename(self.stamp, kind, text=self.text)
         await save_profile(self.http, url, target, params=params, max_bytes=self.max_bytes)
         return target
@@ -366,50 +212,3 @@ class _Sample:
             if not await _wait_until(stop, loop.time() + retry, loop):
                 return None
             self.stamp = stamp()
-
-
-async def fetch_final_goroutineleak(
-    base_url: str,
-    dest: Path,
-    *,
-    timeout: float = 60.0,  # noqa: ASYNC109 - per HTTP request (httpx)
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    client: httpx.AsyncClient | None = None,
-    path: str = DEFAULT_PATH,
-    headers: Mapping[str, str] | None = None,
-) -> Path | None:
-    """Fetch the goroutineleak profile (debug=1) once into `dest/final.goroutineleak.txt`.
-
-    The endpoint runs a special GC on the target (tens of ms, more with many sync waiters), so
-    this is for the end of a recording, not every sample. Returns None, writing nothing, when
-    the target has no such profile (404: Go < 1.26 or the experiment off).
-    """
-    await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
-    target = dest / FINAL_GOROUTINELEAK
-    async with _open_client(client, timeout, headers) as http:
-        try:
-            await save_profile(
-                http,
-                f"{base_url.rstrip('/')}/{path.strip('/')}/goroutineleak",
-                target,
-                params={"debug": 1},
-                max_bytes=max_bytes,
-            )
-        except PprofNotExposed:
-            log.info("%s has no goroutineleak profile (404)", base_url)
-            return None
-    return target
-
-
-@asynccontextmanager
-async def _open_client(
-    given: httpx.AsyncClient | None, request_timeout: float, headers: Mapping[str, str] | None = None
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The caller's client as is, or one of our own (no proxies from the environment: targets are
-    pods; no redirects: a pprof endpoint has no business sending us to a login page)."""
-    if given is not None:
-        yield given
-        return
-    own = httpx.AsyncClient(timeout=request_timeout, trust_env=False, headers=dict(headers or {}))
-    async with own:
-        yield own

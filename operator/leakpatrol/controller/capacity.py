@@ -1,0 +1,33 @@
+"""`SharedCapacity`: what every policy of one operator process shares, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from leakpatrol.controller.collect.fairness import FairShare
+from leakpatrol.controller.remediation.admin import AdminPolicy
+from leakpatrol.controller.remediation.budget import ClusterBudget
+from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
+from leakpatrol.inflight import PROFILE_BUFFER_BYTES, ByteBudget
+from leakpatrol.profiles.parser import ProfileParser
+
+
+@dataclass(slots=True)
+class SharedCapacity:
+    """What every policy of one operator process shares: fetch slots (round-robin by namespace),
+    the per-policy cap on them, the profile parser with its worker pool (its workers too taken
+    round-robin by namespace), the budget of profile bytes held at once, and what the cluster
+    admin decided about remediation (where, how much, the floors) with its budget of actions."""
+
+    fetches: FairShare = field(default_factory=lambda: FairShare(GLOBAL_FETCHES))
+    per_policy: int = PER_POLICY_FETCHES
+    parser: ProfileParser = field(default_factory=ProfileParser)
+    buffer: ByteBudget = field(default_factory=lambda: ByteBudget(PROFILE_BUFFER_BYTES))
+    admin: AdminPolicy = field(default_factory=AdminPolicy)
+    # The parser's workers, in turn by namespace; sized after the parser's own pool.
+    workers: FairShare = field(init=False)
+    actions: ClusterBudget = field(init=False)  # admin.actions_per_hour, every policy together
+
+    def __post_init__(self) -> None:
+        self.workers = FairShare(max(1, self.parser.workers))
+        self.actions = ClusterBudget(self.admin.actions_per_hour)
