@@ -138,3 +138,14 @@ class Reason(StrEnum):
     INVALID_RESPONSE = "InvalidResponse", WARNING  # a 2xx answer that is not a JSON object
     RESPONSE_TOO_LARGE = "ResponseTooLarge", WARNING  # an answer over the client's size cap
     UPGRADE_FAILED = "UpgradeFailed", WARNING  # a refused websocket upgrade (port-forward)
+
+
+class Termination(StrEnum):
+    """How a container life ended: the kubelet's words (`containerStatuses[].lastState.terminated
+    .reason`), read from pods, and two of ours for ends the kubelet does not word."""
+
+    OOM_KILLED = "OOMKilled"  # the kernel's OOM killer, at the container's memory limit (exit 137)
+    ERROR = "Error"  # exited with a non-zero status (or a signal other than the OOM kill)
+    COMPLETED = "Completed"  # exited with status 0
+    DELETED = "Deleted"  # ours: the pod went away (a rollout, an eviction, a scale-down)
+    UNKNOWN = "Unknown"  # ours: it ended while nobody looked (several restarts between two passes)

@@ -48,9 +48,11 @@ class Signal:
     baseline: float
     current: float
     since: float  # unix time this signal was first flagged in the current streak
+    lives: int = 0  # container lives behind the verdict (detect.lives); 0: one life's window
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        across = {"lives": self.lives} if self.lives else {}
+        return across | {
             "kind": self.kind.value,
             "state": self.state.value,
             "culprit": self.culprit.to_json(),
