@@ -110,6 +110,9 @@ class Reason(StrEnum):
     EVICTION_BLOCKED = "EvictionBlocked", NORMAL  # a skip: the Eviction API answered 429 (a PDB)
     DECISION_FAILED = "DecisionFailed", WARNING  # a skip: an API error or doubt while deciding
     EVIDENCE_NOT_SAVED = "EvidenceNotSaved", WARNING  # a skip: the evidence could not be saved
+    # A skip: the workload is already restarting on its own (OOMKilled within the finding's
+    # window): a restart from us would only hide the leak once more; the fix is in the code.
+    OOM_LOOP = "OOMLoop", WARNING
     # A skip: an action written ahead (status.remediation.pending) is unresolved: whether it happened
     # is not known yet (its workload could not be read, or a request may be in flight), or it is not
     # recorded yet. Nothing acts until it is.

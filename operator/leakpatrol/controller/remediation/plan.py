@@ -1,8 +1,9 @@
 """The decision for one workload's leak, a pure function of the finding, the state, the spec and `now`.
 
     precheck(finding, state, spec, now)  the rails that need no API call, in order:
-        confirmed long enough → not suspended → not a recurrence (else Suspend) → kind supports the
-        action → cooldown → allowed window → maxActions per window → one workload at a time
+        confirmed long enough → not suspended → not a recurrence (else Suspend) → not already
+        OOM-looping → kind supports the action → cooldown → allowed window → maxActions per window
+        → one workload at a time
     on_workload(spec, kind, workload, pdbs)  the rails on what the API said (RolloutRestart only):
         fully available and not mid-rollout → every PDB selecting its pods allows a disruption
 
@@ -69,6 +70,7 @@ def precheck(f: Finding, st: RemediationStatus, spec: RemediationSpec, now: date
             PlanStep.SUSPEND, f, Reason.REMEDIATION_SUSPENDED, "the same leak came back after an action"
         )
     blocks = (
+        rails.not_oom_looping(f),
         rails.kind_supports(spec.action, f.workload.kind),
         rails.cooldown_over(w, spec.cooldown, now),
         rails.inside_windows(spec.allowed_windows, now),

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from leakpatrol.api import Finding
 from leakpatrol.controller.ports import EventIntent, Unscannable
 from leakpatrol.controller.verdict.fleet import FleetSpread, spread_words
+from leakpatrol.controller.verdict.lives import lives_words
 from leakpatrol.core import MAX_EVENT_MESSAGE, LeakState, ObjectRef
 from leakpatrol.reasons import Reason
 
@@ -42,6 +43,7 @@ def finding_message(f: Finding) -> str:
         text += f" Began with revision {b.revision}{images}; revision {b.previous_revision} did not leak."
     if f.forecast is not None:
         text += f" {f.forecast.message[:1].upper()}{f.forecast.message[1:]}."
+    text += lives_words(f)
     if f.rule_id:
         text += f" Rule {f.rule_id}: {f.cause} Fix: {f.fix}"
     return text[:MAX_EVENT_MESSAGE]

@@ -52,7 +52,8 @@ def pod_result(
     totals = evaluator.goroutines.tracker.total if evaluator is not None else ()
     goroutines = round(totals[-1]) if totals else None
     name = (workload.kind, workload.name)
-    return PodResult(t.name, name, evaluation, revision, memory, t.memory_limit, goroutines)
+    lives = tuple(evaluator.lives.ended) if evaluator is not None else ()
+    return PodResult(t.name, name, evaluation, revision, memory, t.memory_limit, goroutines, lives)
 
 
 async def with_fleet_spread(

@@ -1,0 +1,101 @@
+"""The lives behind each finding, said plainly: how often the workload's containers were OOMKilled
+in the window, the last time, how long a life lasts, and whether the verdict rests on several
+lives. Pure: the pass's per-pod results (their ended lives, detect.lives) and `now`.
+
+    OOMKilled 3 times in 6h (a life lasts ~1.9h); in each of its last 2 lives
+    net/http.(*persistConn).readLoop grew +1,080/h
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from statistics import median
+
+from leakpatrol.api import Finding, Lives
+from leakpatrol.controller.verdict.findings import PodResult
+from leakpatrol.detect.forecast import human
+from leakpatrol.detect.lives import Life
+from leakpatrol.reasons import Termination
+
+
+def with_lives(
+    findings: Sequence[Finding], results: Sequence[PodResult], window: float, now: float
+) -> list[Finding]:
+    """Each finding with `oomKills`, `lastOomKill` and `lives` when its workload's pods restarted
+    within the window or its verdict rests on lives; unchanged otherwise."""
+    return [_annotated(f, results, window, now) for f in findings]
+
+
+def _annotated(f: Finding, results: Sequence[PodResult], window: float, now: float) -> Finding:
+    mine = [r for r in results if r.workload == (f.workload.kind, f.workload.name)]
+    lives = [life for r in mine for life in r.lives]
+    recent = [life for life in lives if life.ended is not None and life.ended >= now - window]
+    across = max(
+        (
+            s.lives
+            for r in mine
+            if r.pod in f.pods
+            for s in r.evaluation.signals
+            if s.kind.value == f.signal.value
+        ),
+        default=0,
+    )
+    if not recent and not across:
+        return f
+    kills = [life for life in recent if life.end is Termination.OOM_KILLED]
+    last_kill = max((life.ended for life in kills if life.ended is not None), default=None)
+    typical = _typical(lives)
+    lives_status = Lives(
+        ended=len(recent),
+        typical=typical,
+        across=across,
+        message=_sentence(f, recent, typical=typical, across=across, window=window),
+    )
+    return f.model_copy(
+        update={
+            "oom_kills": len(kills),
+            "last_oom_kill": None if last_kill is None else datetime.fromtimestamp(last_kill, UTC),
+            "lives": lives_status,
+        }
+    )
+
+
+def lives_words(f: Finding) -> str:
+    """The lives' sentence for a finding's Event (" OOMKilled 3 times in 6h ..."), or nothing."""
+    if f.lives is None:
+        return ""
+    return f" {f.lives.message[:1].upper()}{f.lives.message[1:]}."
+
+
+def _typical(lives: Iterable[Life]) -> str | None:
+    lengths = [n for life in lives if (n := life.length) is not None and n > 0]
+    return human(median(lengths)) if lengths else None
+
+
+def _sentence(
+    f: Finding,
+    recent: Sequence[Life],
+    *,
+    typical: str | None,
+    across: int,
+    window: float,
+) -> str:
+    kills = [life for life in recent if life.end is Termination.OOM_KILLED]
+    lasts = f" (a life lasts ~{typical})" if typical else ""
+    if kills:
+        text = f"OOMKilled {_times(len(kills))} in {human(window)}{lasts}"
+    elif recent:
+        text = f"restarted {_times(len(recent))} in {human(window)}{lasts}, never OOMKilled"
+    else:
+        text = f"no restart in {human(window)}"
+    if across:
+        culprit = f.culprit[0].partition(" ")[0] if f.culprit else "the culprit"
+        unit = "" if f.signal.value != "heap" else " bytes"
+        text += f"; in each of its last {across} lives {culprit} grew {f.growth_per_hour:+,d}{unit}/h"
+        text += ", each life too short for the window alone"
+    return text[:512]
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
