@@ -172,6 +172,7 @@ def test_oom_lives_are_bounded() -> None:
 
 def _state_after_two_lives() -> dict[str, Any]:
     *_, (_, _, _, ev) = lives(2, 40, Termination.OOM_KILLED, leak=4)
+    ev.workload = ("Deployment", "client")
     return checkpoint.dump(ev)
 
 
@@ -179,7 +180,7 @@ def test_oom_lives_survive_a_checkpoint() -> None:
     state = _state_after_two_lives()
     blob = checkpoint.encode({"u": state})
     back = checkpoint.restore(checkpoint.decode(blob)["u"], CONFIG, RuleSet.default())
-    assert checkpoint.dump(back) == state
+    assert checkpoint.dump(back) == state and back.workload == ("Deployment", "client")
     (life,) = back.lives.ended
     assert life.judged and life.end is Termination.OOM_KILLED
     signal = life.signals[SignalKind.GOROUTINES]
@@ -209,6 +210,8 @@ def test_oom_lives_survive_a_checkpoint() -> None:
         (("lives", 0, 6, "goroutines", 3), "fast"),
         (("lives_since",), {"goroutines": "now"}),
         (("lives_since",), {"threads": 1.0}),
+        (("workload",), ["Deployment"]),
+        (("workload",), ["Deployment", 7]),
     ],
 )
 def test_oom_a_corrupt_life_is_refused(path: tuple[Any, ...], value: Any) -> None:
@@ -227,3 +230,24 @@ def test_oom_the_lives_verdict_needs_judged_lives() -> None:
     assert not any(seen)
     short = Life(T0, T0 + 60, Termination.OOM_KILLED)
     assert not short.judged and short.length == 60
+
+
+def test_oom_departed_pods_are_kept_for_their_successors_bounded() -> None:
+    from leakpatrol.controller.collect.records import MAX_DEPARTED, TargetRecords  # noqa: PLC0415
+
+    records = TargetRecords()
+    for i in range(MAX_DEPARTED + 3):
+        ev = TargetEvaluator(CONFIG)
+        ev.workload = ("Deployment", "client")
+        ev.lives.add(Life(T0 + i, T0 + 100 + i, Termination.OOM_KILLED, judged=True))
+        records.of(f"old-{i}").evaluator = ev
+    quiet = records.of("quiet").evaluator = TargetEvaluator(CONFIG)  # no lives: simply forgotten
+    quiet.workload = ("Deployment", "client")
+    records.of("other").evaluator = TargetEvaluator(CONFIG)
+    records.keep_only([], listed=["other"], now=T0 + 200)
+    newest = {f"old-{i}" for i in range(3, MAX_DEPARTED + 3)}
+    assert set(records.by_uid) == newest | {"other"}  # a pod merely not Ready keeps its record
+    heir = records.successor_of("new", ("Deployment", "client"))
+    assert heir is not None and heir.lives.ended[-1].ended == T0 + 100 + MAX_DEPARTED + 2
+    assert records.successor_of("new", ("Deployment", "other")) is None
+    assert len(records.by_uid) == MAX_DEPARTED  # handed over once

@@ -197,3 +197,33 @@ async def test_oom_remediation_takes_no_action_on_a_workload_the_oom_killer_rest
     told = [e for e in svc.cluster.events if e.reason == "OOMLoop"]
     assert told and all(e.type == "Warning" for e in told)
     assert len({e.about for e in told}) == len(told)  # said once per subject, not every pass
+
+
+async def test_oom_lives_go_with_the_workload_to_the_pod_that_replaces_it() -> None:
+    """Pods replaced every 40 minutes (deleted: rollouts, evictions), each leaking from its start:
+    no pod lives long enough, nor restarts; the workload's lives, handed from each pod to the
+    next, confirm the leak at the third (never OOMKilled: three lives are needed)."""
+    clock = Clock()
+    svc = Looping(clock)
+    scan = PolicyScanner(svc.cluster, POLICY, SharedCapacity(), clock)
+    seen: list[tuple[str, Obj | None]] = []
+    for n in range(1, 4):
+        if n > 1:  # the old pod is deleted, a new one of the same Deployment starts
+            svc.pod = running_pod(f"client-{n}", started=stamp(clock.now - 5), owner="client-5f6b")
+            svc.cluster.pods = [svc.pod]
+            svc.started = clock.now
+        for _ in range(LIFE):
+            await scan.scan(svc.cluster.body(RAW))
+            seen.append((svc.pod["metadata"]["name"], finding(svc.cluster.status)))
+            clock.now += 60
+    assert all(f is None for name, f in seen if name == "client-1")
+    second = [f for name, f in seen if name == "client-2" and f is not None]
+    assert second and {f["state"] for f in second} == {"Suspected"}
+    assert second[-1]["lives"]["across"] == 2 and second[-1]["oomKills"] == 0
+    third = [f for name, f in seen if name == "client-3" and f is not None]
+    assert third[-1]["state"] == "Confirmed" and third[-1]["lives"]["across"] == 3
+    assert third[-1]["ruleId"] == "http-transport-per-request"
+    said = "2 container lives ended in 2h (a life lasts ~40m) (restarts, replaced pods), none OOMKilled"
+    assert third[-1]["lives"]["message"].startswith(said), third[-1]["lives"]
+    # The departed pods' records went to their successors: none is left behind.
+    assert set(scan.targets.by_uid) == {"client-3-uid"}

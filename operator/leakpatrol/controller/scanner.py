@@ -167,7 +167,8 @@ class PolicyScanner:
         p.selected, unscannable = select_targets(p.pods, spec.target.port)
         p.targets = self.role.mine(p.selected)
         p.resting = self.role.mine(resting_targets(p.pods, spec.target.port))  # keep their lives
-        self.targets.keep_only(p.targets + p.resting)
+        listed = [(pod.get("metadata") or {}).get("uid", "") for pod in p.pods]
+        self.targets.keep_only(p.targets + p.resting, listed, p.started)
         owners = {t.owner_uid or t.uid for t in p.selected + p.resting}  # a coordinator names every shard's
         self.workloads.keep_only(owners)
         self.revisions.forget(owners)
@@ -184,7 +185,7 @@ class PolicyScanner:
         for t, outcome in zip(p.due, p.outcomes, strict=True):
             if isinstance(outcome, Evaluation):
                 workload = await self.workloads.of(t, p.pod_by_name)
-                evaluator = self.targets.of(t.uid).evaluator
+                evaluator = self._claim(t.uid, workload)
                 p.results.append(pod_result(t, workload, outcome, await self.revisions.of(t), evaluator))
         scanned = len(p.results)
         await self._rest(p)
@@ -203,10 +204,22 @@ class PolicyScanner:
             evaluator = self.targets.of(t.uid).evaluator
             if evaluator is None:
                 continue
+            workload = await self.workloads.of(t, p.pod_by_name)
+            self._claim(t.uid, workload)
             evaluation = evaluator.rest(t.identity, p.started)
             if evaluation.signals:
-                workload = await self.workloads.of(t, p.pod_by_name)
                 p.results.append(pod_result(t, workload, evaluation, await self.revisions.of(t), evaluator))
+
+    def _claim(self, uid: str, workload: ObjectRef) -> TargetEvaluator | None:
+        """The pod's evaluator, told its workload; a new pod of a workload takes on the lives of
+        the one it replaced (departed, collect.records), so lives span pods as they span restarts."""
+        evaluator = self.targets.of(uid).evaluator
+        if evaluator is not None and evaluator.workload is None:
+            evaluator.workload = (workload.kind, workload.name)
+            predecessor = self.targets.successor_of(uid, evaluator.workload)
+            if predecessor is not None:
+                evaluator.inherit(predecessor)
+        return evaluator
 
     async def _fold(self, p: PassState) -> None:
         assert p.scan is not None

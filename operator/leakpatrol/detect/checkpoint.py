@@ -111,6 +111,7 @@ def dump(ev: TargetEvaluator) -> dict[str, Any]:
         "goroutines": _channel_state(ev.goroutines),
         "heap": _channel_state(ev.heap),
         "lives": ev.lives.dump(),
+        "workload": None if ev.workload is None else list(ev.workload),
         "lives_since": {kind.value: t for kind, t in ev.lives_since.items()},
     }
 
@@ -130,6 +131,7 @@ def restore(state: Mapping[str, Any], config: DetectionConfig, rules: RuleSet) -
         if state["format"] >= 3:
             ev.lives = Lives.restore(state["lives"], rules)
             ev.lives_since = _since(state["lives_since"])
+            ev.workload = _workload(state["workload"])
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise CheckpointCorrupt(f"unusable checkpoint: {exc!r}") from exc
     # Thresholds may have changed while we were down: re-apply the window to what was restored.
@@ -145,6 +147,17 @@ def _since(value: object) -> dict[SignalKind, float]:
     if any(type(t) not in (int, float) or not math.isfinite(t) for t in value.values()):
         raise CheckpointCorrupt("lives_since holds something that is not a time")
     return {kinds[k]: float(t) for k, t in value.items()}
+
+
+def _workload(value: object) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        raise CheckpointCorrupt("workload is not a kind and a name")
+    kind, name = value
+    if not isinstance(kind, str) or not isinstance(name, str) or max(len(kind), len(name)) > 253:
+        raise CheckpointCorrupt("workload is not a kind and a name")
+    return kind, name
 
 
 def encode(states: Mapping[str, Mapping[str, Any]]) -> bytes:

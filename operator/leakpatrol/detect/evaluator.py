@@ -16,6 +16,7 @@ from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.display import display_frames
 from leakpatrol.detect.lives import (
     KINDS,
+    MAX_LIVES,
     LastLife,
     Life,
     LifeSignal,
@@ -59,6 +60,7 @@ class TargetEvaluator:
         self.pod: PodIdentity | None = None
         self.lives = Lives()
         self.lives_since: dict[SignalKind, float] = {}  # when each kind's lives verdict began
+        self.workload: tuple[str, str] | None = None  # (kind, name), once the operator knows it
         self._reset()
 
     def reconfigure(self, config: DetectionConfig, rules: RuleSet) -> None:
@@ -110,6 +112,18 @@ class TargetEvaluator:
             self._close(self.pod.started_at, now, Termination.DELETED, None, now)
             self._reset()
         self.pod = replace(self.pod or PodIdentity(), started_at=None)
+
+    def depart(self, now: float) -> bool:
+        """The pod is gone: end its life (Deleted) and say whether its lives are worth keeping for
+        a successor of the same workload (a lost life of a leak is half the evidence)."""
+        self.gone(now)
+        self.lives.trim(now, self.config.window_seconds)
+        return self.workload is not None and any(life.judged for life in self.lives.ended)
+
+    def inherit(self, predecessor: TargetEvaluator) -> None:
+        """Take on the lives of the pod this one replaced (same workload), before its own."""
+        self.lives.ended[:0] = predecessor.lives.ended
+        del self.lives.ended[: max(0, len(self.lives.ended) - MAX_LIVES)]
 
     def _resumes(self, pod: PodIdentity) -> bool:
         """The same life seen again after a rest: only its start time is new."""

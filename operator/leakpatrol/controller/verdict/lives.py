@@ -86,7 +86,8 @@ def _sentence(
     if kills:
         text = f"OOMKilled {_times(len(kills))} in {human(window)}{lasts}"
     elif recent:
-        text = f"restarted {_times(len(recent))} in {human(window)}{lasts}, never OOMKilled"
+        ended = "1 container life" if len(recent) == 1 else f"{len(recent)} container lives"
+        text = f"{ended} ended in {human(window)}{lasts} (restarts, replaced pods), none OOMKilled"
     else:
         text = f"no restart in {human(window)}"
     if across:
