@@ -122,6 +122,7 @@ class PodRunner:
         self.namespace, self.name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         self.uid = pod["metadata"]["uid"]
         self.spec = pod.get("spec") or {}
+        self.annotations = pod["metadata"].get("annotations") or {}
         self.ip = ""
         self.statuses: dict[str, dict[str, Any]] = {}
         self.procs: dict[str, asyncio.subprocess.Process] = {}
@@ -225,7 +226,8 @@ class PodRunner:
         ]
         log_dir = self.kubelet.workdir / self.uid
         log_dir.mkdir(parents=True, exist_ok=True)
-        limit = memory.container_limit(spec)
+        enforced = self.annotations.get(memory.ANNOTATION) != memory.OFF
+        limit = memory.container_limit(spec) if enforced else None
         policy = self.spec.get("restartPolicy") or "Always"
         backoff, restarts, step = self.kubelet.backoff, 0, 0
         while not self.stopping:

@@ -35,6 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# On the node: the mechanism in use. On a pod: "off" runs its containers without their memory limits
+# (a test that measures a leak's way up to the limit's value, past where the kernel would kill it).
+ANNOTATION = "kubesandbox.test/memory-limits"
 CGROUP_V2 = "cgroup v2"
 CGROUP_V1 = "cgroup v1"
 WATCHDOG = "watchdog"

@@ -33,7 +33,7 @@ from .store import Obj
 from .workloads import Workloads
 
 TOKEN = "kubesandbox-token"
-MEMORY_ANNOTATION = "kubesandbox.test/memory-limits"
+MEMORY_ANNOTATION = memory.ANNOTATION
 
 
 class Sandbox:
