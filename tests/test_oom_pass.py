@@ -227,3 +227,46 @@ async def test_oom_lives_go_with_the_workload_to_the_pod_that_replaces_it() -> N
     assert third[-1]["lives"]["message"].startswith(said), third[-1]["lives"]
     # The departed pods' records went to their successors: none is left behind.
     assert set(scan.targets.by_uid) == {"client-3-uid"}
+
+
+def test_oom_the_finding_checks_the_forecast_against_the_last_life() -> None:
+    """'predicted 2.1h, the last life lasted 1.9h': the forecast (this life's start to the limit at
+    the measured rate) beside what the last OOM-killed life actually lasted."""
+    from leakpatrol.api import Finding, MemoryForecast, Workload  # noqa: PLC0415
+    from leakpatrol.controller.verdict.findings import PodResult  # noqa: PLC0415
+    from leakpatrol.controller.verdict.lives import with_lives  # noqa: PLC0415
+    from leakpatrol.core import LeakState, SignalKind  # noqa: PLC0415
+    from leakpatrol.detect.lives import Life  # noqa: PLC0415
+    from leakpatrol.detect.signals import Evaluation  # noqa: PLC0415
+
+    now = 1_900_000_000.0
+    reach = datetime.fromtimestamp(now + 1.6 * 3600, UTC)
+    forecast = MemoryForecast(pod="p", limit="512Mi", eta="1.6h", reach_time=reach, message="...")
+    f = Finding(
+        workload=Workload(kind="Deployment", name="web"),
+        pods=["p"],
+        signal=SignalKind.GOROUTINES,
+        state=LeakState.CONFIRMED,
+        since=datetime.fromtimestamp(now, UTC),
+        baseline=100,
+        current=900,
+        growth_per_hour=400,
+        p_value="0.001",
+        culprit=["net/http.(*persistConn).Read transport.go:2300", "net/http.(*persistConn).readLoop x.go:1"],
+        forecast=forecast,
+    )
+    kills = (
+        Life(now - 9 * 3600, now - 7 * 3600, Termination.OOM_KILLED),
+        Life(now - 7 * 3600 + 30, now - 5.1 * 3600, Termination.OOM_KILLED),
+        Life(now - 5.1 * 3600 + 30, now - 0.5 * 3600, Termination.ERROR),
+    )
+    r = PodResult(
+        "p", ("Deployment", "web"), Evaluation(now, 10, True), lives=kills, life_started=now - 0.5 * 3600
+    )
+    (said,) = with_lives([f], [r], 6 * 3600, now)
+    assert said.oom_kills == 1 and said.last_oom_kill == datetime.fromtimestamp(now - 5.1 * 3600, UTC)
+    assert said.lives is not None and said.lives.ended == 2 and said.lives.across == 0
+    assert said.lives.message == (
+        "OOMKilled once in 6h (a life lasts ~2h); the forecast gives a life ~2.1h to the limit,"
+        " the last killed one lasted 114m"
+    )

@@ -25,6 +25,7 @@ class PodResult:
     memory_limit: str | None = None  # of the profiled container, as in the pod spec
     goroutines: int | None = None  # the pod's goroutine total at this pass, if its profile was read
     lives: tuple[Life, ...] = ()  # its container's ended lives (detect.lives), oldest first
+    life_started: float | None = None  # when its container's current life began
 
 
 def _severity(s: Signal) -> tuple[bool, float]:

@@ -46,12 +46,21 @@ def _annotated(f: Finding, results: Sequence[PodResult], window: float, now: flo
     kills = [life for life in recent if life.end is Termination.OOM_KILLED]
     last_kill = max((life.ended for life in kills if life.ended is not None), default=None)
     typical = _typical(lives)
-    lives_status = Lives(
-        ended=len(recent),
+    forecast = next((r for r in mine if f.forecast is not None and r.pod == f.forecast.pod), None)
+    killed = (
+        [life.length for life in forecast.lives if life.end is Termination.OOM_KILLED] if forecast else []
+    )
+    lasted = next((n for n in reversed(killed) if n), None)  # the last life the OOM killer ended
+    said = _sentence(
+        f,
+        recent,
         typical=typical,
         across=across,
-        message=_sentence(f, recent, typical=typical, across=across, window=window),
+        window=window,
+        predicted=_predicted(f, forecast.life_started if forecast else None),
+        lasted=lasted,
     )
+    lives_status = Lives(ended=len(recent), typical=typical, across=across, message=said)
     return f.model_copy(
         update={
             "oom_kills": len(kills),
@@ -80,6 +89,8 @@ def _sentence(
     typical: str | None,
     across: int,
     window: float,
+    predicted: float | None = None,
+    lasted: float | None = None,
 ) -> str:
     kills = [life for life in recent if life.end is Termination.OOM_KILLED]
     lasts = f" (a life lasts ~{typical})" if typical else ""
@@ -91,11 +102,38 @@ def _sentence(
     else:
         text = f"no restart in {human(window)}"
     if across:
-        culprit = f.culprit[0].partition(" ")[0] if f.culprit else "the culprit"
-        unit = "" if f.signal.value != "heap" else " bytes"
-        text += f"; in each of its last {across} lives {culprit} grew {f.growth_per_hour:+,d}{unit}/h"
-        text += ", each life too short for the window alone"
+        text += f"; {_in_lives(across)} {_grower(f)} grew {f.growth_per_hour:+,d}{_unit(f)}/h"
+        text += (
+            ", each life too short for the window alone" if across > 1 else ", too short for the window alone"
+        )
+    if predicted is not None and lasted is not None and kills:
+        text += f"; the forecast gives a life ~{human(predicted)} to the limit"
+        text += f", the last killed one lasted {human(lasted)}"
     return text[:512]
+
+
+def _in_lives(n: int) -> str:
+    return "in its last life" if n == 1 else f"in each of its last {n} lives"
+
+
+def _grower(f: Finding) -> str:
+    """What grows: a goroutine's entry (its outermost frame shown, e.g. persistConn.readLoop); a
+    heap site's allocating function (its leaf)."""
+    if not f.culprit:
+        return "the culprit"
+    frame = f.culprit[0] if f.signal.value == "heap" else f.culprit[-1]
+    return frame.partition(" ")[0]
+
+
+def _unit(f: Finding) -> str:
+    return " bytes" if f.signal.value == "heap" else ""
+
+
+def _predicted(f: Finding, started: float | None) -> float | None:
+    """The forecast turned into a life's length: the time this life has run plus its ETA."""
+    if f.forecast is None or f.forecast.reach_time is None or started is None:
+        return None
+    return max(0.0, f.forecast.reach_time.timestamp() - started)
 
 
 def _times(n: int) -> str:

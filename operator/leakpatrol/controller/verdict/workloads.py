@@ -53,7 +53,8 @@ def pod_result(
     goroutines = round(totals[-1]) if totals else None
     name = (workload.kind, workload.name)
     lives = tuple(evaluator.lives.ended) if evaluator is not None else ()
-    return PodResult(t.name, name, evaluation, revision, memory, t.memory_limit, goroutines, lives)
+    started = t.identity.started_at
+    return PodResult(t.name, name, evaluation, revision, memory, t.memory_limit, goroutines, lives, started)
 
 
 async def with_fleet_spread(
