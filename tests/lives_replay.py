@@ -55,6 +55,7 @@ class Outcome:
     confirmed_in_life: int | None  # 1-based life in which a leak was first confirmed (either path)
     rule: str | None  # the confirmed signal's rule
     culprit: tuple[str, ...]  # and its frames
+    window_confirmed_in_life: int | None = None  # the same by the window's own path alone (as before)
 
 
 def replay_lives(
@@ -72,6 +73,7 @@ def replay_lives(
     t, last = T0, None
     lives_flags = window_flags = 0
     confirmed: tuple[int, str | None, tuple[str, ...]] | None = None
+    window_only: int | None = None
     for k in range(lives):
         start = 0 if mode == "restart" else (k * life) % max(1, len(samples) - life)
         part = samples[start : start + life]
@@ -85,9 +87,12 @@ def replay_lives(
             hit = next((x for x in e.signals if x.state is LeakState.CONFIRMED), None)
             if hit is not None and confirmed is None:
                 confirmed = (k + 1, hit.rule.id if hit.rule else None, hit.culprit.frames)
+            window = any(x.state is LeakState.CONFIRMED and not x.lives for x in e.signals)
+            if window and window_only is None:
+                window_only = k + 1
         ended = t + len(part) * step
         last = LastLife(end, 137 if end is Termination.OOM_KILLED else 1, t - 10, ended)
         t = ended + 20
     if confirmed is None:
-        return Outcome(lives_flags, window_flags, None, None, ())
-    return Outcome(lives_flags, window_flags, *confirmed)
+        return Outcome(lives_flags, window_flags, None, None, (), window_only)
+    return Outcome(lives_flags, window_flags, *confirmed, window_only)
