@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from harness import Kubectl, OperatorProcess, wait_until
-from support import apply, deployment, events, namespace, policy
+from support import apply, deployment, events, namespace, policy, say
 
 from kubesandbox import ThreadedSandbox
 
@@ -59,9 +59,7 @@ spec:
 
 @pytest.fixture(scope="module", autouse=True)
 def _say_the_mechanism(sandbox: ThreadedSandbox, pytestconfig: pytest.Config) -> None:
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\nkubesandbox memory limits enforced by: {sandbox.sandbox.limits.mechanism}")
+    say(pytestconfig, f"\nkubesandbox memory limits enforced by: {sandbox.sandbox.limits.mechanism}")
 
 
 def services() -> str:
@@ -152,12 +150,11 @@ def test_oom_loop_is_confirmed_across_lives_healthy_restarts_are_not_and_remedia
     healthy = container(kubectl, ns, "oom-healthy")
     assert (healthy.get("lastState") or {}).get("terminated", {}).get("reason") == "Error", healthy
     assert healthy_flagged == []
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"\noom-leaky confirmed after {took:.0f}s, in life {confirmed_at[0] + 1}:"
-            f" {f['lives']['message']}; oom-healthy: {healthy['restartCount']} restarts, never flagged"
-        )
+    say(
+        pytestconfig,
+        f"\noom-leaky confirmed after {took:.0f}s, in life {confirmed_at[0] + 1}:"
+        f" {f['lives']['message']}; oom-healthy: {healthy['restartCount']} restarts, never flagged",
+    )
     # What a person sees: the pod's OOMKilled restarts and leakpatrol's finding on it.
     pod = kubectl.json("get", "pods", "-n", ns, "-l", "app=oom-leaky")["items"][0]["metadata"]["name"]
     described = kubectl("describe", "pod", pod, "-n", ns)

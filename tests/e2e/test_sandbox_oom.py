@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from harness import Kubectl
-from support import Obj, delete_namespace, make_namespace, wait_pod
+from support import Obj, delete_namespace, make_namespace, say, wait_pod
 
 from kubesandbox import Backoff, Sandbox, ThreadedSandbox, memory
 
@@ -30,9 +30,7 @@ HELLO = "leakpatrol.test/hello-pprof"
 @pytest.fixture(scope="module", autouse=True)
 def _say_the_mechanism(sandbox: ThreadedSandbox, pytestconfig: pytest.Config) -> None:
     """Which enforcement ran, in the test output even without -s."""
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\nkubesandbox memory limits enforced by: {sandbox.sandbox.limits.mechanism}")
+    say(pytestconfig, f"\nkubesandbox memory limits enforced by: {sandbox.sandbox.limits.mechanism}")
 
 
 @pytest.fixture
