@@ -150,6 +150,14 @@ def test_oom_a_container_waiting_out_its_back_off_keeps_its_verdict() -> None:
     assert len(ev.lives.ended) == 2
 
 
+def test_oom_a_container_running_but_not_ready_has_not_ended_its_life() -> None:
+    *_, (_, _, _, ev) = lives(2, 40, Termination.OOM_KILLED, leak=4)
+    before, pod = list(ev.lives.ended), ev.pod
+    assert pod is not None
+    ev.rest(PodIdentity("pod-uid", None, pod.restarts, pod.last), T0 + 90 * MINUTE)  # a failing probe
+    assert ev.lives.ended == before and ev.pod == pod
+
+
 def test_oom_restarts_between_two_looks_are_counted_as_lives() -> None:
     *_, (_, _, _, ev) = lives(1, 10, Termination.OOM_KILLED, leak=4)
     now = T0 + 30 * MINUTE

@@ -100,9 +100,12 @@ class TargetEvaluator:
     def rest(self, pod: PodIdentity, now: float) -> Evaluation:
         """The container is between lives (crashed, waiting out its back-off): nothing to sample,
         but the life that ended is judged now, and what the lives say stands."""
-        if self.pod is not None and pod != self.pod and not self._resumes(pod):
+        old = self.pod
+        ended = old is None or pod.uid != old.uid or pod.restarts > old.restarts
+        if old is not None and ended and not self._resumes(pod):
             self._end_life(pod, now)
-        self.pod = replace(pod, started_at=None)  # the next life's start is not known yet
+        if ended:  # else the same life, running but not Ready (a failing probe): nothing ended
+            self.pod = replace(pod, started_at=None)  # the next life's start is not known yet
         signals = self._with_lives([], now, between=True)
         return Evaluation(now, 0, bool(signals), tuple(signals))
 
