@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TOOLS := .tools
 
-.PHONY: setup programs test lint fast unit bench demo demo-remediation sandbox soak proto lock clean
+.PHONY: setup programs test lint fast unit bench demo demo-remediation demo-oom sandbox soak proto lock clean
 
 setup: $(STAMP) $(TOOLS)/helm $(TOOLS)/promtool
 
@@ -60,6 +60,10 @@ demo: setup programs
 
 demo-remediation: setup programs
 	$(PY) scripts/demo_remediation.py
+
+# leak -> OOMKilled -> restart -> leak again: found across lives, said, and not restarted into (~3 min).
+demo-oom: setup programs
+	$(PY) scripts/demo_oom.py
 
 # Ten minutes of churn against the operator (the suite runs the same test for one minute).
 soak: setup programs

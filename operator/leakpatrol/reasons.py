@@ -122,6 +122,9 @@ class Reason(StrEnum):
     EVICTION_BLOCKED = "EvictionBlocked", NORMAL  # a skip: the Eviction API answered 429 (a PDB)
     DECISION_FAILED = "DecisionFailed", WARNING  # a skip: an API error or doubt while deciding
     EVIDENCE_NOT_SAVED = "EvidenceNotSaved", WARNING  # a skip: the evidence could not be saved
+    # A skip: the workload is already restarting on its own (OOMKilled within the finding's
+    # window): a restart from us would only hide the leak once more; the fix is in the code.
+    OOM_LOOP = "OOMLoop", WARNING
     # A skip: an action written ahead (status.remediation.pending) is unresolved: whether it happened
     # is not known yet (its workload could not be read, or a request may be in flight), or it is not
     # recorded yet. Nothing acts until it is.
@@ -150,3 +153,14 @@ class Reason(StrEnum):
     INVALID_RESPONSE = "InvalidResponse", WARNING  # a 2xx answer that is not a JSON object
     RESPONSE_TOO_LARGE = "ResponseTooLarge", WARNING  # an answer over the client's size cap
     UPGRADE_FAILED = "UpgradeFailed", WARNING  # a refused websocket upgrade (port-forward)
+
+
+class Termination(StrEnum):
+    """How a container life ended: the kubelet's words (`containerStatuses[].lastState.terminated
+    .reason`), read from pods, and two of ours for ends the kubelet does not word."""
+
+    OOM_KILLED = "OOMKilled"  # the kernel's OOM killer, at the container's memory limit (exit 137)
+    ERROR = "Error"  # exited with a non-zero status (or a signal other than the OOM kill)
+    COMPLETED = "Completed"  # exited with status 0
+    DELETED = "Deleted"  # ours: the pod went away (a rollout, an eviction, a scale-down)
+    UNKNOWN = "Unknown"  # ours: it ended while nobody looked (several restarts between two passes)

@@ -36,10 +36,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[ThreadedSandbox]:
-    """A ThreadedSandbox: `.url` and `.kubeconfig_path` for kubectl and sync clients; `.sandbox` inside."""
-    from kubesandbox import ThreadedSandbox  # noqa: PLC0415 - lazy: only sessions that use it import kmock
+    """A ThreadedSandbox: `.url` and `.kubeconfig_path` for kubectl and sync clients; `.sandbox` inside.
+    A crashed container comes back after 0.5 s, doubling to at most 10 s (the kubelet's 10 s to 5 min
+    would only slow the tests down); memory limits are enforced as the machine allows."""
+    from kubesandbox import Backoff, ThreadedSandbox  # noqa: PLC0415 - lazy: only sessions that use it import kmock
 
-    with ThreadedSandbox() as sb:
+    with ThreadedSandbox(backoff=Backoff(base=0.5, cap=10.0)) as sb:
         _RUNNING.append(sb)
         yield sb
         _RUNNING.clear()

@@ -33,6 +33,13 @@ def free_port() -> int:
         return port
 
 
+def say(config: Any, text: str) -> None:
+    """A line in the test output even without -s (output capture suspended for it)."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(text, flush=True)
+
+
 def tree_rss(pid: int) -> int:
     """Bytes resident in the process and its children (the parse workers): what a container's
     memory limit counts."""

@@ -9,6 +9,7 @@
 """
 
 from .images import IMAGES, Image
+from .kubelet import Backoff
 from .sandbox import Sandbox, ThreadedSandbox
 
-__all__ = ["IMAGES", "Image", "Sandbox", "ThreadedSandbox"]
+__all__ = ["IMAGES", "Backoff", "Image", "Sandbox", "ThreadedSandbox"]

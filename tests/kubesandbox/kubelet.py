@@ -2,8 +2,10 @@
 
 Every pod gets 127.<net>.x.N (all of 127/8 routes to lo on Linux), so a process listens on
 podIP:containerPort for real, exactly like a container in its network namespace, and Direct dials,
-port-forward and `kubectl logs` all reach it. Exited processes are restarted with back-off
-(restartPolicy Always), and deleting the pod kills its process groups.
+port-forward and `kubectl logs` all reach it. A container's `resources.limits.memory` is enforced
+(memory.py: its own memory cgroup, else a watchdog), so a leak ends `OOMKilled` with exit code 137.
+Exited processes are restarted per `restartPolicy` with CrashLoopBackOff's doubling back-off, and
+deleting the pod kills its process groups (and removes their cgroups).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import contextlib
 import os
 import random
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp.web
 from kmock import KubernetesError
 
-from . import errors, events, meta, paths, processes
+from . import errors, events, memory, meta, paths, processes
 from .controllers import ControlPlane
 from .images import Image, binary_for, image_id, render_args, resolve
 from .registry import Kind
@@ -27,11 +30,34 @@ from .store import Obj
 
 NODE = "kubesandbox-node"
 READY_TIMEOUT = 20.0  # seconds a process gets to listen on its declared ports before it counts as unready
+# CrashLoopBackOff as the kubelet does it: 10 s after a container exits, doubling each time it exits
+# again, at most 5 min; reset once a container ran for twice the cap. Tests pass a shorter base.
+BACKOFF_BASE, BACKOFF_CAP = 10.0, 300.0
+OOM_EXIT_CODE = 137  # 128 + SIGKILL: what the runtime reports for a container the OOM killer ended
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    base: float = BACKOFF_BASE
+    cap: float = BACKOFF_CAP
+
+    def delay(self, step: int) -> float:
+        return min(self.cap, self.base * 2**step)
 
 
 class Kubelet:
-    def __init__(self, cp: ControlPlane, images: dict[str, Image], workdir: Path) -> None:
+    def __init__(
+        self,
+        cp: ControlPlane,
+        images: dict[str, Image],
+        workdir: Path,
+        *,
+        limits: memory.Enforcer | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
         self.cp, self.store, self.images, self.workdir = cp, cp.store, images, workdir
+        self.limits = limits or memory.Enforcer()  # how memory limits are enforced (memory.detect())
+        self.backoff = backoff or Backoff()
         self.pods = cp.kind("", "v1", "pods")
         self.runners: dict[str, PodRunner] = {}
         self._ips = 0
@@ -65,6 +91,7 @@ class Kubelet:
     async def stop(self) -> None:
         runners, self.runners = list(self.runners.values()), {}
         await asyncio.gather(*(r.stop() for r in runners), *self._stopping, return_exceptions=True)
+        self.limits.close()
 
     def pids(self) -> dict[str, list[int]]:
         """pod name -> pids of its running containers (for tests: did a rollout replace them?)."""
@@ -95,9 +122,12 @@ class PodRunner:
         self.namespace, self.name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         self.uid = pod["metadata"]["uid"]
         self.spec = pod.get("spec") or {}
+        self.annotations = pod["metadata"].get("annotations") or {}
         self.ip = ""
         self.statuses: dict[str, dict[str, Any]] = {}
         self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.cells: dict[str, memory.Cell] = {}  # each running container's memory cgroup (or watch)
+        self.exited: dict[str, int] = {}  # containers that will not restart (restartPolicy): exit code
         self.task: asyncio.Task[None] | None = None
         self.stopping = False
 
@@ -110,6 +140,9 @@ class PodRunner:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
         await asyncio.gather(*(processes.stop(p) for p in self.procs.values()), return_exceptions=True)
+        for cell in list(self.cells.values()):
+            cell.close()
+        self.cells.clear()
 
     def _event(self, reason: str, message: str, etype: str = "Normal", component: str = "kubelet") -> None:
         pod = self.store.find(self.kubelet.pods, self.namespace, self.name)
@@ -122,6 +155,8 @@ class PodRunner:
         statuses = [self.statuses[c] for c in containers if c in self.statuses]
         running = len(statuses) == len(containers) and all("running" in s["state"] for s in statuses)
         ready = running and all(s["ready"] for s in statuses)
+        done = bool(containers) and all(c in self.exited for c in containers)
+        final = ("Failed" if any(self.exited.values()) else "Succeeded") if done else None
         stamp = meta.now()
 
         def condition(ctype: str, ok: bool) -> dict[str, Any]:
@@ -147,13 +182,13 @@ class PodRunner:
             pod["spec"]["nodeName"] = NODE
             status = pod.setdefault("status", {})
             status.update(
-                phase="Running" if running or status.get("phase") == "Running" else "Pending",
+                phase=final or ("Running" if running or status.get("phase") == "Running" else "Pending"),
                 conditions=conditions,
                 hostIP="127.0.0.1",
                 hostIPs=[{"ip": "127.0.0.1"}],
                 podIP=self.ip,
                 podIPs=[{"ip": self.ip}],
-                qosClass="BestEffort",
+                qosClass=self._qos_class(),
                 containerStatuses=[dict(s) for s in statuses],
             )
             status.setdefault("startTime", stamp)
@@ -191,49 +226,93 @@ class PodRunner:
         ]
         log_dir = self.kubelet.workdir / self.uid
         log_dir.mkdir(parents=True, exist_ok=True)
-        restarts = 0
+        enforced = self.annotations.get(memory.ANNOTATION) != memory.OFF
+        limit = memory.container_limit(spec) if enforced else None
+        policy = self.spec.get("restartPolicy") or "Always"
+        backoff, restarts, step = self.kubelet.backoff, 0, 0
         while not self.stopping:
-            proc = await processes.spawn(argv, self._env(spec), log_dir / f"{name}.log")
+            cell = self.kubelet.limits.cell(f"{self.uid}-{name}", limit) if limit else None
+            if cell is not None:
+                self.cells[name] = cell
+            proc = await processes.spawn(
+                argv, self._env(spec), log_dir / f"{name}.log", cell.preexec if cell else None
+            )
             self.procs[name] = proc
+            if cell is not None:
+                cell.watch(proc.pid)
             self._event("Created", f"Created container: {name}")
             self._event("Started", f"Started container {name}")
             status = _status(spec, restarts=restarts, image_id=image_id(ref, binary))
-            status["state"] = {"running": {"startedAt": meta.now()}}
+            started = meta.now()
+            status["state"] = {"running": {"startedAt": started}}
             status["started"] = True
             self.statuses[name] = {**status, "lastState": self.statuses[name].get("lastState", {})}
             self._publish()
+            began = asyncio.get_running_loop().time()
             if await _wait_listening(self.ip, ports, proc):
                 self.statuses[name]["ready"] = True
                 self._publish()
             code = await proc.wait()
+            oom = cell is not None and cell.oom_killed()
+            if cell is not None:
+                cell.close()
+                self.cells.pop(name, None)
             processes.forget(proc)
             if self.stopping:
                 return
-            self._crashed(spec, code, restarts)
+            terminated = _terminated(self.statuses[name], code, oom)
+            if not (policy == "Always" or (policy == "OnFailure" and terminated["exitCode"] != 0)):
+                self._finished(spec, terminated, restarts)
+                return
+            # A container that ran for twice the cap starts its back-off afresh, as the kubelet's does.
+            if asyncio.get_running_loop().time() - began > 2 * backoff.cap:
+                step = 0
+            delay = backoff.delay(step)
+            step += 1
+            self._crashed(spec, terminated, restarts, delay)
             self._event(
-                "BackOff", f"Back-off restarting failed container {name} in pod {self.name}", "Warning"
+                "BackOff", f"Back-off restarting failed container {name} in pod {self._pod()}", "Warning"
             )
-            await asyncio.sleep(min(10.0, 0.5 * 2**restarts))
+            await asyncio.sleep(delay)
             restarts += 1
 
-    def _crashed(self, spec: dict[str, Any], code: int, restarts: int) -> None:
+    def _pod(self) -> str:
+        """The kubelet's way of naming a pod in messages (format.Pod): name_namespace(uid)."""
+        return f"{self.name}_{self.namespace}({self.uid})"
+
+    def _qos_class(self) -> str:
+        resources = [c.get("resources") or {} for c in self.spec.get("containers") or []]
+        if not any(r.get("limits") or r.get("requests") for r in resources):
+            return "BestEffort"
+        guaranteed = all(
+            (r.get("limits") or {}).get(k) is not None
+            and (r.get("requests") or {}).get(k, (r.get("limits") or {}).get(k)) == r["limits"][k]
+            for r in resources
+            for k in ("cpu", "memory")
+        )
+        return "Guaranteed" if guaranteed else "Burstable"
+
+    def _crashed(self, spec: dict[str, Any], terminated: dict[str, Any], restarts: int, delay: float) -> None:
         old = self.statuses[spec["name"]]
-        started = ((old.get("state") or {}).get("running") or {}).get("startedAt")
-        terminated = {
-            "exitCode": code,
-            "reason": "Error" if code else "Completed",
-            "startedAt": started,
-            "finishedAt": meta.now(),
-            "containerID": old.get("containerID"),
-        }
         status = _status(
             spec, restarts=restarts + 1, image_id=old.get("imageID", ""), waiting="CrashLoopBackOff"
         )
         status["state"]["waiting"]["message"] = (
-            f"back-off restarting failed container={spec['name']} pod={self.name}"
+            f"back-off {go_duration(delay)} restarting failed container={spec['name']} pod={self._pod()}"
         )
         status["lastState"] = {"terminated": terminated}
         self.statuses[spec["name"]] = status
+        self._publish()
+
+    def _finished(self, spec: dict[str, Any], terminated: dict[str, Any], restarts: int) -> None:
+        """restartPolicy Never (or OnFailure after a success): the container stays terminated."""
+        old = self.statuses[spec["name"]]
+        status = _status(spec, restarts=restarts, image_id=old.get("imageID", ""))
+        status["state"] = {"terminated": terminated}
+        status["lastState"] = old.get("lastState", {})
+        status["containerID"] = terminated.get("containerID")
+        self.statuses[spec["name"]] = status
+        self.exited[spec["name"]] = terminated["exitCode"]
         self._publish()
 
     async def _image_missing(self, spec: dict[str, Any]) -> None:
@@ -267,6 +346,28 @@ class PodRunner:
             ref = ((var.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
             env[var["name"]] = fields.get(ref, "") if ref else str(var.get("value", ""))
         return env
+
+
+def _terminated(old: dict[str, Any], code: int, oom: bool) -> dict[str, Any]:
+    """The runtime's account of an exited container: a signal's death is 128 + the signal (a
+    SIGKILL is 137), and the OOM killer's kill is `OOMKilled`, whatever else it looks like."""
+    exit_code = 128 - code if code < 0 else code
+    return {
+        "exitCode": OOM_EXIT_CODE if oom else exit_code,
+        "reason": "OOMKilled" if oom else ("Error" if exit_code else "Completed"),
+        "startedAt": ((old.get("state") or {}).get("running") or {}).get("startedAt"),
+        "finishedAt": meta.now(),
+        "containerID": old.get("containerID"),
+    }
+
+
+def go_duration(seconds: float) -> str:
+    """A duration as Go's time.Duration.String() writes it (10s, 1m20s, 5m0s, 500ms)."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    minutes, secs = divmod(seconds, 60)
+    text = f"{secs:.3f}".rstrip("0").rstrip(".") + "s"
+    return f"{int(minutes)}m{text}" if minutes else text
 
 
 def _status(

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 _LIVE_GROUPS: set[int] = set()
@@ -24,8 +25,17 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-async def spawn(argv: list[str], env: dict[str, str], log_path: Path) -> asyncio.subprocess.Process:
+async def spawn(
+    argv: list[str], env: dict[str, str], log_path: Path, preexec: Callable[[], None] | None = None
+) -> asyncio.subprocess.Process:
+    """`preexec` runs in the child before exec (e.g. joining the container's memory cgroup)."""
     log = log_path.open("ab")
+
+    def before_exec() -> None:
+        _die_with_parent()
+        if preexec is not None:
+            preexec()
+
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -34,7 +44,7 @@ async def spawn(argv: list[str], env: dict[str, str], log_path: Path) -> asyncio
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # own process group: killpg reaches its children too
-            preexec_fn=_die_with_parent,
+            preexec_fn=before_exec,
         )
     finally:
         log.close()

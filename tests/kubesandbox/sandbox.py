@@ -21,18 +21,19 @@ from typing import Any, Self
 import yaml
 from kmock import ObjectsArray, Server
 
-from . import processes
+from . import memory, processes
 from .api import SandboxAPI
 from .controllers import ControlPlane
 from .disruptions import Disruptions
 from .images import IMAGES, Image
-from .kubelet import NODE, Kubelet
+from .kubelet import NODE, Backoff, Kubelet
 from .portforward import PortForwarder
 from .registry import Kind
 from .store import Obj
 from .workloads import Workloads
 
 TOKEN = "kubesandbox-token"
+MEMORY_ANNOTATION = memory.ANNOTATION
 
 
 class Sandbox:
@@ -44,8 +45,14 @@ class Sandbox:
         images: dict[str, Image] | None = None,
         kubeconfig_path: str | Path | None = None,
         namespaces: tuple[str, ...] = ("default",),
+        memory_limits: str | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
+        """`memory_limits`: cgroup2, cgroup1, watchdog or off (default: $KUBESANDBOX_MEMORY, else
+        the best this machine allows; `sb.limits.mechanism` says which). `backoff`: the
+        CrashLoopBackOff base and cap (default the kubelet's 10 s doubling to 5 min)."""
         self.host, self.port = host, port
+        self.memory_limits, self.backoff = memory_limits, backoff or Backoff()
         self.images = {**IMAGES, **(images or {})}
         self._kubeconfig_arg = Path(kubeconfig_path) if kubeconfig_path else None
         self.namespaces = namespaces
@@ -72,7 +79,10 @@ class Sandbox:
         self.control_plane = ControlPlane(self.api)
         self.workloads = Workloads(self.control_plane)
         self.disruptions = Disruptions(self.control_plane)
-        self.kubelet = Kubelet(self.control_plane, self.images, self.workdir / "pods")
+        self.limits = memory.detect(self.memory_limits)
+        self.kubelet = Kubelet(
+            self.control_plane, self.images, self.workdir / "pods", limits=self.limits, backoff=self.backoff
+        )
         self.portforward = PortForwarder(self.kubelet)
         self.control_plane.start()
         self._bootstrap()
@@ -95,7 +105,12 @@ class Sandbox:
         for name in {*self.namespaces, "default", "kube-system", "kube-public", "kube-node-lease"}:
             self.store.create(namespaces, None, {"metadata": {"name": name}})
         node = {
-            "metadata": {"name": NODE, "labels": {"kubernetes.io/hostname": NODE}},
+            "metadata": {
+                "name": NODE,
+                "labels": {"kubernetes.io/hostname": NODE},
+                # How a container's memory limit is enforced here: cgroup v2, cgroup v1 or watchdog.
+                "annotations": {MEMORY_ANNOTATION: self.limits.mechanism},
+            },
             "status": {
                 "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
                 "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],

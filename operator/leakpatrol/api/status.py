@@ -91,6 +91,16 @@ class GrowthOf(StrEnum):
     TOTAL = "Total"  # no one group was flagged, the total was (less what load explains)
 
 
+class Lives(ApiModel):
+    """The container lives behind a finding: its pods' restarts within the window, and whether the
+    verdict rests on several lives (a leak no single life was long enough to confirm)."""
+
+    ended: int = Field(ge=0)  # container lives of the workload's pods that ended in the window
+    typical: str | None = Field(default=None, max_length=32)  # a life's median length, e.g. 1.9h
+    across: int = Field(default=0, ge=0)  # consecutive lives that grew the culprit; 0: one window's
+    message: str = Field(max_length=512)  # said in the Event, e.g. "OOMKilled 3 times in 6h ..."
+
+
 class Finding(ApiModel):
     workload: Workload
     pods: list[str] = Field(default_factory=list, max_length=20)
@@ -116,6 +126,9 @@ class Finding(ApiModel):
     # written by an older operator): never acted on until a pass judges it again.
     basis: FindingBasis | None = None
     samples: int | None = Field(default=None, ge=0)
+    oom_kills: int | None = Field(default=None, ge=0)  # the workload's OOMKilled lives in the window
+    last_oom_kill: Timestamp | None = None  # when the last of them ended
+    lives: Lives | None = None
 
 
 MAX_REMEDIATION_WORKLOADS = 20

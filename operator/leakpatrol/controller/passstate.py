@@ -31,6 +31,7 @@ class PassState:
     pod_by_name: dict[str, Obj] = field(default_factory=dict)
     selected: list[ScanTarget] = field(default_factory=list)  # those scannable (every shard's)
     targets: list[ScanTarget] = field(default_factory=list)  # those this replica scans
+    resting: list[ScanTarget] = field(default_factory=list)  # its pods between container lives
     failures: list[Unscannable] = field(default_factory=list)  # unscannable, failed, backed off
     due: list[ScanTarget] = field(default_factory=list)  # targets not waiting out a backoff
     outcomes: list[Evaluation | Unscannable | None] = field(default_factory=list)  # per due target

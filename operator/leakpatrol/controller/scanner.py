@@ -25,7 +25,7 @@ from leakpatrol.controller.capacity import SharedCapacity
 from leakpatrol.controller.collect.records import Backoff, TargetRecords
 from leakpatrol.controller.collect.sampling import Sampler
 from leakpatrol.controller.collect.series import SeriesStore
-from leakpatrol.controller.collect.targets import select_targets
+from leakpatrol.controller.collect.targets import resting_targets, select_targets
 from leakpatrol.controller.pacing import Pacing
 from leakpatrol.controller.passmetrics import pass_gauges, target_gauges
 from leakpatrol.controller.passstate import PassState
@@ -38,6 +38,7 @@ from leakpatrol.controller.shards.assignment import Shards
 from leakpatrol.controller.shards.role import ShardRole
 from leakpatrol.controller.shards.solo import SoloRole
 from leakpatrol.controller.verdict.findings import workload_findings
+from leakpatrol.controller.verdict.lives import with_lives
 from leakpatrol.controller.verdict.oncall import RevisionCache, annotate, observe_revisions
 from leakpatrol.controller.verdict.rollout import RolloutMemory
 from leakpatrol.controller.verdict.rules import rules_for
@@ -103,7 +104,7 @@ class PolicyScanner:
         await self._step("report", self._report(p))
         await self._step("save", self._save(p))
         self.pacing.passed(self.clock() - p.started, spec.schedule.interval)
-        self._pace_metrics()
+        metrics.SCAN_LAG_SECONDS.labels(self.namespace, self.policy.name).set(self.pacing.lag)
         return self.pacing.wait(spec.schedule.interval, random.uniform(0, spec.schedule.jitter_seconds))
 
     async def _step(self, name: str, step: Awaitable[T]) -> T:
@@ -150,8 +151,10 @@ class PolicyScanner:
         p.pod_by_name = {(pod.get("metadata") or {}).get("name", ""): pod for pod in p.pods}
         p.selected, unscannable = select_targets(p.pods, spec.target.port)
         p.targets = self.role.mine(p.selected)
-        self.targets.keep_only(p.targets)
-        owners = {t.owner_uid or t.uid for t in p.selected}  # a coordinator names every shard's
+        p.resting = self.role.mine(resting_targets(p.pods, spec.target.port))  # keep their lives
+        listed = [(pod.get("metadata") or {}).get("uid", "") for pod in p.pods]
+        self.targets.keep_only(p.targets + p.resting, listed, p.started)
+        owners = {t.owner_uid or t.uid for t in p.selected + p.resting}  # a coordinator names every shard's
         self.workloads.keep_only(owners)
         self.revisions.forget(owners)
         p.due = [t for t in p.targets if self.targets.of(t.uid).due(p.started)]
@@ -168,15 +171,31 @@ class PolicyScanner:
             if isinstance(outcome, Evaluation):
                 workload = await self.workloads.of(t, p.pod_by_name)
                 self._target_metrics(t, workload, p)
-                evaluator = self.targets.of(t.uid).evaluator
+                evaluator = self.targets.claim(t.uid, (workload.kind, workload.name))
                 p.results.append(pod_result(t, workload, outcome, await self.revisions.of(t), evaluator))
+        scanned = len(p.results)
+        await self._rest(p)
         observe_revisions(self.rollouts, p.results, p.started)
         findings = annotate(workload_findings(p.results), p.results, self.rollouts, p.started)
+        findings = with_lives(findings, p.results, self.config.window_seconds, p.started)
         evaluated = sum(1 for r in p.results if r.evaluation.evaluated)
-        counts = (len(p.targets), len(p.results), evaluated)
+        counts = (len(p.targets), scanned, evaluated)
         overrun = self.pacing.overrun()  # as of the passes before this one
         selector = selector_words(p.selector)
         p.scan = ScanPass(self.namespace, *counts, findings, p.failures, overrun=overrun, selector=selector)
+
+    async def _rest(self, p: PassState) -> None:
+        """Pods between container lives: nothing to fetch, but the life that ended is judged now
+        and what their lives say stands (an OOM-looping pod is in back-off half the time)."""
+        for t in p.resting:
+            evaluator = self.targets.of(t.uid).evaluator
+            if evaluator is None:
+                continue
+            workload = await self.workloads.of(t, p.pod_by_name)
+            self.targets.claim(t.uid, (workload.kind, workload.name))
+            evaluation = evaluator.rest(t.identity, p.started)
+            if evaluation.signals:
+                p.results.append(pod_result(t, workload, evaluation, await self.revisions.of(t), evaluator))
 
     async def _fold(self, p: PassState) -> None:
         assert p.scan is not None
@@ -254,9 +273,6 @@ class PolicyScanner:
         await self.reporter.not_ready(body, reason, message, datetime.fromtimestamp(self.clock(), UTC))
 
     # --- metrics ------------------------------------------------------------------------------
-    def _pace_metrics(self) -> None:
-        metrics.SCAN_LAG_SECONDS.labels(self.namespace, self.policy.name).set(self.pacing.lag)
-
     def _target_metrics(self, t: ScanTarget, workload: ObjectRef, p: PassState) -> None:
         record = self.targets.of(t.uid)
         labels = (self.namespace, self.policy.name, f"{workload.kind}/{workload.name}", t.name)

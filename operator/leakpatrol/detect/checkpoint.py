@@ -3,26 +3,30 @@
 Values are stored as integers (goroutines, bytes), delta-encoded: a flat or steadily growing
 series becomes a run of small repeated numbers that zlib shrinks tenfold, which keeps a policy
 with hundreds of targets inside one ConfigMap. The rule set and thresholds are not stored; they
-come from the policy on restore.
+come from the policy on restore. Format 3 adds the pod's ended container lives (`detect.lives`);
+a format 2 checkpoint (no lives) is still read.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from array import array
 from collections.abc import Iterable, Mapping
 from itertools import accumulate, pairwise
 from typing import Any
 
-from leakpatrol.core import MAX_DECOMPRESSED_BYTES, CheckpointCorrupt
+from leakpatrol.core import MAX_DECOMPRESSED_BYTES, CheckpointCorrupt, SignalKind
 from leakpatrol.detect.channel import Channel
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import PodIdentity, TargetEvaluator
+from leakpatrol.detect.lives import KINDS, Lives
 from leakpatrol.detect.tracker import VALUE_TYPE, Series
 from leakpatrol.diagnose.rules import RuleSet
 
-FORMAT = 2
+FORMAT = 3
+READABLE = (2, 3)  # 2: before lives were kept
 MAX_MAGNITUDE = 1 << 53  # a stored delta or value beyond this is no count of goroutines or bytes
 
 
@@ -106,6 +110,9 @@ def dump(ev: TargetEvaluator) -> dict[str, Any]:
         "pod": None if pod is None else [pod.uid, pod.started_at, pod.restarts],
         "goroutines": _channel_state(ev.goroutines),
         "heap": _channel_state(ev.heap),
+        "lives": ev.lives.dump(),
+        "workload": None if ev.workload is None else list(ev.workload),
+        "lives_since": {kind.value: t for kind, t in ev.lives_since.items()},
     }
 
 
@@ -114,19 +121,43 @@ def restore(state: Mapping[str, Any], config: DetectionConfig, rules: RuleSet) -
     if not isinstance(state, Mapping):
         raise CheckpointCorrupt(f"a target's state is {type(state).__name__}, not an object")
     try:
-        if state.get("format") != FORMAT:
+        if state.get("format") not in READABLE:
             raise CheckpointCorrupt(f"checkpoint format {state.get('format')!r}, expected {FORMAT}")
         if state["pod"] is not None:
             uid, started, restarts = state["pod"]
             ev.pod = PodIdentity(str(uid), None if started is None else float(started), int(restarts))
         _restore_channel(ev.goroutines, state["goroutines"], "goroutines")
         _restore_channel(ev.heap, state["heap"], "heap")
+        if state["format"] >= 3:
+            ev.lives = Lives.restore(state["lives"], rules)
+            ev.lives_since = _since(state["lives_since"])
+            ev.workload = _workload(state["workload"])
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise CheckpointCorrupt(f"unusable checkpoint: {exc!r}") from exc
     # Thresholds may have changed while we were down: re-apply the window to what was restored.
     for ch in (ev.goroutines, ev.heap):
         ch.tracker.trim(config.window_seconds, config.max_samples)
     return ev
+
+
+def _since(value: object) -> dict[SignalKind, float]:
+    kinds = {k.value: k for k in KINDS}
+    if not isinstance(value, dict) or any(k not in kinds for k in value):
+        raise CheckpointCorrupt("lives_since is not a time per signal kind")
+    if any(type(t) not in (int, float) or not math.isfinite(t) for t in value.values()):
+        raise CheckpointCorrupt("lives_since holds something that is not a time")
+    return {kinds[k]: float(t) for k, t in value.items()}
+
+
+def _workload(value: object) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        raise CheckpointCorrupt("workload is not a kind and a name")
+    kind, name = value
+    if not isinstance(kind, str) or not isinstance(name, str) or max(len(kind), len(name)) > 253:
+        raise CheckpointCorrupt("workload is not a kind and a name")
+    return kind, name
 
 
 def encode(states: Mapping[str, Mapping[str, Any]]) -> bytes:

@@ -55,9 +55,11 @@ class Signal:
     growth_of: str = GROWTH_OF_CULPRIT  # GROWTH_OF_CULPRIT or GROWTH_OF_TOTAL: whose growth_per_hour
     basis: FindingBasis = FindingBasis.TREND  # what raised it this evaluation
     samples: int = 0  # in the series whose trend flagged it (Trend, Early); 0 for Ceiling, Runtime
+    lives: int = 0  # container lives behind the verdict (detect.lives); 0: one life's window
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        across = {"lives": self.lives} if self.lives else {}
+        return across | {
             "kind": self.kind.value,
             "state": self.state.value,
             "culprit": self.culprit.to_json(),

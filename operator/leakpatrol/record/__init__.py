@@ -24,7 +24,12 @@ fetching.py  one profile into a file, the process start, the final goroutineleak
 files.py     the files written: sample names, recording.json (Recording), atomic writes
 """
 
-from leakpatrol.record.fetching import DEFAULT_PATH, fetch_final_goroutineleak, read_process_start, save_profile
+from leakpatrol.record.fetching import (
+    DEFAULT_PATH,
+    fetch_final_goroutineleak,
+    read_process_start,
+    save_profile,
+)
 from leakpatrol.record.files import (
     DEFAULT_MAX_BYTES,
     RECORDING_JSON,

@@ -16,7 +16,13 @@ import httpx
 
 from leakpatrol.core import Temporary
 from leakpatrol.kube.errors import FetchError
-from leakpatrol.record.fetching import DEFAULT_PATH, open_client, profile_request, read_process_start, save_profile
+from leakpatrol.record.fetching import (
+    DEFAULT_PATH,
+    open_client,
+    profile_request,
+    read_process_start,
+    save_profile,
+)
 from leakpatrol.record.files import DEFAULT_MAX_BYTES, Missing, Recording, SampleResult, sample_filename
 
 log = logging.getLogger(__name__)

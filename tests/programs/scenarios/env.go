@@ -19,6 +19,8 @@ type env struct {
 	mux    *http.ServeMux // the backend server's routes; scenarios may add their own
 	client *http.Client
 
+	leakRate float64 // -leak-rate: the leak's own rate multiplier (1: as documented)
+
 	mu  sync.Mutex
 	rng *rand.Rand
 }

@@ -25,7 +25,7 @@ func init() {
 
 func runHeapLeak(e *env) {
 	e.mux.HandleFunc("/api/login", handleLogin)
-	e.every(96, func() { _ = getItem(e, e.base+"/api/login") })
+	e.every(96*e.leakRate, func() { _ = getItem(e, e.base+"/api/login") })
 }
 
 type sessionCache struct {

@@ -23,7 +23,7 @@ func init() {
 }
 
 func runTransportPerRequest(e *env) {
-	e.every(3, func() {
+	e.every(3*e.leakRate, func() {
 		if err := fetchQuote(e.base + "/api/item"); err != nil {
 			log.Printf("fetchQuote: %v", err)
 		}

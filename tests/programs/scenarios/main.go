@@ -45,6 +45,9 @@ func main() {
 	minute := flag.Duration("minute", time.Minute, "length of one program minute (time dilation)")
 	seed := flag.Uint64("seed", 1, "random seed")
 	list := flag.Bool("list", false, "list the scenarios and exit")
+	leakRate := flag.Float64("leak-rate", 1, "multiply the leak's rate (transport-per-request, heap-leak): "+
+		"a pod with a small memory limit reaches it in seconds, not hours, without speeding up the rest")
+	exitAfter := flag.Duration("exit-after", 0, "exit with status 1 after this long (a crash on a timer; 0: never)")
 	flag.Parse()
 
 	if *list {
@@ -65,12 +68,21 @@ func main() {
 	if *minute <= 0 {
 		log.Fatal("-minute must be positive")
 	}
+	if *leakRate <= 0 {
+		log.Fatal("-leak-rate must be positive")
+	}
+	if *exitAfter > 0 {
+		time.AfterFunc(*exitAfter, func() {
+			log.Fatalf("scenario %s: -exit-after %s: exiting with status 1 (a crash on a timer)", *name, *exitAfter)
+		})
+	}
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatal(err)
 	}
 	e := newEnv(*minute, *seed, internalHost(*listen))
+	e.leakRate = *leakRate
 	startBackground(e, sc.churn)
 	if leaks(*name) {
 		go sc.run(e)

@@ -1,4 +1,10 @@
-"""Which pods a policy scans, and on which port. Pure: pod JSON in, targets and reasons out."""
+"""Which pods a policy scans, and on which port. Pure: pod JSON in, targets and reasons out.
+
+Each target carries its container's identity (uid, start, restart count) and the kubelet's account
+of its previous life (`lastState.terminated`): how a life ended, OOMKilled or not, is read here.
+A pod whose container is between lives (it died and waits out its back-off, not Ready) is not a
+target, but it is *resting*: its series are kept and its lives still speak.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ from typing import Any
 
 from leakpatrol.controller.ports import ScanTarget, Unscannable
 from leakpatrol.detect.evaluator import PodIdentity
-from leakpatrol.reasons import Reason
+from leakpatrol.detect.lives import LastLife
+from leakpatrol.reasons import Reason, Termination
 
 
 def _ready(pod: Mapping[str, Any]) -> bool:
@@ -50,14 +57,50 @@ def _started(text: str | None) -> float | None:
 
 def _identity(pod: Mapping[str, Any], container: str) -> PodIdentity:
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-    statuses: list[dict[str, Any]] = status.get("containerStatuses") or []
-    cs = next((c for c in statuses if c.get("name") == container), {})
+    cs = _container_status(pod, container)
     running = (cs.get("state") or {}).get("running") or {}
     return PodIdentity(
         uid=str(meta.get("uid", "")),
         started_at=_started(running.get("startedAt") or status.get("startTime")),
         restarts=int(cs.get("restartCount", 0)),
+        last=_last_life(cs),
     )
+
+
+def _container_status(pod: Mapping[str, Any], container: str) -> Mapping[str, Any]:
+    statuses: list[dict[str, Any]] = (pod.get("status") or {}).get("containerStatuses") or []
+    return next((c for c in statuses if c.get("name") == container), {})
+
+
+def _last_life(cs: Mapping[str, Any]) -> LastLife | None:
+    """`lastState.terminated`: the kubelet's OOMKilled, else Error or Completed by the exit code."""
+    terminated = (cs.get("lastState") or {}).get("terminated")
+    if not isinstance(terminated, Mapping):
+        return None
+    code = terminated.get("exitCode")
+    exit_code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    told = str(terminated.get("reason") or "")
+    if told in Termination._value2member_map_:
+        end = Termination(told)
+    else:  # ContainerCannotRun, StartError, a runtime's own word: the exit code says the rest
+        end = Termination.COMPLETED if exit_code == 0 else Termination.ERROR
+    try:
+        started, finished = _started(terminated.get("startedAt")), _started(terminated.get("finishedAt"))
+    except (TypeError, ValueError):
+        started = finished = None
+    return LastLife(end, exit_code, started, finished)
+
+
+def _between_lives(pod: Mapping[str, Any], container: str) -> bool:
+    """Not Ready because the container died and waits to start again (CrashLoopBackOff), or has
+    just died: the kubelet tells of the life that ended."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    cs = _container_status(pod, container)
+    state = cs.get("state") or {}
+    if "running" in state and (cs.get("ready") or _ready(pod)):
+        return False
+    return _last_life(cs) is not None or "terminated" in state
 
 
 def _owner_ref(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -68,6 +111,36 @@ def _owner_ref(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def _owner(pod: Mapping[str, Any]) -> tuple[str, str] | None:
     ref = _owner_ref(pod)
     return (str(ref["kind"]), str(ref["name"])) if ref else None
+
+
+def resting_targets(pods: Iterable[Mapping[str, Any]], port: int | str) -> list[ScanTarget]:
+    """Pods whose profiled container is between lives: not scanned (nothing answers), but their
+    series and lives are kept, and the life that ended is judged from the kubelet's account."""
+    out = []
+    for pod in pods:
+        resolved = _resolve_port(pod, port)
+        if _ready(pod) or resolved is None or not _between_lives(pod, resolved[1]):
+            continue
+        meta = pod.get("metadata") or {}
+        number, container = resolved
+        cs = _container_status(pod, container)
+        out.append(
+            ScanTarget(
+                namespace=str(meta.get("namespace", "")),
+                name=str(meta.get("name", "")),
+                uid=str(meta.get("uid", "")),
+                ip=str((pod.get("status") or {}).get("podIP") or ""),
+                port=number,
+                identity=PodIdentity(
+                    str(meta.get("uid", "")), None, int(cs.get("restartCount", 0)), _last_life(cs)
+                ),
+                owner=_owner(pod),
+                owner_uid=str((_owner_ref(pod) or {}).get("uid", "")),
+                memory_limit=_memory_limit(pod, container),
+                images=_images(pod),
+            )
+        )
+    return out
 
 
 def select_targets(

@@ -1,9 +1,11 @@
 """The decision for one workload's leak, a pure function of the finding, the state, the spec and `now`.
 
     candidates(findings, admin)  one Confirmed finding per workload, one an action may rest on first
-    precheck(finding, state, spec, now, admin)  the rails that need no API call, in order:
+    precheck(finding, state, spec, now, admin)  the rails that need no API call, in order: not
+        already OOM-looping (the OOM killer restarts it: a skip, whatever the floors) →
         a trend the admin's floors accept (else a wait while it may build, or a skip) → confirmed
-        long enough → not suspended → not a recurrence (else Suspend) → kind supports the action →
+        long enough → not suspended → not a recurrence (else Suspend) → not already OOM-looping →
+        kind supports the action →
         cooldown → allowed window → maxActions per window → one workload at a time
     on_workload(spec, kind, workload, pdbs)  the rails on what the API said:
         fully available and not mid-rollout → at most one pod down at a time, never the last
@@ -78,6 +80,9 @@ def actionable(found: dict[state.Key, Finding], admin: AdminPolicy) -> list[stat
 def precheck(
     f: Finding, st: RemediationStatus, spec: RemediationSpec, now: datetime, admin: AdminPolicy
 ) -> Decision:
+    looping = rails.not_oom_looping(f)  # the OOM killer restarts it already: no floor changes that
+    if looping is not None:
+        return Decision(PlanStep.SKIP, f, looping.reason, looping.message)
     no_trend = admin.trend_confirmed(f)
     if no_trend is not None:  # a rise seen early, or too few samples yet, may still become a trend
         building = f.basis in (FindingBasis.EARLY, FindingBasis.TREND)

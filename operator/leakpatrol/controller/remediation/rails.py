@@ -46,6 +46,20 @@ def confirmed(f: Finding, passes: int, min_confirmations: int) -> Block | None:
     return None
 
 
+def not_oom_looping(f: Finding) -> Block | None:
+    """A workload whose containers the OOM killer is already restarting (OOMKilled within the
+    finding's window) gets no restart from us: it would be one more of the restarts that keep
+    hiding the leak. What helps is the fix, in the code."""
+    if not f.oom_kills:
+        return None
+    times = "once" if f.oom_kills == 1 else f"{f.oom_kills} times"
+    last = f", the last at {_t(f.last_oom_kill)}" if f.last_oom_kill else ""
+    fix = f": {f.fix}" if f.fix else ""
+    msg = f"already restarting on its own: OOMKilled {times} in the window{last}; a restart from"
+    msg += f" leakpatrol would only hide the leak again. The fix is in the code{fix}"
+    return Block(Reason.OOM_LOOP, msg)
+
+
 def kind_supports(action: RemediationAction, kind: str) -> Block | None:
     allowed = RESTARTABLE if action is RemediationAction.ROLLOUT_RESTART else EVICTABLE
     if action is RemediationAction.NONE or kind not in allowed:

@@ -10,6 +10,7 @@ from leakpatrol.api.units import amount_text, rate_text
 from leakpatrol.controller.ports import EventIntent, Unscannable
 from leakpatrol.controller.report.words import numbers, rule_words, workload_name
 from leakpatrol.controller.verdict.fleet import FleetSpread, spread_words
+from leakpatrol.controller.verdict.lives import lives_words
 from leakpatrol.core import MAX_EVENT_MESSAGE, LeakState, ObjectRef, SignalKind
 from leakpatrol.detect.signals import Signal
 from leakpatrol.reasons import Reason
@@ -85,6 +86,8 @@ def finding_message(f: Finding, policy: ObjectRef | None = None) -> str:
         )
     if f.forecast is not None:
         parts.append(f"{f.forecast.message[:1].upper()}{f.forecast.message[1:]}.")
+    if f.lives is not None:
+        parts.append(lives_words(f).strip())
     if f.rule_id:
         parts.append(f"Rule {f.rule_id}.")
         if f.fix:

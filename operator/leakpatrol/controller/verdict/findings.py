@@ -11,6 +11,7 @@ from leakpatrol.api import Finding, GrowthOf, Spread, Workload, worst_first
 from leakpatrol.controller.verdict.fleet import PodSignal, fleet_confirms, spread
 from leakpatrol.controller.verdict.rollout import Revision
 from leakpatrol.core import LeakState, SignalKind
+from leakpatrol.detect.lives import Life
 from leakpatrol.detect.signals import GROWTH_OF_TOTAL, Evaluation, Signal
 
 
@@ -23,6 +24,8 @@ class PodResult:
     memory: tuple[tuple[float, float], ...] = ()  # (time, live bytes): see controller.forecast
     memory_limit: str | None = None  # of the profiled container, as in the pod spec
     goroutines: int | None = None  # the pod's goroutine total at this pass, if its profile was read
+    lives: tuple[Life, ...] = ()  # its container's ended lives (detect.lives), oldest first
+    life_started: float | None = None  # when its container's current life began
 
 
 def _severity(s: Signal) -> tuple[bool, float]:

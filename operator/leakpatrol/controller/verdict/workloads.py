@@ -52,7 +52,9 @@ def pod_result(
     totals = evaluator.goroutines.tracker.total if evaluator is not None else ()
     goroutines = round(totals[-1]) if totals else None
     name = (workload.kind, workload.name)
-    return PodResult(t.name, name, evaluation, revision, memory, t.memory_limit, goroutines)
+    lives = tuple(evaluator.lives.ended) if evaluator is not None else ()
+    started = t.identity.started_at
+    return PodResult(t.name, name, evaluation, revision, memory, t.memory_limit, goroutines, lives, started)
 
 
 async def with_fleet_spread(
