@@ -4,7 +4,7 @@
     precheck(finding, state, spec, now, admin)  the rails that need no API call, in order: not
         already OOM-looping (the OOM killer restarts it: a skip, whatever the floors) →
         a trend the admin's floors accept (else a wait while it may build, or a skip) → confirmed
-        long enough → not suspended → not a recurrence (else Suspend) → not already OOM-looping →
+        long enough → not suspended → not a recurrence (else Suspend) →
         kind supports the action →
         cooldown → allowed window → maxActions per window → one workload at a time
     on_workload(spec, kind, workload, pdbs)  the rails on what the API said:
