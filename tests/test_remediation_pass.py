@@ -56,7 +56,11 @@ def available(kind: str, **status: Any) -> Obj:
     labels = {"app": "client"}
     return {
         "metadata": {"name": "client", "generation": 1},
-        "spec": {"replicas": 1, "template": {"metadata": {"labels": labels}}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}},
+        },
         "status": st | status,
     }
 
@@ -241,6 +245,26 @@ async def test_evict_pod_blocked_by_a_budget_is_retried_later_never_deleted() ->
     assert "evicted pod(s) client-1 of Deployment/client" in events(svc, "PodEvicted")[0][1]
 
 
+async def test_an_eviction_names_the_pod_it_judged_by_uid() -> None:
+    svc, scan, raw = setup(action="EvictPod")
+    await until(svc, scan, raw, lambda: svc.cluster.evictions)
+    assert svc.cluster.evictions == [("client-1", False)]
+    assert svc.cluster.eviction_uids == ["client-1-uid"]
+
+
+async def test_a_pod_its_owner_does_not_select_acts_on_nothing() -> None:
+    """The pod names Deployment client's ReplicaSet as its controller, but the Deployment's selector
+    (app=client) does not select it: its leak restarts and evicts nothing, and says why."""
+    for action in ("RolloutRestart", "EvictPod"):
+        svc, scan, raw = setup(action=action)
+        svc.cluster.pods[0]["metadata"]["labels"] = {"app": "imposter"}
+        await run(svc, scan, raw, 20)
+        assert svc.cluster.restarts == [] and svc.cluster.evictions == []
+        skip = remediation(svc)["lastSkip"]
+        assert skip["reason"] == "OwnerMismatch", skip
+        assert "its selector does not select pod client-1" in skip["message"]
+
+
 async def test_a_leak_that_comes_back_soon_after_a_restart_suspends_remediation() -> None:
     svc, scan, raw = setup(cooldown="1m")
     await until(svc, scan, raw, lambda: svc.cluster.restarts)
@@ -289,6 +313,7 @@ async def test_statefulsets_and_daemonsets_restart_replicasets_are_not_restartab
     }
     svc.cluster.workload_objs[("DaemonSet", "client")] = {
         "metadata": {"name": "client", "generation": 1},
+        "spec": {"selector": {"matchLabels": {"app": "client"}}},
         "status": ds,
     }
     await until(svc, scan, raw, lambda: svc.cluster.restarts)

@@ -189,9 +189,9 @@ class KubeCluster:
     async def restart_workload(self, ref: ObjectRef, at: datetime, *, dry_run: bool) -> None:
         await restart_workload(self.api, _apps(ref), at, dry_run=dry_run)
 
-    async def evict_pod(self, namespace: str, name: str, *, dry_run: bool) -> None:
+    async def evict_pod(self, namespace: str, name: str, *, uid: str, dry_run: bool) -> None:
         try:
-            await evict_pod(self.api, namespace, name, dry_run=dry_run)
+            await evict_pod(self.api, namespace, name, uid=uid, dry_run=dry_run)
         except errors.TooManyRequests as exc:  # a PDB said no: retry later, never delete instead
             blocked = EvictionBlocked(f"pod {namespace}/{name}: {exc}")
             blocked.retry_after = exc.retry_after

@@ -3,15 +3,16 @@
     precheck(finding, state, spec, now)  the rails that need no API call, in order:
         confirmed long enough → not suspended → not a recurrence (else Suspend) → kind supports the
         action → cooldown → allowed window → maxActions per window → one workload at a time
-    on_workload(spec, kind, workload, pdbs)  the rails on what the API said (RolloutRestart only):
-        fully available and not mid-rollout → every PDB selecting its pods allows a disruption
+    on_workload(spec, kind, workload, pdbs, pods)  the rails on what the API said:
+        its selector selects the pods it is to act for → (RolloutRestart) fully available and not
+        mid-rollout → every PDB selecting its pods allows a disruption
 
 An Eviction is checked by the API server itself (a PDB answers 429): no second guess here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -78,8 +79,17 @@ def precheck(f: Finding, st: RemediationStatus, spec: RemediationSpec, now: date
     return _first(f, blocks) or Decision(PlanStep.ACT, f, messages.done_reason(spec), "")
 
 
-def on_workload(spec: RemediationSpec, kind: str, workload: Obj, pdbs: Sequence[Obj]) -> rails.Block | None:
-    if spec.action is not RemediationAction.ROLLOUT_RESTART:
+def on_workload(
+    spec: RemediationSpec,
+    kind: str,
+    workload: Obj,
+    pdbs: Sequence[Obj],
+    pods: Mapping[str, Mapping[str, str]],
+) -> rails.Block | None:
+    """`pods`: the labels of the finding's pods, those this pass listed (its own targets)."""
+    stray = rails.selects(kind, workload, pods)
+    if stray is not None or spec.action is not RemediationAction.ROLLOUT_RESTART:
+        return stray
         return None
     labels = ((workload.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
     return rails.fully_available(kind, workload) or rails.budgets_allow(pdbs, labels)

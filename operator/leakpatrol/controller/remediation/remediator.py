@@ -130,7 +130,8 @@ class Remediator:
             return await self._skip(
                 st, plan.doubt(d, f"could not read it or its budgets: {exc.reason}: {exc}"), ctx
             ), False
-        block = plan.on_workload(r, f.workload.kind, obj, pdbs)
+        labels = {pod: ctx.targets[pod].label_map for pod in f.pods if pod in ctx.targets}
+        block = plan.on_workload(r, f.workload.kind, obj, pdbs, labels)
         if block is not None:
             return await self._skip(st, plan.blocked(f, block), ctx), False
         saved = ""
@@ -155,7 +156,7 @@ class Remediator:
             why = f"the action could not be recorded first: {exc.reason}"
             return await self._skip(st, plan.doubt(d, why), ctx), False
         try:
-            outcome = await act(self.cluster, r.action, ref, pods, p.time, dry_run=r.dry_run)
+            outcome = await act(self.cluster, r.action, ref, pods, p.time, dry_run=r.dry_run, uids=uids)
         except LeakpatrolError as exc:  # it may have happened: pending, the next pass checks the workload
             why = f"the {r.action.value} failed: {exc.reason}: {exc}; pending until it is seen whether it did"
             return await self._skip(ahead, Decision(PlanStep.SKIP, f, Reason.DECISION_FAILED, why), ctx), True
