@@ -237,6 +237,17 @@ def test_sharding_renders_its_flags_and_lists_member_leases_only_then() -> None:
     assert ("coordination.k8s.io", "leases", "list") not in rules_of([plain], "Role")
 
 
+def test_tenancy_values_render_their_flags() -> None:
+    def args(*sets: str) -> list[str]:
+        (deployment,) = (d for d in render(*sets) if d["kind"] == "Deployment")
+        result: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        return result
+
+    assert {"--max-target-timeout=1m", "--per-namespace-fetches=16"} <= set(args())
+    tight = args("tenancy.maxTargetTimeout=20s", "tenancy.fetchesPerNamespace=4")
+    assert {"--max-target-timeout=20s", "--per-namespace-fetches=4"} <= set(tight)
+
+
 def test_chart_ships_the_one_crd() -> None:
     assert (CHART / "crds" / "leakpolicy.yaml").read_bytes() == (
         ROOT / "crds" / "leakpolicy.yaml"

@@ -64,6 +64,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --no-leader-election
 {{- end }}
 - --stall-after={{ .Values.stallAfter }}
+- --max-target-timeout={{ .Values.tenancy.maxTargetTimeout }}
+- --per-namespace-fetches={{ .Values.tenancy.fetchesPerNamespace }}
 {{- end }}
 
 {{/* Contradictory values fail the render with a message saying which to change. */}}

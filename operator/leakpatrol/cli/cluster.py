@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from leakpatrol.cli.args import duration
-from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
+from leakpatrol.core import GLOBAL_FETCHES, PER_NAMESPACE_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES
 from leakpatrol.profiles.parser import MAX_DECOMPRESSED, MAX_STACKS, ParseLimits
 
@@ -115,6 +115,22 @@ def configure_operator(op: argparse.ArgumentParser) -> None:
     )
     _env_option(op, "--max-fetches", str(GLOBAL_FETCHES), int, "global fetch cap")
     _env_option(op, "--per-policy", str(PER_POLICY_FETCHES), int, "fetch cap per policy")
+    _env_option(
+        op,
+        "--per-namespace-fetches",
+        str(PER_NAMESPACE_FETCHES),
+        int,
+        "fetches one namespace may have in flight, every policy there together (its share of"
+        " --max-fetches; less while other namespaces want slots too)",
+    )
+    _env_option(
+        op,
+        "--max-target-timeout",
+        "1m",
+        duration,
+        "the longest spec.target.timeouts a LeakPolicy may ask; one asking more is refused"
+        " (InvalidSpec, naming the field) (default 1m)",
+    )
     _operator_ha_flags(op)
     _env_option(
         op,
@@ -163,6 +179,8 @@ def cmd_operator(a: argparse.Namespace) -> int:
         home_namespace=a.home_namespace or own_namespace(),
         max_fetches=a.max_fetches,
         per_policy=a.per_policy,
+        per_namespace=a.per_namespace_fetches,
+        max_target_timeout=a.max_target_timeout,
         parse=ParseLimits(a.max_profile_stacks, a.max_profile_mb << 20),
         parse_workers=a.parse_workers,
         profile_buffer=a.profile_buffer_mb << 20,

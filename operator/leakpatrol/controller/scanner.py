@@ -23,7 +23,7 @@ from leakpatrol import metrics
 from leakpatrol.api import DetectionSpec, InvalidSpecError, LeakPolicySpec, Profiles, parse_spec
 from leakpatrol.controller.collect.fairness import FairShare
 from leakpatrol.controller.collect.records import Backoff, TargetRecords
-from leakpatrol.controller.collect.sampling import Sampler
+from leakpatrol.controller.collect.sampling import Sampler, timeouts_over
 from leakpatrol.controller.collect.series import SeriesStore
 from leakpatrol.controller.collect.targets import select_targets
 from leakpatrol.controller.pacing import Pacing
@@ -42,6 +42,8 @@ from leakpatrol.controller.verdict.rules import rules_for
 from leakpatrol.controller.verdict.workloads import WorkloadCache, pod_result, with_fleet_spread
 from leakpatrol.core import (
     GLOBAL_FETCHES,
+    MAX_TARGET_TIMEOUT,
+    PER_NAMESPACE_FETCHES,
     PER_POLICY_FETCHES,
     LeakpatrolError,
     LeakState,
@@ -64,14 +66,16 @@ T = TypeVar("T")
 
 @dataclass(slots=True)
 class SharedCapacity:
-    """What every policy of one operator process shares: fetch slots (round-robin by namespace),
-    the per-policy cap on them, the profile parser with its worker pool (its workers too taken
-    round-robin by namespace), and the budget of profile bytes held at once."""
+    """What every policy of one operator process shares: fetch slots (round-robin by namespace,
+    each namespace holding at most its share), the per-policy cap on them, the profile parser with
+    its worker pool (its workers too taken round-robin by namespace), the budget of profile bytes
+    held at once, and the longest a fetch may hold a slot (`max_timeout`)."""
 
-    fetches: FairShare = field(default_factory=lambda: FairShare(GLOBAL_FETCHES))
+    fetches: FairShare = field(default_factory=lambda: FairShare(GLOBAL_FETCHES, PER_NAMESPACE_FETCHES))
     per_policy: int = PER_POLICY_FETCHES
     parser: ProfileParser = field(default_factory=ProfileParser)
     buffer: ByteBudget = field(default_factory=lambda: ByteBudget(PROFILE_BUFFER_BYTES))
+    max_timeout: float = MAX_TARGET_TIMEOUT  # the longest spec.target.timeouts accepted (admin's)
     # The parser's workers, in turn by namespace; sized after the parser's own pool.
     workers: FairShare = field(init=False)
 
@@ -138,7 +142,11 @@ class PolicyScanner:
         """The one validation of this pass. A new `detection` or `profiles` re-judges the series
         already gathered with the new thresholds and rules, in place."""
         try:
-            p.spec = spec = parse_spec(p.raw_spec)
+            spec = parse_spec(p.raw_spec)
+            over = timeouts_over(spec, self.capacity.max_timeout)
+            if over:  # the admin's limit: a policy cannot hold a slot longer than it allows
+                raise InvalidSpecError(over)
+            p.spec = spec
         except InvalidSpecError as exc:
             await self.reporter.invalid(p.previous, exc, p.generation, p.now)
             return None
@@ -169,11 +177,36 @@ class PolicyScanner:
         owners = {t.owner_uid or t.uid for t in p.selected}  # a coordinator names every shard's
         self.workloads.keep_only(owners)
         self.revisions.forget(owners)
-        p.due = [t for t in p.targets if self.targets.of(t.uid).due(p.started)]
+        due = [t for t in p.targets if self.targets.of(t.uid).due(p.started)]
+        p.due = sorted(due, key=lambda t: not self.targets.of(t.uid).starved)  # the cut ones first
         p.failures = self.role.unscannable(unscannable) + list(self.targets.backed_off(p.started))
 
     async def _fetch(self, p: PassState, spec: LeakPolicySpec) -> None:
-        p.outcomes = list(await asyncio.gather(*(self._scan_target(t, spec, p.started) for t in p.due)))
+        """Every due target, until the pass's deadline (pacing): then what is still running or
+        waiting for a slot is cancelled, the pass is overdue (Degraded now), and those targets
+        go first next time. A target cut short has no outcome this pass (None), no failure."""
+        interval = spec.schedule.interval
+        deadline = self.pacing.deadline(interval, spec.target.timeouts.total)
+        tasks = [asyncio.ensure_future(self._scan_target(t, spec, p.started)) for t in p.due]
+        late: set[asyncio.Future[Evaluation | Unscannable | None]] = set()
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=deadline)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        p.outcomes = [None if task in late else task.result() for task in tasks]
+        for t, task in zip(p.due, tasks, strict=True):
+            self.targets.of(t.uid).starved = task in late
+        if late:
+            self.pacing.cut_short(deadline, interval)
+            log.warning(
+                "policy %s/%s: pass overdue after %.1fs; %d of %d fetch(es) cut, first in line next pass",
+                self.namespace,
+                self.policy.name,
+                deadline,
+                len(late),
+                len(tasks),
+            )
 
     async def _judge(self, p: PassState) -> None:
         """Per-pod evaluations -> per-workload findings, with since-which-rollout and OOM ETA."""

@@ -18,7 +18,7 @@ from kopf._core.engines.peering import Identity
 from leakpatrol.controller.collect.fairness import FairShare
 from leakpatrol.controller.scanner import SharedCapacity
 from leakpatrol.controller.shards.assignment import DEFAULT_SHARDS
-from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
+from leakpatrol.core import GLOBAL_FETCHES, MAX_TARGET_TIMEOUT, PER_NAMESPACE_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES, ByteBudget
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.connection import connect
@@ -50,6 +50,8 @@ class OperatorOptions:
     home_namespace: str = "default"  # the operator's own: its checkpoints live there
     max_fetches: int = GLOBAL_FETCHES
     per_policy: int = PER_POLICY_FETCHES
+    per_namespace: int = PER_NAMESPACE_FETCHES  # a tenant's most fetch slots (less under contention)
+    max_target_timeout: float = MAX_TARGET_TIMEOUT  # the longest spec.target.timeouts accepted
     parse: ParseLimits = field(default_factory=ParseLimits)
     parse_workers: int = 2  # processes for profiles too big to parse inline
     profile_buffer: int = PROFILE_BUFFER_BYTES  # profile bytes held at once, every tenant together
@@ -84,11 +86,18 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
     handlers.RUNTIME.shards = lead if isinstance(lead, Membership) else None
     parser = ProfileParser(opts.parse, workers=opts.parse_workers)
     buffer = ByteBudget(opts.profile_buffer)
-    handlers.RUNTIME.limits = SharedCapacity(FairShare(opts.max_fetches), opts.per_policy, parser, buffer)
+    handlers.RUNTIME.limits = SharedCapacity(
+        FairShare(opts.max_fetches, opts.per_namespace),
+        opts.per_policy,
+        parser,
+        buffer,
+        max_timeout=opts.max_target_timeout,
+    )
     site = await _serve(opts, api, health, lead) if opts.metrics_port else None
     log.info(
         "leakpatrol operator started with namespaces=%s home=%s identity=%s leader_election=%s "
-        "sharding=%s shards=%d metrics_port=%s max_fetches=%d per_policy=%d",
+        "sharding=%s shards=%d metrics_port=%s max_fetches=%d per_policy=%d per_namespace=%d "
+        "max_target_timeout=%gs",
         list(opts.namespaces) or "all",
         opts.home_namespace,
         identity,
@@ -98,6 +107,8 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
         opts.metrics_port,
         opts.max_fetches,
         opts.per_policy,
+        opts.per_namespace,
+        opts.max_target_timeout,
     )
     done = asyncio.Event()
     background = [

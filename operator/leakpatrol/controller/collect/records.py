@@ -46,6 +46,7 @@ class TargetRecord:
     backoff: Backoff | None = None  # None while the pod answers
     leak_next: float = 0.0  # when its (expensive, Go 1.26+) goroutineleak profile is next due
     leak_absent: bool = False  # its goroutineleak endpoint 404'd under `goroutineleak: Auto`
+    starved: bool = False  # not fetched before the last pass's deadline: first in line at the next
 
     def due(self, now: float) -> bool:
         return self.backoff is None or self.backoff.until <= now

@@ -6,8 +6,9 @@ profile is next due, and whether the target exposes it at all) lives in the targ
 
 from __future__ import annotations
 
-from leakpatrol.api import LeakPolicySpec, Toggle
+from leakpatrol.api import FieldIssue, LeakPolicySpec, Toggle
 from leakpatrol.api.spec import AutoToggle
+from leakpatrol.api.units import format_duration
 from leakpatrol.controller.collect.fairness import FairShare
 from leakpatrol.controller.collect.records import TargetRecord
 from leakpatrol.controller.ports import Cluster, FetchOptions, ScanTarget
@@ -71,3 +72,19 @@ def fetch_options(spec: LeakPolicySpec, max_bytes: int = MAX_PROFILE_BYTES) -> F
         t.timeouts.total,
         max_bytes,
     )
+
+
+def timeouts_over(spec: LeakPolicySpec, most: float) -> list[FieldIssue]:
+    """Each of `spec.target.timeouts` longer than the operator allows (`--max-target-timeout`): a
+    fetch holds a slot shared with every tenant for up to that long, so the admin bounds it and the
+    policy is refused (InvalidSpec, the field named), never silently clamped to another meaning."""
+    t = spec.target.timeouts
+    return [
+        FieldIssue(
+            f"spec.target.timeouts.{name}",
+            f"{format_duration(value)} exceeds the operator's maximum of {format_duration(most)}"
+            " (--max-target-timeout, set by the cluster admin)",
+        )
+        for name, value in (("connect", t.connect), ("read", t.read), ("total", t.total))
+        if value > most
+    ]
