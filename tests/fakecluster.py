@@ -229,6 +229,9 @@ class FakeCluster:
             del self.evidence[old]
         return StoredEvidence("leakpatrol-system", name)
 
+    async def delete_evidence(self, policy: ObjectRef) -> None:
+        self.evidence = {n: c for n, c in self.evidence.items() if c.policy.uid != policy.uid}
+
 
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386, what the API server does with a status merge patch: a null removes a key."""

@@ -108,3 +108,30 @@ async def test_every_pass_feeds_the_liveness_clock_failed_ones_too() -> None:
     assert health.live(186.0).ok  # the tenant's overdue pass is said on its policy, not here
     counted = metrics.SCAN_FAILURES.labels(POLICY.namespace, POLICY.name, "Temporary", "ScanFailed")
     assert counted._value.get() >= 1
+
+
+async def test_a_deleted_policy_takes_its_checkpoint_and_evidence_with_it() -> None:
+    """The delete handler deletes the evidence of a policy whose remediation ran (its status says
+    so), and a policy that never remediated is never asked about (it may not even be listable)."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from leakpatrol.controller.ports import EvidenceCapture  # noqa: PLC0415
+    from leakpatrol.runtime import handlers  # noqa: PLC0415
+
+    cluster = FakeCluster([running_pod("web-1")])
+    cluster.checkpoint = b"series"
+    other = POLICY.__class__(POLICY.api_version, POLICY.kind, "other", "other-uid", POLICY.namespace)
+    for owner in (POLICY, other):
+        at = datetime(2030, 1, 1, tzinfo=UTC)
+        capture = EvidenceCapture(owner, POLICY, f"web-of-{owner.name}", at, {"g": b"x"})
+        await cluster.save_evidence(capture, keep=5)
+    handlers.RUNTIME.cluster = cluster
+    try:
+        body = cluster.body(spec())
+        await handlers.policy_deleted(body=body)  # no status.remediation: never remediated
+        assert cluster.checkpoint is None and len(cluster.evidence) == 2
+        body["status"] = {"remediation": {"workloads": []}}
+        await handlers.policy_deleted(body=body)
+        assert [c.policy.name for c in cluster.evidence.values()] == ["other"]  # another policy's stay
+    finally:
+        handlers.RUNTIME.cluster = None

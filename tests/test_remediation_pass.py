@@ -18,6 +18,7 @@ from leakpatrol.controller.scanner import PolicyScanner, SharedCapacity
 from leakpatrol.core import Obj, ObjectRef
 from leakpatrol.detect.evaluator import PodIdentity
 from leakpatrol.kube import errors
+from leakpatrol.profiles import Profile, load
 
 CORPUS = Path(__file__).parent / "corpus" / "transport-per-request"
 FIRST_STAMP = 1800000000
@@ -111,7 +112,7 @@ async def test_a_confirmed_leak_is_restarted_once_with_evidence_then_the_cooldow
     # Evidence: saved at the first confirmation and again right before the restart.
     assert len(svc.cluster.evidence) == 2 and len(state["evidence"]) == 2
     capture = next(iter(svc.cluster.evidence.values()))
-    assert set(capture.files) == {"goroutine.pb.gz", "heap.pb.gz", "goroutine-debug2.txt"}  # < 10k goroutines
+    assert set(capture.files) == {"goroutine.pb.gz", "heap.pb.gz", "goroutine-waits.txt"}  # < 10k goroutines
     assert "go tool pprof" in state["evidence"][-1]["command"]
     restarted = events(svc, "RolloutRestarted")
     assert {kind for kind, _ in restarted} == {"LeakPolicy", "Deployment"}
@@ -339,14 +340,23 @@ async def test_remediation_off_writes_nothing_new() -> None:
     assert all(c["type"] != "RemediationSuspended" for c in svc.cluster.status["conditions"])
 
 
-async def test_evidence_asks_for_debug2_only_below_the_count_this_pass_saw_and_parses_nothing() -> None:
+async def test_evidence_asks_debug2_only_below_the_count_this_pass_saw_and_parses_by_its_parser() -> None:
+    """Every body is parsed by the `parse` it is given (the operator's pool, in the namespace's turn),
+    never inline; the debug=2 dump is kept only as re-rendered from its parse."""
     clock = Clock(FIRST_STAMP)
     svc = Service(clock)
     target = ScanTarget("default", "client-1", "client-1-uid", "10.0.0.1", 6060, PodIdentity(), None)
     workload = ObjectRef("apps/v1", "Deployment", "client", "deploy-uid", "default")
+    parsed: list[int] = []
+
+    async def parse(body: bytes) -> Profile:
+        parsed.append(len(body))
+        return load(body)
+
     cases = {12: True, 10_000: False, None: False}  # None: the pod's profile was not read this pass
     for goroutines, debug2 in cases.items():
         svc.cluster.fetches.clear()
+        parsed.clear()
         _, files = await evidence.capture(
             svc.cluster,
             policy=POLICY,
@@ -355,6 +365,8 @@ async def test_evidence_asks_for_debug2_only_below_the_count_this_pass_saw_and_p
             spec=parse_spec(spec()),
             now=datetime.fromtimestamp(clock.now, UTC),
             goroutines=goroutines,
+            parse=parse,
         )
         asked = any("debug=2" in path for _, path in svc.cluster.fetches)
-        assert (evidence.DEBUG2 in files, asked) == (debug2, debug2), goroutines
+        assert (evidence.WAITS in files, asked) == (debug2, debug2), goroutines
+        assert len(parsed) == len(svc.cluster.fetches)  # every body the pod served, and only through `parse`

@@ -45,6 +45,7 @@ always our word, a `leakpatrol.reasons.Reason`, shown in conditions and Events::
         │   └── Rejected        P   other 4xx: the request itself is wrong
         ├── PortForwardError    T   the kubelet could not reach the pod's port
         ├── CheckpointTooLarge  P   a compressed checkpoint over its cap
+        ├── EvidenceStoreFull   T   evidence ConfigMaps at the namespace's or the operator's cap
         └── FetchError              a pprof fetch from a pod failed
             ├── PprofNotExposed P   404, also a TargetNotExposed
             ├── Unauthorized    P   401/403

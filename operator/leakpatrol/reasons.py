@@ -110,6 +110,7 @@ class Reason(StrEnum):
     EVICTION_BLOCKED = "EvictionBlocked", NORMAL  # a skip: the Eviction API answered 429 (a PDB)
     DECISION_FAILED = "DecisionFailed", WARNING  # a skip: an API error or doubt while deciding
     EVIDENCE_NOT_SAVED = "EvidenceNotSaved", WARNING  # a skip: the evidence could not be saved
+    EVIDENCE_STORE_FULL = "EvidenceStoreFull", WARNING  # why: at the namespace's or operator's cap
     # A skip: an action written ahead (status.remediation.pending) is unresolved: whether it happened
     # is not known yet (its workload could not be read, or a request may be in flight), or it is not
     # recorded yet. Nothing acts until it is.

@@ -103,6 +103,24 @@ def _operator_ha_flags(op: argparse.ArgumentParser) -> None:
     )
 
 
+def _evidence_flags(op: argparse.ArgumentParser) -> None:
+    g = op.add_argument_group("remediation evidence (saved profiles)")
+    _env_option(
+        g,
+        "--evidence-namespace",
+        "home",
+        help="where the profiles are kept: home (the operator's namespace) or policy (the policy's"
+        " own, owned by it: its team reads them there; needs ConfigMap create/delete there)",
+        choices=["home", "policy"],
+    )
+    _env_option(g, "--evidence-max-count", "50", int, "evidence ConfigMaps, every namespace together")
+    _env_option(g, "--evidence-max-mb", "32", int, "MiB of evidence profiles, every namespace together")
+    _env_option(
+        g, "--evidence-namespace-count", "10", int, "evidence ConfigMaps of one namespace (its oldest go)"
+    )
+    _env_option(g, "--evidence-namespace-mb", "4", int, "MiB of one namespace's evidence (its oldest go)")
+
+
 def configure_operator(op: argparse.ArgumentParser) -> None:
     _cluster_flags(op, "watch every namespace (the default)", "watch this namespace (repeatable)")
     _env_option(op, "--metrics-port", "8080", int)
@@ -132,6 +150,7 @@ def configure_operator(op: argparse.ArgumentParser) -> None:
         " (InvalidSpec, naming the field) (default 1m)",
     )
     _operator_ha_flags(op)
+    _evidence_flags(op)
     _env_option(
         op,
         "--max-profile-stacks",
@@ -165,6 +184,7 @@ def configure_operator(op: argparse.ArgumentParser) -> None:
 
 
 def cmd_operator(a: argparse.Namespace) -> int:
+    from leakpatrol.kube.evidence import EvidenceLimits  # noqa: PLC0415 - with the rest of the kube layer
     from leakpatrol.runtime.main import OperatorOptions, run_operator  # noqa: PLC0415 - kopf is heavy
 
     logging.basicConfig(level=a.log_level.upper(), format=_LOG_FORMAT)
@@ -181,6 +201,13 @@ def cmd_operator(a: argparse.Namespace) -> int:
         per_policy=a.per_policy,
         per_namespace=a.per_namespace_fetches,
         max_target_timeout=a.max_target_timeout,
+        evidence=EvidenceLimits(
+            max_count=a.evidence_max_count,
+            max_bytes=a.evidence_max_mb << 20,
+            namespace_count=a.evidence_namespace_count,
+            namespace_bytes=a.evidence_namespace_mb << 20,
+            in_policy_namespace=a.evidence_namespace == "policy",
+        ),
         parse=ParseLimits(a.max_profile_stacks, a.max_profile_mb << 20),
         parse_workers=a.parse_workers,
         profile_buffer=a.profile_buffer_mb << 20,

@@ -95,7 +95,7 @@ class EvidenceCapture:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvidence:
-    namespace: str  # the operator's own namespace
+    namespace: str  # the operator's own, or (`--evidence-namespace policy`) the policy's
     name: str  # the ConfigMap
 
 
@@ -155,5 +155,10 @@ class Cluster(Protocol):
         ...
 
     async def save_evidence(self, capture: EvidenceCapture, *, keep: int) -> StoredEvidence:
-        """A ConfigMap in the operator's namespace; the policy's newest `keep` stay, older go."""
+        """A ConfigMap where the admin keeps evidence; the policy's newest `keep` stay, older go,
+        within the namespace's budget and the operator's cap (a Temporary error at the cap)."""
+        ...
+
+    async def delete_evidence(self, policy: ObjectRef) -> None:
+        """When the policy is deleted: its evidence goes with it."""
         ...

@@ -102,7 +102,9 @@ class PolicyScanner:
         self.judged_by: tuple[DetectionSpec, Profiles] | None = None  # what config/rules come from
         self.reporter = Reporter(cluster, policy)
         self.slots = asyncio.Semaphore(capacity.per_policy)
-        self.remediation = Remediator(cluster, policy, clock)
+        self.remediation = Remediator(
+            cluster, policy, clock, parse=lambda body: self.sampler.parse(body, self.namespace)
+        )
         self.role: SoloRole | ShardRole = SoloRole() if shards is None else ShardRole(shards, policy)
         self.series = SeriesStore(cluster, policy, self.role)
         self.pacing = Pacing()

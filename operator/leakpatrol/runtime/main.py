@@ -22,6 +22,7 @@ from leakpatrol.core import GLOBAL_FETCHES, MAX_TARGET_TIMEOUT, PER_NAMESPACE_FE
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES, ByteBudget
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.connection import connect
+from leakpatrol.kube.evidence import EvidenceLimits
 from leakpatrol.profiles.parser import ParseLimits, ProfileParser
 from leakpatrol.runtime import handlers, web
 from leakpatrol.runtime.cluster import KubeCluster
@@ -62,6 +63,7 @@ class OperatorOptions:
     sharding: bool = False  # every replica scans its shards (member Leases) instead of one leader
     shards: int = DEFAULT_SHARDS
     stall_after: float = STALL_AFTER
+    evidence: EvidenceLimits = field(default_factory=EvidenceLimits)  # caps, and where it is kept
 
 
 def leadership_for(opts: OperatorOptions, api: ApiClient, identity: str) -> Leadership | Membership:
@@ -79,7 +81,9 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
         os.environ["KUBECONFIG"] = opts.kubeconfig
     identity = opts.identity or default_identity()
     api = await connect(opts.kubeconfig, opts.context)
-    cluster = KubeCluster(api, opts.home_namespace, shards=opts.shards if opts.sharding else 0)
+    cluster = KubeCluster(
+        api, opts.home_namespace, shards=opts.shards if opts.sharding else 0, evidence=opts.evidence
+    )
     health = Health(started=time.monotonic(), stall_after=opts.stall_after)
     lead = leadership_for(opts, api, identity)
     handlers.RUNTIME.cluster, handlers.RUNTIME.health, handlers.RUNTIME.leadership = cluster, health, lead

@@ -49,6 +49,11 @@ class Sampler:
                 record.leak_absent = True  # Go < 1.26 or the experiment is off: not a failure
         return Sample(now, goroutine, heap, leak)
 
+    async def parse(self, body: bytes, namespace: str) -> Profile:
+        """Any other body from a pod (remediation's evidence): the parser's limits, its workers
+        taken in the namespace's turn, never an unbounded parse on the event loop."""
+        return await self.parser.parse(body, self.workers.slot(namespace))
+
     async def _profile(self, t: ScanTarget, path: str, opts: FetchOptions) -> Profile:
         """The body is held, and counted in the operator's byte budget, until it is parsed."""
         async with self.buffer.share() as share:

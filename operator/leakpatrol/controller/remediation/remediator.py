@@ -34,6 +34,7 @@ from leakpatrol.controller.remediation.actions import act, workload_ref
 from leakpatrol.controller.remediation.plan import Decision, PlanStep
 from leakpatrol.controller.verdict.findings import PodResult
 from leakpatrol.core import LeakpatrolError, ObjectNotFound, ObjectRef
+from leakpatrol.profiles.parser import ProfileParser
 from leakpatrol.reasons import EventType, Reason
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,15 @@ class _Pass:
 
 
 class Remediator:
-    def __init__(self, cluster: Cluster, policy: ObjectRef, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        policy: ObjectRef,
+        clock: Callable[[], float] = time.time,
+        parse: evidence.Parse | None = None,  # the operator's pooled parser; inline (tests) if None
+    ) -> None:
         self.cluster, self.policy, self.clock = cluster, policy, clock
+        self.parse = parse or ProfileParser().parse
         self.memory: RemediationStatus | None = None
         self.told: dict[state.Key, Reason] = {}  # last reason posted per workload: Events on change only
         self.book = pending.WriteAhead(cluster, policy, self._tell)
@@ -238,6 +246,7 @@ class Remediator:
             spec=ctx.spec,
             now=ctx.now,
             goroutines=evidence.goroutines_of(pod, ctx.results),
+            parse=self.parse,
         )
         evref = evidence.reference(stored, f.workload, pod, files, ctx.now)
         text = (
