@@ -146,3 +146,20 @@ async def test_an_overdue_pass_is_cut_said_on_its_policy_and_its_unreached_pods_
     await asyncio.wait_for(scan.scan(cluster.body(raw)), 5)
     assert cluster.order[0] == "slow-1"  # the ones the last pass did not reach go first
     assert cluster.condition("Degraded")["reason"] == "PassesOverrun"
+
+
+async def test_a_pass_cancelled_mid_fetch_leaves_no_fetch_behind_and_gives_its_slots_back() -> None:
+    cluster = SlowPods([running_pod("slow-1"), running_pod("slow-2")])
+    capacity = SharedCapacity()
+    scan = PolicyScanner(cluster, POLICY, capacity, Clock())
+    raw = spec() | {"schedule": {"interval": "60s", "jitter": "0%"}}
+    task = asyncio.create_task(scan.scan(cluster.body(raw)))
+    for _ in range(500):  # until both fetches hold their slot
+        if capacity.fetches.busy == 2:
+            break
+        await asyncio.sleep(0.01)
+    before = {t for t in asyncio.all_tasks() if t is not task}
+    task.cancel()  # the daemon stopping: the policy deleted, the operator shutting down
+    await asyncio.gather(task, return_exceptions=True)
+    assert capacity.fetches.busy == 0 and capacity.fetches.held == {}
+    assert all(t.done() for t in before if "scan_target" in repr(t.get_coro()))

@@ -191,11 +191,14 @@ class PolicyScanner:
         deadline = self.pacing.deadline(interval, spec.target.timeouts.total)
         tasks = [asyncio.ensure_future(self._scan_target(t, spec, p.started)) for t in p.due]
         late: set[asyncio.Future[Evaluation | Unscannable | None]] = set()
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=deadline)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        try:
+            if tasks:
+                _, late = await asyncio.wait(tasks, timeout=deadline)
+        finally:  # the deadline, or the pass itself cancelled (the daemon stopping): none outlives it
+            unfinished = [task for task in tasks if not task.done()]
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
         p.outcomes = [None if task in late else task.result() for task in tasks]
         for t, task in zip(p.due, tasks, strict=True):
             self.targets.of(t.uid).starved = task in late
