@@ -7,9 +7,9 @@ it up front), all fetched at once (the operator's 32 fetch slots, 8 per policy).
   per pod on 127.0.0.1, its memory not counted; each policy also selects one *quiet* pod serving a
   small valid profile (tests/golden/profiles/goroutine.pb.gz), which must still be scanned;
 - the *measured operator* (`python -m benchmarks.memory measure BUDGET`): the real scan path as
-  `runtime.main` builds it — one `SharedCapacity` (FairShare(32), 8 per policy, a `ProfileParser`
-  with 2 spawned worker processes, a `ByteBudget`) shared by 4 `PolicyScanner`s in 4 namespaces,
-  whose `Cluster` fetches like `KubeCluster.fetch`: `kube.fetch.fetch_profile` over the Direct
+  `runtime.main` builds it — one `SharedCapacity` (FairShare(32, 16 per namespace), 8 per policy, a
+  `ProfileParser` with 2 spawned worker processes, a `ByteBudget`) shared by 4 `PolicyScanner`s in 4
+  namespaces, whose `Cluster` fetches like `KubeCluster.fetch`: `kube.fetch.fetch_profile` over the Direct
   transport's plain httpx client, `max_bytes` as the sampler asks, the share passed through (the
   rest of the port is tests/fakecluster.py, in memory). PASSES passes of all 4 policies at once,
   the clock moved an hour between passes so every backed-off target is due again;
@@ -59,6 +59,7 @@ from leakpatrol.controller.scanner import PolicyScanner
 from leakpatrol.core import (
     GLOBAL_FETCHES,
     MAX_PROFILE_BYTES,
+    PER_NAMESPACE_FETCHES,
     PER_POLICY_FETCHES,
     LeakpatrolError,
     Obj,
@@ -264,7 +265,8 @@ class Clock:
 async def _operate(budget_bytes: int, hostile_ports: list[int], quiet_ports: list[int]) -> dict[str, Any]:
     before = rss_kib(os.getpid())
     parser = ProfileParser(ParseLimits(), workers=PARSE_WORKERS)
-    capacity = SharedCapacity(FairShare(GLOBAL_FETCHES), PER_POLICY_FETCHES, parser, ByteBudget(budget_bytes))
+    fetches = FairShare(GLOBAL_FETCHES, PER_NAMESPACE_FETCHES)
+    capacity = SharedCapacity(fetches, PER_POLICY_FETCHES, parser, ByteBudget(budget_bytes))
     http = http_client_for(Transport.DIRECT, None)
     tally: Counter[str] = Counter()
     clock = Clock()

@@ -45,11 +45,13 @@ def golden_server(target: ScanTarget, path: str) -> bytes:
 def running_pod(
     name: str, *, started: str = "2030-01-01T00:00:00Z", owner: str = "web-7d9f", owner_uid: str = "rs-1"
 ) -> Obj:
+    """Labelled app=<its workload's name>, as that workload's selector selects it."""
     return {
         "metadata": {
             "name": name,
             "namespace": POLICY.namespace,
             "uid": f"{name}-uid",
+            "labels": {"app": owner.rsplit("-", 1)[0]},
             "ownerReferences": [{"kind": "ReplicaSet", "name": owner, "uid": owner_uid, "controller": True}],
         },
         "spec": {"containers": [{"name": "app", "ports": [{"name": "pprof", "containerPort": 6060}]}]},
@@ -103,6 +105,7 @@ class FakeCluster:
         self.pdbs: list[Obj] = []
         self.restarts: list[tuple[str, str, bool]] = []  # (kind, name, dry_run)
         self.evictions: list[tuple[str, bool]] = []  # (pod, dry_run)
+        self.eviction_uids: list[str] = []  # the uid each eviction named
         self.blocked_pods: set[str] = set()  # evictions answered 429
         self.evidence: dict[str, EvidenceCapture] = {}
         self.owner_kind = "Deployment"  # what workload_of says owns the pods
@@ -227,8 +230,13 @@ class FakeCluster:
             return pod | {"metadata": pod["metadata"] | {"deletionTimestamp": "2030-01-01T00:00:00Z"}}
         return pod
 
-    async def evict_pod(self, namespace: str, name: str, *, dry_run: bool) -> None:
+    async def evict_pod(self, namespace: str, name: str, *, uid: str, dry_run: bool) -> None:
+        """As the API server: a uid that is not the pod's (precondition) is a 409, nothing evicted."""
         self._maybe_fail("evict_pod")
+        pod = next((p for p in self.pods if p["metadata"]["name"] == name), None)
+        if pod is not None and pod["metadata"]["uid"] != uid:
+            raise errors.Conflict(409, "Conflict", f"pods {name}: the UID in the precondition ({uid})")
+        self.eviction_uids.append(uid)
         if name in self.blocked_pods:
             raise EvictionBlocked(f"pod {namespace}/{name}: 429 the disruption budget allows none")
         self.evictions.append((name, dry_run))
@@ -260,6 +268,9 @@ class FakeCluster:
         for old in sorted(self.evidence, key=lambda n: self.evidence[n].time)[:-keep]:
             del self.evidence[old]
         return StoredEvidence("leakpatrol-system", name)
+
+    async def delete_evidence(self, policy: ObjectRef) -> None:
+        self.evidence = {n: c for n, c in self.evidence.items() if c.policy.uid != policy.uid}
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -165,6 +165,25 @@ def test_remediation_rbac_only_behind_its_value() -> None:
     assert roles and rules_of(roles, "Role") == rbac.rules(rbac.Scope.WATCHED, enabled=on)
 
 
+def test_evidence_in_the_policys_namespace_grants_configmap_writes_there_and_only_then() -> None:
+    on = frozenset({"remediation.enabled", "evidence.inPolicyNamespace"})
+    docs = render("remediation.enabled=true", "evidence.inPolicyNamespace=true")
+    assert rules_of(docs, "ClusterRole", OPERATOR) == rbac.rules(
+        rbac.Scope.CLUSTER, rbac.Scope.WATCHED, enabled=on
+    )
+    assert {("", "configmaps", "create"), ("", "configmaps", "delete")} <= rules_of(docs, "ClusterRole")
+    assert ("", "configmaps", "get") not in rules_of(docs, "ClusterRole")  # never reads a tenant's
+    (deployment,) = (d for d in docs if d["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--evidence-namespace=policy" in args and "--evidence-max-count=50" in args
+    home = render("remediation.enabled=true", "evidence.maxConfigMaps=7", "evidence.perNamespace.mib=2")
+    (deployment,) = (d for d in home if d["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert {"--evidence-namespace=home", "--evidence-max-count=7", "--evidence-namespace-mb=2"} <= set(args)
+    failed = helm("template", "lp", str(CHART), "--set", "evidence.inPolicyNamespace=true")
+    assert failed.returncode != 0 and "needs remediation.enabled" in failed.stderr
+
+
 def test_every_rbac_rule_says_why() -> None:
     lines = (CHART / "templates" / "rbac.yaml").read_text().splitlines()
     for i, line in enumerate(lines):
@@ -235,6 +254,17 @@ def test_sharding_renders_its_flags_and_lists_member_leases_only_then() -> None:
     assert ("coordination.k8s.io", "leases", "list") in rules_of([home], "Role")
     (plain,) = (d for d in render() if d["kind"] == "Role" and d["metadata"]["name"] == f"{OPERATOR}-home")
     assert ("coordination.k8s.io", "leases", "list") not in rules_of([plain], "Role")
+
+
+def test_tenancy_values_render_their_flags() -> None:
+    def args(*sets: str) -> list[str]:
+        (deployment,) = (d for d in render(*sets) if d["kind"] == "Deployment")
+        result: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        return result
+
+    assert {"--max-target-timeout=1m", "--per-namespace-fetches=16"} <= set(args())
+    tight = args("tenancy.maxTargetTimeout=20s", "tenancy.fetchesPerNamespace=4")
+    assert {"--max-target-timeout=20s", "--per-namespace-fetches=4"} <= set(tight)
 
 
 def test_chart_ships_the_one_crd() -> None:

@@ -48,8 +48,8 @@ async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
         await asyncio.sleep(0)
     await asyncio.wait_for(other, 1)  # c got the slot b gave up
     assert share.busy == 1
-    share._release()
-    assert share.busy == 0
+    share._release("c")
+    assert share.busy == 0 and share.held == {}
 
 
 async def test_a_huge_profile_is_refused_by_a_worker_naming_the_limit_and_the_knob() -> None:

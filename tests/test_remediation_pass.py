@@ -20,6 +20,7 @@ from leakpatrol.controller.scanner import PolicyScanner
 from leakpatrol.core import Obj, ObjectRef
 from leakpatrol.detect.evaluator import PodIdentity
 from leakpatrol.kube import errors
+from leakpatrol.profiles import Profile, load
 
 CORPUS = Path(__file__).parent / "corpus" / "transport-per-request"
 FIRST_STAMP = 1800000000
@@ -59,7 +60,11 @@ def available(kind: str, **status: Any) -> Obj:
     labels = {"app": "client"}
     return {
         "metadata": {"name": "client", "generation": 1},
-        "spec": {"replicas": 2, "template": {"metadata": {"labels": labels}}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}},
+        },
         "status": st | status,
     }
 
@@ -124,7 +129,7 @@ async def test_a_confirmed_leak_is_restarted_once_with_evidence_then_the_cooldow
     # Evidence: saved at the first confirmation and again right before the restart.
     assert len(svc.cluster.evidence) == 2 and len(state["evidence"]) == 2
     capture = next(iter(svc.cluster.evidence.values()))
-    assert set(capture.files) == {"goroutine.pb.gz", "heap.pb.gz", "goroutine-debug2.txt"}  # < 10k goroutines
+    assert set(capture.files) == {"goroutine.pb.gz", "heap.pb.gz", "goroutine-waits.txt"}  # < 10k goroutines
     assert "go tool pprof" in state["evidence"][-1]["command"]
     restarted = events(svc, "RolloutRestarted")
     assert {kind for kind, _ in restarted} == {"LeakPolicy", "Deployment"}
@@ -258,6 +263,26 @@ async def test_evict_pod_blocked_by_a_budget_is_retried_later_never_deleted() ->
     assert "evicted pod(s) client-1 of Deployment/client" in events(svc, "PodEvicted")[0][1]
 
 
+async def test_an_eviction_names_the_pod_it_judged_by_uid() -> None:
+    svc, scan, raw = setup(action="EvictPod")
+    await until(svc, scan, raw, lambda: svc.cluster.evictions)
+    assert svc.cluster.evictions == [("client-1", False)]
+    assert svc.cluster.eviction_uids == ["client-1-uid"]
+
+
+async def test_a_pod_its_owner_does_not_select_acts_on_nothing() -> None:
+    """The pod names Deployment client's ReplicaSet as its controller, but the Deployment's selector
+    (app=client) does not select it: its leak restarts and evicts nothing, and says why."""
+    for action in ("RolloutRestart", "EvictPod"):
+        svc, scan, raw = setup(action=action)
+        svc.cluster.pods[0]["metadata"]["labels"] = {"app": "imposter"}
+        await run(svc, scan, raw, 20)
+        assert svc.cluster.restarts == [] and svc.cluster.evictions == []
+        skip = remediation(svc)["lastSkip"]
+        assert skip["reason"] == "OwnerMismatch", skip
+        assert "its selector does not select pod client-1" in skip["message"]
+
+
 async def test_a_leak_that_comes_back_soon_after_a_restart_suspends_remediation() -> None:
     svc, scan, raw = setup(cooldown="1m")
     await until(svc, scan, raw, lambda: svc.cluster.restarts)
@@ -306,6 +331,7 @@ async def test_statefulsets_and_daemonsets_restart_replicasets_are_not_restartab
     }
     svc.cluster.workload_objs[("DaemonSet", "client")] = {
         "metadata": {"name": "client", "generation": 1},
+        "spec": {"selector": {"matchLabels": {"app": "client"}}},
         "status": ds,
     }
     await until(svc, scan, raw, lambda: svc.cluster.restarts)
@@ -331,14 +357,23 @@ async def test_remediation_off_writes_nothing_new() -> None:
     assert all(c["type"] != "RemediationSuspended" for c in svc.cluster.status["conditions"])
 
 
-async def test_evidence_asks_for_debug2_only_below_the_count_this_pass_saw_and_parses_nothing() -> None:
+async def test_evidence_asks_debug2_only_below_the_count_this_pass_saw_and_parses_by_its_parser() -> None:
+    """Every body is parsed by the `parse` it is given (the operator's pool, in the namespace's turn),
+    never inline; the debug=2 dump is kept only as re-rendered from its parse."""
     clock = Clock(FIRST_STAMP)
     svc = Service(clock)
     target = ScanTarget("default", "client-1", "client-1-uid", "10.0.0.1", 6060, PodIdentity(), None)
     workload = ObjectRef("apps/v1", "Deployment", "client", "deploy-uid", "default")
+    parsed: list[int] = []
+
+    async def parse(body: bytes) -> Profile:
+        parsed.append(len(body))
+        return load(body)
+
     cases = {12: True, 10_000: False, None: False}  # None: the pod's profile was not read this pass
     for goroutines, debug2 in cases.items():
         svc.cluster.fetches.clear()
+        parsed.clear()
         _, files = await evidence.capture(
             svc.cluster,
             policy=POLICY,
@@ -347,6 +382,8 @@ async def test_evidence_asks_for_debug2_only_below_the_count_this_pass_saw_and_p
             spec=parse_spec(spec()),
             now=datetime.fromtimestamp(clock.now, UTC),
             goroutines=goroutines,
+            parse=parse,
         )
         asked = any("debug=2" in path for _, path in svc.cluster.fetches)
-        assert (evidence.DEBUG2 in files, asked) == (debug2, debug2), goroutines
+        assert (evidence.WAITS in files, asked) == (debug2, debug2), goroutines
+        assert len(parsed) == len(svc.cluster.fetches)  # every body the pod served, and only through `parse`

@@ -16,6 +16,7 @@ from leakpatrol.api import (
     WorkloadRemediation,
 )
 from leakpatrol.controller.remediation import rails, state, timewindow
+from leakpatrol.reasons import Reason
 
 NOW = datetime(2030, 1, 7, 12, 0, tzinfo=UTC)  # a Monday
 WEB = Workload(kind="Deployment", name="web")
@@ -219,3 +220,14 @@ def test_what_the_schema_cannot_say_is_invalid_spec_naming_the_field() -> None:
     }
     assert validate_spec(raw | {"remediation": {"action": "Restart"}})[0].path == "spec.remediation.action"
     assert validate_spec({"selector": {"matchLabels": {"app": "web"}}, "remediation": {}}) == []
+
+
+def test_the_workload_must_select_every_pod_it_acts_for() -> None:
+    web = {"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}}}}
+    assert rails.selects("Deployment", web, {"web-1": {"app": "web", "pod-template-hash": "x"}}) is None
+    stray = rails.selects("Deployment", web, {"web-1": {"app": "web"}, "evil": {"app": "billing"}})
+    assert stray is not None and stray.reason is Reason.OWNER_MISMATCH
+    assert "does not select pod evil" in stray.message
+    # Fail closed: no selector to check with, or no pod of the finding known to this pass.
+    assert rails.selects("Deployment", {"metadata": {"name": "web"}, "spec": {}}, {"w": {}}) is not None
+    assert rails.selects("Deployment", web, {}) is not None

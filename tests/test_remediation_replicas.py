@@ -13,6 +13,8 @@ from fakecluster import NO_FLOORS, POLICY, Clock, FakeCluster, running_pod, spec
 
 from leakpatrol import metrics
 from leakpatrol.api import Finding, LeakPolicyStatus, PendingAction, parse_spec
+from leakpatrol.controller.collect.targets import select_targets
+from leakpatrol.controller.ports import ScanTarget
 from leakpatrol.controller.remediation import Remediator, pending
 from leakpatrol.controller.report.status import status_body
 from leakpatrol.core import Obj, ObjectRef
@@ -61,7 +63,7 @@ def deployment() -> Obj:
     template = {"metadata": {"labels": {"app": "client"}}}
     return {
         "metadata": {"name": "client", "generation": 1},
-        "spec": {"replicas": 2, "template": template},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "client"}}, "template": template},
         "status": st,
     }
 
@@ -83,8 +85,8 @@ class Mortal(FakeCluster):
         await super().restart_workload(ref, at, dry_run=dry_run)
         self._then("restart_workload")
 
-    async def evict_pod(self, namespace: str, name: str, *, dry_run: bool) -> None:
-        await super().evict_pod(namespace, name, dry_run=dry_run)
+    async def evict_pod(self, namespace: str, name: str, *, uid: str, dry_run: bool) -> None:
+        await super().evict_pod(namespace, name, uid=uid, dry_run=dry_run)
         self._then("evict_pod")
 
     def _then(self, method: str) -> None:
@@ -107,13 +109,17 @@ class Replica:
         self.cluster, self.skew = cluster, skew
         self.remediator = Remediator(cluster, POLICY, lambda: server.now + skew, NO_FLOORS)
 
+    def targets(self) -> list[ScanTarget]:
+        """The pods as this pass listed them (their labels and uids are what the rails check)."""
+        return select_targets(self.cluster.pods, "pprof")[0]
+
     async def decide(self, raw: Obj, flagged: float = START - 3600) -> None:
         """One pass: the leak is Confirmed, flagged at `flagged` (true time) as this replica's clock
         stamped it; the status written back as the scan pass does."""
         body = self.cluster.body(raw)
         status = LeakPolicyStatus(findings=[finding(flagged + self.skew)], leaking=1)
         out = await self.remediator.after_pass(
-            body, parse_spec(raw), status, [], targets=[], workloads=[CLIENT]
+            body, parse_spec(raw), status, [], targets=self.targets(), workloads=[CLIENT]
         )
         await self.cluster.patch_status(POLICY, status_body(out))
 

@@ -36,7 +36,7 @@ from leakpatrol.cli import build_parser
 from leakpatrol.cli import cluster as cli_cluster
 from leakpatrol.cli import main as cli_main
 from leakpatrol.controller.capacity import SharedCapacity
-from leakpatrol.controller.ports import LedgerConflict, LedgerEntry
+from leakpatrol.controller.ports import LedgerConflict, LedgerEntry, ScanTarget
 from leakpatrol.controller.remediation import Remediator, budget, rails, state
 from leakpatrol.controller.remediation.admin import AdminPolicy, Floors, parse_selector
 from leakpatrol.controller.remediation.budget import ClusterBudget
@@ -45,7 +45,7 @@ from leakpatrol.controller.report.status import status_body
 from leakpatrol.controller.scanner import PolicyScanner
 from leakpatrol.core import FindingBasis, LeakState, Obj, ObjectRef
 from leakpatrol.detect.config import DetectionConfig
-from leakpatrol.detect.evaluator import Sample, TargetEvaluator
+from leakpatrol.detect.evaluator import PodIdentity, Sample, TargetEvaluator
 from leakpatrol.detect.signals import Evaluation
 from leakpatrol.kube import errors
 from leakpatrol.profiles.loader import load
@@ -140,7 +140,7 @@ def two_replicas(name: str, **spec: Any) -> Obj:
     template = {"metadata": {"labels": {"app": name}}}
     return {
         "metadata": {"name": name, "generation": 1},
-        "spec": {"replicas": 2, "template": template} | spec,
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}, "template": template} | spec,
         "status": st,
     }
 
@@ -343,7 +343,7 @@ class Tenant:
         self.ref = ObjectRef("leakpatrol.dev/v1alpha1", "LeakPolicy", name, f"{name}-uid", "shop")
         self.workload = ObjectRef("apps/v1", "Deployment", name, f"{name}-deploy-uid", "shop")
         admin = AdminPolicy(actions_per_hour=budget.per_hour)
-        self.remediator = Remediator(cluster, self.ref, lambda: server.now, admin, budget)
+        self.remediator = Remediator(cluster, self.ref, lambda: server.now, admin, budget=budget)
         self.raw = spec() | {"remediation": {"action": "RolloutRestart", "captureEvidence": False} | rails}
         self.status: dict[str, Any] = {}
         cluster.workload_objs[("Deployment", name)] = two_replicas(name)
@@ -354,8 +354,13 @@ class Tenant:
             "status": self.status,
         }
         status = LeakPolicyStatus(findings=[finding(self.name)], leaking=1)
+        app = (("app", self.name),)
+        pods = [
+            ScanTarget("shop", f"{n}", f"{n}-uid", "10.0.0.1", 6060, PodIdentity(), None, labels=app)
+            for n in (f"{self.name}-1", f"{self.name}-2")
+        ]
         out = await self.remediator.after_pass(
-            body, parse_spec(self.raw), status, [], targets=[], workloads=[self.workload]
+            body, parse_spec(self.raw), status, [], targets=pods, workloads=[self.workload]
         )
         self.status = status_body(out)
 
@@ -622,7 +627,7 @@ async def test_an_action_written_ahead_that_did_not_happen_gives_its_claim_back(
     assert cluster.restarts == [] and len(cluster.ledger.entries) == 1  # claimed, written ahead
     t.status = cluster.status  # a successor starts from what the status says: pending
     t.remediator = Remediator(
-        cluster, t.ref, lambda: server.now, AdminPolicy(actions_per_hour=1), ClusterBudget(1)
+        cluster, t.ref, lambda: server.now, AdminPolicy(actions_per_hour=1), budget=ClusterBudget(1)
     )
     server.now += 150  # past the in-flight wait: not seen on the Deployment, so it did not happen
     await t.decide()

@@ -48,6 +48,7 @@ always our word, a `leakpatrol.reasons.Reason`, shown in conditions and Events::
         ├── PortForwardError    T   the kubelet could not reach the pod's port
         ├── CheckpointTooLarge  P   a compressed checkpoint over its cap
         ├── LedgerCorrupt       P   kube.ledger: the cluster's action ledger does not decode
+        ├── EvidenceStoreFull   T   evidence ConfigMaps at the namespace's or the operator's cap
         └── FetchError              a pprof fetch from a pod failed
             ├── PprofNotExposed P   404, also a TargetNotExposed
             ├── Unauthorized    P   401/403
@@ -124,6 +125,12 @@ GLOBAL_FETCHES = 32
 """Profile fetches in flight across all policies of one operator."""
 PER_POLICY_FETCHES = 8
 """Profile fetches in flight for one policy, so one policy cannot take every global slot."""
+PER_NAMESPACE_FETCHES = 16
+"""Profile fetches in flight for one namespace (every policy there together): whatever its pods do,
+a tenant leaves the others at least half of the global slots."""
+MAX_TARGET_TIMEOUT = 60.0
+"""The longest `spec.target.timeouts` an operator accepts (seconds): the time one fetch may hold a
+slot. A policy asking more is refused (InvalidSpec, naming the field)."""
 MAX_EVENT_MESSAGE = 1024
 """Event messages are cut here: events.k8s.io/v1 caps `note` at 1 KiB, core/v1 does not, but a
 longer message is never read in `kubectl describe`."""

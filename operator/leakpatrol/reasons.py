@@ -125,6 +125,7 @@ class Reason(StrEnum):
     # A skip: the workload is already restarting on its own (OOMKilled within the finding's
     # window): a restart from us would only hide the leak once more; the fix is in the code.
     OOM_LOOP = "OOMLoop", WARNING
+    EVIDENCE_STORE_FULL = "EvidenceStoreFull", WARNING  # why: at the namespace's or operator's cap
     # A skip: an action written ahead (status.remediation.pending) is unresolved: whether it happened
     # is not known yet (its workload could not be read, or a request may be in flight), or it is not
     # recorded yet. Nothing acts until it is.

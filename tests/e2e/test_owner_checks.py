@@ -95,3 +95,24 @@ async def test_a_spoofed_owner_restarts_nothing_and_a_real_one_still_does(
     await cluster.read_workload(real)
     await cluster.restart_workload(real, now, dry_run=False)
     assert restarted_at(await api.get(path)) == now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_an_eviction_names_the_pod_by_uid_and_a_recreated_pod_is_not_evicted(
+    sandbox: Any, api: ApiClient, ns: str
+) -> None:
+    """`deleteOptions.preconditions.uid`: the API server evicts the pod that was judged, never one
+    re-created under its name since (409 Conflict, the pod left alone)."""
+    cluster = KubeCluster(api, ns)
+    pod = sandbox.apply_yaml(yaml.safe_dump(pod_manifest("stateful-0", ns, image=NO_PROCESS)))[0]
+    path = f"/api/v1/namespaces/{ns}/pods/stateful-0"
+    with pytest.raises(errors.Conflict, match="the UID in the precondition"):
+        await cluster.evict_pod(ns, "stateful-0", uid=SPOOFED_UID, dry_run=False)
+    assert (await api.get(path))["metadata"]["uid"] == pod["metadata"]["uid"]  # still there
+    with pytest.raises(errors.Rejected) as no_uid:  # never by name alone: refused before any request
+        await cluster.evict_pod(ns, "stateful-0", uid="", dry_run=False)
+    assert no_uid.value.reason is Reason.OWNER_MISMATCH
+    await cluster.evict_pod(ns, "stateful-0", uid=pod["metadata"]["uid"], dry_run=True)
+    await api.get(path)  # a dry run evicts nothing
+    await cluster.evict_pod(ns, "stateful-0", uid=pod["metadata"]["uid"], dry_run=False)
+    with pytest.raises(errors.NotFound):
+        await api.get(path)

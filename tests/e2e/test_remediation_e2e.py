@@ -155,9 +155,11 @@ def test_a_confirmed_leak_restarts_the_deployment_once_then_the_cooldown_holds(
         labels["leakpatrol.dev/namespace"] == ns
         and labels["leakpatrol.dev/workload"] == "Deployment.leaky-http"
     )
-    assert {"goroutine.pb.gz", "heap.pb.gz", "goroutine-debug2.txt"} <= set(cm["binaryData"])
+    assert {"goroutine.pb.gz", "heap.pb.gz", "goroutine-waits.txt"} <= set(cm["binaryData"])
     assert_diagnose_opens(cm, "goroutine.pb.gz", "persistConn")
-    assert_diagnose_opens(cm, "goroutine-debug2.txt", "persistConn")
+    # debug=2 is never kept as the pod served it: its parse, re-rendered and bounded
+    waits = base64.b64decode(cm["binaryData"]["goroutine-waits.txt"]).decode()
+    assert "parsed and re-rendered" in waits and "persistConn" in waits and len(waits) <= 64 << 10
 
 
 def assert_diagnose_opens(cm: dict[str, Any], key: str, expected: str) -> None:

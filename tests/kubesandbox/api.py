@@ -126,6 +126,21 @@ class SandboxAPI(KubernetesEmulator):
             items = data if isinstance(data, list) else [data]
             rv = self.store.resource_version
             return _json(tables.table(kind, items, rv, raw.query.get("includeObject", "Metadata")), status)
+        if "as=PartialObjectMetadataList" in raw.headers.get("Accept", "") and isinstance(data, list):
+            metadata_only = {
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"resourceVersion": self.store.resource_version},
+                "items": [
+                    {
+                        "kind": "PartialObjectMetadata",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": o["metadata"],
+                    }
+                    for o in data
+                ],
+            }
+            return _json(metadata_only, status)
         if isinstance(data, list):
             listing = {
                 "kind": f"{kind.kind}List",

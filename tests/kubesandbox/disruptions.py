@@ -111,7 +111,9 @@ class Disruptions:
                 raise errors.too_many_requests(
                     "Cannot evict pod as it would violate the pod's disruption budget.", [cause]
                 )
-        if not _dry_run(raw.query.get("dryRun"), await raw.text()):
+        body = await raw.text()
+        _check_preconditions(pod, _delete_options(body))
+        if not _dry_run(raw.query.get("dryRun"), body):
             self.store.delete(self.pods, ns, name)
         return aiohttp.web.json_response(
             {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
@@ -119,13 +121,40 @@ class Disruptions:
         )
 
 
-def _dry_run(query: str | None, body: str) -> bool:
-    """`?dryRun=All` or the Eviction's `deleteOptions.dryRun: [All]`: decide, delete nothing."""
+def _delete_options(body: str) -> Obj:
     try:
         options = (json.loads(body or "{}").get("deleteOptions") or {}) if body else {}
     except ValueError:
         options = {}
-    return query == "All" or "All" in (options.get("dryRun") or [])
+    return options if isinstance(options, dict) else {}
+
+
+def _dry_run(query: str | None, body: str) -> bool:
+    """`?dryRun=All` or the Eviction's `deleteOptions.dryRun: [All]`: decide, delete nothing."""
+    return query == "All" or "All" in (_delete_options(body).get("dryRun") or [])
+
+
+def _check_preconditions(pod: Obj, options: Obj) -> None:
+    """`deleteOptions.preconditions` (uid, resourceVersion) as the eviction subresource checks them
+    when it deletes the pod (after the budget, as real): 409 Conflict in a real server's words."""
+    pre = options.get("preconditions") or {}
+    md, name = pod["metadata"], pod["metadata"]["name"]
+    for field, word, what in (
+        ("uid", "UID", "deleted and then recreated"),
+        ("resourceVersion", "ResourceVersion", "modified"),
+    ):
+        want, actual = pre.get(field), md.get(field)
+        if want and want != actual:
+            raise KubernetesError(
+                status=409,
+                reason="Conflict",
+                message=(
+                    f'Operation cannot be fulfilled on Pod "{name}": the {word} in the precondition'
+                    f" ({want}) does not match the {word} in record ({actual}). The object might have"
+                    f" been {what}"
+                ),
+                details={"name": name, "kind": "Pod"},
+            )
 
 
 def _resolve(value: Any, total: int, *, round_up: bool) -> int:

@@ -218,9 +218,15 @@ class Store:
         current = self.find(kind, namespace, name)
         if current is None:
             raise errors.not_found(kind.plural, kind.group, name)
-        precondition = ((options or {}).get("preconditions") or {}).get("resourceVersion")
+        preconditions = (options or {}).get("preconditions") or {}
+        precondition = preconditions.get("resourceVersion")
         if precondition and precondition != current["metadata"]["resourceVersion"]:
             raise errors.conflict(kind.plural, kind.group, name)
+        uid = preconditions.get("uid")
+        if uid and uid != current["metadata"].get("uid"):
+            raise errors.uid_precondition_failed(
+                kind.plural, kind.group, name, namespace, given=uid, actual=current["metadata"].get("uid", "")
+            )
         new = copy.deepcopy(current)
         if new["metadata"].get("finalizers"):
             if not new["metadata"].get("deletionTimestamp"):

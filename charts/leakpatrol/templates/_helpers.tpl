@@ -79,6 +79,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --{{ if not .tenantResume }}no-{{ end }}remediation-tenant-resume
 {{- end }}
 {{- end }}
+- --max-target-timeout={{ .Values.tenancy.maxTargetTimeout }}
+- --per-namespace-fetches={{ .Values.tenancy.fetchesPerNamespace }}
+{{- if .Values.remediation.enabled }}
+- --evidence-namespace={{ ternary "policy" "home" .Values.evidence.inPolicyNamespace }}
+- --evidence-max-count={{ .Values.evidence.maxConfigMaps }}
+- --evidence-max-mb={{ .Values.evidence.maxMiB }}
+- --evidence-namespace-count={{ .Values.evidence.perNamespace.configMaps }}
+- --evidence-namespace-mb={{ .Values.evidence.perNamespace.mib }}
+{{- end }}
 {{- end }}
 
 {{/* Contradictory values fail the render with a message saying which to change. */}}
@@ -91,6 +100,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) (not .Values.sharding.enabled) }}
 {{- fail "replicaCount > 1 needs leaderElection.enabled or sharding.enabled: without a Lease every replica would scan every policy" }}
+{{- end }}
+{{- if and .Values.evidence.inPolicyNamespace (not .Values.remediation.enabled) }}
+{{- fail "evidence.inPolicyNamespace needs remediation.enabled: evidence is remediation's" }}
 {{- end }}
 {{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) }}
 {{- fail "serviceAccount.create is false: serviceAccount.name must name an existing ServiceAccount" }}

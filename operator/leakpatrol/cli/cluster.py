@@ -18,7 +18,7 @@ import yaml
 from leakpatrol.api.units import parse_quantity
 from leakpatrol.cli.args import duration
 from leakpatrol.cli.exits import CliError, Exit
-from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
+from leakpatrol.core import GLOBAL_FETCHES, PER_NAMESPACE_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES
 from leakpatrol.kube.errors import KubeError
 from leakpatrol.profiles.parser import MAX_DECOMPRESSED, MAX_STACKS, ParseLimits
@@ -201,6 +201,24 @@ def _operator_remediation_flags(op: argparse.ArgumentParser) -> None:
     )
 
 
+def _evidence_flags(op: argparse.ArgumentParser) -> None:
+    g = op.add_argument_group("remediation evidence (saved profiles)")
+    _env_option(
+        g,
+        "--evidence-namespace",
+        "home",
+        help="where the profiles are kept: home (the operator's namespace) or policy (the policy's"
+        " own, owned by it: its team reads them there; needs ConfigMap create/delete there)",
+        choices=["home", "policy"],
+    )
+    _env_option(g, "--evidence-max-count", "50", int, "evidence ConfigMaps, every namespace together")
+    _env_option(g, "--evidence-max-mb", "32", int, "MiB of evidence profiles, every namespace together")
+    _env_option(
+        g, "--evidence-namespace-count", "10", int, "evidence ConfigMaps of one namespace (its oldest go)"
+    )
+    _env_option(g, "--evidence-namespace-mb", "4", int, "MiB of one namespace's evidence (its oldest go)")
+
+
 def configure_operator(op: argparse.ArgumentParser) -> None:
     _cluster_flags(op, "watch every namespace (the default)", "watch this namespace (repeatable)")
     _env_option(op, "--metrics-port", "8080", int, "serve /metrics, /healthz and /readyz here (0: off)")
@@ -213,8 +231,25 @@ def configure_operator(op: argparse.ArgumentParser) -> None:
     )
     _env_option(op, "--max-fetches", str(GLOBAL_FETCHES), int, "global fetch cap")
     _env_option(op, "--per-policy", str(PER_POLICY_FETCHES), int, "fetch cap per policy")
+    _env_option(
+        op,
+        "--per-namespace-fetches",
+        str(PER_NAMESPACE_FETCHES),
+        int,
+        "fetches one namespace may have in flight, every policy there together (its share of"
+        " --max-fetches; less while other namespaces want slots too)",
+    )
+    _env_option(
+        op,
+        "--max-target-timeout",
+        "1m",
+        duration,
+        "the longest spec.target.timeouts a LeakPolicy may ask; one asking more is refused"
+        " (InvalidSpec, naming the field) (default 1m)",
+    )
     _operator_ha_flags(op)
     _operator_remediation_flags(op)
+    _evidence_flags(op)
     _env_option(
         op,
         "--max-profile-stacks",
@@ -254,6 +289,7 @@ def configure_operator(op: argparse.ArgumentParser) -> None:
 
 
 def cmd_operator(a: argparse.Namespace) -> int:
+    from leakpatrol.kube.evidence import EvidenceLimits  # noqa: PLC0415 - with the rest of the kube layer
     from leakpatrol.runtime.main import OperatorOptions, run_operator  # noqa: PLC0415 - kopf is heavy
 
     logging.basicConfig(level=a.log_level.upper(), format=_LOG_FORMAT)
@@ -268,6 +304,15 @@ def cmd_operator(a: argparse.Namespace) -> int:
         home_namespace=a.home_namespace or own_namespace(),
         max_fetches=a.max_fetches,
         per_policy=a.per_policy,
+        per_namespace=a.per_namespace_fetches,
+        max_target_timeout=a.max_target_timeout,
+        evidence=EvidenceLimits(
+            max_count=a.evidence_max_count,
+            max_bytes=a.evidence_max_mb << 20,
+            namespace_count=a.evidence_namespace_count,
+            namespace_bytes=a.evidence_namespace_mb << 20,
+            in_policy_namespace=a.evidence_namespace == "policy",
+        ),
         parse=ParseLimits(a.max_profile_stacks, a.max_profile_mb << 20),
         parse_workers=a.parse_workers,
         profile_buffer=a.profile_buffer_mb << 20,

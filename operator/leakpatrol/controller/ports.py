@@ -36,6 +36,11 @@ class ScanTarget:
     owner_uid: str = ""  # its uid: a re-created owner of the same name is another object
     memory_limit: str | None = None  # the profiled container's resources.limits.memory, as written
     images: tuple[str, ...] = ()  # every container's image, for blaming a rollout
+    labels: tuple[tuple[str, str], ...] = ()  # the pod's labels: its workload's selector must select them
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +95,7 @@ class EvidenceCapture:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvidence:
-    namespace: str  # the operator's own namespace
+    namespace: str  # the operator's own, or (`--evidence-namespace policy`) the policy's
     name: str  # the ConfigMap
 
 
@@ -169,8 +174,9 @@ class Cluster(Protocol):
         server checks the patch (and our RBAC) without storing it."""
         ...
 
-    async def evict_pod(self, namespace: str, name: str, *, dry_run: bool) -> None:
-        """policy/v1 Eviction; `EvictionBlocked` on 429."""
+    async def evict_pod(self, namespace: str, name: str, *, uid: str, dry_run: bool) -> None:
+        """policy/v1 Eviction of the pod that has this `uid` (a precondition the API server enforces:
+        a pod re-created under the name is not evicted, a 409 says so); `EvictionBlocked` on 429."""
         ...
 
     async def read_namespace(self, name: str) -> Obj:
@@ -188,5 +194,10 @@ class Cluster(Protocol):
         ...
 
     async def save_evidence(self, capture: EvidenceCapture, *, keep: int) -> StoredEvidence:
-        """A ConfigMap in the operator's namespace; the policy's newest `keep` stay, older go."""
+        """A ConfigMap where the admin keeps evidence; the policy's newest `keep` stay, older go,
+        within the namespace's budget and the operator's cap (a Temporary error at the cap)."""
+        ...
+
+    async def delete_evidence(self, policy: ObjectRef) -> None:
+        """When the policy is deleted: its evidence goes with it."""
         ...

@@ -23,7 +23,7 @@ from leakpatrol import metrics
 from leakpatrol.api import DetectionSpec, InvalidSpecError, LeakPolicySpec, Profiles, parse_spec
 from leakpatrol.controller.capacity import SharedCapacity
 from leakpatrol.controller.collect.records import Backoff, TargetRecords
-from leakpatrol.controller.collect.sampling import Sampler
+from leakpatrol.controller.collect.sampling import Sampler, timeouts_over
 from leakpatrol.controller.collect.series import SeriesStore
 from leakpatrol.controller.collect.targets import resting_targets, select_targets
 from leakpatrol.controller.pacing import Pacing
@@ -79,7 +79,14 @@ class PolicyScanner:
         self.judged_by: tuple[DetectionSpec, Profiles] | None = None  # what config/rules come from
         self.reporter = Reporter(cluster, policy)
         self.slots = asyncio.Semaphore(capacity.per_policy)
-        self.remediation = Remediator(cluster, policy, clock, capacity.admin, capacity.actions)
+        self.remediation = Remediator(
+            cluster,
+            policy,
+            clock,
+            capacity.admin,
+            budget=capacity.actions,
+            parse=lambda body: self.sampler.parse(body, self.namespace),
+        )
         self.role: SoloRole | ShardRole = SoloRole() if shards is None else ShardRole(shards, policy)
         self.series = SeriesStore(cluster, policy, self.role)
         self.pacing = Pacing()
@@ -119,7 +126,11 @@ class PolicyScanner:
         """The one validation of this pass. A new `detection` or `profiles` re-judges the series
         already gathered with the new thresholds and rules, in place."""
         try:
-            p.spec = spec = parse_spec(p.raw_spec)
+            spec = parse_spec(p.raw_spec)
+            over = timeouts_over(spec, self.capacity.max_timeout)
+            if over:  # the admin's limit: a policy cannot hold a slot longer than it allows
+                raise InvalidSpecError(over)
+            p.spec = spec
         except InvalidSpecError as exc:
             await self.reporter.invalid(p.previous, exc, p.generation, p.now)
             return None
@@ -157,11 +168,39 @@ class PolicyScanner:
         owners = {t.owner_uid or t.uid for t in p.selected + p.resting}  # a coordinator names every shard's
         self.workloads.keep_only(owners)
         self.revisions.forget(owners)
-        p.due = [t for t in p.targets if self.targets.of(t.uid).due(p.started)]
+        due = [t for t in p.targets if self.targets.of(t.uid).due(p.started)]
+        p.due = sorted(due, key=lambda t: not self.targets.of(t.uid).starved)  # the cut ones first
         p.failures = self.role.unscannable(unscannable) + list(self.targets.backed_off(p.started))
 
     async def _fetch(self, p: PassState, spec: LeakPolicySpec) -> None:
-        p.outcomes = list(await asyncio.gather(*(self._scan_target(t, spec, p.started) for t in p.due)))
+        """Every due target, until the pass's deadline (pacing): then what is still running or
+        waiting for a slot is cancelled, the pass is overdue (Degraded now), and those targets
+        go first next time. A target cut short has no outcome this pass (None), no failure."""
+        interval = spec.schedule.interval
+        deadline = self.pacing.deadline(interval, spec.target.timeouts.total)
+        tasks = [asyncio.ensure_future(self._scan_target(t, spec, p.started)) for t in p.due]
+        late: set[asyncio.Future[Evaluation | Unscannable | None]] = set()
+        try:
+            if tasks:
+                _, late = await asyncio.wait(tasks, timeout=deadline)
+        finally:  # the deadline, or the pass itself cancelled (the daemon stopping): none outlives it
+            unfinished = [task for task in tasks if not task.done()]
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        p.outcomes = [None if task in late else task.result() for task in tasks]
+        for t, task in zip(p.due, tasks, strict=True):
+            self.targets.of(t.uid).starved = task in late
+        if late:
+            self.pacing.cut_short(deadline, interval)
+            log.warning(
+                "policy %s/%s: pass overdue after %.1fs; %d of %d fetch(es) cut, first in line next pass",
+                self.namespace,
+                self.policy.name,
+                deadline,
+                len(late),
+                len(tasks),
+            )
 
     async def _judge(self, p: PassState) -> None:
         """Per-pod evaluations -> per-workload findings, with since-which-rollout and OOM ETA."""

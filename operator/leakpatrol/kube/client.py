@@ -75,8 +75,8 @@ class ApiClient:
     async def aclose(self) -> None:
         await self.session.close()
 
-    async def headers(self, content_type: str | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
+    async def headers(self, content_type: str | None = None, accept: str | None = None) -> dict[str, str]:
+        headers = {"Accept": accept or "application/json"}
         if (value := await self.auth.header()) is not None:
             headers["Authorization"] = value
         if content_type is not None:
@@ -85,8 +85,9 @@ class ApiClient:
 
     # Every call is bounded by `self.timeout`; wrap one in `asyncio.timeout()` for a tighter deadline.
 
-    async def get(self, path: str, params: Params | None = None) -> Obj:
-        return await self.request("GET", path, params)
+    async def get(self, path: str, params: Params | None = None, *, accept: str | None = None) -> Obj:
+        """`accept`: another media type to ask for (say, a metadata-only list), JSON all the same."""
+        return await self.request("GET", path, params, accept=accept)
 
     async def post(self, path: str, body: Obj, params: Params | None = None) -> Obj:
         return await self.request("POST", path, params, body, "application/json")
@@ -117,9 +118,10 @@ class ApiClient:
         content_type: str | None = None,
         *,
         timeout: float | None = None,  # noqa: ASYNC109 - aiohttp's own deadline: a timeout is ApiUnavailable
+        accept: str | None = None,
     ) -> Obj:
         data = None if body is None else json.dumps(body).encode()
-        headers = await self.headers(content_type if data is not None else None)
+        headers = await self.headers(content_type if data is not None else None, accept)
         deadline = aiohttp.ClientTimeout(total=timeout or self.timeout)
         try:
             async with self.session.request(

@@ -21,6 +21,7 @@ KubeError
 ├── PortForwardError                T   the API server said yes, but the kubelet could not
 │                                       reach the pod's port; names pod, port and the detail
 ├── CheckpointTooLarge              P   the compressed checkpoint is over its cap
+├── EvidenceStoreFull               T   evidence ConfigMaps at the namespace's or the operator's cap
 └── FetchError                          a pprof fetch from a pod failed; .reason for the Event
     ├── PprofNotExposed       404   P   the pod serves HTTP but not /debug/pprof
     ├── Unauthorized      401/403   P   the endpoint wants credentials
@@ -173,6 +174,14 @@ class CheckpointTooLarge(KubeError, Permanent):  # noqa: N818
     def __init__(self, name: str, size: int, limit: int) -> None:
         super().__init__(f"checkpoint {name} is {size} bytes compressed, over the {limit}-byte cap")
         self.size, self.limit = size, limit
+
+
+class EvidenceStoreFull(KubeError, Temporary):  # noqa: N818
+    """The evidence ConfigMaps are at a cap (the namespace's budget or the operator's): nothing
+    saved, nothing deleted to make room in another namespace. Frees as evidence is rotated out or
+    its policy deleted."""
+
+    reason = Reason.EVIDENCE_STORE_FULL
 
 
 class FetchError(KubeError):

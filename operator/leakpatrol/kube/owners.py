@@ -6,8 +6,9 @@ is its own workload. Caching the answer (per ReplicaSet, say) is the caller's bu
 
 An ownerReference is whatever the pod's author wrote: a ReplicaSet or Job it names is read and its
 uid must be the one named, or the pod is its own workload. The last hop (the Deployment) is
-checked where it matters, by whoever acts on it: `KubeCluster.read_workload` compares the uid, and
-the restart patch carries it as a precondition the API server enforces.
+checked where it matters, by whoever acts on it: `KubeCluster.read_workload` compares the uid, the
+workload's own selector must select the pods (`controller.remediation.rails.selects`), the restart
+patch carries the uid as a precondition the API server enforces, and so does an eviction the pod's.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from leakpatrol.kube.client import ApiClient, PatchType
 from leakpatrol.kube.configmaps import checkpoint_name, delete_checkpoint, read_checkpoint, write_checkpoint
 from leakpatrol.kube.events import default_limiter, post_event
 from leakpatrol.kube.eviction import evict_pod
-from leakpatrol.kube.evidence import delete_evidence, list_evidence, write_evidence
+from leakpatrol.kube.evidence import EvidenceLimits, delete_policy_evidence, save_evidence
 from leakpatrol.kube.fetch import fetch_profile, http_client_for, target_url
 from leakpatrol.kube.ledger import LedgerCorrupt, read_ledger, write_ledger
 from leakpatrol.kube.owners import resolve_workload_ref
@@ -43,9 +44,13 @@ REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
 
 class KubeCluster:
-    def __init__(self, api: ApiClient, home: str = "default", shards: int = 0) -> None:
+    def __init__(
+        self, api: ApiClient, home: str = "default", shards: int = 0, evidence: EvidenceLimits | None = None
+    ) -> None:
         self.api = api
-        self.home = home  # the operator's own namespace: checkpoints (and evidence) live there
+        self.home = home  # the operator's own namespace: checkpoints (and the evidence ledger) live there
+        self.evidence = evidence or EvidenceLimits()  # the admin's caps, and where profiles are kept
+        self.evidence_turn = asyncio.Lock()
         self.http = {
             Transport.PORT_FORWARD: http_client_for(Transport.PORT_FORWARD, api),
             Transport.DIRECT: http_client_for(Transport.DIRECT, None),
@@ -193,9 +198,9 @@ class KubeCluster:
     async def restart_workload(self, ref: ObjectRef, at: datetime, *, dry_run: bool) -> None:
         await restart_workload(self.api, _apps(ref), at, dry_run=dry_run)
 
-    async def evict_pod(self, namespace: str, name: str, *, dry_run: bool) -> None:
+    async def evict_pod(self, namespace: str, name: str, *, uid: str, dry_run: bool) -> None:
         try:
-            await evict_pod(self.api, namespace, name, dry_run=dry_run)
+            await evict_pod(self.api, namespace, name, uid=uid, dry_run=dry_run)
         except errors.TooManyRequests as exc:  # a PDB said no: retry later, never delete instead
             blocked = EvictionBlocked(f"pod {namespace}/{name}: {exc}")
             blocked.retry_after = exc.retry_after
@@ -229,19 +234,28 @@ class KubeCluster:
             raise LedgerConflict(str(exc)) from exc
 
     async def save_evidence(self, capture: EvidenceCapture, *, keep: int) -> StoredEvidence:
-        name = await write_evidence(
-            self.api,
-            self.home,
-            policy=capture.policy,
-            workload=capture.workload,
-            pod=capture.pod,
-            at=capture.time,
-            files=dict(capture.files),
-        )
-        stored = await list_evidence(self.api, self.home, capture.policy.uid)
-        for old in stored[: max(0, len(stored) - keep)]:  # oldest first: the newest `keep` stay
-            await delete_evidence(self.api, self.home, old["metadata"]["name"])
-        return StoredEvidence(self.home, name)
+        async with self.evidence_turn:  # one at a time in this process: each counts the last one in
+            namespace, name = await save_evidence(
+                self.api,
+                self.home,
+                policy=capture.policy,
+                workload=capture.workload,
+                pod=capture.pod,
+                at=capture.time,
+                files=dict(capture.files),
+                keep=keep,
+                limits=self.evidence,
+            )
+        return StoredEvidence(namespace, name)
+
+    async def delete_evidence(self, policy: ObjectRef) -> None:
+        try:
+            gone = await delete_policy_evidence(self.api, self.home, policy.uid)
+        except errors.Forbidden as exc:  # no remediation RBAC (chart remediation.enabled off): none kept
+            log.debug("policy %s/%s: evidence not listed: %s", *_where(policy), exc)
+            return
+        if gone:
+            log.info("policy %s/%s: deleted %d piece(s) of evidence", *_where(policy), gone)
 
 
 def _apps(ref: ObjectRef) -> ObjectRef:

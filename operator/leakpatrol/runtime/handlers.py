@@ -109,12 +109,23 @@ async def spec_changed(body: kopf.Body, **_: Any) -> None:
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
 async def policy_deleted(body: kopf.Body, **_: Any) -> None:
-    """A deleted policy's checkpoint goes too (it lives in our namespace: no owner GC there).
-    Optional: never hold up the deletion; a checkpoint left behind is never restored into another
-    policy (its uid label does not match) and is overwritten by a policy of the same name."""
+    """A deleted policy's checkpoint and evidence go too (they live in our namespace: no owner GC
+    there). Optional: never hold up the deletion; a checkpoint left behind is never restored into
+    another policy (its uid label does not match) and is overwritten by a policy of the same name.
+    Evidence is looked for only where remediation ran or is asked for: a plain policy has none,
+    and the operator may not even list it (the chart's remediation.enabled off)."""
     if RUNTIME.cluster is not None:
+        ref = policy_ref(body)
         with kopf_errors():
-            await RUNTIME.cluster.delete_checkpoint(policy_ref(body))
+            await RUNTIME.cluster.delete_checkpoint(ref)
+            if may_have_evidence(body):
+                await RUNTIME.cluster.delete_evidence(ref)
+
+
+def may_have_evidence(body: Mapping[str, Any]) -> bool:
+    """Remediation ran (its status says so) or is asked for (a pass may be saving some now)."""
+    remediation = ((body.get("spec") or {}).get("remediation") or {}).get("action", "None")
+    return (body.get("status") or {}).get("remediation") is not None or remediation != "None"
 
 
 # cancellation_backoff: on delete, kopf first only signals `stopped` and waits this long; our loop
@@ -144,6 +155,19 @@ async def scan_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) ->
         health.forget(key)
         RUNTIME.wakeups.pop(ref.uid, None)
         metrics.forget_policy(ref.namespace or "", ref.name)
+        await _evidence_of_a_deleted_policy(cluster, body, ref)
+
+
+async def _evidence_of_a_deleted_policy(cluster: Cluster, body: kopf.Body, ref: ObjectRef) -> None:
+    """The policy is being deleted and its daemon has stopped: delete its evidence once more, after
+    the pass that was in flight (it may have saved some after the delete handler ran). kopf keeps
+    its finalizer until the daemon has exited, so nothing of the policy's can follow this."""
+    if not (body.get("metadata") or {}).get("deletionTimestamp") or not may_have_evidence(body):
+        return
+    try:
+        await cluster.delete_evidence(ref)
+    except Exception as exc:  # the delete handler did it already (or reports why it could not)
+        log.info("policy %s/%s: evidence not deleted after its last pass: %s", ref.namespace, ref.name, exc)
 
 
 FIRST_PASS_BUDGET = 60.0  # seconds a first pass (restore + a full scan) is given, before slack

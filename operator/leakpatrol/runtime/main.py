@@ -24,10 +24,11 @@ from leakpatrol.controller.remediation.admin import (
     Floors,
 )
 from leakpatrol.controller.shards.assignment import DEFAULT_SHARDS
-from leakpatrol.core import GLOBAL_FETCHES, PER_POLICY_FETCHES
+from leakpatrol.core import GLOBAL_FETCHES, MAX_TARGET_TIMEOUT, PER_NAMESPACE_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES, ByteBudget
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.connection import connect
+from leakpatrol.kube.evidence import EvidenceLimits
 from leakpatrol.profiles.parser import ParseLimits, ProfileParser
 from leakpatrol.runtime import handlers, web
 from leakpatrol.runtime.cluster import KubeCluster
@@ -57,6 +58,8 @@ class OperatorOptions:
     home_namespace: str = "default"  # the operator's own: its checkpoints live there
     max_fetches: int = GLOBAL_FETCHES
     per_policy: int = PER_POLICY_FETCHES
+    per_namespace: int = PER_NAMESPACE_FETCHES  # a tenant's most fetch slots (less under contention)
+    max_target_timeout: float = MAX_TARGET_TIMEOUT  # the longest spec.target.timeouts accepted
     parse: ParseLimits = field(default_factory=ParseLimits)
     parse_workers: int = 2  # processes for profiles too big to parse inline
     profile_buffer: int = PROFILE_BUFFER_BYTES  # profile bytes held at once, every tenant together
@@ -100,6 +103,8 @@ class OperatorOptions:
             self.remediation_tenant_resume,
         )
 
+    evidence: EvidenceLimits = field(default_factory=EvidenceLimits)  # caps, and where it is kept
+
 
 def leadership_for(opts: OperatorOptions, api: ApiClient, identity: str) -> Leadership | Membership:
     config = LeaseConfig.scaled(opts.home_namespace, opts.lease_name, identity, opts.lease_duration)
@@ -117,7 +122,9 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
     identity = opts.identity or default_identity()
     admin = opts.admin()  # a bad setting stops the start, before anything is connected
     api = await connect(opts.kubeconfig, opts.context)
-    cluster = KubeCluster(api, opts.home_namespace, shards=opts.shards if opts.sharding else 0)
+    cluster = KubeCluster(
+        api, opts.home_namespace, shards=opts.shards if opts.sharding else 0, evidence=opts.evidence
+    )
     health = Health(started=time.monotonic(), stall_after=opts.stall_after)
     lead = leadership_for(opts, api, identity)
     handlers.RUNTIME.cluster, handlers.RUNTIME.health, handlers.RUNTIME.leadership = cluster, health, lead
@@ -125,12 +132,18 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
     parser = ProfileParser(opts.parse, workers=opts.parse_workers)
     buffer = ByteBudget(opts.profile_buffer)
     handlers.RUNTIME.limits = SharedCapacity(
-        FairShare(opts.max_fetches), opts.per_policy, parser, buffer, admin
+        fetches=FairShare(opts.max_fetches, opts.per_namespace),
+        per_policy=opts.per_policy,
+        parser=parser,
+        buffer=buffer,
+        max_timeout=opts.max_target_timeout,
+        admin=admin,
     )
     site = await _serve(opts, api, health, lead) if opts.metrics_port else None
     log.info(
         "leakpatrol operator started with namespaces=%s home=%s identity=%s leader_election=%s "
-        "sharding=%s shards=%d metrics_port=%s max_fetches=%d per_policy=%d remediation=%s",
+        "sharding=%s shards=%d metrics_port=%s max_fetches=%d per_policy=%d per_namespace=%d "
+        "max_target_timeout=%gs remediation=%s",
         list(opts.namespaces) or "all",
         opts.home_namespace,
         identity,
@@ -140,6 +153,8 @@ async def run_operator(opts: OperatorOptions, stop: asyncio.Event | None = None)
         opts.metrics_port,
         opts.max_fetches,
         opts.per_policy,
+        opts.per_namespace,
+        opts.max_target_timeout,
         admin,
     )
     done = asyncio.Event()

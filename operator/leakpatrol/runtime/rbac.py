@@ -172,8 +172,18 @@ PERMISSIONS: tuple[Permission, ...] = (
         "configmaps",
         ("list",),
         Scope.HOME,
-        "remediation evidence: list a policy's by label to keep it bounded",
+        "remediation evidence: the ledger of receipts, listed by label (metadata only) to count it"
+        " against the caps and to find a deleted policy's",
         requires="remediation.enabled",
+    ),
+    Permission(
+        "",
+        "configmaps",
+        ("create", "delete"),
+        Scope.WATCHED,
+        "evidence kept in the policy's own namespace (its team reads it there): create"
+        " leakpatrol-evidence.*, delete what the ledger names, by uid",
+        requires="evidence.inPolicyNamespace",
     ),
 )
 

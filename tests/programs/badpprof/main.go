@@ -4,7 +4,7 @@
 //	-mode notfound  404 for every profile (pprof not registered)
 //	-mode forbidden 403 (an auth middleware in front of pprof)
 //	-mode error     500
-//	-mode slow      200, then one byte every second, forever (until the client gives up)
+//	-mode slow      200, then one byte every -period (1s), forever (until the client gives up)
 //	-mode huge      200 with an endless body of zeros
 //	-mode garbage   200 with bytes that are not a profile
 //	-mode file      200 with the bytes of -file (say, a valid profile of 120k distinct stacks);
@@ -25,6 +25,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:6060", "address to serve on")
 	file := flag.String("file", "", "with -mode file: the body to serve")
 	heapFile := flag.String("heap-file", "", "with -mode file: the body of /debug/pprof/heap")
+	flag.DurationVar(&period, "period", time.Second, "with -mode slow: the wait between two bytes")
 	flag.Parse()
 	if *mode == "file" {
 		fileBody = mustRead(*file)
@@ -43,7 +44,10 @@ func main() {
 	log.Fatal(http.ListenAndServe(*listen, nil))
 }
 
-var fileBody, heapBody []byte
+var (
+	fileBody, heapBody []byte
+	period             time.Duration
+)
 
 func mustRead(path string) []byte {
 	body, err := os.ReadFile(path)
@@ -64,7 +68,7 @@ func serve(mode string, w http.ResponseWriter, r *http.Request) {
 		for r.Context().Err() == nil {
 			w.Write([]byte{0})
 			w.(http.Flusher).Flush()
-			time.Sleep(time.Second)
+			time.Sleep(period)
 		}
 	case "huge":
 		w.WriteHeader(http.StatusOK)

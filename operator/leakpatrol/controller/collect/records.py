@@ -55,6 +55,7 @@ class TargetRecord:
     leak_absent: bool = False  # its goroutineleak endpoint 404'd under `goroutineleak: Auto`
     goroutines: float | None = None  # totals of its last profiles, for the per-target gauges
     heap: float | None = None
+    starved: bool = False  # not fetched before the last pass's deadline: first in line at the next
 
     def due(self, now: float) -> bool:
         return self.backoff is None or self.backoff.until <= now

@@ -6,8 +6,9 @@ profile is next due, and whether the target exposes it at all) lives in the targ
 
 from __future__ import annotations
 
-from leakpatrol.api import LeakPolicySpec, Toggle
+from leakpatrol.api import FieldIssue, LeakPolicySpec, Toggle
 from leakpatrol.api.spec import AutoToggle
+from leakpatrol.api.units import format_duration
 from leakpatrol.controller.collect.fairness import FairShare
 from leakpatrol.controller.collect.records import TargetRecord
 from leakpatrol.controller.ports import Cluster, FetchOptions, ScanTarget
@@ -48,6 +49,11 @@ class Sampler:
                 record.leak_absent = True  # Go < 1.26 or the experiment is off: not a failure
         return Sample(now, goroutine, heap, leak)
 
+    async def parse(self, body: bytes, namespace: str) -> Profile:
+        """Any other body from a pod (remediation's evidence): the parser's limits, its workers
+        taken in the namespace's turn, never an unbounded parse on the event loop."""
+        return await self.parser.parse(body, self.workers.slot(namespace))
+
     async def _profile(self, t: ScanTarget, path: str, opts: FetchOptions) -> Profile:
         """The body is held, and counted in the operator's byte budget, until it is parsed."""
         async with self.buffer.share() as share:
@@ -71,3 +77,19 @@ def fetch_options(spec: LeakPolicySpec, max_bytes: int = MAX_PROFILE_BYTES) -> F
         t.timeouts.total,
         max_bytes,
     )
+
+
+def timeouts_over(spec: LeakPolicySpec, most: float) -> list[FieldIssue]:
+    """Each of `spec.target.timeouts` longer than the operator allows (`--max-target-timeout`): a
+    fetch holds a slot shared with every tenant for up to that long, so the admin bounds it and the
+    policy is refused (InvalidSpec, the field named), never silently clamped to another meaning."""
+    t = spec.target.timeouts
+    return [
+        FieldIssue(
+            f"spec.target.timeouts.{name}",
+            f"{format_duration(value)} exceeds the operator's maximum of {format_duration(most)}"
+            " (--max-target-timeout, set by the cluster admin)",
+        )
+        for name, value in (("connect", t.connect), ("read", t.read), ("total", t.total))
+        if value > most
+    ]

@@ -180,6 +180,7 @@ def select_targets(
                 owner_uid=str((_owner_ref(pod) or {}).get("uid", "")),
                 memory_limit=_memory_limit(pod, container),
                 images=_images(pod),
+                labels=tuple(sorted((str(k), str(v)) for k, v in (meta.get("labels") or {}).items())),
             )
         )
     return targets, problems

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,16 +32,20 @@ async def act(
     at: datetime,
     *,
     dry_run: bool,
+    uids: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Raises what the port raises, except a 429 on an eviction: that stops the evictions (the
-    rest are retried at a later pass) and is returned, so the caller records what did happen."""
+    rest are retried at a later pass) and is returned, so the caller records what did happen.
+    A pod is evicted by its uid (`uids`, as this pass listed it): one whose uid is not known here
+    (another shard's) is left alone, never evicted by name alone."""
     if action is RemediationAction.ROLLOUT_RESTART:
         await cluster.restart_workload(workload, at, dry_run=dry_run)
         return Outcome()
     evicted: list[str] = []
-    for pod in pods:
+    known = uids or {}
+    for pod in [p for p in pods if known.get(p)]:
         try:
-            await cluster.evict_pod(workload.namespace or "default", pod, dry_run=dry_run)
+            await cluster.evict_pod(workload.namespace or "default", pod, uid=known[pod], dry_run=dry_run)
         except EvictionBlocked as exc:
             return Outcome(tuple(evicted), exc)
         evicted.append(pod)

@@ -1,15 +1,21 @@
 """Evidence: the worst pod's profiles, fetched before a restart destroys the leaking process.
 
-goroutine (debug=0) and heap always; goroutine debug=2 (every goroutine with its wait time) only
-under ~10k goroutines as this pass counted them, since it grows ~1 KB per goroutine and the Go
-runtime stops the world while it writes it. Nothing here parses the pod's bytes: they are stored
-as served, and the decision needs only the count the scan already has. The whole capture stays under
-`MAX_EVIDENCE_BYTES` so that base64 in one ConfigMap fits the API's 1 MiB object limit.
+goroutine (debug=0) and heap always; the goroutines' waits (debug=2: every goroutine with its wait
+time) only under ~10k goroutines as this pass counted them, since it grows ~1 KB per goroutine and
+the Go runtime stops the world while it writes it. Nothing of it is parsed on the event loop: every
+body goes through the operator's `ProfileParser` (its limits, its worker pool, the namespace's turn
+at the workers), given as `parse`. What is kept is what parsed: the two profiles as served (the
+format `go tool pprof` opens), and the debug=2 dump never as served — up to ~700 KiB of text the
+pod chose — but re-rendered from its parse as a bounded summary (`WAITS`, at most `WAITS_BYTES`):
+the largest groups with their count, wait state, minutes waited, labels and frames, every string
+cut short and stripped of control characters. The whole capture stays under `MAX_EVIDENCE_BYTES`
+so that base64 in one ConfigMap fits the API's 1 MiB object limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import replace
 from datetime import datetime
 
@@ -18,12 +24,18 @@ from leakpatrol.controller.collect.sampling import fetch_options
 from leakpatrol.controller.ports import Cluster, EvidenceCapture, FetchOptions, ScanTarget, StoredEvidence
 from leakpatrol.controller.verdict.findings import PodResult
 from leakpatrol.core import LeakpatrolError, ObjectRef, Permanent
+from leakpatrol.profiles import Profile, ProfileError
 from leakpatrol.reasons import Reason
 
 MAX_EVIDENCE_BYTES = 700 << 10  # base64 makes ~933 KiB of it
 DEBUG2_BELOW = 10_000
 KEEP_PER_POLICY = 5
-GOROUTINE, HEAP, DEBUG2 = "goroutine.pb.gz", "heap.pb.gz", "goroutine-debug2.txt"
+GOROUTINE, HEAP, WAITS = "goroutine.pb.gz", "heap.pb.gz", "goroutine-waits.txt"
+DEBUG2 = WAITS  # the file made of the debug=2 dump
+WAITS_BYTES = 64 << 10  # the rendered summary, whatever the dump held
+WAITS_GROUPS, WAITS_FRAMES, WAITS_LINE = 40, 24, 240
+Parse = Callable[[bytes], Awaitable[Profile]]
+CUT = " (the runtime cut the dump: counts are lower bounds)"
 
 
 class EvidenceNotSaved(Permanent):
@@ -60,11 +72,12 @@ async def capture(
     spec: LeakPolicySpec,
     now: datetime,
     goroutines: int | None,
+    parse: Parse,
 ) -> tuple[StoredEvidence, list[str]]:
-    """Fetch and store; the ConfigMap and its files. Raises `EvidenceNotSaved` (with the cause).
+    """Fetch, parse, store; the ConfigMap and its files. Raises `EvidenceNotSaved` (with the cause).
     `goroutines`: the pod's count at this pass (None: unknown, so no debug=2)."""
     try:
-        files = await _fetch(cluster, target, spec, goroutines)
+        files = await _fetch(cluster, target, spec, goroutines, parse)
         stored = await cluster.save_evidence(
             EvidenceCapture(policy, workload, target.name, now, files), keep=KEEP_PER_POLICY
         )
@@ -74,20 +87,73 @@ async def capture(
 
 
 async def _fetch(
-    cluster: Cluster, target: ScanTarget, spec: LeakPolicySpec, goroutines: int | None
+    cluster: Cluster, target: ScanTarget, spec: LeakPolicySpec, goroutines: int | None, parse: Parse
 ) -> dict[str, bytes]:
     opts: FetchOptions = replace(fetch_options(spec), max_bytes=MAX_EVIDENCE_BYTES)
     base = spec.target.path.rstrip("/")
     files = {GOROUTINE: await cluster.fetch(target, f"{base}/goroutine?debug=0", opts)}
-    files[HEAP] = await cluster.fetch(target, f"{base}/heap", opts)
+    await parse(files[GOROUTINE])  # raises: what the pod serves now is no profile, keep none of it
+    heap = await cluster.fetch(target, f"{base}/heap", opts)
+    if await _parses(heap, parse):
+        files[HEAP] = heap
     if goroutines is not None and goroutines < DEBUG2_BELOW:
-        files[DEBUG2] = await cluster.fetch(target, f"{base}/goroutine?debug=2", opts)
-    for optional in (DEBUG2, HEAP):  # over the cap: drop the biggest-for-least first
+        dump = await cluster.fetch(target, f"{base}/goroutine?debug=2", opts)
+        with suppress(ProfileError):  # a dump that does not parse says nothing worth keeping
+            files[WAITS] = render_waits(target.name, await parse(dump))
+    for optional in (WAITS, HEAP):  # over the cap: drop the biggest-for-least first
         if sum(map(len, files.values())) > MAX_EVIDENCE_BYTES:
             files.pop(optional, None)
     if sum(map(len, files.values())) > MAX_EVIDENCE_BYTES:
         raise EvidenceNotSaved(f"the goroutine profile alone is over {MAX_EVIDENCE_BYTES} bytes")
     return files
+
+
+async def _parses(body: bytes, parse: Parse) -> bool:
+    try:
+        await parse(body)
+    except ProfileError:
+        return False
+    return True
+
+
+def _clean(text: str, limit: int = WAITS_LINE) -> str:
+    """One line of the pod's words as we print them: control characters (terminal escapes, new
+    lines) replaced, and cut at `limit` characters."""
+    out = "".join(c if c.isprintable() else "?" for c in text[: limit + 1])
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def render_waits(pod: str, dump: Profile) -> bytes:
+    """The debug=2 dump, parsed, as a bounded summary for people: largest groups first."""
+    groups = sorted(dump.groups, key=lambda g: -g.count)
+    head = [
+        f"leakpatrol: the goroutines of pod {_clean(pod)} (debug=2), parsed and re-rendered, not as served.",
+        f"{dump.total} goroutine(s) in {len(groups)} group(s){CUT if dump.truncated else ''}. Each group:",
+        "its goroutines, what they wait on and for how long (minutes, as the runtime says), its labels,",
+        "and its frames, leaf first.",
+        "",
+    ]
+    out, size, shown = head, sum(len(h) + 1 for h in head), 0
+    for g in groups[:WAITS_GROUPS]:
+        lo, hi = (min(g.wait_minutes), max(g.wait_minutes)) if g.wait_minutes else (0, 0)
+        waited = "" if not g.wait_minutes else f", {lo} minutes" if lo == hi else f", {lo}-{hi} minutes"
+        labels = ", ".join(f"{_clean(k, 60)}: {_clean(v, 60)}" for k, v in list(g.labels.items())[:8])
+        block = [
+            f"{g.count} goroutine(s) [{g.wait_kind.value}{waited}]" + (f" {{{labels}}}" if labels else "")
+        ]
+        block += [f"  {_clean(f.display())}" for f in list(g.frames)[:WAITS_FRAMES]]
+        if len(g.frames) > WAITS_FRAMES:
+            block.append(f"  ... {len(g.frames) - WAITS_FRAMES} more frame(s)")
+        if g.created_by:
+            block.append(f"  created by {_clean(g.created_by)}")
+        block.append("")
+        cost = sum(len(line.encode()) + 1 for line in block)
+        if size + cost > WAITS_BYTES - 200:
+            break
+        out, size, shown = out + block, size + cost, shown + 1
+    if shown < len(groups):
+        out.append(f"... {len(groups) - shown} smaller group(s) not shown")
+    return "\n".join(out).encode()
 
 
 def reference(

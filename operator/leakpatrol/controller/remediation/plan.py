@@ -7,9 +7,10 @@
         long enough → not suspended → not a recurrence (else Suspend) →
         kind supports the action →
         cooldown → allowed window → maxActions per window → one workload at a time
-    on_workload(spec, kind, workload, pdbs)  the rails on what the API said:
-        fully available and not mid-rollout → at most one pod down at a time, never the last
-        available one → (RolloutRestart) every PDB selecting its pods allows a disruption
+    on_workload(spec, kind, workload, pdbs, pods)  the rails on what the API said: its selector
+        selects the pods it is to act for → fully available and not mid-rollout → at most one pod
+        down at a time, never the last available one → (RolloutRestart) every PDB selecting its
+        pods allows a disruption
 
 `spec` is the policy's, raised to the admin's floors (`admin.AdminPolicy.effective`). Where the
 action may act at all (the namespace) and the cluster's budget are asked of the API by the
@@ -19,7 +20,7 @@ second guess here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -108,7 +109,17 @@ def precheck(
     return _first(f, blocks) or Decision(PlanStep.ACT, f, messages.done_reason(spec), "")
 
 
-def on_workload(spec: RemediationSpec, kind: str, workload: Obj, pdbs: Sequence[Obj]) -> rails.Block | None:
+def on_workload(
+    spec: RemediationSpec,
+    kind: str,
+    workload: Obj,
+    pdbs: Sequence[Obj],
+    pods: Mapping[str, Mapping[str, str]],
+) -> rails.Block | None:
+    """`pods`: the labels of the finding's pods, those this pass listed (its own targets)."""
+    stray = rails.selects(kind, workload, pods)
+    if stray is not None:
+        return stray
     whole = rails.fully_available(kind, workload) or rails.one_pod_at_most(spec.action, kind, workload)
     if whole is not None or spec.action is not RemediationAction.ROLLOUT_RESTART:
         return whole

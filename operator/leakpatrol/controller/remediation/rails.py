@@ -188,6 +188,23 @@ def one_pod_at_most(action: RemediationAction, kind: str, obj: Obj) -> Block | N
     return None
 
 
+def selects(kind: str, obj: Obj, pods: Mapping[str, Mapping[str, str]]) -> Block | None:
+    """The workload's own selector selects every pod it is to act for (`pods`: name -> labels).
+    A pod may name any owner in its ownerReferences: one the workload does not select is not its
+    pod, and its leak is no reason to act on the workload. No selector, or no pod known: blocked."""
+    name = (obj.get("metadata") or {}).get("name")
+    selector = (obj.get("spec") or {}).get("selector")
+    if selector is None or not pods:
+        return Block(Reason.OWNER_MISMATCH, f"{kind} {name}: no selector or no pod of it to check")
+    strays = sorted(pod for pod, labels in pods.items() if not selector_matches(selector, labels))
+    if strays:
+        return Block(
+            Reason.OWNER_MISMATCH,
+            f"{kind} {name}: its selector does not select pod {', '.join(strays)}, which names it as owner",
+        )
+    return None
+
+
 def _down_at_once(kind: str, spec: Mapping[str, Any], replicas: int) -> int | None:
     """Pods a rollout may take down at once, as the controller resolves its strategy; None if unknown."""
     strategy = spec.get("strategy" if kind == "Deployment" else "updateStrategy") or {}

@@ -39,6 +39,7 @@ from leakpatrol.controller.remediation.budget import ClusterBudget
 from leakpatrol.controller.remediation.plan import Decision, PlanStep
 from leakpatrol.controller.verdict.findings import PodResult
 from leakpatrol.core import LeakpatrolError, Obj, ObjectNotFound, ObjectRef
+from leakpatrol.profiles.parser import ProfileParser
 from leakpatrol.reasons import EventType, Reason
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,14 @@ class Remediator:
         policy: ObjectRef,
         clock: Callable[[], float] = time.time,
         admin: AdminPolicy | None = None,
+        *,
         budget: ClusterBudget | None = None,  # the operator's one, shared by every policy
+        parse: evidence.Parse | None = None,  # the operator's pooled parser; inline (tests) if None
     ) -> None:
         self.cluster, self.policy, self.clock = cluster, policy, clock
         self.admin = admin or AdminPolicy()
         self.budget = budget or ClusterBudget(self.admin.actions_per_hour)
+        self.parse = parse or ProfileParser().parse
         self.namespace = policy.namespace or "default"
         self.memory: RemediationStatus | None = None
         self.told: dict[state.Key, Reason] = {}  # last reason posted per workload: Events on change only
@@ -173,7 +177,8 @@ class Remediator:
             return await self._skip(
                 st, plan.doubt(d, f"could not read it or its budgets: {exc.reason}: {exc}"), ctx
             ), False
-        block = plan.on_workload(r, f.workload.kind, obj, pdbs)
+        labels = {pod: ctx.targets[pod].label_map for pod in f.pods if pod in ctx.targets}
+        block = plan.on_workload(r, f.workload.kind, obj, pdbs, labels)
         if block is not None:
             return await self._skip(st, plan.blocked(f, block), ctx), False
         claim = None if r.dry_run else self._claim(messages.name(f.workload), r.action.value, ctx.now)
@@ -222,7 +227,7 @@ class Remediator:
             why = f"the action could not be recorded first: {exc.reason}"
             return await self._skip(st, plan.doubt(d, why), ctx), False
         try:
-            outcome = await act(self.cluster, r.action, ref, pods, p.time, dry_run=r.dry_run)
+            outcome = await act(self.cluster, r.action, ref, pods, p.time, dry_run=r.dry_run, uids=uids)
         except LeakpatrolError as exc:  # it may have happened: pending, the next pass checks the workload
             why = f"the {r.action.value} failed: {exc.reason}: {exc}; pending until it is seen whether it did"
             return await self._skip(ahead, Decision(PlanStep.SKIP, f, Reason.DECISION_FAILED, why), ctx), True
@@ -322,6 +327,7 @@ class Remediator:
             spec=ctx.spec,
             now=ctx.now,
             goroutines=evidence.goroutines_of(pod, ctx.results),
+            parse=self.parse,
         )
         evref = evidence.reference(stored, f.workload, pod, files, ctx.now)
         text = (
