@@ -16,23 +16,20 @@ function name. Each of these that changes what a reader should believe becomes a
 
 from __future__ import annotations
 
-import json
 import operator
 from itertools import compress, count, repeat
 from operator import itemgetter
 
-from leakpatrol.profiles.errors import MalformedProfileError, ProfileTooLargeError
+from leakpatrol.profiles.errors import ProfileTooLargeError
 from leakpatrol.profiles.groups import (
     MAX_FRAMES_TOTAL,
     SIGNATURE_PREFIX,
     GroupBuilder,
     Stack,
     is_count,
-    new_stack,
     ordered,
 )
 from leakpatrol.profiles.model import (
-    Frame,
     Profile,
     ProfileFormat,
     ProfileKind,
@@ -40,21 +37,21 @@ from leakpatrol.profiles.model import (
     WaitKind,
     lazy_frames,
 )
-from leakpatrol.profiles.waits import frame_wait_kind, is_runtime_function
+from leakpatrol.profiles.textlines import (
+    LABELS,
+    NOT_FRAME,
+    Columns,
+    bad,
+    count_of,
+    function_of,
+    labels_of,
+)
+from leakpatrol.profiles.waits import is_runtime_function
 
-STAGE = "debug=1"
 HEADERS = {
     "goroutine profile: total ": ProfileKind.GOROUTINE,
     "goroutineleak profile: total ": ProfileKind.GOROUTINELEAK,
 }
-_LABELS = "# labels: "
-# Names column for a line that is no frame: truthy, so it survives the join and one substring
-# test finds it; no function name contains NUL (if a hostile one does, the slow path decides).
-NOT_FRAME = "\x00"
-
-
-def _bad(line_no: int, detail: str) -> MalformedProfileError:
-    return MalformedProfileError(STAGE, f"line {line_no}", detail)
 
 
 def _header(first: str, line_no: int) -> tuple[ProfileKind, int | None]:
@@ -63,106 +60,11 @@ def _header(first: str, line_no: int) -> tuple[ProfileKind, int | None]:
         if first.startswith(prefix):
             total = first[len(prefix) :]
             if not is_count(total):
-                raise _bad(line_no, f"bad total {total!r}")
+                raise bad(line_no, f"bad total {total!r}")
             return kind, int(total)
     if is_count(first.partition(" @ ")[0]):
         return ProfileKind.GOROUTINE, None
-    raise _bad(line_no, f"unknown header {first[:80]!r}")
-
-
-class _Columns:
-    """Per-line facts for the whole text, computed by C-level map() over all lines at once.
-
-    Frame lines repeat across stacks (shared callers), so each distinct line is read once, and
-    only for what a signature needs: the function name and the wait kind it proves. `Frame`
-    objects are made from a record's lines (a slice of `lines`) only when someone reads them.
-    """
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-        names: dict[str, str] = {}  # frame line -> user function name, "" for runtime frames
-        wait: dict[str, WaitKind] = {}
-        # Python code runs once per distinct line only (set() hashes every line in C).
-        for line in set(lines):
-            if not line.startswith("#\t"):
-                continue  # header, count, blank or label line: NOT_FRAME
-            function = _function(line)
-            if function is None:
-                raise _bad(lines.index(line) + 1, f"expected a frame line, got {line[:80]!r}")
-            names[line] = "" if is_runtime_function(function) else function
-            kind = frame_wait_kind(function)
-            if kind is not None:
-                wait[line] = kind
-        self.names = list(map(names.get, lines, repeat(NOT_FRAME)))
-        self.wait = list(map(wait.get, lines)) if wait else None
-        self._frames: dict[str, Frame] = {}
-
-    def stack(self, start: int, end: int) -> Stack:
-        names = self.names[start:end]
-        if NOT_FRAME in names:  # a line inside a block that is no frame line
-            at = start + names.index(NOT_FRAME)
-            raise _bad(at + 1, f"expected a frame line, got {self.lines[at][:80]!r}")
-        joined = ";".join(filter(None, names))
-        # Runtime frames are gone, so only the hooks that stay can tell; else UNKNOWN.
-        found = next(filter(None, self.wait[start:end]), None) if self.wait else None
-        wait = found or WaitKind.UNKNOWN
-        span = [slice(start, end)]
-        (frames,) = lazy_frames(self.frames_of, span, [end > start])
-        (user,) = lazy_frames(self.user_frames_of, span, [bool(joined)])
-        return new_stack(SIGNATURE_PREFIX[wait] + joined, wait, frames, user)
-
-    def frames_of(self, span: slice) -> tuple[Frame, ...]:
-        return tuple(map(self._frame, self.lines[span]))
-
-    def user_frames_of(self, span: slice) -> tuple[Frame, ...]:
-        return tuple(f for f in self.frames_of(span) if not is_runtime_function(f.function))
-
-    def _frame(self, line: str) -> Frame:
-        frame = self._frames.get(line)
-        if frame is None:
-            frame = self._frames[line] = _frame(line)
-        return frame
-
-
-def _function(line: str) -> str | None:
-    """The function of a `#\\t0xPC\\tfunc+0xOFF\\tfile:line` line; the PC if the runtime could not
-    name it; None if this is no frame line."""
-    parts = line.split("\t", 3)
-    if len(parts) < 2 or not parts[1].startswith("0x"):
-        return None
-    if len(parts) == 2 or not parts[2]:
-        return parts[1]
-    return parts[2].rpartition("+")[0] or parts[2]
-
-
-def _frame(line: str) -> Frame:
-    """A cut paste may end a frame after its function: it is kept, without a file."""
-    parts = line.split("\t", 3)
-    function = _function(line) or line
-    if len(parts) < 4:
-        return Frame(function)
-    file, colon, number = parts[3].rpartition(":")
-    if not colon or not is_count(number.strip()):
-        return Frame(function)
-    return Frame(function, file.strip(), int(number))
-
-
-def _labels(line: str, line_no: int) -> dict[str, str]:
-    try:
-        labels = json.loads(line[len(_LABELS) :])
-    except ValueError as exc:
-        raise _bad(line_no, f"bad labels: {exc}") from exc
-    if not isinstance(labels, dict):
-        raise _bad(line_no, "labels are not an object")
-    return {str(k): str(v) for k, v in labels.items()}
-
-
-def _count(line: str, line_no: int) -> tuple[int, str]:
-    """`COUNT @ 0xPC 0xPC…` → (count, the PC list: equal lists are equal stacks)."""
-    count, sep, pcs = line.partition(" @ ")
-    if not sep or not is_count(count):
-        raise _bad(line_no, f"expected 'COUNT @ PC…', got {line[:80]!r}")
-    return int(count), pcs
+    raise bad(line_no, f"unknown header {first[:80]!r}")
 
 
 def parse(text: str, *, max_samples: int, notes: tuple[str, ...] | list[str] = ()) -> Profile:
@@ -175,7 +77,7 @@ def parse(text: str, *, max_samples: int, notes: tuple[str, ...] | list[str] = (
     starts, ends = _records(lines, start, max_samples)
     if sum(ends) - sum(starts) > MAX_FRAMES_TOTAL:
         raise ProfileTooLargeError(f"more than {MAX_FRAMES_TOTAL} frames over distinct stacks")
-    columns = _Columns(lines)
+    columns = Columns(lines)
     fast = _distinct_groups(lines, columns, starts, ends)
     groups, counted = fast if fast is not None else _merged_groups(lines, columns, starts, ends)
     warnings = (*notes, *_total_warnings(total, counted))
@@ -207,7 +109,7 @@ def _hidden_waits(lines: list[str], starts: list[int], groups: list[StackGroup])
         for line in lines[start + 1 :]:
             if not line:
                 break
-            function = _function(line) if line.startswith("#\t0x") else None
+            function = function_of(line) if line.startswith("#\t0x") else None
             if function is not None and not is_runtime_function(function):
                 functions.append(function)
         pc = first.split("\t", 2)[1]
@@ -242,7 +144,7 @@ def _records(lines: list[str], start: int, max_samples: int) -> tuple[list[int],
 
 
 def _distinct_groups(
-    lines: list[str], columns: _Columns, starts: list[int], ends: list[int]
+    lines: list[str], columns: Columns, starts: list[int], ends: list[int]
 ) -> tuple[list[StackGroup], int] | None:
     """The common case: no labels, one record per signature. Every step runs over all records at
     once in C; None sends anything else (and every error) to `_merged_groups`."""
@@ -280,18 +182,18 @@ def _all_counts(numbers: list[str]) -> bool:
 
 
 def _merged_groups(
-    lines: list[str], columns: _Columns, starts: list[int], ends: list[int]
+    lines: list[str], columns: Columns, starts: list[int], ends: list[int]
 ) -> tuple[list[StackGroup], int]:
     """Record by record: labels, stacks repeated per label set, and the exact error line."""
     builder = GroupBuilder()
     stacks: dict[str, Stack] = {}  # by PC list: a stack repeats once per distinct label set
     counted = 0
     for start, end in zip(starts, ends, strict=True):
-        n, pcs = _count(lines[start], start + 1)
+        n, pcs = count_of(lines[start], start + 1)
         first = start + 1
         labels = None
-        if first < end and lines[first].startswith(_LABELS):
-            labels = _labels(lines[first], first + 1)
+        if first < end and lines[first].startswith(LABELS):
+            labels = labels_of(lines[first], first + 1)
             first += 1
         stack = stacks.get(pcs)
         if stack is None:
