@@ -4,22 +4,46 @@ that speaks for the policy saw of its counts and findings; everything gone from 
 
 from __future__ import annotations
 
+import logging
+
 from leakpatrol import metrics
 from leakpatrol.api import Targets
+from leakpatrol.controller.collect.records import TargetRecord
 from leakpatrol.controller.report.gauges import finding_metrics
 from leakpatrol.controller.shards.solo import Folded
+from leakpatrol.core import ObjectRef
+
+log = logging.getLogger("leakpatrol.controller.scanner")  # where people grep for the pass line
 
 
-def target_gauges(labels: tuple[str, str, str, str], goroutines: float | None, heap: float | None) -> None:
-    """`labels`: namespace, policy, workload (Kind/name), pod."""
-    if goroutines is not None:
-        metrics.TARGET_GOROUTINES.labels(*labels).set(goroutines)
-    if heap is not None:
-        metrics.TARGET_HEAP_INUSE.labels(*labels).set(heap)
+def target_gauges(
+    where: tuple[str, str, ObjectRef, str], record: TargetRecord, gauged: set[tuple[str, ...]]
+) -> None:
+    """`where`: namespace, policy, workload, pod; `gauged` collects the (workload, pod) set."""
+    ns, name, workload, pod = where
+    labels = (ns, name, f"{workload.kind}/{workload.name}", pod)
+    gauged.add(labels[2:])
+    if record.goroutines is not None:
+        metrics.TARGET_GOROUTINES.labels(*labels).set(record.goroutines)
+    if record.heap is not None:
+        metrics.TARGET_HEAP_INUSE.labels(*labels).set(record.heap)
 
 
-def pass_gauges(
-    ns: str, name: str, folded: Folded, *, gauged: set[tuple[str, ...]], tracked: int, took: float, now: float
+def log_pass(policy: str, scanned: int, selected: int, failing: int, leaking: int, took: float) -> None:  # noqa: PLR0917
+    """The one INFO line per pass per policy."""
+    log.info(
+        "policy %s: scanned %d of %d target(s), %d failing, %d leaking workload(s) in %.2fs",
+        policy,
+        scanned,
+        selected,
+        failing,
+        leaking,
+        took,
+    )
+
+
+def pass_gauges(  # noqa: PLR0917 - the pass's figures, each its own
+    ns: str, name: str, folded: Folded, gauged: set[tuple[str, ...]], tracked: int, took: float, now: float
 ) -> None:
     """`gauged`: the (workload, pod) label tails of the target gauges set this pass."""
     status = folded.status

@@ -22,12 +22,13 @@ from typing import Any, TypeVar
 from leakpatrol import metrics
 from leakpatrol.api import DetectionSpec, InvalidSpecError, LeakPolicySpec, Profiles, parse_spec
 from leakpatrol.controller.capacity import SharedCapacity
+from leakpatrol.controller.collect.deadline import until_deadline
 from leakpatrol.controller.collect.records import Backoff, TargetRecords
 from leakpatrol.controller.collect.sampling import Sampler, timeouts_over
 from leakpatrol.controller.collect.series import SeriesStore
 from leakpatrol.controller.collect.targets import resting_targets, select_targets
 from leakpatrol.controller.pacing import Pacing
-from leakpatrol.controller.passmetrics import pass_gauges, target_gauges
+from leakpatrol.controller.passmetrics import log_pass, pass_gauges, target_gauges
 from leakpatrol.controller.passstate import PassState
 from leakpatrol.controller.ports import Cluster, ScanTarget, Unscannable
 from leakpatrol.controller.remediation import Remediator
@@ -43,11 +44,7 @@ from leakpatrol.controller.verdict.oncall import RevisionCache, annotate, observ
 from leakpatrol.controller.verdict.rollout import RolloutMemory
 from leakpatrol.controller.verdict.rules import rules_for
 from leakpatrol.controller.verdict.workloads import WorkloadCache, pod_result, with_fleet_spread
-from leakpatrol.core import (
-    LeakpatrolError,
-    ObjectRef,
-    TargetGone,
-)
+from leakpatrol.core import LeakpatrolError, ObjectRef, TargetGone
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.evaluator import TargetEvaluator
 from leakpatrol.detect.signals import Evaluation
@@ -95,7 +92,6 @@ class PolicyScanner:
     def evaluators(self) -> dict[str, TargetEvaluator]:
         return self.targets.evaluators()
 
-    # --- the pass ---------------------------------------------------------------------------------
     async def scan(self, body: Mapping[str, Any]) -> float:
         """One pass; returns the seconds to wait before the next one."""
         p = PassState.of(body, self.clock())
@@ -141,11 +137,8 @@ class PolicyScanner:
             return None
         judged_by = (spec.detection, spec.profiles)
         if judged_by != self.judged_by:
-            self.config, self.rules, self.judged_by = (
-                spec.detection_config(),
-                rules_for(spec, self.policy),
-                judged_by,
-            )
+            self.config, self.rules = spec.detection_config(), rules_for(spec, self.policy)
+            self.judged_by = judged_by
             for evaluator in self.evaluators.values():
                 evaluator.reconfigure(self.config, self.rules)
         return spec
@@ -173,33 +166,20 @@ class PolicyScanner:
         p.failures = self.role.unscannable(unscannable) + list(self.targets.backed_off(p.started))
 
     async def _fetch(self, p: PassState, spec: LeakPolicySpec) -> None:
-        """Every due target, until the pass's deadline (pacing): then what is still running or
-        waiting for a slot is cancelled, the pass is overdue (Degraded now), and those targets
-        go first next time. A target cut short has no outcome this pass (None), no failure."""
+        """Every due target, until the pass's deadline: those cut have no outcome (None), go first
+        next time, and the pass reads overdue (Degraded) at once."""
         interval = spec.schedule.interval
         deadline = self.pacing.deadline(interval, spec.target.timeouts.total)
-        tasks = [asyncio.ensure_future(self._scan_target(t, spec, p.started)) for t in p.due]
-        late: set[asyncio.Future[Evaluation | Unscannable | None]] = set()
-        try:
-            if tasks:
-                _, late = await asyncio.wait(tasks, timeout=deadline)
-        finally:  # the deadline, or the pass itself cancelled (the daemon stopping): none outlives it
-            unfinished = [task for task in tasks if not task.done()]
-            for task in unfinished:
-                task.cancel()
-            await asyncio.gather(*unfinished, return_exceptions=True)
-        p.outcomes = [None if task in late else task.result() for task in tasks]
-        for t, task in zip(p.due, tasks, strict=True):
-            self.targets.of(t.uid).starved = task in late
-        if late:
+        p.outcomes, cut = await until_deadline(
+            [self._scan_target(t, spec, p.started) for t in p.due], deadline
+        )
+        for t, was_cut in zip(p.due, cut, strict=True):
+            self.targets.of(t.uid).starved = was_cut
+        if any(cut):
             self.pacing.cut_short(deadline, interval)
+            where, n = f"{self.namespace}/{self.policy.name}", sum(cut)
             log.warning(
-                "policy %s/%s: pass overdue after %.1fs; %d of %d fetch(es) cut, first in line next pass",
-                self.namespace,
-                self.policy.name,
-                deadline,
-                len(late),
-                len(tasks),
+                "policy %s: pass overdue after %.1fs; %d of %d fetch(es) cut", where, deadline, n, len(cut)
             )
 
     async def _judge(self, p: PassState) -> None:
@@ -245,18 +225,17 @@ class PolicyScanner:
 
     async def _remediate(self, p: PassState, spec: LeakPolicySpec) -> None:
         assert p.folded is not None
-        if not p.folded.speaks:
-            return
-        status = await self.remediation.after_pass(
-            p.body, spec, p.folded.status, p.results, targets=p.targets, workloads=self.workloads.refs()
-        )
-        p.folded = replace(p.folded, status=status)
+        if p.folded.speaks:
+            refs, st = self.workloads.refs(), p.folded.status
+            st = await self.remediation.after_pass(
+                p.body, spec, st, p.results, targets=p.targets, workloads=refs
+            )
+            p.folded = replace(p.folded, status=st)
 
     async def _report(self, p: PassState) -> None:
-        """Events first: they are computed against the status the object carries, so if the
-        status write fails the next pass sees the same transition and posts again (aggregated
-        into a count) instead of the Event being lost. A replica that does not speak for the
-        policy posts only its own targets' failures."""
+        """Events first, against the status the object carries: a failed status write means the
+        next pass posts them again (aggregated), never an Event lost. A replica that does not speak
+        for the policy posts only its own targets' failures."""
         f = p.folded
         assert f is not None
         before = p.previous if f.speaks else f.status
@@ -268,11 +247,9 @@ class PolicyScanner:
             await self.cluster.patch_status(self.policy, patch)
 
     async def _save(self, p: PassState) -> None:
-        assert p.folded is not None
-        await self.series.save(self.evaluators, p.started, p.folded.changed)
+        await self.series.save(self.evaluators, p.started, p.folded is not None and p.folded.changed)
         self._pass_metrics(p)
 
-    # --- one target ---------------------------------------------------------------------------
     async def _scan_target(
         self, t: ScanTarget, spec: LeakPolicySpec, now: float
     ) -> Evaluation | Unscannable | None:
@@ -311,28 +288,13 @@ class PolicyScanner:
     async def report_not_ready(self, body: Mapping[str, Any], reason: Reason, message: str) -> None:
         await self.reporter.not_ready(body, reason, message, datetime.fromtimestamp(self.clock(), UTC))
 
-    # --- metrics ------------------------------------------------------------------------------
     def _target_metrics(self, t: ScanTarget, workload: ObjectRef, p: PassState) -> None:
         record = self.targets.of(t.uid)
-        labels = (self.namespace, self.policy.name, f"{workload.kind}/{workload.name}", t.name)
-        p.gauged.add(labels[2:])
-        target_gauges(labels, record.goroutines, record.heap)
+        target_gauges((self.namespace, self.policy.name, workload, t.name), record, p.gauged)
 
     def _pass_metrics(self, p: PassState) -> None:
         assert p.folded is not None
-        took = self.clock() - p.started
-        tracked = len(self.evaluators)
-        now = self.clock()
-        pass_gauges(
-            self.namespace, self.policy.name, p.folded, gauged=p.gauged, tracked=tracked, took=took, now=now
-        )
-        log.info(
-            "policy %s/%s: scanned %d of %d target(s), %d failing, %d leaking workload(s) in %.2fs",
-            self.namespace,
-            self.policy.name,
-            len(p.results),
-            len(p.targets),
-            len(p.failures),
-            p.folded.status.leaking,
-            took,
-        )
+        took, tracked = self.clock() - p.started, len(self.evaluators)
+        pass_gauges(self.namespace, self.policy.name, p.folded, p.gauged, tracked, took, self.clock())
+        counts = (len(p.results), len(p.targets), len(p.failures), p.folded.status.leaking)
+        log_pass(f"{self.namespace}/{self.policy.name}", *counts, took)
