@@ -16,7 +16,7 @@ pytestmark = pytest.mark.corpus  # ~30 s: not in `make fast`
 DEFAULTS, PRODUCTION = POLICIES.values()
 ENDS = [Termination.OOM_KILLED, Termination.ERROR]
 # A step leak steps every 15 recorded minutes: restamped 5 min apart, one step per 75 minutes,
-# one per life; its growth never keeps on to a life's end (see detect.lives.sustained).
+# one per life; its growth never keeps on to a life's end (see detect.onelife.sustained).
 FOUND_ACROSS_LIVES = sorted(set(LEAKS) - {"step-leak"})
 
 

@@ -9,15 +9,13 @@ import argparse
 import asyncio
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from leakpatrol.api.units import parse_quantity
 from leakpatrol.cli.args import duration
 from leakpatrol.cli.exits import CliError, Exit
+from leakpatrol.cli.flags import env_option, evidence_flags, operator_ha_flags, operator_remediation_flags
 from leakpatrol.core import GLOBAL_FETCHES, PER_NAMESPACE_FETCHES, PER_POLICY_FETCHES
 from leakpatrol.inflight import PROFILE_BUFFER_BYTES
 from leakpatrol.kube.errors import KubeError
@@ -32,28 +30,6 @@ def own_namespace() -> str:
         return os.environ["POD_NAMESPACE"]
     sa = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
     return sa.read_text().strip() if sa.is_file() else "default"
-
-
-def _env(flag: str, default: str) -> str:
-    """The environment's default for `flag`: --max-fetches reads LEAKPATROL_MAX_FETCHES."""
-    return os.environ.get("LEAKPATROL_" + flag.removeprefix("--").replace("-", "_").upper(), default)
-
-
-def _env_option(
-    p: argparse._ActionsContainer,
-    flag: str,
-    default: str,
-    parse: Callable[[str], Any] = str,
-    help: str | None = None,
-    **kw: Any,
-) -> None:
-    """`flag`, parsed by `parse`, defaulting to its environment variable, else to `default`."""
-    p.add_argument(flag, type=parse, default=parse(_env(flag, default)), help=help, **kw)
-
-
-def _env_switch(p: argparse._ActionsContainer, flag: str, default: str, help: str) -> None:
-    on = _env(flag, default).lower() in ("1", "true", "yes")
-    p.add_argument(flag, action=argparse.BooleanOptionalAction, default=on, help=help)
 
 
 def _cluster_flags(p: argparse.ArgumentParser, every: str, only: str) -> None:
@@ -108,130 +84,19 @@ def _cluster_failure(exc: BaseException, kubeconfig: str | None) -> CliError | N
     return None
 
 
-def _operator_ha_flags(op: argparse.ArgumentParser) -> None:
-    g = op.add_argument_group("replicas and health")
-    _env_option(
-        g,
-        "--identity",
-        os.environ.get("POD_NAME", ""),
-        help="this replica's name in the Lease (default: $POD_NAME, else host-pid)",
-    )
-    _env_switch(
-        g,
-        "--leader-election",
-        "true",
-        "scan only while holding a Lease in the home namespace, so replicas > 1 is safe (default on)",
-    )
-    _env_option(g, "--lease-name", "leakpatrol", help="the Lease's name")
-    _env_switch(
-        g,
-        "--sharding",
-        "false",
-        "every replica scans its share (member Leases <lease-name>-member-*) instead of one leader",
-    )
-    _env_option(
-        g,
-        "--shards",
-        "16",
-        int,
-        "with --sharding: shards per policy, the unit of hand-over and of checkpoints (default 16)",
-    )
-    _env_option(
-        g,
-        "--lease-duration",
-        "15s",
-        duration,
-        "a standby takes over after the leader is silent this long (default 15s)",
-    )
-    _env_option(
-        g,
-        "--stall-after",
-        "5m",
-        duration,
-        "/healthz fails after this long without an answer from the API server (default 5m)",
-    )
-
-
-def _operator_remediation_flags(op: argparse.ArgumentParser) -> None:
-    """The cluster admin's say over spec.remediation: no LeakPolicy can change these."""
-    g = op.add_argument_group("remediation: where, how much, and the floors under a policy's rails")
-    _env_option(
-        g,
-        "--remediation-namespace-selector",
-        "leakpatrol.dev/remediation=enabled",
-        help="act only in namespaces whose labels match (kubectl's syntax; '' = every namespace); "
-        "elsewhere a policy reports what it would do (default leakpatrol.dev/remediation=enabled)",
-    )
-    _env_option(
-        g,
-        "--remediation-actions-per-hour",
-        "10",
-        int,
-        "actions across the cluster per hour, all policies (0: none)",
-    )
-    _env_option(
-        g, "--remediation-min-cooldown", "15m", duration, "the least cooldown a policy gets (default 15m)"
-    )
-    _env_option(g, "--remediation-min-window", "1h", duration, "the least window of maxActions (default 1h)")
-    _env_option(g, "--remediation-min-confirmations", "2", int, "the least minConfirmations (default 2)")
-    _env_option(
-        g,
-        "--remediation-min-escalate-after",
-        "6h",
-        duration,
-        "the least escalateAfter; a policy's 0s (never) is raised to it too (default 6h)",
-    )
-    _env_option(
-        g, "--remediation-min-samples", "12", int, "an action needs a trend over at least this many samples"
-    )
-    _env_option(
-        g, "--remediation-max-p-value", "0.01", float, "an action needs a trend with a p-value at most this"
-    )
-    _env_option(
-        g, "--remediation-min-growth-goroutines", "50", int, "... rising by at least this many goroutines"
-    )
-    _env_option(
-        g, "--remediation-min-growth-heap", "16Mi", parse_quantity, "... or heap bytes (a quantity: 16Mi)"
-    )
-    _env_switch(
-        g,
-        "--remediation-tenant-resume",
-        "false",
-        "honour a policy's own resume annotation too (default: only the Namespace's, the admin's)",
-    )
-
-
-def _evidence_flags(op: argparse.ArgumentParser) -> None:
-    g = op.add_argument_group("remediation evidence (saved profiles)")
-    _env_option(
-        g,
-        "--evidence-namespace",
-        "home",
-        help="where the profiles are kept: home (the operator's namespace) or policy (the policy's"
-        " own, owned by it: its team reads them there; needs ConfigMap create/delete there)",
-        choices=["home", "policy"],
-    )
-    _env_option(g, "--evidence-max-count", "50", int, "evidence ConfigMaps, every namespace together")
-    _env_option(g, "--evidence-max-mb", "32", int, "MiB of evidence profiles, every namespace together")
-    _env_option(
-        g, "--evidence-namespace-count", "10", int, "evidence ConfigMaps of one namespace (its oldest go)"
-    )
-    _env_option(g, "--evidence-namespace-mb", "4", int, "MiB of one namespace's evidence (its oldest go)")
-
-
 def configure_operator(op: argparse.ArgumentParser) -> None:
     _cluster_flags(op, "watch every namespace (the default)", "watch this namespace (repeatable)")
-    _env_option(op, "--metrics-port", "8080", int, "serve /metrics, /healthz and /readyz here (0: off)")
+    env_option(op, "--metrics-port", "8080", int, "serve /metrics, /healthz and /readyz here (0: off)")
     op.add_argument("--log-http", action="store_true", help="log every HTTP request (httpx at --log-level)")
-    _env_option(
+    env_option(
         op,
         "--home-namespace",
         "",
         help="the operator's own namespace, where checkpoints live (default: its pod's namespace)",
     )
-    _env_option(op, "--max-fetches", str(GLOBAL_FETCHES), int, "global fetch cap")
-    _env_option(op, "--per-policy", str(PER_POLICY_FETCHES), int, "fetch cap per policy")
-    _env_option(
+    env_option(op, "--max-fetches", str(GLOBAL_FETCHES), int, "global fetch cap")
+    env_option(op, "--per-policy", str(PER_POLICY_FETCHES), int, "fetch cap per policy")
+    env_option(
         op,
         "--per-namespace-fetches",
         str(PER_NAMESPACE_FETCHES),
@@ -239,7 +104,7 @@ def configure_operator(op: argparse.ArgumentParser) -> None:
         "fetches one namespace may have in flight, every policy there together (its share of"
         " --max-fetches; less while other namespaces want slots too)",
     )
-    _env_option(
+    env_option(
         op,
         "--max-target-timeout",
         "1m",
@@ -247,38 +112,38 @@ def configure_operator(op: argparse.ArgumentParser) -> None:
         "the longest spec.target.timeouts a LeakPolicy may ask; one asking more is refused"
         " (InvalidSpec, naming the field) (default 1m)",
     )
-    _operator_ha_flags(op)
-    _operator_remediation_flags(op)
-    _evidence_flags(op)
-    _env_option(
+    operator_ha_flags(op)
+    operator_remediation_flags(op)
+    evidence_flags(op)
+    env_option(
         op,
         "--max-profile-stacks",
         str(MAX_STACKS),
         int,
         "refuse a profile with more distinct stacks than this (ProfileTooLarge)",
     )
-    _env_option(
+    env_option(
         op,
         "--max-profile-mb",
         str(MAX_DECOMPRESSED >> 20),
         int,
         "refuse a profile that decompresses to more MiB than this (ProfileTooLarge)",
     )
-    _env_option(
+    env_option(
         op,
         "--parse-workers",
         "2",
         int,
         "worker processes parsing profiles too big to parse inline (0: parse everything inline)",
     )
-    _env_option(
+    env_option(
         op,
         "--profile-buffer-mb",
         str(PROFILE_BUFFER_BYTES >> 20),
         int,
         "MiB of profile bodies held at once across every policy; a fetch over it is retried later",
     )
-    _env_option(
+    env_option(
         op,
         "--log-level",
         "info",
@@ -352,7 +217,7 @@ def cmd_operator(a: argparse.Namespace) -> int:
 
 def configure_release(rf: argparse.ArgumentParser) -> None:
     _cluster_flags(rf, "every namespace (the default)", "only this namespace (repeatable)")
-    _env_option(rf, "--home-namespace", "", help="the operator's namespace")
+    env_option(rf, "--home-namespace", "", help="the operator's namespace")
     rf.add_argument("--deployment", default="", help="the operator's Deployment, scaled to 0 first")
     rf.set_defaults(run=cmd_release_finalizers)
 

@@ -19,12 +19,10 @@ from leakpatrol.detect.lives import (
     MAX_LIVES,
     LastLife,
     Life,
-    LifeSignal,
     Lives,
-    judge_life,
-    judgeable,
     lives_signal,
 )
+from leakpatrol.detect.onelife import LifeSignal, judge_life, judgeable
 from leakpatrol.detect.points import goroutine_points, heap_points
 from leakpatrol.detect.signals import CulpritGroup, Evaluation, RuleRef, Signal
 from leakpatrol.detect.tracker import GroupPoint

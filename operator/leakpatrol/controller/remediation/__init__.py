@@ -11,7 +11,9 @@ evidence.py   the worst pod's profiles, saved before an action
 actions.py    restart or evict through the port
 pending.py    the write-ahead of an action, and whether one found pending happened
 messages.py   Event texts and the RemediationSuspended condition
-remediator.py the per-pass orchestration, called once by the scanner after findings are known
+remediator.py the per-pass orchestration, called once by the scanner after findings are known;
+              its steps: gate.py (the admin's namespace gate), claims.py (the cluster budget's
+              claims), capture.py (the evidence step), telling.py (Events, metrics, skip records)
 """
 
 from leakpatrol.controller.remediation.remediator import Remediator

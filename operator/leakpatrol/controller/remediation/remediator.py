@@ -18,51 +18,38 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from leakpatrol import metrics
 from leakpatrol.api import (
     Finding,
     LeakPolicySpec,
     LeakPolicyStatus,
     RemediationAction,
     RemediationStatus,
-    Workload,
 )
-from leakpatrol.controller.ports import Cluster, EventIntent, LedgerEntry, ScanTarget
-from leakpatrol.controller.remediation import budget, evidence, messages, pending, plan, rails, state
+from leakpatrol.controller.ports import Cluster, LedgerEntry, ScanTarget
+from leakpatrol.controller.remediation import evidence, messages, pending, plan, rails, state
 from leakpatrol.controller.remediation.actions import act, workload_ref
 from leakpatrol.controller.remediation.admin import AdminPolicy
 from leakpatrol.controller.remediation.budget import ClusterBudget
+from leakpatrol.controller.remediation.capture import Capturing
+from leakpatrol.controller.remediation.claims import Claims
+from leakpatrol.controller.remediation.gate import Gate
 from leakpatrol.controller.remediation.plan import Decision, PlanStep
+from leakpatrol.controller.remediation.telling import Pass
 from leakpatrol.controller.verdict.findings import PodResult
-from leakpatrol.core import LeakpatrolError, Obj, ObjectNotFound, ObjectRef
+from leakpatrol.core import LeakpatrolError, ObjectNotFound, ObjectRef
 from leakpatrol.profiles.parser import ProfileParser
-from leakpatrol.reasons import EventType, Reason
+from leakpatrol.reasons import Reason
 
 log = logging.getLogger(__name__)
 
-FRESH_EVIDENCE = timedelta(seconds=60)
 Busy = tuple[Reason, str]  # why an ACT becomes a skip this pass
 ONE_PER_PASS: Busy = (Reason.ANOTHER_WORKLOAD_IN_ACTION, "one action per pass")
 
 
-@dataclass(slots=True)
-class _Pass:
-    spec: LeakPolicySpec  # its remediation raised to the admin's floors
-    now: datetime
-    workloads: Mapping[state.Key, ObjectRef]
-    targets: Mapping[str, ScanTarget]
-    results: Sequence[PodResult]
-    closed: str | None  # why remediation may not act in the policy's namespace; None: it may
-    raised: list[str]  # the policy's rails the admin's floors raised, for the status line
-    untils: list[datetime] = field(default_factory=list)
-    said: str = ""
-
-
-class Remediator:
+class Remediator(Gate, Claims, Capturing):
     def __init__(
         self,
         cluster: Cluster,
@@ -109,7 +96,7 @@ class Remediator:
         st = state.count_confirmations(st, plan.actionable(found, self.admin))
         if r.enabled:
             refs = {(w.kind, w.name): w for w in workloads}
-            ctx = _Pass(spec, now, refs, {t.name: t for t in targets}, results, closed, raised)
+            ctx = Pass(spec, now, refs, {t.name: t for t in targets}, results, closed, raised)
             st = await self._decide_all(st, found, ctx)
         await self._clear(st, self.book.written or stored)
         self.memory = self.book.written = st  # the scan pass's own status patch writes it
@@ -117,17 +104,8 @@ class Remediator:
             status, st, now, self.admin.resume_hint(self.policy.name, self.namespace)
         )
 
-    async def _namespace(self) -> tuple[Obj | None, str | None]:
-        """The policy's Namespace, and why remediation may not act there (None: it may). A
-        namespace that cannot be read is not enabled."""
-        try:
-            obj = await self.cluster.read_namespace(self.namespace)
-        except LeakpatrolError as exc:
-            return None, self.admin.not_enabled(self.namespace, None, f"{exc.reason}: {exc}")
-        return obj, self.admin.not_enabled(self.namespace, obj)
-
     async def _decide_all(
-        self, st: RemediationStatus, found: Mapping[state.Key, Finding], ctx: _Pass
+        self, st: RemediationStatus, found: Mapping[state.Key, Finding], ctx: Pass
     ) -> RemediationStatus:
         st, busy = await self._reconcile(st, ctx)  # busy: why nothing (more) acts this pass
         st = await self._settle(st)
@@ -158,7 +136,7 @@ class Remediator:
         return state.decided(st, ctx.now, said, nxt)
 
     # --- acting -----------------------------------------------------------------------------------
-    async def _act(self, st: RemediationStatus, d: Decision, ctx: _Pass) -> tuple[RemediationStatus, bool]:
+    async def _act(self, st: RemediationStatus, d: Decision, ctx: Pass) -> tuple[RemediationStatus, bool]:
         r, f = ctx.spec.remediation, d.finding
         if ctx.closed is not None:  # the admin has not enabled it here: say what it would have done
             pods = self._pods(f, ctx)
@@ -199,7 +177,7 @@ class Remediator:
                 return await self._skip(st, Decision(PlanStep.SKIP, f, exc.reason, str(exc)), ctx), False
         return await self._commit(st, d, ref, saved, ctx, claim=claim)
 
-    def _pods(self, f: Finding, ctx: _Pass) -> list[str]:
+    def _pods(self, f: Finding, ctx: Pass) -> list[str]:
         """The pods an action takes down: one (the worst) — never more than one pod of a workload
         at a time; a restart replaces them all by the workload's own strategy (one at a time, the
         rails checked)."""
@@ -211,7 +189,7 @@ class Remediator:
         d: Decision,
         ref: ObjectRef,
         saved: str,
-        ctx: _Pass,
+        ctx: Pass,
         *,
         claim: LedgerEntry | None,
     ) -> tuple[RemediationStatus, bool]:
@@ -240,21 +218,7 @@ class Remediator:
         ctx.said = p.message
         return await self.book.done(ahead, p, r.cooldown, ctx.now, ref), True
 
-    def _claim(self, workload: str, action: str, at: datetime) -> LedgerEntry:
-        """The ledger entry of this policy's action at `at` (whole seconds, as written ahead)."""
-        return budget.entry(f"{self.namespace}/{self.policy.name}", workload, action, at)
-
-    async def _give_back(self, claim: LedgerEntry | None) -> None:
-        """An action that certainly did not happen leaves the cluster's count (best effort: if the
-        ledger cannot be written, the budget errs on the side of fewer actions)."""
-        if claim is None:
-            return
-        try:
-            await self.budget.give_back(self.cluster, claim)
-        except LeakpatrolError as exc:
-            log.info("policy %s/%s: an unused claim on the cluster's budget stays: %s", *self._where(), exc)
-
-    async def _reconcile(self, st: RemediationStatus, ctx: _Pass) -> tuple[RemediationStatus, Busy | None]:
+    async def _reconcile(self, st: RemediationStatus, ctx: Pass) -> tuple[RemediationStatus, Busy | None]:
         """An action an earlier pass wrote ahead: did it happen? Settled before anything is decided."""
         p = st.pending
         if p is None:
@@ -274,69 +238,6 @@ class Remediator:
         ctx.said = why
         return st, (Reason.PENDING_ACTION_UNRESOLVED, f"{why}; nothing acts until it is settled")
 
-    async def _suspend(self, st: RemediationStatus, d: Decision, ctx: _Pass) -> RemediationStatus:
-        k = state.key(d.workload)
-        w = state.workload(st, k)
-        resume = self.admin.resume_hint(self.policy.name, self.namespace)
-        text = messages.suspension_message(d.finding, w.last_action_time if w else None, resume)
-        st = state.suspend(st, k, ctx.now)
-        ref = ctx.workloads.get(k)
-        await self._tell(ref, d.reason.event_type, d.reason, text)
-        metrics.REMEDIATION.labels(
-            *self._labels(d.workload), ctx.spec.remediation.action.value, d.reason
-        ).inc()
-        ctx.said = text
-        return st
-
-    async def _skip(self, st: RemediationStatus, d: Decision, ctx: _Pass) -> RemediationStatus:
-        action = ctx.spec.remediation.action
-        rec = messages.skip_record(d.workload, d.reason, d.message, ctx.spec.remediation, ctx.now)
-        text = rec.message
-        await self._tell(ctx.workloads.get(state.key(d.workload)), d.reason.skip_type, d.reason, text)
-        metrics.REMEDIATION.labels(*self._labels(d.workload), action.value, d.reason).inc()
-        if d.until is not None:
-            ctx.untils.append(d.until)
-        ctx.said = ctx.said or text
-        return state.record_skip(st, rec)
-
-    # --- evidence ---------------------------------------------------------------------------------
-    async def _first_evidence(self, st: RemediationStatus, f: Finding, ctx: _Pass) -> RemediationStatus:
-        try:
-            st, _ = await self._capture(st, f, ctx)
-        except evidence.EvidenceNotSaved as exc:  # nothing to act on yet: say it, carry on
-            log.warning("policy %s/%s: %s", *self._where(), exc)
-        return st
-
-    async def _capture(self, st: RemediationStatus, f: Finding, ctx: _Pass) -> tuple[RemediationStatus, str]:
-        """Save the worst pod's profiles once per pass; the ConfigMap's name for the Event."""
-        k = state.key(f.workload)
-        recent = [e for e in st.evidence if state.key(e.workload) == k and ctx.now - e.time < FRESH_EVIDENCE]
-        if recent:  # taken moments ago (this pass, or a retry after a failed attempt): still the state
-            return st, recent[-1].config_map
-        pod = evidence.worst_pod(f, ctx.results)
-        target, ref = ctx.targets.get(pod), ctx.workloads.get(k)
-        if target is None or ref is None:
-            raise evidence.EvidenceNotSaved(
-                f"pod {pod or '?'} of {messages.name(f.workload)} is not a current target"
-            )
-        stored, files = await evidence.capture(
-            self.cluster,
-            policy=self.policy,
-            workload=ref,
-            target=target,
-            spec=ctx.spec,
-            now=ctx.now,
-            goroutines=evidence.goroutines_of(pod, ctx.results),
-            parse=self.parse,
-        )
-        evref = evidence.reference(stored, f.workload, pod, files, ctx.now)
-        text = (
-            f"saved profiles of pod {pod} ({', '.join(files)}) in ConfigMap {stored.namespace}/{stored.name}"
-        )
-        text += f"; open one: {evref.command}"
-        await self._tell(ref, Reason.EVIDENCE_SAVED.event_type, Reason.EVIDENCE_SAVED, text)
-        return state.add_evidence(st, evref), stored.name
-
     # --- the workload last acted on ---------------------------------------------------------------
     async def _settle(self, st: RemediationStatus) -> RemediationStatus:
         """Clear `inAction` once that workload is fully available again (or gone); on doubt keep it."""
@@ -350,35 +251,3 @@ class Remediator:
         except LeakpatrolError:
             return st
         return st if rails.fully_available(w.kind, obj) else state.settled(st)
-
-    # --- saying it --------------------------------------------------------------------------------
-    async def _tell(self, about: ObjectRef | None, kind: EventType, reason: Reason, text: str) -> None:
-        """An Event on the policy and the workload, posted when the reason changes for that
-        workload (repeats would only be aggregated into a count)."""
-        k = (about.kind, about.name) if about else ("", "")
-        if reason not in messages.ALWAYS_TOLD and self.told.get(k) == reason:
-            return
-        self.told[k] = reason
-        for subject in [self.policy, *([about] if about else [])]:
-            try:
-                await self.cluster.post_event(EventIntent(subject, kind, reason, text))
-            except LeakpatrolError as exc:  # an Event is not worth failing the decision over
-                log.info("policy %s: event %s not posted: %s", self.policy.name, reason, exc)
-
-    async def _clear(self, st: RemediationStatus, before: RemediationStatus | None) -> None:
-        """The scan pass writes the status without nulls, and a merge patch only removes a field
-        given as null: so null what this pass cleared (inAction, lastAction reverted, ...) first.
-        Only top-level fields: a null inside a list item would be invalid."""
-        cleared = {k: v for k, v in state.nulls(st).items() if before is not None and k in state.dump(before)}
-        if not cleared:
-            return
-        try:
-            await self.cluster.patch_status(self.policy, {"remediation": cleared})
-        except LeakpatrolError as exc:  # a stale field errs on the safe side (a cooldown holds)
-            log.info("policy %s/%s: remediation fields not cleared: %s", *self._where(), exc)
-
-    def _where(self) -> tuple[str, str]:
-        return self.policy.namespace or "", self.policy.name
-
-    def _labels(self, w: Workload) -> tuple[str, str, str]:
-        return (self.policy.namespace or "", self.policy.name, messages.name(w))
