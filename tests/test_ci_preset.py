@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_cli import HEALTHY
 
 from leakpatrol.cli import main
 from leakpatrol.cli.exits import Exit
@@ -39,16 +40,6 @@ LEAKS = {
     "stuck-handler-ramp": "chan-receive-blocked",
     "client-no-timeout": "http-no-timeout",
 }
-HEALTHY = [
-    "steady-pool",
-    "warmup-fill",
-    "load-ramp",
-    "batch-sawtooth",
-    "periodic-load",
-    "heap-sawtooth",
-    "dispatcher-ramp",
-    "queue-consumer-ramp",
-]
 STEPS = (5, 10)
 
 

@@ -25,6 +25,7 @@ import pytest
 import yaml
 from harness import Kubectl, OperatorProcess, wait_until
 from support import DEMO_POLICY, HELLO, SERVICES, apply, deployment, free_port, namespace
+from test_tenant_rails import HOSTILE_DETECTION, HOSTILE_RAILS
 
 from kubesandbox import ThreadedSandbox
 
@@ -89,23 +90,6 @@ def leaky_namespace(k: Kubectl, ns: str, *, labelled: bool) -> None:
 
 
 # --- item 1: the hostile rails --------------------------------------------------------------------------
-HOSTILE_DETECTION = {
-    "warmup": "0s",
-    "minSamples": 4,
-    "confirmations": 1,
-    "goroutineCeiling": 1,
-    "significance": "0.49",
-    "minGrowthGoroutines": 0,
-    "relativeGrowthPercent": 0,
-    "noiseFactor": "0",
-}
-HOSTILE_RAILS = {
-    "minConfirmations": 1,
-    "cooldown": "0s",
-    "window": "1ms",
-    "maxActions": 100,
-    "escalateAfter": "0s",
-}
 
 
 def hostile(name: str, app: str, action: str) -> str:
