@@ -323,10 +323,15 @@ def test_contradictory_or_unknown_values_fail(sets: list[str], message: str) -> 
 
 
 def test_remediation_settings_render_as_the_operators_flags_and_parse_to_its_defaults(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The chart's remediation values (the admin's: selector, budget, floors, who resumes) are the
     operator's flags, and as shipped they say what the operator's own defaults say."""
+    # The flags are parsed as the pod would; the kubeconfig check before the start must find a file
+    # whatever this machine's home holds (a fresh CI machine has no ~/.kube/config).
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     from leakpatrol.cli import build_parser  # noqa: PLC0415 - only this test runs the CLI's parser
     from leakpatrol.controller.remediation.admin import AdminPolicy  # noqa: PLC0415
     from leakpatrol.runtime import main  # noqa: PLC0415

@@ -14,8 +14,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from harness import ROOT, Kubectl, condition
+from prometheus_client.parser import text_string_to_metric_families
 
 HELM = ROOT / ".tools" / "helm"  # `make setup` puts it there
 SERVICES = (ROOT / "examples/demo/services.yaml").read_text()  # leaky-http and healthy-http
@@ -126,6 +128,19 @@ def events(k: Kubectl, ns: str) -> list[Obj]:
 
 
 # --- in the sandbox, directly -----------------------------------------------------------------------
+
+
+def exported_pods(metrics_port: int, ns: str, policy_name: str) -> set[str]:
+    """The pods the operator's /metrics has a goroutine count for, in `ns` under `policy_name`
+    (parsed, so the label order and any label added later do not matter)."""
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    return {
+        sample.labels["pod"]
+        for family in text_string_to_metric_families(text)
+        if family.name == "leakpatrol_target_goroutines"
+        for sample in family.samples
+        if sample.labels["namespace"] == ns and sample.labels["policy"] == policy_name
+    }
 
 
 def ready(pod: Obj | None) -> bool:

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import time
 from datetime import UTC, datetime
 
-import httpx
 from harness import Kubectl, OperatorProcess, wait_until
-from support import apply, deployment, events, namespace, policy, tree_rss
+from support import apply, deployment, events, exported_pods, namespace, policy, tree_rss
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 TENANTS = ("soak-a", "soak-b", "soak-c", "soak-d")
@@ -96,11 +94,9 @@ def test_soak_memory_flat_policies_fresh_no_false_events(kubectl: Kubectl, opera
 
     # /metrics returns to the live set once churn stops.
     def metrics_match_pods() -> bool:
-        text = httpx.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
         for ns in TENANTS:
             live = {p.removeprefix("pod/") for p in kubectl("get", "pods", "-n", ns, "-o", "name").split()}
-            pattern = rf'leakpatrol_target_goroutines{{namespace="{ns}",pod="([^"]+)",policy="soak"}}'
-            if set(re.findall(pattern, text)) - live:
+            if exported_pods(operator.metrics_port, ns, "soak") - live:
                 return False
         return True
 
