@@ -34,6 +34,17 @@ def show(k: Kubectl, *args: str) -> str:
     return out
 
 
+def deploy_demo_services(k: Kubectl) -> None:
+    """The CRD, then the leaking and the healthy service (examples/demo/services.yaml), Available."""
+    show(k, "apply", "-f", str(ROOT / "crds"))
+    show(k, "apply", "-f", str(ROOT / "examples/demo/services.yaml"))
+    wait_until(
+        lambda: k("wait", "--for=condition=Available", "deployment", "--all", "--timeout=5s", check=False),
+        within=180,
+        what="both services Available",
+    )
+
+
 def leak_found(k: Kubectl) -> dict[str, object] | None:
     lp = k.json("get", "leakpolicy", "demo")
     c = condition(lp, "LeakDetected")
@@ -48,15 +59,7 @@ def deployment_has_event(k: Kubectl) -> bool:
 def main() -> int:
     with ThreadedSandbox() as sb:
         k = Kubectl(sb.kubeconfig_path)
-        show(k, "apply", "-f", str(ROOT / "crds"))
-        show(k, "apply", "-f", str(ROOT / "examples/demo/services.yaml"))
-        wait_until(
-            lambda: k(
-                "wait", "--for=condition=Available", "deployment", "--all", "--timeout=5s", check=False
-            ),
-            within=180,
-            what="both services Available",
-        )
+        deploy_demo_services(k)
         show(k, "get", "pods", "-o", "wide")
         with OperatorProcess(sb.kubeconfig_path) as operator:
             show(k, "apply", "-f", str(ROOT / "examples/leakpolicy-demo.yaml"))

@@ -21,23 +21,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
+from demo import show  # noqa: E402
 from harness import Kubectl, OperatorProcess, wait_until  # noqa: E402
 
 from kubesandbox import Backoff, ThreadedSandbox  # noqa: E402
 
 os.environ.setdefault("SCENARIO_MINUTE", "1s")  # the service runs a minute of its life each second
-
-
-def banner(text: str) -> None:
-    print(f"\n\033[1m$ {text}\033[0m", flush=True)
-
-
-def show(k: Kubectl, *args: str) -> str:
-    banner("kubectl " + " ".join(args))
-    out = k(*args)
-    print(out, flush=True)
-    return out
 
 
 def leaky_pod(k: Kubectl) -> dict[str, Any]:

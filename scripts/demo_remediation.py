@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from demo import banner, show  # noqa: E402
+from demo import banner, deploy_demo_services, show  # noqa: E402
 from harness import Kubectl, OperatorProcess, wait_until  # noqa: E402
 
 from kubesandbox import ThreadedSandbox  # noqa: E402
@@ -85,15 +85,7 @@ def main() -> int:
 
     with ThreadedSandbox() as sb:
         k = Kubectl(sb.kubeconfig_path)
-        show(k, "apply", "-f", str(ROOT / "crds"))
-        show(k, "apply", "-f", str(ROOT / "examples/demo/services.yaml"))
-        wait_until(
-            lambda: k(
-                "wait", "--for=condition=Available", "deployment", "--all", "--timeout=5s", check=False
-            ),
-            within=180,
-            what="both services Available",
-        )
+        deploy_demo_services(k)
         show(k, "get", "rs")
         show(k, "label", "namespace", "default", f"{ENABLE_LABEL}=enabled", "--overwrite")  # the admin's
         with OperatorProcess(sb.kubeconfig_path) as operator:
