@@ -245,3 +245,48 @@ def test_subresource_rules_decide_eviction_and_port_forward(
             within=20,
             what="the evicted pod gone",
         )
+
+
+async def test_a_pods_service_account_files_work_in_cluster(
+    sandbox: Any, admin: Kubectl, ns: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the kubelet mounts (`service_account_files`) and the KUBERNETES_SERVICE_* address are
+    enough for the operator's own in-cluster connection: HTTPS verified with ca.crt, the token."""
+    from leakpatrol.kube.connection import connect  # noqa: PLC0415 - the operator's code, as in a pod
+    from leakpatrol.kube.errors import ApiError  # noqa: PLC0415
+
+    wait_until(
+        lambda: admin.run("get", "serviceaccount", "default", "-n", ns, check=False).returncode == 0,
+        within=20,
+        what="the namespace's default ServiceAccount",
+    )
+    files = sandbox.service_account_files(ns, "default")
+    assert set(files) == {"token", "ca.crt", "namespace"}
+    assert files["ca.crt"] == sandbox.ca_pem and files["namespace"] == ns.encode()
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", sandbox.service_host)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(sandbox.service_port))
+    async with await connect(service_account_dir=tmp_path) as api:
+        assert api.server == f"https://{sandbox.service_host}:{sandbox.service_port}"
+        with pytest.raises(ApiError) as refused:
+            await api.get(f"/api/v1/namespaces/{ns}/pods")
+        assert refused.value.status == 403
+        assert f'User "system:serviceaccount:{ns}:default" cannot list resource "pods"' in str(refused.value)
+        admin(
+            "create",
+            "rolebinding",
+            "default-view",
+            "-n",
+            ns,
+            "--clusterrole=view-pods-" + ns,
+            "--serviceaccount",
+            f"{ns}:default",
+        )
+        admin("create", "clusterrole", f"view-pods-{ns}", "--verb=list", "--resource=pods")
+        try:
+            assert (await api.get(f"/api/v1/namespaces/{ns}/pods"))["items"] == []
+        finally:
+            admin("delete", "clusterrole", f"view-pods-{ns}")
+    with pytest.raises(KeyError):
+        sandbox.service_account_files(ns, "nobody")
