@@ -150,6 +150,20 @@ def test_service_accounts_are_authorised_by_rbac(
         admin("delete", "clusterrolebinding,clusterrole", binding)
     forbidden(bot, "get", "secrets", "-n", "default")
 
+    # impersonation: the admin may act as the account (and is then refused like it); the account may not
+    assert forbidden(admin, f"--as=system:serviceaccount:{ns}:bot", "get", "secrets", "-n", ns).startswith(
+        f"secrets is forbidden: {user} cannot list"
+    )
+    assert (
+        "No resources found"
+        in admin.run(f"--as=system:serviceaccount:{ns}:bot", "get", "pods", "-n", ns).stderr
+    )
+    assert forbidden(admin, "--as=jane", "get", "pods", "-n", ns).startswith('pods is forbidden: User "jane"')
+    assert forbidden(bot, "--as=jane", "get", "pods", "-n", ns) == (
+        f'users "jane" is forbidden: {user} cannot impersonate resource "users" in API group "" '
+        "at the cluster scope"
+    )
+
     admin("delete", "serviceaccount", "bot", "-n", ns)
     done = bot.run("get", "pods", "-n", ns, check=False)
     assert done.returncode != 0 and "error: You must be logged in to the server" in done.stderr  # token died
