@@ -304,3 +304,40 @@ async def test_a_pods_service_account_files_work_in_cluster(
             admin("delete", "clusterrole", f"view-pods-{ns}")
     with pytest.raises(KeyError):
         sandbox.service_account_files(ns, "nobody")
+
+
+def test_token_request_api(sandbox: Any, admin: Kubectl, ns: str) -> None:
+    admin("create", "serviceaccount", "bot", "-n", ns)
+    with httpx.Client(
+        base_url=sandbox.url,
+        verify=sandbox.ssl_context(),
+        headers={"Authorization": f"Bearer {sandbox.token}"},
+    ) as http:
+        request = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 900},
+        }
+        answer = http.post(f"/api/v1/namespaces/{ns}/serviceaccounts/bot/token", json=request)
+        assert answer.status_code == 201, answer.text
+        review = answer.json()
+        assert (review["kind"], review["apiVersion"]) == ("TokenRequest", "authentication.k8s.io/v1")
+        assert review["spec"]["expirationSeconds"] == 900 and review["status"]["token"].count(".") == 2
+        assert review["status"]["expirationTimestamp"].endswith("Z")
+        missing = http.post(f"/api/v1/namespaces/{ns}/serviceaccounts/nobody/token", json=request)
+        assert missing.status_code == 404
+        assert missing.json()["message"] == 'serviceaccounts "nobody" not found'
+        short = http.post(
+            f"/api/v1/namespaces/{ns}/serviceaccounts/bot/token", json={"spec": {"expirationSeconds": 60}}
+        )
+        assert short.status_code == 422 and "spec.expirationSeconds" in short.json()["message"]
+    mine = httpx.get(
+        f"{sandbox.url}/api/v1/namespaces/{ns}/serviceaccounts/bot",
+        verify=sandbox.ssl_context(),
+        headers={"Authorization": f"Bearer {review['status']['token']}"},
+    )
+    assert mine.status_code == 403 and mine.json()["details"] == {
+        "name": "bot",
+        "group": "",
+        "kind": "serviceaccounts",
+    }
