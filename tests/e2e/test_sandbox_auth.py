@@ -127,6 +127,8 @@ def test_service_accounts_are_authorised_by_rbac(
     )
     assert "No resources found" in bot.run("get", "pods", "-n", ns).stderr
     assert bot("auth", "can-i", "list", "pods", "-n", ns).strip() == "yes"
+    rules = [line.split() for line in bot("auth", "can-i", "--list", "-n", ns).splitlines()]
+    assert ["pods", "[]", "[]", "[get", "list", "watch]"] in rules
     assert forbidden(bot, "get", "secrets", "-n", ns) == (
         f'secrets is forbidden: {user} cannot list resource "secrets" in API group "" in the namespace "{ns}"'
     )

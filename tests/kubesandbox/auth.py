@@ -36,6 +36,7 @@ class Auth:
         cp.api.guard = self.guard
         cp.api.subresources["serviceaccounts/token"] = self.token_request
         cp.api.reviews["authorization.k8s.io/selfsubjectaccessreviews"] = self.access_review
+        cp.api.reviews["authorization.k8s.io/selfsubjectrulesreviews"] = self.rules_review
         cp.api.reviews["authentication.k8s.io/selfsubjectreviews"] = self.self_review
         cp.watchers.append(self._namespace_added)
         cp.reconcilers["-default-serviceaccount"] = self._default_serviceaccount
@@ -188,6 +189,35 @@ class Auth:
             status["reason"] = "RBAC: allowed by a binding"
         answer = {**body, "apiVersion": kind.api_version, "kind": kind.kind, "status": status}
         answer.setdefault("metadata", {})["creationTimestamp"] = None
+        return aiohttp.web.json_response(answer, status=201)
+
+    async def rules_review(self, raw: Raw, kind: Kind, path: paths.ApiPath) -> aiohttp.web.Response:
+        """`kubectl auth can-i --list -n NS`: every rule the caller holds there."""
+        body = await self._posted(raw)
+        namespace = (body.get("spec") or {}).get("namespace", "")
+        user = CURRENT_USER.get()
+        policy = self.policy(namespace)
+        if user.is_admin:
+            rules = policy.cluster_role_rules("cluster-admin")
+        else:
+            rules = list(policy.rules_for(user, namespace))
+        fields = ("verbs", "apiGroups", "resources", "resourceNames")
+        status = {
+            "resourceRules": [{f: r[f] for f in fields if r.get(f)} for r in rules if r.get("resources")],
+            "nonResourceRules": [
+                {"verbs": r["verbs"], "nonResourceURLs": r["nonResourceURLs"]}
+                for r in rules
+                if r.get("nonResourceURLs")
+            ],
+            "incomplete": False,
+        }
+        answer = {
+            "kind": kind.kind,
+            "apiVersion": kind.api_version,
+            "metadata": {"creationTimestamp": None},
+            "spec": {"namespace": namespace},
+            "status": status,
+        }
         return aiohttp.web.json_response(answer, status=201)
 
     async def self_review(self, raw: Raw, kind: Kind, path: paths.ApiPath) -> aiohttp.web.Response:
