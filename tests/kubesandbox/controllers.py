@@ -13,7 +13,7 @@ from typing import Any
 
 from kmock import KubernetesError
 
-from . import defaults, meta, schema
+from . import cel, defaults, errors, meta, schema
 from .api import STRICT_FIELDS, SandboxAPI
 from .registry import Kind
 from .store import Obj
@@ -51,8 +51,15 @@ class ControlPlane:
             defaults.apply(kind.kind, kind.group, new)
         elif kind.schema is not None:
             schema.admit(new, kind.schema, kind.kind, kind.group, STRICT_FIELDS.get())
+            causes = cel.evaluate_object(kind.schema, new, old)
+            if causes:
+                raise errors.invalid(kind.kind, kind.group, new["metadata"].get("name", ""), causes)
 
     def _admit_crd(self, crd: Obj) -> None:
+        causes = cel.check_crd(crd)  # a rule that does not compile (or costs too much) refuses the CRD
+        if causes:
+            name = crd["metadata"].get("name", "")
+            raise errors.invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, causes)
         spec = crd.get("spec") or {}
         names = dict(spec.get("names") or {})
         names.setdefault("singular", names.get("kind", "").lower())

@@ -1,0 +1,310 @@
+"""CRD validation rules (`x-kubernetes-validations`) compiled and evaluated as the API server does.
+
+The CEL implementation is cel-expr-python: Google's C++ CEL runtime (cel-cpp) with its type checker,
+so a parse error and an undeclared function or variable fail at compile time with the same
+`ERROR: <input>:L:C: ...` text as cel-go (both parsers are generated from the one ANTLR grammar), and
+`matches()` is RE2 (linear time, no backreferences: what the API server accepts). `self` and
+`oldSelf` are declared `dyn`; the API server types them from the schema, so an unknown field is caught
+here by `unknown_fields` (chains `self.a.b`, not fields reached through a macro variable). Kubernetes'
+own libraries (lists, regex `find`, url, ip, cidr, quantity, semver, format) are not declared: a rule
+using one is refused here although a real server accepts it (none of our CRDs does).
+
+What the API server does and this does too: compile at CRD create/update (422 naming
+`...x-kubernetes-validations[i].rule`); evaluate on every write of a custom resource after defaulting,
+pruning and schema validation, at every node present (list items, map values), with `self` bound to
+it; transition rules (those naming `oldSelf`) only on update and only where an old value correlates
+(object properties, map values, `x-kubernetes-list-type: map` items by their keys); ratcheting
+(a failing rule whose value did not change is not an error); null values
+are not validated; message / messageExpression / fieldPath / reason, worded as the server words them.
+Not done: the runtime cost limit (cel-cpp exposes no cost tracker; see celcost for the static one),
+`optionalOldSelf` (a CRD using it is refused here, with a message saying so).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cel_expr_python import cel
+from cel_expr_python.ext import ext_strings
+
+from . import celcost
+
+Cause = tuple[str, str, str]
+_REASONS = {
+    "FieldValueForbidden": "Forbidden",
+    "FieldValueRequired": "Required value",
+    "FieldValueDuplicate": "Duplicate value",
+}
+# cel-cpp's runtime error texts -> cel-go's, which is what the API server shows.
+_GO_WORDS = [
+    (re.compile(r'^Key not found in map : "(.*)"$'), r"no such key: \1"),
+    (re.compile(r"^No matching overloads found : .*"), "no such overload"),
+    (re.compile(r"^divide by zero$"), "division by zero"),
+    (re.compile(r"^modulus by zero$"), "modulus by zero"),
+]
+
+
+class CompileError(Exception):
+    pass
+
+
+@functools.cache
+def _env() -> Any:
+    return cel.NewEnv(
+        variables={"self": cel.Type.DYN, "oldSelf": cel.Type.DYN},
+        extensions=[ext_strings.ExtStrings()],
+    )
+
+
+def _strip_status(text: str) -> str:
+    """cel-cpp prefixes its absl status code and suffixes it again; cel-go has neither."""
+    text = re.sub(r"^[A-Z_]+: ", "", text.strip())
+    return re.sub(r"\s*\[[A-Z_]+\]$", "", text)
+
+
+@functools.cache
+def compile_expr(source: str, want: str = "BOOL") -> Any:
+    try:
+        expr = _env().compile(source)
+    except RuntimeError as exc:
+        raise CompileError(f"compilation failed: {_strip_status(str(exc))}") from None
+    if expr.return_type().name() not in (want, "DYN"):
+        raise CompileError(f"cel expression must evaluate to a {want.lower()}")
+    return expr
+
+
+def _code(rule: str) -> str:
+    """The rule with its string literals blanked (same length), so names inside them are not seen."""
+    return re.sub(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"", lambda m: " " * len(m.group()), rule)
+
+
+def uses_old_self(rule: str) -> bool:
+    return re.search(r"\boldSelf\b", _code(rule)) is not None
+
+
+def unknown_fields(rule: str, schema: dict[str, Any]) -> str | None:
+    """cel-go's checker error for the first `self.a.b` naming a field the schema does not declare."""
+    code = _code(rule)
+    for chain in re.finditer(r"\b(?:self|oldSelf)((?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)+)", code):
+        node, offset = schema, chain.start(1)
+        for step in re.finditer(r"\.\s*([A-Za-z_][A-Za-z0-9_]*)", chain.group(1)):
+            name = step.group(1)
+            after = code[offset + step.end() :].lstrip()
+            if after.startswith("("):  # a method call, e.g. self.name.startsWith(...)
+                break
+            props = node.get("properties")
+            if node.get("x-kubernetes-preserve-unknown-fields") or not props or name == "metadata":
+                break
+            if name not in props:
+                column = offset + step.start(1)
+                caret = "." * column + "^"
+                where = f"ERROR: <input>:1:{column + 1}"
+                return f"compilation failed: {where}: undefined field '{name}'\n | {rule}\n | {caret}"
+            node = props[name]
+    return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    spec: dict[str, Any]
+    old_self: bool
+
+    @property
+    def rule(self) -> str:
+        return str(self.spec.get("rule", "")).strip()
+
+    def describe(self) -> str:
+        """ruleErrorString: the message if there is one, else the rule."""
+        return str(self.spec.get("message") or "").strip() or self.rule
+
+
+def _go_rule(spec: dict[str, Any]) -> str:
+    """The rule as Go's %#v prints an apiextensions.ValidationRule (the CRD error's value)."""
+
+    def quoted(key: str) -> str:
+        text = str(spec.get(key, ""))
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+    reason = "(*apiextensions.FieldValueErrorReason)(nil)" if "reason" not in spec else f"&{quoted('reason')}"
+    optional = "(*bool)(nil)" if "optionalOldSelf" not in spec else f"&{str(spec['optionalOldSelf']).lower()}"
+    return (
+        f"apiextensions.ValidationRule{{Rule:{quoted('rule')}, Message:{quoted('message')}, "
+        f"MessageExpression:{quoted('messageExpression')}, Reason:{reason}, "
+        f"FieldPath:{quoted('fieldPath')}, OptionalOldSelf:{optional}}}"
+    )
+
+
+def check_crd(crd: dict[str, Any]) -> list[Cause]:
+    """Compile every rule of every version's schema, and check their estimated cost: the causes."""
+    causes: list[Cause] = []
+    for index, version in enumerate((crd.get("spec") or {}).get("versions") or []):
+        schema = (version.get("schema") or {}).get("openAPIV3Schema")
+        if isinstance(schema, dict):
+            path = f"spec.versions[{index}].schema.openAPIV3Schema"
+            costs: list[int] = []
+            causes += _check_schema(schema, path, 1, costs)
+            if sum(costs) > celcost.CRD_LIMIT:
+                what = (
+                    "x-kubernetes-validations estimated rule & messageExpression cost total for entire "
+                    "OpenAPIv3 schema"
+                )
+                message = celcost.too_costly(sum(costs), what, celcost.CRD_LIMIT)
+                causes.append(("FieldValueForbidden", path, f"Forbidden: {message}"))
+    return causes
+
+
+def _check_schema(schema: dict[str, Any], path: str, cardinality: int, costs: list[int]) -> list[Cause]:
+    causes: list[Cause] = []
+    for index, spec in enumerate(schema.get("x-kubernetes-validations") or []):
+        where = f"{path}.x-kubernetes-validations[{index}]"
+        rule = str(spec.get("rule", "")).strip()
+        if not rule:
+            causes.append(("FieldValueRequired", f"{where}.rule", "Required value: rule is not specified"))
+            continue
+        try:
+            compile_expr(rule)
+            problem = unknown_fields(rule, schema)
+        except CompileError as exc:
+            problem = str(exc)
+        if problem:
+            message = f"Invalid value: {_go_rule(spec)}: {problem}"
+            causes.append(("FieldValueInvalid", f"{where}.rule", message))
+        if spec.get("messageExpression"):
+            try:
+                compile_expr(str(spec["messageExpression"]), "STRING")
+            except CompileError as exc:
+                message = f"Invalid value: {_go_rule(spec)}: messageExpression {exc}"
+                causes.append(("FieldValueInvalid", f"{where}.messageExpression", message))
+        if spec.get("fieldPath") and _field_path(schema, str(spec["fieldPath"])) is None:
+            message = f'Invalid value: "{spec["fieldPath"]}": fieldPath must be a valid path'
+            causes.append(("FieldValueInvalid", f"{where}.fieldPath", message))
+        if spec.get("optionalOldSelf"):
+            message = "Forbidden: optionalOldSelf is not supported by the sandbox (see README, Known gaps)"
+            causes.append(("FieldValueForbidden", f"{where}.optionalOldSelf", message))
+        cost = celcost.estimate(rule, schema, cardinality).total
+        costs.append(cost)
+        if cost > celcost.RULE_LIMIT:
+            causes.append(("FieldValueForbidden", f"{where}.rule", f"Forbidden: {celcost.too_costly(cost)}"))
+    for key, sub in (schema.get("properties") or {}).items():
+        causes += _check_schema(sub, f"{path}.properties[{key}]", cardinality, costs)
+    for key in ("additionalProperties", "items"):
+        if isinstance(schema.get(key), dict):
+            inner = cardinality * celcost.items_bound(schema)
+            causes += _check_schema(schema[key], f"{path}.{key}", inner, costs)
+    return causes
+
+
+_STEP = re.compile(r"\.([^.\[\]']+)|\['((?:\\.|[^'\\])*)'\]")
+
+
+def _field_path(schema: dict[str, Any], field_path: str) -> str | None:
+    """A rule's fieldPath (`.a.b`, `['a.b']`) as an API field path suffix, or None if invalid."""
+    suffix, node, at = "", schema, 0
+    while at < len(field_path):
+        step = _STEP.match(field_path, at)
+        if step is None:
+            return None
+        name, at = step.group(1) or step.group(2), step.end()
+        if "properties" in node:
+            if name not in node["properties"]:
+                return None
+            suffix, node = f"{suffix}.{name}", node["properties"][name]
+        elif isinstance(node.get("additionalProperties"), dict):
+            suffix, node = f"{suffix}[{name}]", node["additionalProperties"]
+        else:
+            return None
+    return suffix or None
+
+
+def _go_error(value: Any) -> str:
+    text = _strip_status(str(value))
+    for pattern, words in _GO_WORDS:
+        if pattern.match(text):
+            return pattern.sub(words, text)
+    return text
+
+
+def evaluate_object(schema: dict[str, Any], new: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
+    """Every rule of a custom resource's schema; at the root, metadata is only name and generateName."""
+
+    def root(obj: dict[str, Any]) -> dict[str, Any]:
+        md = {k: v for k, v in (obj.get("metadata") or {}).items() if k in ("name", "generateName")}
+        return {**obj, "metadata": md}
+
+    return evaluate(schema, root(new), root(old) if old is not None else None, "")
+
+
+def evaluate(schema: dict[str, Any], value: Any, old: Any, path: str) -> list[Cause]:
+    """The failures of every rule at `value` and below (after `schema.admit`), old = the stored value."""
+    if value is None:  # null values are not validated; rules on the parent can check for them
+        return []
+    causes = _rules_here(schema, value, old, path)
+    if isinstance(value, dict):
+        props, extra = schema.get("properties") or {}, schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = props.get(key, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                old_item = old.get(key) if isinstance(old, dict) else None
+                where = f"{path}.{key}" if key in props else f"{path}[{key}]"
+                causes += evaluate(sub, item, old_item, where.removeprefix("."))
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        is_map = schema.get("x-kubernetes-list-type") == "map"
+        keys = schema.get("x-kubernetes-list-map-keys") if is_map else None
+        for index, item in enumerate(value):
+            old_item = _correlate(item, old, keys) if keys else None
+            causes += evaluate(schema["items"], item, old_item, f"{path}[{index}]")
+    return causes
+
+
+def _correlate(item: Any, old: Any, keys: list[str]) -> Any:
+    if not isinstance(item, dict) or not isinstance(old, list):
+        return None
+    wanted = [item.get(k) for k in keys]
+    return next((o for o in old if isinstance(o, dict) and [o.get(k) for k in keys] == wanted), None)
+
+
+def _rules_here(schema: dict[str, Any], value: Any, old: Any, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    type_name = schema.get("type", "")
+    for spec in schema.get("x-kubernetes-validations") or []:
+        rule = Rule(spec, uses_old_self(str(spec.get("rule", ""))))
+        if rule.old_self and old is None:
+            continue  # a transition rule runs only where there is an old value to compare
+        data = {"self": value, "oldSelf": old}
+        result = compile_expr(rule.rule).eval(data=data)
+        ok = result.type().name() == "BOOL" and result.value() is True
+        if ok or (not rule.old_self and old is not None and old == value):
+            continue  # passed, or ratcheted: an unchanged value that fails is let through
+        where = path or "<nil>"
+        if result.type().name() == "ERROR":
+            error = _go_error(result.value())
+            detail = (
+                f"'{error}': call arguments did not match a supported operator, function or macro "
+                f"signature for rule: {rule.describe()}"
+                if error == "no such overload"
+                else f"{error} evaluating rule: {rule.describe()}"
+            )
+            causes.append(("FieldValueInvalid", where, f'Invalid value: "{type_name}": {detail}'))
+            continue
+        if spec.get("fieldPath"):
+            where = f"{path}{_field_path(schema, str(spec['fieldPath'])) or ''}".removeprefix(".")
+        causes.append(_failure(spec, rule, where, type_name, data))
+    return causes
+
+
+def _failure(spec: dict[str, Any], rule: Rule, where: str, type_name: str, data: dict[str, Any]) -> Cause:
+    detail = str(spec.get("message") or "").strip() or f"failed rule: {rule.rule}"
+    if spec.get("messageExpression"):
+        produced = compile_expr(str(spec["messageExpression"]), "STRING").eval(data=data)
+        text = str(produced.value()).strip() if produced.type().name() == "STRING" else ""
+        if text and "\n" not in text:
+            detail = text
+    reason = str(spec.get("reason") or "FieldValueInvalid")
+    if reason == "FieldValueDuplicate":
+        return (reason, where, f'Duplicate value: "{type_name}"')
+    if reason in _REASONS:
+        return (reason, where, f"{_REASONS[reason]}: {detail}")
+    return ("FieldValueInvalid", where, f'Invalid value: "{type_name}": {detail}')
