@@ -64,12 +64,18 @@ def items_bound(schema: dict[str, Any]) -> int:
     return MAX_REQUEST_BYTES // (_min_size(item) + 1)
 
 
-def _resolve(chain: str, schema: dict[str, Any]) -> dict[str, Any] | None:
-    """The schema of `self.a.b` (chain ".a.b"), if the chain follows declared properties."""
-    node: dict[str, Any] | None = schema
+def _resolve(chain: str, node: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The schema of `x.a.b` (chain ".a.b") from x's schema, if the chain follows declared properties."""
     for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", chain):
         node = ((node or {}).get("properties") or {}).get(name)
     return node
+
+
+def _element(node: dict[str, Any]) -> dict[str, Any]:
+    """What a macro's variable ranges over: a list's items, a map's keys (strings)."""
+    if node.get("type") == "array":
+        return node.get("items") if isinstance(node.get("items"), dict) else {}
+    return {"type": "string"}
 
 
 def _max_length(node: dict[str, Any] | None) -> int:
@@ -77,15 +83,25 @@ def _max_length(node: dict[str, Any] | None) -> int:
     return bound if isinstance(bound, int) else MAX_REQUEST_BYTES
 
 
+_CALL = re.compile(
+    r"\b([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\.([A-Za-z_]+)\(\s*(?:([A-Za-z_][A-Za-z0-9_]*)\s*,)?"
+)
+
+
 def estimate(rule: str, schema: dict[str, Any], cardinality: int = 1) -> Cost:
     """The estimated cost of `rule` at `schema`, run `cardinality` times per object."""
     code = re.sub(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"", "''", rule)
     base = max(1, len(re.findall(r"[A-Za-z_][A-Za-z0-9_]*|==|!=|<=|>=|&&|\|\||[-+*/%<>!?]", code)))
-    factor = 1
-    for call in re.finditer(r"\bself((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\.([A-Za-z_]+)\(", rule):
-        receiver, function = _resolve(call.group(1), schema), call.group(2)
+    factor, scope = 1, {"self": schema}
+    for call in _CALL.finditer(rule):  # left to right: a macro binds its variable before its body
+        root, chain, function, variable = call.groups()
+        if root not in scope:
+            continue
+        receiver = _resolve(chain, scope[root])
         if function in _MACROS and receiver is not None and receiver.get("type") in ("array", "object"):
             factor *= items_bound(receiver)
+            if variable:
+                scope[variable] = _element(receiver)
         elif function == "matches":
             pattern = re.match(r"\s*(['\"])((?:\\.|(?!\1).)*)\1", rule[call.end() :])
             pattern_cost = math.ceil(0.25 * len(pattern.group(2))) if pattern else MAX_REQUEST_BYTES
