@@ -51,11 +51,48 @@ class CompileError(Exception):
     pass
 
 
+_SCALARS = {"string": "STRING", "integer": "INT", "number": "DOUBLE", "boolean": "BOOL"}
+
+
+def self_type(schema: dict[str, Any]) -> str:
+    """The CEL type of `self` at a schema node, as a signature: the server's types, as far as plain
+    values carry them (an object with properties is a map of dyn here: the server's object type is
+    what unknown_fields stands in for); int-or-string, and strings with a format the server turns
+    into a timestamp/duration/bytes, stay dyn."""
+    if schema.get("x-kubernetes-int-or-string") or schema.get("x-kubernetes-preserve-unknown-fields"):
+        return "dyn"
+    kind = schema.get("type")
+    if kind == "string" and schema.get("format") in ("date", "date-time", "duration", "byte"):
+        return "dyn"
+    if kind in _SCALARS:
+        return _SCALARS[kind].lower()
+    if kind == "array" and isinstance(schema.get("items"), dict):
+        return f"list({self_type(schema['items'])})"
+    if (
+        kind == "object"
+        and isinstance(schema.get("additionalProperties"), dict)
+        and not schema.get("properties")
+    ):
+        return f"map(string, {self_type(schema['additionalProperties'])})"
+    if kind == "object":
+        return "map(string, dyn)"
+    return "dyn"
+
+
+def _type(signature: str) -> Any:
+    inner = signature[signature.index("(") + 1 : -1] if "(" in signature else ""
+    if signature.startswith("list("):
+        return cel.Type.List(_type(inner))
+    if signature.startswith("map("):
+        return cel.Type.Map(cel.Type.STRING, _type(inner.split(", ", 1)[1]))
+    return getattr(cel.Type, signature.upper())
+
+
 @functools.cache
-def _env() -> Any:
+def _env(signature: str) -> Any:
+    declared = _type(signature)
     return cel.NewEnv(
-        variables={"self": cel.Type.DYN, "oldSelf": cel.Type.DYN},
-        extensions=[ext_strings.ExtStrings()],
+        variables={"self": declared, "oldSelf": declared}, extensions=[ext_strings.ExtStrings()]
     )
 
 
@@ -66,9 +103,9 @@ def _strip_status(text: str) -> str:
 
 
 @functools.cache
-def compile_expr(source: str, want: str = "BOOL") -> Any:
+def compile_expr(source: str, want: str = "BOOL", signature: str = "dyn") -> Any:
     try:
-        expr = _env().compile(source)
+        expr = _env(signature).compile(source)
     except RuntimeError as exc:
         raise CompileError(f"compilation failed: {_strip_status(str(exc))}") from None
     if expr.return_type().name() not in (want, "DYN"):
@@ -165,7 +202,7 @@ def _check_schema(schema: dict[str, Any], path: str, cardinality: int, costs: li
             causes.append(("FieldValueRequired", f"{where}.rule", "Required value: rule is not specified"))
             continue
         try:
-            compile_expr(rule)
+            compile_expr(rule, "BOOL", self_type(schema))
             problem = unknown_fields(rule, schema)
         except CompileError as exc:
             problem = str(exc)
@@ -174,7 +211,7 @@ def _check_schema(schema: dict[str, Any], path: str, cardinality: int, costs: li
             causes.append(("FieldValueInvalid", f"{where}.rule", message))
         if spec.get("messageExpression"):
             try:
-                compile_expr(str(spec["messageExpression"]), "STRING")
+                compile_expr(str(spec["messageExpression"]), "STRING", self_type(schema))
             except CompileError as exc:
                 message = f"Invalid value: {_go_rule(spec)}: messageExpression {exc}"
                 causes.append(("FieldValueInvalid", f"{where}.messageExpression", message))
@@ -274,7 +311,7 @@ def _rules_here(schema: dict[str, Any], value: Any, old: Any, path: str) -> list
         if rule.old_self and old is None:
             continue  # a transition rule runs only where there is an old value to compare
         data = {"self": value, "oldSelf": old}
-        result = compile_expr(rule.rule).eval(data=data)
+        result = compile_expr(rule.rule, "BOOL", self_type(schema)).eval(data=data)
         ok = result.type().name() == "BOOL" and result.value() is True
         if ok or (not rule.old_self and old is not None and old == value):
             continue  # passed, or ratcheted: an unchanged value that fails is let through
@@ -291,14 +328,17 @@ def _rules_here(schema: dict[str, Any], value: Any, old: Any, path: str) -> list
             continue
         if spec.get("fieldPath"):
             where = f"{path}{_field_path(schema, str(spec['fieldPath'])) or ''}".removeprefix(".")
-        causes.append(_failure(spec, rule, where, type_name, data))
+        causes.append(_failure(spec, rule, where, schema, data))
     return causes
 
 
-def _failure(spec: dict[str, Any], rule: Rule, where: str, type_name: str, data: dict[str, Any]) -> Cause:
+def _failure(
+    spec: dict[str, Any], rule: Rule, where: str, schema: dict[str, Any], data: dict[str, Any]
+) -> Cause:
+    type_name = schema.get("type", "")
     detail = str(spec.get("message") or "").strip() or f"failed rule: {rule.rule}"
     if spec.get("messageExpression"):
-        produced = compile_expr(str(spec["messageExpression"]), "STRING").eval(data=data)
+        produced = compile_expr(str(spec["messageExpression"]), "STRING", self_type(schema)).eval(data=data)
         text = str(produced.value()).strip() if produced.type().name() == "STRING" else ""
         if text and "\n" not in text:
             detail = text
