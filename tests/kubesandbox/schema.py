@@ -2,8 +2,9 @@
 
 Covered: type (incl. x-kubernetes-int-or-string, nullable), properties/additionalProperties,
 required, enum, minimum/maximum (+exclusive), minLength/maxLength, pattern, minItems/maxItems,
-items, default, x-kubernetes-preserve-unknown-fields. Not covered: CEL `x-kubernetes-validations`,
-`format`, oneOf/anyOf/allOf/not, list-type/map-type uniqueness. Messages follow the apiserver's.
+items, default, x-kubernetes-preserve-unknown-fields. CEL `x-kubernetes-validations` are cel.py's, run
+after this. Not covered: `format`, oneOf/anyOf/allOf/not, list-type/map-type uniqueness. Messages
+follow the apiserver's.
 """
 
 from __future__ import annotations
