@@ -94,7 +94,7 @@ def test_strict_schema_rejects_a_typo() -> None:
 BASE: dict[str, Any] = {"selector": {"matchLabels": {"app": "x"}}}
 
 # (a bad change to BASE, the CEL message, the field validate_spec names): both layers must refuse it,
-# since the sandbox API (and an old API server) enforces no CEL.
+# since an API server without CEL (before 1.25, or with it disabled) lets these through.
 BAD_SPECS = [
     ({"selector": {}}, "selector must not be empty", "spec.selector"),
     ({"selector": {"matchLabels": {}}}, "selector must not be empty", "spec.selector"),

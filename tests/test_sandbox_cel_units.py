@@ -5,6 +5,7 @@ checks at CRD creation, and our own CRD's rules against the API server's cost li
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,28 @@ def test_our_crd_compiles_and_fits_the_cost_limits() -> None:
     assert len(costs) == 14
     assert max(costs.values()) < celcost.RULE_LIMIT // 100, costs  # far from the limit, not near it
     assert sum(costs.values()) < celcost.CRD_LIMIT
+
+
+def test_our_rules_read_only_fields_that_are_always_there() -> None:
+    """The bug class a real server shows as `no such key` on every apply: a rule reading an optional
+    field that has no default and no has() guard. Every `self.x` in our rules must be required, have
+    a default, or be guarded in that rule."""
+    unguarded = []
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        props, required = node.get("properties") or {}, set(node.get("required") or [])
+        for spec in node.get("x-kubernetes-validations") or []:
+            for name in re.findall(r"\bself\.([A-Za-z_][A-Za-z0-9_]*)", spec["rule"]):
+                sub = props.get(name, {})
+                if name not in required and "default" not in sub and f"has(self.{name})" not in spec["rule"]:
+                    unguarded.append(f"{path}: {name} in {spec['rule']}")
+        for key, sub in props.items():
+            walk(sub, f"{path}.{key}")
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}[]")
+
+    walk(SCHEMA, "")
+    assert unguarded == []
 
 
 def test_an_unbounded_list_of_unbounded_strings_is_too_costly() -> None:
