@@ -225,10 +225,16 @@ WIDGETS = textwrap.dedent("""
         - name: v1
           served: true
           storage: true
+          subresources: {status: {}}
           schema:
             openAPIV3Schema:
               type: object
               properties:
+                status:
+                  type: object
+                  properties: {phase: {type: string, maxLength: 16}}
+                  x-kubernetes-validations:
+                    - {rule: "self.phase != 'Broken'", message: phase must not be Broken}
                 spec:
                   type: object
                   x-kubernetes-validations:
@@ -274,6 +280,17 @@ def test_a_transition_rule_runs_on_update_only(kubectl: Kubectl, widgets: str) -
         'The Widget "w" is invalid: spec: Invalid value: "object": owner is immutable'
     )
     kubectl.run(*apply, stdin=widget({"owner": "ann", "limit": 5}))  # same owner: fine
+
+
+def test_a_rule_under_status_runs_on_status_writes(kubectl: Kubectl, widgets: str) -> None:
+    kubectl.run("apply", "-n", widgets, "-f", "-", stdin=widget({"owner": "sam"}, "s"))
+    patch = ["patch", "widget", "s", "-n", widgets, "--subresource=status", "--type=merge", "-p"]
+    kubectl(*patch, '{"status": {"phase": "Running"}}')
+    done = kubectl.run(*patch, '{"status": {"phase": "Broken"}}', check=False)
+    assert done.stderr.strip() == (
+        'The Widget "s" is invalid: status: Invalid value: "object": phase must not be Broken'
+    )
+    assert kubectl.json("get", "widget", "s", "-n", widgets)["status"] == {"phase": "Running"}
 
 
 def test_message_expression_field_path_and_reason(kubectl: Kubectl, widgets: str) -> None:
