@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubesandbox import cel, celcost
+from kubesandbox import cel, celcost, celcrd
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD = yaml.safe_load((ROOT / "crds" / "leakpolicy.yaml").read_text())
@@ -72,7 +72,7 @@ def test_string_library_and_re2() -> None:
 
 
 def test_our_crd_compiles_and_fits_the_cost_limits() -> None:
-    assert cel.check_crd(CRD) == []
+    assert celcrd.check_crd(CRD) == []
     costs: dict[str, int] = {}
 
     def walk(node: dict[str, Any], path: str, cardinality: int) -> None:
@@ -135,28 +135,31 @@ def test_too_costly_is_worded_as_the_server() -> None:
 
 def test_unknown_fields_follow_self_chains_only() -> None:
     schedule = SCHEMA["properties"]["spec"]["properties"]["schedule"]
-    assert cel.unknown_fields("duration(self.interval) >= duration('1s')", schedule) is None
-    problem = cel.unknown_fields("duration(self.intervall) >= duration('1s')", schedule)
+    assert celcrd.unknown_fields("duration(self.interval) >= duration('1s')", schedule) is None
+    problem = celcrd.unknown_fields("duration(self.intervall) >= duration('1s')", schedule)
     assert problem is not None and "<input>:1:15: undefined field 'intervall'" in problem
-    assert cel.unknown_fields("self.jitter.endsWith('%')", schedule) is None  # a method, not a field
-    assert cel.unknown_fields("'self.nope' == self.jitter", schedule) is None  # inside a string
+    assert celcrd.unknown_fields("self.jitter.endsWith('%')", schedule) is None  # a method, not a field
+    assert celcrd.unknown_fields("'self.nope' == self.jitter", schedule) is None  # inside a string
     assert (
-        cel.unknown_fields("self.anything", {"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+        celcrd.unknown_fields(
+            "self.anything", {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        )
         is None
     )
     assert (
-        cel.unknown_fields("self.key", {"type": "object", "additionalProperties": {"type": "string"}}) is None
+        celcrd.unknown_fields("self.key", {"type": "object", "additionalProperties": {"type": "string"}})
+        is None
     )
 
 
 def test_field_path_is_checked_against_the_schema() -> None:
     spec = SCHEMA["properties"]["spec"]
-    assert cel._field_path(spec, ".schedule.interval") == ".schedule.interval"
-    assert cel._field_path(spec, ".selector.matchLabels['app.kubernetes.io/name']") == (
+    assert cel.field_path_suffix(spec, ".schedule.interval") == ".schedule.interval"
+    assert cel.field_path_suffix(spec, ".selector.matchLabels['app.kubernetes.io/name']") == (
         ".selector.matchLabels[app.kubernetes.io/name]"
     )
-    assert cel._field_path(spec, ".schedule.nope") is None
-    assert cel._field_path(spec, "schedule") is None
+    assert cel.field_path_suffix(spec, ".schedule.nope") is None
+    assert cel.field_path_suffix(spec, "schedule") is None
 
 
 OBJ = {"type": "object"}
@@ -238,7 +241,7 @@ def test_crd_checks_name_the_rule_and_what_is_wrong() -> None:
         {"rule": "self.interval == oldSelf.interval", "optionalOldSelf": True},
         {"rule": "  "},
     ]
-    causes = cel.check_crd(crd)
+    causes = celcrd.check_crd(crd)
     where = "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[schedule]"
     where += ".x-kubernetes-validations"
     assert [(c[0], c[1]) for c in causes] == [

@@ -1,23 +1,21 @@
-"""CRD validation rules (`x-kubernetes-validations`) compiled and evaluated as the API server does.
+"""CRD validation rules (`x-kubernetes-validations`) evaluated as the API server does (the checks at
+CRD creation are celcrd.py's, the cost estimate celcost.py's).
 
 The CEL implementation is cel-expr-python: Google's C++ CEL runtime (cel-cpp) with its type checker,
 so a parse error and an undeclared function or variable fail at compile time with the same
 `ERROR: <input>:L:C: ...` text as cel-go (both parsers are generated from the one ANTLR grammar), and
 `matches()` is RE2 (linear time, no backreferences: what the API server accepts). `self` and
-`oldSelf` are declared `dyn`; the API server types them from the schema, so an unknown field is caught
-here by `unknown_fields` (chains `self.a.b`, not fields reached through a macro variable). Kubernetes'
-own libraries (lists, regex `find`, url, ip, cidr, quantity, semver, format) are not declared: a rule
+`oldSelf` are typed from the schema as far as plain values carry types (self_type); Kubernetes' own
+libraries (lists, regex `find`, url, ip, cidr, quantity, semver, format) are not declared: a rule
 using one is refused here although a real server accepts it (none of our CRDs does).
 
-What the API server does and this does too: compile at CRD create/update (422 naming
-`...x-kubernetes-validations[i].rule`); evaluate on every write of a custom resource after defaulting,
-pruning and schema validation, at every node present (list items, map values), with `self` bound to
-it; transition rules (those naming `oldSelf`) only on update and only where an old value correlates
-(object properties, map values, `x-kubernetes-list-type: map` items by their keys); ratcheting
-(a failing rule whose value did not change is not an error); null values
-are not validated; message / messageExpression / fieldPath / reason, worded as the server words them.
-Not done: the runtime cost limit (cel-cpp exposes no cost tracker; see celcost for the static one),
-`optionalOldSelf` (a CRD using it is refused here, with a message saying so).
+Evaluated on every write of a custom resource after defaulting, pruning and schema validation, at
+every node present (list items, map values), with `self` bound to it; transition rules (naming
+`oldSelf`) only on update and only where an old value correlates (object properties, map values,
+`x-kubernetes-list-type: map` items by their keys); ratcheting (a failing rule whose value did not
+change is not an error); null values are not validated; message / messageExpression / fieldPath /
+reason, worded as the server words them. Not done: the runtime cost limit (cel-cpp exposes no cost
+tracker), `optionalOldSelf` (celcrd refuses a CRD using it, saying so).
 """
 
 from __future__ import annotations
@@ -29,8 +27,6 @@ from typing import Any
 
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_strings
-
-from . import celcost
 
 Cause = tuple[str, str, str]
 _REASONS = {
@@ -113,35 +109,13 @@ def compile_expr(source: str, want: str = "BOOL", signature: str = "dyn") -> Any
     return expr
 
 
-def _code(rule: str) -> str:
+def blank_strings(rule: str) -> str:
     """The rule with its string literals blanked (same length), so names inside them are not seen."""
     return re.sub(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"", lambda m: " " * len(m.group()), rule)
 
 
 def uses_old_self(rule: str) -> bool:
-    return re.search(r"\boldSelf\b", _code(rule)) is not None
-
-
-def unknown_fields(rule: str, schema: dict[str, Any]) -> str | None:
-    """cel-go's checker error for the first `self.a.b` naming a field the schema does not declare."""
-    code = _code(rule)
-    for chain in re.finditer(r"\b(?:self|oldSelf)((?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)+)", code):
-        node, offset = schema, chain.start(1)
-        for step in re.finditer(r"\.\s*([A-Za-z_][A-Za-z0-9_]*)", chain.group(1)):
-            name = step.group(1)
-            after = code[offset + step.end() :].lstrip()
-            if after.startswith("("):  # a method call, e.g. self.name.startsWith(...)
-                break
-            props = node.get("properties")
-            if node.get("x-kubernetes-preserve-unknown-fields") or not props or name == "metadata":
-                break
-            if name not in props:
-                column = offset + step.start(1)
-                caret = "." * column + "^"
-                where = f"ERROR: <input>:1:{column + 1}"
-                return f"compilation failed: {where}: undefined field '{name}'\n | {rule}\n | {caret}"
-            node = props[name]
-    return None
+    return re.search(r"\boldSelf\b", blank_strings(rule)) is not None
 
 
 @dataclass(frozen=True)
@@ -158,86 +132,10 @@ class Rule:
         return str(self.spec.get("message") or "").strip() or self.rule
 
 
-def _go_rule(spec: dict[str, Any]) -> str:
-    """The rule as Go's %#v prints an apiextensions.ValidationRule (the CRD error's value)."""
-
-    def quoted(key: str) -> str:
-        text = str(spec.get(key, ""))
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-    reason = "(*apiextensions.FieldValueErrorReason)(nil)" if "reason" not in spec else f"&{quoted('reason')}"
-    optional = "(*bool)(nil)" if "optionalOldSelf" not in spec else f"&{str(spec['optionalOldSelf']).lower()}"
-    return (
-        f"apiextensions.ValidationRule{{Rule:{quoted('rule')}, Message:{quoted('message')}, "
-        f"MessageExpression:{quoted('messageExpression')}, Reason:{reason}, "
-        f"FieldPath:{quoted('fieldPath')}, OptionalOldSelf:{optional}}}"
-    )
-
-
-def check_crd(crd: dict[str, Any]) -> list[Cause]:
-    """Compile every rule of every version's schema, and check their estimated cost: the causes."""
-    causes: list[Cause] = []
-    for index, version in enumerate((crd.get("spec") or {}).get("versions") or []):
-        schema = (version.get("schema") or {}).get("openAPIV3Schema")
-        if isinstance(schema, dict):
-            path = f"spec.versions[{index}].schema.openAPIV3Schema"
-            costs: list[int] = []
-            causes += _check_schema(schema, path, 1, costs)
-            if sum(costs) > celcost.CRD_LIMIT:
-                what = (
-                    "x-kubernetes-validations estimated rule & messageExpression cost total for entire "
-                    "OpenAPIv3 schema"
-                )
-                message = celcost.too_costly(sum(costs), what, celcost.CRD_LIMIT)
-                causes.append(("FieldValueForbidden", path, f"Forbidden: {message}"))
-    return causes
-
-
-def _check_schema(schema: dict[str, Any], path: str, cardinality: int, costs: list[int]) -> list[Cause]:
-    causes: list[Cause] = []
-    for index, spec in enumerate(schema.get("x-kubernetes-validations") or []):
-        where = f"{path}.x-kubernetes-validations[{index}]"
-        rule = str(spec.get("rule", "")).strip()
-        if not rule:
-            causes.append(("FieldValueRequired", f"{where}.rule", "Required value: rule is not specified"))
-            continue
-        try:
-            compile_expr(rule, "BOOL", self_type(schema))
-            problem = unknown_fields(rule, schema)
-        except CompileError as exc:
-            problem = str(exc)
-        if problem:
-            message = f"Invalid value: {_go_rule(spec)}: {problem}"
-            causes.append(("FieldValueInvalid", f"{where}.rule", message))
-        if spec.get("messageExpression"):
-            try:
-                compile_expr(str(spec["messageExpression"]), "STRING", self_type(schema))
-            except CompileError as exc:
-                message = f"Invalid value: {_go_rule(spec)}: messageExpression {exc}"
-                causes.append(("FieldValueInvalid", f"{where}.messageExpression", message))
-        if spec.get("fieldPath") and _field_path(schema, str(spec["fieldPath"])) is None:
-            message = f'Invalid value: "{spec["fieldPath"]}": fieldPath must be a valid path'
-            causes.append(("FieldValueInvalid", f"{where}.fieldPath", message))
-        if spec.get("optionalOldSelf"):
-            message = "Forbidden: optionalOldSelf is not supported by the sandbox (see README, Known gaps)"
-            causes.append(("FieldValueForbidden", f"{where}.optionalOldSelf", message))
-        cost = celcost.estimate(rule, schema, cardinality).total
-        costs.append(cost)
-        if cost > celcost.RULE_LIMIT:
-            causes.append(("FieldValueForbidden", f"{where}.rule", f"Forbidden: {celcost.too_costly(cost)}"))
-    for key, sub in (schema.get("properties") or {}).items():
-        causes += _check_schema(sub, f"{path}.properties[{key}]", cardinality, costs)
-    for key in ("additionalProperties", "items"):
-        if isinstance(schema.get(key), dict):
-            inner = cardinality * celcost.items_bound(schema)
-            causes += _check_schema(schema[key], f"{path}.{key}", inner, costs)
-    return causes
-
-
 _STEP = re.compile(r"\.([^.\[\]']+)|\['((?:\\.|[^'\\])*)'\]")
 
 
-def _field_path(schema: dict[str, Any], field_path: str) -> str | None:
+def field_path_suffix(schema: dict[str, Any], field_path: str) -> str | None:
     """A rule's fieldPath (`.a.b`, `['a.b']`) as an API field path suffix, or None if invalid."""
     suffix, node, at = "", schema, 0
     while at < len(field_path):
@@ -327,7 +225,7 @@ def _rules_here(schema: dict[str, Any], value: Any, old: Any, path: str) -> list
             causes.append(("FieldValueInvalid", where, f'Invalid value: "{type_name}": {detail}'))
             continue
         if spec.get("fieldPath"):
-            where = f"{path}{_field_path(schema, str(spec['fieldPath'])) or ''}".removeprefix(".")
+            where = f"{path}{field_path_suffix(schema, str(spec['fieldPath'])) or ''}".removeprefix(".")
         causes.append(_failure(spec, rule, where, schema, data))
     return causes
 

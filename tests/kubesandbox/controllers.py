@@ -13,7 +13,7 @@ from typing import Any
 
 from kmock import KubernetesError
 
-from . import cel, defaults, errors, meta, schema
+from . import cel, celcrd, defaults, errors, meta, schema
 from .api import STRICT_FIELDS, SandboxAPI
 from .registry import Kind
 from .store import Obj
@@ -56,7 +56,7 @@ class ControlPlane:
                 raise errors.invalid(kind.kind, kind.group, new["metadata"].get("name", ""), causes)
 
     def _admit_crd(self, crd: Obj) -> None:
-        causes = cel.check_crd(crd)  # a rule that does not compile (or costs too much) refuses the CRD
+        causes = celcrd.check_crd(crd)  # a rule that does not compile (or costs too much) refuses the CRD
         if causes:
             name = crd["metadata"].get("name", "")
             raise errors.invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, causes)
