@@ -186,6 +186,27 @@ def test_each_rule_refuses_a_bad_policy_and_accepts_a_good_one(
     assert dry_apply(kubectl, policy(merged(good))) == (0, "")
 
 
+def test_rules_run_beside_schema_errors_unless_the_object_has_the_wrong_shape(kubectl: Kubectl) -> None:
+    """As strategy.go does: a pattern or range error still lets the rules run (both are reported);
+    an enum, type, required or size error stops them, with the server's note saying so."""
+    code, error = dry_apply(
+        kubectl, policy(merged({"target": {"path": "nope"}, "schedule": {"interval": "500ms"}}))
+    )
+    assert code == 1
+    assert 'spec.target.path: Invalid value: "nope"' in error
+    assert 'spec.schedule: Invalid value: "object": interval must be at least 1s' in error
+    code, error = dry_apply(
+        kubectl, policy(merged({"target": {"transport": "Carrier"}, "schedule": {"interval": "500ms"}}))
+    )
+    assert code == 1
+    assert 'spec.target.transport: Unsupported value: "Carrier"' in error
+    assert (
+        '<nil>: Invalid value: "null": some validation rules were not checked because the object was '
+        "invalid; correct the existing errors to complete validation"
+    ) in error
+    assert "interval must be at least 1s" not in error
+
+
 def test_a_minimal_policy_applies_though_its_rules_name_defaulted_fields(kubectl: Kubectl) -> None:
     """Every rule reads fields that only defaulting fills in: run before defaulting, or without a
     `default`, they would be a `no such key` error on every minimal policy."""

@@ -162,6 +162,18 @@ def _go_error(value: Any) -> str:
     return text
 
 
+def has_rules(schema: dict[str, Any]) -> bool:
+    """Whether any node of the schema has rules (without, the server runs no CEL validator at all)."""
+    if schema.get("x-kubernetes-validations"):
+        return True
+    subs = [
+        *(schema.get("properties") or {}).values(),
+        schema.get("additionalProperties"),
+        schema.get("items"),
+    ]
+    return any(has_rules(sub) for sub in subs if isinstance(sub, dict))
+
+
 def evaluate_object(schema: dict[str, Any], new: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
     """Every rule of a custom resource's schema; at the root, metadata is only name and generateName."""
 

@@ -7,6 +7,7 @@ worker task reconciles afterwards (like a controller's work queue, deduplicated)
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -50,10 +51,12 @@ class ControlPlane:
         elif kind.group in ("", "apps"):
             defaults.apply(kind.kind, kind.group, new)
         elif kind.schema is not None:
-            schema.admit(new, kind.schema, kind.kind, kind.group, STRICT_FIELDS.get())
-            causes = cel.evaluate_object(kind.schema, new, old)
-            if causes:
-                raise errors.invalid(kind.kind, kind.group, new["metadata"].get("name", ""), causes)
+            rules = (
+                functools.partial(cel.evaluate_object, kind.schema, old=old)
+                if cel.has_rules(kind.schema)
+                else None
+            )
+            schema.admit(new, kind.schema, kind.kind, kind.group, STRICT_FIELDS.get(), rules=rules)
 
     def _admit_crd(self, crd: Obj) -> None:
         causes = celcrd.check_crd(crd)  # a rule that does not compile (or costs too much) refuses the CRD
