@@ -40,6 +40,11 @@ _GO_WORDS = [
     (re.compile(r"^No matching overloads found : .*"), "no such overload"),
     (re.compile(r"^divide by zero$"), "division by zero"),
     (re.compile(r"^modulus by zero$"), "modulus by zero"),
+    (
+        re.compile(r"^String to (Duration|Timestamp) conversion failed$"),
+        r"type conversion error from 'string' to 'google.protobuf.\1'",
+    ),
+    (re.compile(r"^cannot convert (\w+) to (\w+)$"), r"type conversion error from '\1' to '\2'"),
 ]
 
 
