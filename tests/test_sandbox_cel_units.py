@@ -140,6 +140,11 @@ def test_unknown_fields_follow_self_chains_only() -> None:
     assert celcrd.unknown_fields("duration(self.interval) >= duration('1s')", schedule) is None
     problem = celcrd.unknown_fields("duration(self.intervall) >= duration('1s')", schedule)
     assert problem is not None and "<input>:1:15: undefined field 'intervall'" in problem
+    problem = celcrd.unknown_fields("self.jitter != '' &&\n  self.intervall != ''", schedule)
+    assert problem is not None and problem.endswith(
+        "<input>:2:8: undefined field 'intervall'\n |   self.intervall != ''\n | .......^"
+    )
+    assert celcrd.unknown_fields("self.kind == 'X'", {"type": "object", "properties": {"spec": {}}}) is None
     assert celcrd.unknown_fields("self.jitter.endsWith('%')", schedule) is None  # a method, not a field
     assert celcrd.unknown_fields("'self.nope' == self.jitter", schedule) is None  # inside a string
     assert (

@@ -15,9 +15,10 @@ here: this estimates the two things that dominate it in practice and nothing els
 
 Not estimated: the per-node cost of every other operator and function (each counts 1 here),
 comparisons and concatenations of strings and lists by their size, nested comprehension variables,
-messageExpression costs, and the runtime cost limit (PerCallLimit, checked during evaluation). So a
-rule this passes can still be refused by a real server when it is near the limit; a rule this refuses
-is refused there too (the real estimate is never lower for these two factors).
+messageExpression costs, and the runtime cost limit (PerCallLimit, checked during evaluation). So
+the estimate errs low: a rule this passes can still be refused by a real server when it is near the
+limit. The two factors are counted as cel-go's cost model counts them (as far as read from it), so
+a rule this refuses, by orders of magnitude as such rules are, should be refused there too.
 """
 
 from __future__ import annotations

@@ -26,11 +26,14 @@ def unknown_fields(rule: str, schema: dict[str, Any]) -> str | None:
             props = node.get("properties")
             if node.get("x-kubernetes-preserve-unknown-fields") or not props or name == "metadata":
                 break
+            if name in ("apiVersion", "kind") and name not in props:  # the server declares them at the root
+                break
             if name not in props:
-                column = offset + step.start(1)
-                caret = "." * column + "^"
-                where = f"ERROR: <input>:1:{column + 1}"
-                return f"compilation failed: {where}: undefined field '{name}'\n | {rule}\n | {caret}"
+                at = offset + step.start(1)
+                line, column = rule.count("\n", 0, at) + 1, at - (rule.rfind("\n", 0, at) + 1)
+                text = rule.splitlines()[line - 1]
+                where = f"ERROR: <input>:{line}:{column + 1}"
+                return f"compilation failed: {where}: undefined field '{name}'\n | {text}\n | {'.' * column}^"
             node = props[name]
     return None
 
