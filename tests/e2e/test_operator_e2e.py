@@ -133,13 +133,17 @@ def test_restart_resumes_series_from_checkpoint(kubectl: Kubectl, operator: Oper
 
 def test_invalid_policy_is_not_ready_and_names_the_field(kubectl: Kubectl, operator: OperatorProcess) -> None:
     ns = namespace(kubectl, "e2e-invalid")
-    # The CRD's CEL rule would refuse this on a real API server; the operator must still catch it.
-    bad = DEMO_POLICY.replace("warmup: 4s", "warmup: 5m")
-    apply(kubectl, ns, bad)
+    # The CRD's CEL rules refuse warmup >= window at the API server (the sandbox evaluates them)...
+    too_long = DEMO_POLICY.replace("warmup: 4s", "warmup: 5m")
+    refused = kubectl.run("apply", "-n", ns, "-f", "-", stdin=too_long, check=False)
+    assert 'spec.detection: Invalid value: "object": warmup must be shorter than window' in refused.stderr
+    # ... so the operator's own check is reached with what no schema refuses: a regex that does not compile.
+    broken = "    extraRules: [{id: broken, match: {frame: '('}, cause: c, fix: f}]"
+    apply(kubectl, ns, DEMO_POLICY.replace("    confirmations: 2", f"    confirmations: 2\n{broken}"))
     c = wait_until(
         lambda: has_condition(kubectl, ns, "Ready", "False", "InvalidSpec"), within=20, what="InvalidSpec"
     )
-    assert "spec.detection.warmup" in c["message"]
+    assert "spec.detection.extraRules[0].match.frame" in c["message"]
     assert any(e["reason"] == "InvalidSpec" for e in events(kubectl, ns))
 
 

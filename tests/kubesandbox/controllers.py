@@ -7,13 +7,14 @@ worker task reconciles afterwards (like a controller's work queue, deduplicated)
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kmock import KubernetesError
 
-from . import defaults, meta, schema
+from . import cel, celcrd, defaults, errors, meta, schema
 from .api import STRICT_FIELDS, SandboxAPI
 from .registry import Kind
 from .store import Obj
@@ -50,9 +51,18 @@ class ControlPlane:
         elif kind.group in ("", "apps"):
             defaults.apply(kind.kind, kind.group, new)
         elif kind.schema is not None:
-            schema.admit(new, kind.schema, kind.kind, kind.group, STRICT_FIELDS.get())
+            rules = (
+                functools.partial(cel.evaluate_object, kind.schema, old=old)
+                if cel.has_rules(kind.schema)
+                else None
+            )
+            schema.admit(new, kind.schema, kind.kind, kind.group, STRICT_FIELDS.get(), rules=rules)
 
     def _admit_crd(self, crd: Obj) -> None:
+        causes = celcrd.check_crd(crd)  # a rule that does not compile (or costs too much) refuses the CRD
+        if causes:
+            name = crd["metadata"].get("name", "")
+            raise errors.invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, causes)
         spec = crd.get("spec") or {}
         names = dict(spec.get("names") or {})
         names.setdefault("singular", names.get("kind", "").lower())

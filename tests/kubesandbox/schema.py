@@ -2,8 +2,9 @@
 
 Covered: type (incl. x-kubernetes-int-or-string, nullable), properties/additionalProperties,
 required, enum, minimum/maximum (+exclusive), minLength/maxLength, pattern, minItems/maxItems,
-items, default, x-kubernetes-preserve-unknown-fields. Not covered: CEL `x-kubernetes-validations`,
-`format`, oneOf/anyOf/allOf/not, list-type/map-type uniqueness. Messages follow the apiserver's.
+items, default, x-kubernetes-preserve-unknown-fields. CEL `x-kubernetes-validations` are cel.py's, run
+after this. Not covered: `format`, oneOf/anyOf/allOf/not, list-type/map-type uniqueness. Messages
+follow the apiserver's.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from . import errors
@@ -165,8 +167,28 @@ def _check_object(
     return causes
 
 
-def admit(obj: dict[str, Any], schema: dict[str, Any], kind: str, group: str, strict: bool) -> None:
-    """Default, prune and validate a custom resource in place; 422 (400 if strict) like the server."""
+Rules = Callable[[dict[str, Any]], list[Cause]]
+# Schema errors after which the server does not run the CEL rules (strategy.go's hasBlockingErr).
+_BLOCKING = {"FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany"}
+_BLOCKING |= {"FieldValueTypeInvalid"}
+_NOT_CHECKED = (
+    'Invalid value: "null": some validation rules were not checked because the object was invalid; '
+    "correct the existing errors to complete validation"
+)
+
+
+def admit(
+    obj: dict[str, Any],
+    schema: dict[str, Any],
+    kind: str,
+    group: str,
+    strict: bool,
+    *,
+    rules: Rules | None = None,
+) -> None:
+    """Default, prune and validate a custom resource in place; 422 (400 if strict) like the server.
+    `rules` (the CRD's CEL rules, if it has any) run on the defaulted, pruned object, their causes
+    joining the schema's, unless a schema error means the object lacks the shape they expect."""
     root = {
         k: v
         for k, v in (schema.get("properties") or {}).items()
@@ -182,6 +204,10 @@ def admit(obj: dict[str, Any], schema: dict[str, Any], kind: str, group: str, st
         raise errors.bad_request(
             f'{kind} in version "v1" cannot be handled as a {kind}: strict decoding error: {fields}'
         )
+    if rules is not None and any(cause[0] in _BLOCKING for cause in causes):
+        causes.append(("FieldValueInvalid", "<nil>", _NOT_CHECKED))
+    elif rules is not None:
+        causes += rules({k: v for k, v in obj.items() if k in ("metadata", "apiVersion", "kind")} | body)
     if causes:
         raise errors.invalid(kind, group, name, causes)
     for key in [k for k in obj if k not in ("metadata", "apiVersion", "kind")]:
