@@ -227,7 +227,9 @@ def cmd_release_finalizers(a: argparse.Namespace) -> int:
 
     logging.basicConfig(level="INFO", format=_LOG_FORMAT)
     home = a.home_namespace or own_namespace()
-    release = Release(home, a.deployment or None, tuple(a.namespace))
+    # In the chart's hook Job, POD_NAME (downward API) keeps the hook from waiting for its own pod.
+    own_pod = os.environ.get("POD_NAME", "")
+    release = Release(home, a.deployment or None, tuple(a.namespace), own_pod=own_pod)
     kubeconfig_checked(a.kubeconfig, a.context)
     try:
         asyncio.run(run_release(release, a.kubeconfig, a.context))
