@@ -69,10 +69,11 @@ class CuttableProxy:
 def test_liveness_fails_while_the_api_server_is_unreachable_and_recovers(
     sandbox: ThreadedSandbox, kubectl: Kubectl, tmp_path: Path
 ) -> None:
-    host, port = sandbox.url.removeprefix("http://").split(":")
+    host, port = sandbox.url.removeprefix("https://").split(":")
     proxy = CuttableProxy((host, int(port)))
     config = yaml.safe_load(Path(sandbox.kubeconfig_path).read_text())
-    config["clusters"][0]["cluster"]["server"] = f"http://127.0.0.1:{proxy.port}"
+    # A TCP proxy: TLS passes through it, and 127.0.0.1 is in the serving certificate.
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(config))
     with socket.socket() as s:

@@ -11,7 +11,6 @@ import pytest
 from support import crd
 
 from kubesandbox import Sandbox
-from kubesandbox.sandbox import TOKEN
 
 GROUP, VERSION, PLURAL = "sandbox.leakpatrol.test", "v1", "doodads"
 CRD = crd(
@@ -24,7 +23,10 @@ def make_registry(sb: Sandbox) -> kopf.OperatorRegistry:
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(server=sb.url, token=TOKEN, default_namespace="default")
+        # Over HTTPS, trusting the sandbox CA only, with the admin token (what its kubeconfig holds).
+        return kopf.ConnectionInfo(
+            server=sb.url, token=sb.token, ca_path=str(sb.ca_path), default_namespace="default"
+        )
 
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
     def created(spec: Any, patch: kopf.Patch, body: Any, **_: Any) -> None:

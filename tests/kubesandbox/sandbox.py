@@ -9,19 +9,24 @@ would deadlock if they blocked inside the loop that serves them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
+import functools
 import shutil
+import ssl
 import tempfile
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
+import aiohttp
+import aiohttp.test_utils
 import yaml
 from kmock import ObjectsArray, Server
 
-from . import memory, processes
+from . import memory, processes, tls, tokens
 from .api import SandboxAPI
 from .controllers import ControlPlane
 from .disruptions import Disruptions
@@ -32,8 +37,18 @@ from .registry import Kind
 from .store import Obj
 from .workloads import Workloads
 
-TOKEN = "kubesandbox-token"
 MEMORY_ANNOTATION = memory.ANNOTATION
+
+
+class _TLSServer(aiohttp.test_utils.RawTestServer):
+    """kmock's server, serving HTTPS: kmock 0.8 has no TLS option, but takes the server class."""
+
+    def __init__(self, *args: Any, ssl_context: ssl.SSLContext, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tls = ssl_context
+
+    async def start_server(self, loop: asyncio.AbstractEventLoop | None = None, **kwargs: Any) -> None:
+        await super().start_server(loop, ssl=self._tls, **kwargs)
 
 
 class Sandbox:
@@ -61,6 +76,54 @@ class Sandbox:
         self.workdir = Path(tempfile.mkdtemp(prefix="kubesandbox-"))
         self.kubeconfig_path = self._kubeconfig_arg or self.workdir / "kubeconfig"
         self.server: Server | None = None
+        self.certificates = tls.make((host,))
+        self.tokens = tokens.Tokens(self._service_account_uid)
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The sandbox CA's certificate (PEM): what a client must trust."""
+        return self.certificates.ca_pem
+
+    @property
+    def ca_path(self) -> Path:
+        return self.workdir / "ca.crt"
+
+    @property
+    def token(self) -> str:
+        """The admin's bearer token (system:masters), the one in the kubeconfig."""
+        return self.tokens.admin_token
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context trusting the sandbox's CA (and only it)."""
+        return self.certificates.client_context()
+
+    @property
+    def service_host(self) -> str:
+        """What KUBERNETES_SERVICE_HOST is in a pod: the address in-pod clients reach the API at."""
+        assert self.server is not None, "the sandbox is not started"
+        return str(self.server.host)
+
+    @property
+    def service_port(self) -> int:
+        """KUBERNETES_SERVICE_PORT (HTTPS, verified against ca.crt)."""
+        assert self.server is not None, "the sandbox is not started"
+        return int(self.server.port)
+
+    def _service_account_uid(self, namespace: str, name: str) -> str | None:
+        found = self.store.find(self.kind("v1", "serviceaccounts"), namespace, name)
+        return None if found is None else str(found["metadata"]["uid"])
+
+    def service_account_files(
+        self, namespace: str, name: str, expiration_seconds: int = tokens.DEFAULT_EXPIRATION
+    ) -> dict[str, bytes]:
+        """The files a pod of this ServiceAccount finds in /var/run/secrets/kubernetes.io/serviceaccount
+        (`token`, `ca.crt`, `namespace`). Raises KeyError if the ServiceAccount does not exist (a real
+        pod would not be admitted). Call it on the sandbox's loop (it reads the store)."""
+        uid = self._service_account_uid(namespace, name)
+        if uid is None:
+            raise KeyError(f'serviceaccount "{name}" not found in namespace "{namespace}"')
+        token, _ = self.tokens.issue(namespace, name, uid, expiration_seconds)
+        return {"token": token.encode(), "ca.crt": self.ca_pem, "namespace": namespace.encode()}
 
     @property
     def objects(self) -> ObjectsArray:
@@ -70,11 +133,26 @@ class Sandbox:
     @property
     def url(self) -> str:
         assert self.server is not None, "the sandbox is not started"
-        return f"http://{self.server.host}:{self.server.port}"
+        return f"https://{self.server.host}:{self.server.port}"
 
     async def __aenter__(self) -> Self:
         await self.api.__aenter__()
-        self.server = Server(self.api, host=self.host, port=self.port or None, user_agent="")
+        self.ca_path.write_bytes(self.ca_pem)
+        client = self.ssl_context()
+        serving = functools.partial(_TLSServer, ssl_context=self.certificates.server_context())
+        self.server = Server(
+            self.api,
+            host=self.host,
+            port=self.port or None,
+            user_agent="",
+            server_cls=cast(Any, serving),
+            # kmock's own client (sb.api.clients), trusting our CA and sending the admin token
+            client_fct=lambda url: aiohttp.ClientSession(
+                url,
+                connector=aiohttp.TCPConnector(ssl=client),
+                headers={"Authorization": f"Bearer {self.token}"},
+            ),
+        )
         await self.server.__aenter__()
         self.control_plane = ControlPlane(self.api)
         self.workloads = Workloads(self.control_plane)
@@ -123,8 +201,16 @@ class Sandbox:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kubesandbox", "cluster": {"server": self.url}}],
-            "users": [{"name": "kubesandbox", "user": {"token": TOKEN}}],
+            "clusters": [
+                {
+                    "name": "kubesandbox",
+                    "cluster": {
+                        "server": self.url,
+                        "certificate-authority-data": base64.b64encode(self.ca_pem).decode(),
+                    },
+                }
+            ],
+            "users": [{"name": "kubesandbox", "user": {"token": self.token}}],
             "contexts": [
                 {
                     "name": "kubesandbox",
@@ -239,6 +325,32 @@ class ThreadedSandbox:
     @property
     def kubeconfig_path(self) -> Path:
         return self.sandbox.kubeconfig_path
+
+    @property
+    def ca_pem(self) -> bytes:
+        return self.sandbox.ca_pem
+
+    @property
+    def ca_path(self) -> Path:
+        return self.sandbox.ca_path
+
+    @property
+    def token(self) -> str:
+        return self.sandbox.token
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return self.sandbox.ssl_context()
+
+    @property
+    def service_host(self) -> str:
+        return self.sandbox.service_host
+
+    @property
+    def service_port(self) -> int:
+        return self.sandbox.service_port
+
+    def service_account_files(self, namespace: str, name: str) -> dict[str, bytes]:
+        return self.run(self.sandbox.service_account_files, namespace, name)  # type: ignore[no-any-return]
 
     def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
         """Run a coroutine on the sandbox's loop and wait for its result."""
