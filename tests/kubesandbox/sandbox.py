@@ -31,6 +31,7 @@ from .api import SandboxAPI
 from .controllers import ControlPlane
 from .disruptions import Disruptions
 from .images import IMAGES, Image
+from .jobs import Jobs
 from .kubelet import NODE, Backoff, Kubelet
 from .portforward import PortForwarder
 from .registry import Kind
@@ -157,9 +158,16 @@ class Sandbox:
         self.control_plane = ControlPlane(self.api)
         self.workloads = Workloads(self.control_plane)
         self.disruptions = Disruptions(self.control_plane)
+        self.jobs = Jobs(self.control_plane)
         self.limits = memory.detect(self.memory_limits)
         self.kubelet = Kubelet(
-            self.control_plane, self.images, self.workdir / "pods", limits=self.limits, backoff=self.backoff
+            self.control_plane,
+            self.images,
+            self.workdir / "pods",
+            limits=self.limits,
+            backoff=self.backoff,
+            service_account=self.service_account_files,
+            service=lambda: (self.service_host, self.service_port),
         )
         self.portforward = PortForwarder(self.kubelet)
         self.control_plane.start()
