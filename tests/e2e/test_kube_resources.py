@@ -25,7 +25,7 @@ def ns(sandbox: Any) -> Iterator[str]:
 
 async def test_connect_from_the_kubeconfig_sends_its_token(api: ApiClient, sandbox: Any) -> None:
     assert api.server == sandbox.url
-    assert (await api.headers())["Authorization"] == "Bearer kubesandbox-token"
+    assert (await api.headers())["Authorization"] == f"Bearer {sandbox.token}"
     assert (await api.get("/api/v1/namespaces/default"))["metadata"]["name"] == "default"
 
 

@@ -28,6 +28,8 @@ from .store import DRY_RUN, Store
 Obj = dict[str, Any]
 Raw = aiohttp.web.BaseRequest
 SubHandler = Callable[[Raw, Kind, paths.ApiPath], Awaitable[aiohttp.web.StreamResponse]]
+# Authenticates and authorises a request before anything else sees it (auth.py); raises 401/403.
+Guard = Callable[[Raw], None]
 
 # `fieldValidation=Strict` of the current request (kubectl sends it), for the schema admission.
 STRICT_FIELDS: contextvars.ContextVar[bool] = contextvars.ContextVar("strict_fields", default=False)
@@ -44,6 +46,9 @@ class SandboxAPI(KubernetesEmulator):
     # "pods/eviction" -> handler; filled by the controllers, the kubelet and port-forward.
     subresources: dict[str, SubHandler] = attrs.field(factory=dict)
     closing: asyncio.Event = attrs.field(factory=asyncio.Event)
+    guard: Guard | None = None
+    # "authorization.k8s.io/selfsubjectaccessreviews" -> handler: create-only kinds never stored.
+    reviews: dict[str, SubHandler] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -51,6 +56,8 @@ class SandboxAPI(KubernetesEmulator):
 
     async def __call__(self, raw: Raw) -> aiohttp.web.StreamResponse:
         try:
+            if self.guard is not None:
+                self.guard(raw)
             path = paths.parse(raw.path)
             if path is not None and path.plural is not None:
                 return await self._serve_resource(raw, path)
@@ -89,6 +96,9 @@ class SandboxAPI(KubernetesEmulator):
             raise KubernetesError(
                 status=404, reason="NotFound", message="the server could not find the requested resource"
             )
+        review = self.reviews.get(f"{kind.group}/{kind.plural}")
+        if review is not None:
+            return await review(raw, kind, path)
         if path.subresource and path.subresource != "status":
             handler = self.subresources.get(f"{kind.plural}/{path.subresource}")
             if handler is None or path.name is None:

@@ -23,8 +23,9 @@ SUBRESOURCE_VERBS = {
     "portforward": ["create", "get"],
     "log": ["get"],
     "binding": ["create"],
+    "token": ["create"],
 }
-SUBRESOURCE_GROUPS = {"eviction": ("policy", "v1")}
+SUBRESOURCE_GROUPS = {"eviction": ("policy", "v1"), "token": ("authentication.k8s.io", "v1")}
 
 SERVER_VERSION = {
     "major": "1",
@@ -70,7 +71,7 @@ def _resource(kind: Kind) -> list[Obj]:
         "singularName": kind.singular,
         "namespaced": kind.namespaced,
         "kind": kind.kind,
-        "verbs": VERBS,
+        "verbs": ["create"] if kind.plural.endswith("reviews") else VERBS,
         "shortNames": kind.shortnames,
         "categories": kind.categories,
         "storageVersionHash": hashlib.sha256(kind.plural.encode()).hexdigest()[:11],

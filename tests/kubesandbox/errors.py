@@ -85,6 +85,14 @@ def unsupported_media(content_type: str) -> KubernetesError:
     )
 
 
+def unauthorized() -> KubernetesError:
+    return _status(401, "Unauthorized", "Unauthorized")
+
+
+def forbidden(message: str, details: dict[str, Any]) -> KubernetesError:
+    return _status(403, "Forbidden", message, details)
+
+
 def too_many_requests(message: str, causes: list[dict[str, str]] | None = None) -> KubernetesError:
     return _status(429, "TooManyRequests", message, {"causes": causes or []})
 

@@ -1,8 +1,9 @@
 """Just enough of Kubernetes' protobuf encoding for the bodies kubectl's generator commands send.
 
-`kubectl create namespace|configmap|secret` post `application/vnd.kubernetes.protobuf` (and helm
-its DeleteOptions) without any fallback to JSON, so we decode the envelope (`k8s\\0` +
-runtime.Unknown) and the metadata-and-maps shape of those kinds. Anything else still answers 415.
+`kubectl create namespace|configmap|secret|serviceaccount|token|role|rolebinding|...` and `kubectl
+auth can-i` post `application/vnd.kubernetes.protobuf` (and helm its DeleteOptions) without any
+fallback to JSON, so we decode the envelope (`k8s\\0` + runtime.Unknown) and the fields of those
+kinds (field numbers from k8s.io/api's generated.proto). Anything else still answers 415.
 """
 
 from __future__ import annotations
@@ -14,12 +15,62 @@ from . import errors
 
 _META = {1: "name", 2: "generateName", 3: "namespace"}
 _META_MAPS = {11: "labels", 12: "annotations"}
-# kind -> field number -> (json name, how to decode): map of strings / map of bytes / string
-_KINDS: dict[str, dict[int, tuple[str, str]]] = {
+# A message's fields: number -> (json name, how): "str", "strs" (repeated string), "int", "bool",
+# "map" / "bytesmap" (map of strings / of bytes, base64 in JSON), or a nested message's own fields
+# (a dict), repeated when wrapped in a list.
+Fields = dict[int, tuple[str, Any]]
+_RULE: Fields = {
+    1: ("verbs", "strs"),
+    2: ("apiGroups", "strs"),
+    3: ("resources", "strs"),
+    4: ("resourceNames", "strs"),
+    5: ("nonResourceURLs", "strs"),
+}
+_SELECTOR: Fields = {
+    1: ("matchLabels", "map"),
+    2: ("matchExpressions", [{1: ("key", "str"), 2: ("operator", "str"), 3: ("values", "strs")}]),
+}
+_BINDING: Fields = {
+    2: (
+        "subjects",
+        [{1: ("kind", "str"), 2: ("apiGroup", "str"), 3: ("name", "str"), 4: ("namespace", "str")}],
+    ),
+    3: ("roleRef", {1: ("apiGroup", "str"), 2: ("kind", "str"), 3: ("name", "str")}),
+}
+_RESOURCE_ATTRIBUTES: Fields = {
+    1: ("namespace", "str"),
+    2: ("verb", "str"),
+    3: ("group", "str"),
+    4: ("version", "str"),
+    5: ("resource", "str"),
+    6: ("subresource", "str"),
+    7: ("name", "str"),
+}
+_KINDS: dict[str, Fields] = {
     "Namespace": {},
     "DeleteOptions": {},  # helm deletes with protobuf options; their fields do not matter here
     "ConfigMap": {2: ("data", "map"), 3: ("binaryData", "bytesmap")},
     "Secret": {2: ("data", "bytesmap"), 3: ("type", "str"), 4: ("stringData", "map")},
+    # kubectl create serviceaccount|token|role|clusterrole|rolebinding|clusterrolebinding, auth can-i
+    "ServiceAccount": {4: ("automountServiceAccountToken", "bool")},
+    "TokenRequest": {2: ("spec", {1: ("audiences", "strs"), 4: ("expirationSeconds", "int")})},
+    "Role": {2: ("rules", [_RULE])},
+    "ClusterRole": {
+        2: ("rules", [_RULE]),
+        3: ("aggregationRule", {1: ("clusterRoleSelectors", [_SELECTOR])}),
+    },
+    "RoleBinding": _BINDING,
+    "ClusterRoleBinding": _BINDING,
+    "SelfSubjectReview": {},
+    "SelfSubjectAccessReview": {
+        2: (
+            "spec",
+            {
+                1: ("resourceAttributes", _RESOURCE_ATTRIBUTES),
+                2: ("nonResourceAttributes", {1: ("path", "str"), 2: ("verb", "str")}),
+            },
+        )
+    },
 }
 
 
@@ -89,10 +140,26 @@ def decode(body: bytes) -> dict[str, Any]:
     for number, value in raw:
         if number == 1:
             obj["metadata"] = _metadata(value)
-    for number, (name, how) in _KINDS[kind].items():
+    obj.update(_message(raw, _KINDS[kind]))
+    return obj
+
+
+def _message(raw: list[tuple[int, Any]], fields: Fields) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for number, (name, how) in fields.items():
         values = [v for n, v in raw if n == number]
-        if values and how == "str":
+        if not values:
+            continue
+        if isinstance(how, list):
+            obj[name] = [_message(_fields(v), how[0]) for v in values]
+        elif isinstance(how, dict):
+            obj[name] = _message(_fields(values[0]), how)
+        elif how == "str":
             obj[name] = values[0].decode()
-        elif values:
+        elif how == "strs":
+            obj[name] = [v.decode() for v in values]
+        elif how in ("int", "bool"):
+            obj[name] = values[0] if how == "int" else bool(values[0])
+        else:
             obj[name] = _map(values, as_bytes=how == "bytesmap")
     return obj

@@ -60,7 +60,7 @@ BUILTINS: list[Kind] = [
     _k("v1", "endpoints", "Endpoints", short=("ep",), subs={}),
     _k("v1", "configmaps", "ConfigMap", short=("cm",), subs={}),
     _k("v1", "secrets", "Secret", subs={}),
-    _k("v1", "serviceaccounts", "ServiceAccount", short=("sa",), subs={}),
+    _k("v1", "serviceaccounts", "ServiceAccount", short=("sa",), subs={"token": "TokenRequest"}),
     _k("v1", "events", "Event", short=("ev",), subs={}),
     _k("v1", "nodes", "Node", ns=False, short=("no",)),
     _k(
@@ -89,6 +89,9 @@ BUILTINS: list[Kind] = [
     _k("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding", subs={}),
     _k("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", ns=False, subs={}),
     _k("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding", ns=False, subs={}),
+    # Create-only reviews, answered from the caller's own credentials and never stored (auth.py).
+    _k("authorization.k8s.io/v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", ns=False, subs={}),
+    _k("authentication.k8s.io/v1", "selfsubjectreviews", "SelfSubjectReview", ns=False, subs={}),
     _k(
         "apiextensions.k8s.io/v1",
         "customresourcedefinitions",

@@ -28,6 +28,7 @@ from kmock import ObjectsArray, Server
 
 from . import memory, processes, tls, tokens
 from .api import SandboxAPI
+from .auth import Auth
 from .controllers import ControlPlane
 from .disruptions import Disruptions
 from .images import IMAGES, Image
@@ -156,6 +157,7 @@ class Sandbox:
         )
         await self.server.__aenter__()
         self.control_plane = ControlPlane(self.api)
+        self.auth = Auth(self.control_plane, self.tokens)
         self.workloads = Workloads(self.control_plane)
         self.disruptions = Disruptions(self.control_plane)
         self.jobs = Jobs(self.control_plane)
@@ -187,6 +189,7 @@ class Sandbox:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _bootstrap(self) -> None:
+        self.auth.bootstrap()
         namespaces = self.kind("v1", "namespaces")
         for name in {*self.namespaces, "default", "kube-system", "kube-public", "kube-node-lease"}:
             self.store.create(namespaces, None, {"metadata": {"name": name}})

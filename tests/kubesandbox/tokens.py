@@ -78,7 +78,7 @@ class Tokens:
             "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}},
             "sub": f"system:serviceaccount:{namespace}:{name}",
         }
-        header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         return f"{header}.{payload}.{self._sign(header, payload)}", exp
 
