@@ -34,7 +34,14 @@ _LEAKPATROL = str(Path(sys.executable).parent / "leakpatrol")
 OPERATOR_IMAGE = Image(
     _LEAKPATROL,
     ["operator"],
-    env={"PYTHONPATH": str(ROOT / "operator"), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
+    env={
+        "PYTHONPATH": str(ROOT / "operator"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        # A pod has a network namespace of its own, where 0.0.0.0:8080 is its alone; here every pod
+        # shares the machine's, so the operator serves its probes on the pod's IP only.
+        "LEAKPATROL_METRICS_HOST": "{ip}",
+    },
     commands={"leakpatrol": _LEAKPATROL},
 )
 
@@ -80,6 +87,10 @@ def argv(image: Image, binary: Path, container: dict[str, Any], **values: str) -
     if command:
         return [image.commands.get(command[0], command[0]), *command[1:], *args]
     return [str(binary), *render_args(image, **values), *args]
+
+
+def render_env(image: Image, **values: str) -> dict[str, str]:
+    return {k: v.format(**values) for k, v in image.env.items()}
 
 
 def render_args(image: Image, **values: str) -> list[str]:

@@ -16,7 +16,6 @@ import contextlib
 import os
 import random
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import aiohttp.web
 from kmock import KubernetesError
 
 from . import errors, events, images, memory, meta, paths, podfs, processes
+from .apiservice import ApiService
 from .controllers import ControlPlane
 from .images import Image, binary_for, image_id, resolve
 from .probes import Prober
@@ -37,6 +37,11 @@ READY_TIMEOUT = 20.0  # seconds a process gets to listen on its declared ports b
 # again, at most 5 min; reset once a container ran for twice the cap. Tests pass a shorter base.
 BACKOFF_BASE, BACKOFF_CAP = 10.0, 300.0
 OOM_EXIT_CODE = 137  # 128 + SIGKILL: what the runtime reports for a container the OOM killer ended
+
+
+def pick_net() -> int:
+    pinned = os.environ.get("KUBESANDBOX_POD_NET")
+    return int(pinned) if pinned else random.SystemRandom().randrange(2, 250)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +63,13 @@ class Kubelet:
         limits: memory.Enforcer | None = None,
         backoff: Backoff | None = None,
         service_account: podfs.Files | None = None,
-        service: Callable[[], tuple[str, int]] | None = None,
+        api_service: ApiService | None = None,
+        net: int | None = None,
     ) -> None:
         """`service_account(namespace, name)`: the files a pod of that ServiceAccount mounts;
-        `service()`: the API server's in-cluster address (KUBERNETES_SERVICE_HOST, _PORT)."""
+        `api_service`: the `kubernetes` Service pods reach the API server through."""
         self.cp, self.store, self.images, self.workdir = cp, cp.store, images, workdir
-        self.service_account, self.service = service_account, service
+        self.service_account, self.api_service = service_account, api_service
         self.limits = limits or memory.Enforcer()  # how memory limits are enforced (memory.detect())
         self.backoff = backoff or Backoff()
         self.pods = cp.kind("", "v1", "pods")
@@ -72,8 +78,7 @@ class Kubelet:
         # Pods get 127.<net>.x.y. A random <net> per sandbox: two sandboxes on one machine (two test
         # runs, a demo beside the tests) would otherwise hand out the same IPs and pods would fail
         # with "address already in use". KUBESANDBOX_POD_NET pins it (the scan benchmark uses 0).
-        pinned = os.environ.get("KUBESANDBOX_POD_NET")
-        self.net = int(pinned) if pinned else random.SystemRandom().randrange(2, 250)
+        self.net = pick_net() if net is None else net
         self._stopping: set[asyncio.Task[None]] = set()
         cp.watchers.append(self._on_change)
         cp.api.subresources["pods/log"] = self.logs
@@ -232,7 +237,10 @@ class PodRunner:
         log_dir = self.kubelet.workdir / self.uid
         log_dir.mkdir(parents=True, exist_ok=True)
         prepared = await self._prepare(spec, log_dir)
-        argv, env = prepared.wrap(argv), self._env(spec, {**image.env, **prepared.env})
+        argv, env = (
+            prepared.wrap(argv),
+            self._env(spec, {**images.render_env(image, **values), **prepared.env}),
+        )
         enforced = self.annotations.get(memory.ANNOTATION) != memory.OFF
         limit = memory.container_limit(spec) if enforced else None
         policy = self.spec.get("restartPolicy") or "Always"
@@ -255,15 +263,17 @@ class PodRunner:
             self._publish()
             began = asyncio.get_running_loop().time()
             prober = self._probe(spec, proc, env)
-            # A declared readinessProbe decides readiness; without one, every declared port
-            # accepting connections does (what a TCP probe on each would say).
-            if "readinessProbe" not in spec and await _wait_listening(self.ip, ports, proc):
-                self.statuses[name]["ready"] = True
-                self._publish()
-            code = await proc.wait()
-            if prober is not None:
-                prober.cancel()
-                await asyncio.gather(prober, return_exceptions=True)
+            try:
+                # A declared readinessProbe decides readiness; without one, every declared port
+                # accepting connections does (what a TCP probe on each would say).
+                if "readinessProbe" not in spec and await _wait_listening(self.ip, ports, proc):
+                    self.statuses[name]["ready"] = True
+                    self._publish()
+                code = await proc.wait()
+            finally:
+                if prober is not None:
+                    prober.cancel()
+                    await asyncio.gather(prober, return_exceptions=True)
             oom = cell is not None and cell.oom_killed()
             if cell is not None:
                 cell.close()
@@ -303,8 +313,9 @@ class PodRunner:
                     spec,
                     pod_dir,
                     service_account=kubelet.service_account,
-                    service=kubelet.service() if kubelet.service else None,
+                    service=(svc.cluster_ip, svc.port) if (svc := kubelet.api_service) else None,
                     config_data=self._config_data,
+                    hosts=svc.hosts_file(pod_dir / "hosts", self.ip, self.name) if svc else None,
                 )
             except LookupError as exc:
                 message = str(exc.args[0])

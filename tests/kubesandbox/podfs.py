@@ -31,7 +31,7 @@ SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Binds each (source, target, mode) in order, then execs the program; run by `unshare` in the new
 # mount namespace. Positional arguments: triples, then "--", then the program's argv.
 _MOUNT_SCRIPT = (
-    'while [ "$1" != "--" ]; do mkdir -p "$2" && mount --bind "$1" "$2" || exit 127; '
+    'while [ "$1" != "--" ]; do { [ -f "$1" ] || mkdir -p "$2"; } && mount --bind "$1" "$2" || exit 127; '
     'if [ "$3" = ro ]; then mount -o remount,bind,ro "$2" || exit 127; fi; shift 3; done; shift; exec "$@"'
 )
 
@@ -81,6 +81,7 @@ def prepare(
     service_account: Files | None,
     service: tuple[str, int] | None,
     config_data: Callable[[str, str, str], dict[str, bytes] | None],
+    hosts: Path | None = None,
 ) -> Prepared:
     """The container's mounts and environment. Raises LookupError (the kubelet's
     CreateContainerConfigError) when a ServiceAccount or a referenced object is missing."""
@@ -94,6 +95,8 @@ def prepare(
             KUBERNETES_SERVICE_PORT_HTTPS=str(port),
             KUBERNETES_PORT=f"tcp://{host}:{port}",
         )
+    if hosts is not None and mechanism() == "mount-namespace":
+        out.binds.append((hosts, "/etc/hosts", "ro"))  # cluster DNS for the API's in-cluster names
     automount = container_automount(spec)
     if automount and service_account is not None and service is not None:
         name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +66,7 @@ async def check(probe: dict[str, Any], container: dict[str, Any], ip: str, env: 
     return None  # no handler: the kubelet counts such a probe as a success
 
 
-async def _http(get: dict[str, Any], container: dict[str, Any], ip: str, timeout: float) -> str | None:
+async def _http(get: dict[str, Any], container: dict[str, Any], ip: str, seconds: float) -> str | None:
     scheme = str(get.get("scheme", "HTTP")).lower()
     host = get.get("host") or ip
     url = f"{scheme}://{host}:{port_of(container, get.get('port', 80))}{get.get('path', '/')}"
@@ -73,7 +74,7 @@ async def _http(get: dict[str, Any], container: dict[str, Any], ip: str, timeout
     headers.setdefault("User-Agent", "kube-probe/1.37")
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds)) as session,
             session.get(url, headers=headers, ssl=False, allow_redirects=False) as response,
         ):
             await response.read()
@@ -83,13 +84,14 @@ async def _http(get: dict[str, Any], container: dict[str, Any], ip: str, timeout
     except TimeoutError:
         return f'Get "{url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)'
     except aiohttp.ClientError as exc:
-        return f'Get "{url}": dial tcp {host}:{url.split(":")[2].split("/", maxsplit=1)[0]}: connect: {_reason(exc)}'
+        port = url.split(":")[2].split("/", maxsplit=1)[0]
+        return f'Get "{url}": dial tcp {host}:{port}: connect: {_reason(exc)}'
 
 
-async def _tcp(sock: dict[str, Any], container: dict[str, Any], ip: str, timeout: float) -> str | None:
+async def _tcp(sock: dict[str, Any], container: dict[str, Any], ip: str, seconds: float) -> str | None:
     host, port = sock.get("host") or ip, port_of(container, sock.get("port", 0))
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), seconds)
     except TimeoutError:
         return f"dial tcp {host}:{port}: i/o timeout"
     except OSError as exc:
@@ -100,7 +102,7 @@ async def _tcp(sock: dict[str, Any], container: dict[str, Any], ip: str, timeout
     return None
 
 
-async def _exec(command: list[str], env: dict[str, str], timeout: float) -> str | None:
+async def _exec(command: list[str], env: dict[str, str], seconds: float) -> str | None:
     try:
         proc = await asyncio.create_subprocess_exec(
             *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
@@ -108,17 +110,20 @@ async def _exec(command: list[str], env: dict[str, str], timeout: float) -> str 
     except OSError as exc:
         return f"exec failed: {exc}"
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        out, _ = await asyncio.wait_for(proc.communicate(), seconds)
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        return f"command timed out: {command!r} timed out after {timeout:g}s"
+        return f"command timed out: {command!r} timed out after {seconds:g}s"
     return None if proc.returncode == 0 else out.decode(errors="replace").strip()
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(getattr(exc, "os_error", None) or exc).lower()
-    return "connection refused" if "refused" in text else text
+    """Go's words for a failed dial (`connection refused`), not Python's."""
+    error = getattr(exc, "os_error", None) or exc
+    if isinstance(error, OSError) and error.errno is not None:
+        return os.strerror(error.errno).lower()
+    return str(error)
 
 
 class Prober:
