@@ -82,6 +82,7 @@ class Kubelet:
         self._stopping: set[asyncio.Task[None]] = set()
         cp.watchers.append(self._on_change)
         cp.api.subresources["pods/log"] = self.logs
+        self.store.graceful = self._grace_period
 
     def allocate_ip(self) -> str:
         self._ips += 1
@@ -94,12 +95,30 @@ class Kubelet:
         if etype == "DELETED" or new["metadata"].get("deletionTimestamp"):
             runner = self.runners.pop(uid, None)
             if runner is not None:
-                task = asyncio.create_task(runner.stop())
+                task = asyncio.create_task(self._terminate(runner, etype != "DELETED"))
                 self._stopping.add(task)
                 task.add_done_callback(self._stopping.discard)
         elif uid not in self.runners:
             self.runners[uid] = PodRunner(self, new)
             self.runners[uid].start()
+
+    def _grace_period(self, kind: Kind, obj: Obj) -> int | None:
+        """A pod with containers still running terminates first (see Store.graceful)."""
+        if kind.key() != self.pods.key():
+            return None
+        runner = self.runners.get(obj["metadata"]["uid"])
+        if runner is None or not any(p.returncode is None for p in runner.procs.values()):
+            return None
+        return int((obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+
+    async def _terminate(self, runner: PodRunner, then_delete: bool) -> None:
+        """Stop the pod's containers; then remove the Terminating pod, as the kubelet's final
+        delete with a grace period of 0 does."""
+        await runner.stop()
+        if then_delete:
+            with contextlib.suppress(KubernetesError):
+                options = {"gracePeriodSeconds": 0, "preconditions": {"uid": runner.uid}}
+                self.store.delete(self.pods, runner.namespace, runner.name, options)
 
     async def stop(self) -> None:
         runners, self.runners = list(self.runners.values()), {}
