@@ -53,6 +53,8 @@ IMAGES: dict[str, Image] = {
     ),
     # A target that misbehaves in the way its tag says (404, 403, 500, slow, huge, garbage).
     "leakpatrol.test/badpprof": Image("badpprof", ["-mode", "{tag}", "-listen", "{ip}:{port}"]),
+    # A shell for Jobs and one-off pods: the container's `command` (e.g. [sh, -c, "exit 1"]) runs.
+    "leakpatrol.test/shell": Image("/bin/sh", commands={"sh": "/bin/sh"}),
     # The chart's image (values image.repository), any tag.
     "ghcr.io/leakpatrol/leakpatrol": OPERATOR_IMAGE,
 }
