@@ -82,7 +82,9 @@ def test_readiness_probe_decides_ready_and_liveness_restarts(k: Kubectl, ns: str
     events = reasons(k, ns, "dying")
     assert ("Killing", "Container app failed liveness probe, will be restarted") in events
     assert any(r == "Unhealthy" and m.startswith("Liveness probe failed:") for r, m in events)
-    assert not [r for r, _ in reasons(k, ns, "ready") if r in ("Unhealthy", "Killing")]
+    # (Its first probes may fail before the process listens, as on a real node: never three in a row.)
+    assert not [r for r, _ in reasons(k, ns, "ready") if r == "Killing"]
+    assert k.json("get", "pod", "ready", "-n", ns)["status"]["containerStatuses"][0]["restartCount"] == 0
 
 
 def job(name: str, script: str, **spec: Any) -> dict[str, Any]:
