@@ -106,3 +106,30 @@ def test_chart_deployed_operator_finds_the_leak_upgrades_and_uninstalls_with_its
     completed = [e for e in k.json("get", "events", "-n", home)["items"] if e["reason"] == "Completed"]
     assert [e["involvedObject"]["name"] for e in completed] == ["lp-leakpatrol-cleanup"]
     k("delete", "namespace", ns, "--timeout=60s", timeout=70)  # would hang behind the finalizer
+
+
+def test_namespaced_mode_gets_only_its_namespaces_and_uninstalls(sandbox: ThreadedSandbox) -> None:
+    """watch.allNamespaces=false: Roles in the listed namespace only, and that is enough (no 403)
+    to find the leak there and for the hook to release the policy."""
+    k = Kubectl(sandbox.kubeconfig_path)
+    suffix = uuid.uuid4().hex[:5]
+    home, app = f"lp-ns-{suffix}", f"lp-ns-app-{suffix}"
+    k("apply", "-f", str(ROOT / "crds"))  # the policy goes in first (helm then leaves the CRD as is)
+    ns = demo(k, app)  # the watched namespace exists before the chart's Roles go in
+    helm(sandbox, "install", "lp", CHART, "-n", home, "--create-namespace", "--wait", "--timeout", "180s",
+         "--set", "watch.allNamespaces=false", "--set", f"watch.namespaces={{{app}}}")  # fmt: skip
+    cluster = k.json("get", "clusterrole", "lp-leakpatrol")["rules"]
+    assert not {"pods", "leakpolicies"} & {r for rule in cluster for r in rule["resources"]}, cluster
+    assert k.json("get", "role", "lp-leakpatrol", "-n", app)["rules"]  # what it needs, where it looks
+    pod = wait_until(lambda: ready_pod(k, home), within=60, what="the operator pod Ready")
+
+    def leak_detected() -> dict[str, Any] | None:
+        leak = condition(policy(k, ns), "LeakDetected")
+        return leak if leak and leak["status"] == "True" else None
+
+    wait_until(leak_detected, within=240, every=2, what="LeakDetected in the watched namespace")
+    no_forbidden(k("logs", "-n", home, pod["metadata"]["name"]))
+    helm(sandbox, "uninstall", "lp", "-n", home, "--wait", "--timeout", "180s")
+    assert (policy(k, ns)["metadata"].get("finalizers") or []) == []
+    assert operator_pods(k, home) == []
+    k("delete", "namespace", ns, "--timeout=60s", timeout=70)

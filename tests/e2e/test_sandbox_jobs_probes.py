@@ -108,6 +108,7 @@ def test_jobs_complete_fail_by_backoff_limit_and_by_deadline(k: Kubectl, ns: str
     create(k, ns, job("ok", "exit 0"))
     create(k, ns, job("flaky", "exit 3", backoffLimit=1))
     create(k, ns, job("slow", "sleep 60", activeDeadlineSeconds=2))
+    create(k, ns, job("brief", "exit 0", ttlSecondsAfterFinished=1))
     ok = wait_until(lambda: finished(k, ns, "ok"), within=30, what="ok finished")
     assert ok["status"]["succeeded"] == 1 and ok["status"]["completionTime"]
     assert {c["type"] for c in ok["status"]["conditions"]} == {"SuccessCriteriaMet", "Complete"}
@@ -130,6 +131,12 @@ def test_jobs_complete_fail_by_backoff_limit_and_by_deadline(k: Kubectl, ns: str
         what="the deadline's pod gone",
     )
     assert ("Completed", "Job completed") in reasons(k, ns, "ok")
+    wait_until(  # ttlSecondsAfterFinished: the Job and its pod go a second after it finished
+        lambda: not k("get", "job,pods", "-n", ns, "-l", "job-name=brief", "-o", "name") or None,
+        within=20,
+        what="the brief Job deleted by its TTL",
+    )
+    assert not k("get", "job", "brief", "-n", ns, "--ignore-not-found")
 
 
 def test_pod_sees_its_service_account_and_the_api_service(sandbox: Any, k: Kubectl, ns: str) -> None:
