@@ -3,11 +3,11 @@ ServiceAccount controller's `default` account in every namespace.
 
 A request without a bearer token, or with one that is unknown, forged, expired or whose
 ServiceAccount is gone, is a 401 (anonymous auth is off). The admin token is system:masters (all
-powerful); a ServiceAccount token's user is authorised by RBAC (rbac.py) from the Roles and bindings
-in the store, and a refusal is the real 403 Forbidden Status. Since Kubernetes 1.35
-(AuthorizePodWebsocketUpgradeCreatePermission, kubernetes#134577, on by default) a websocket
-upgrade to pods/portforward, pods/exec or pods/attach — a GET, so a `get` — must ALSO be allowed
-`create`, as SPDY's POST always needed; we serve 1.37, so both are checked.
+powerful) and may impersonate (`kubectl --as`); a ServiceAccount token's user is authorised by RBAC
+(rbac.py) from the Roles and bindings in the store, and a refusal is the real 403 Forbidden Status.
+Since Kubernetes 1.35 (AuthorizePodWebsocketUpgradeCreatePermission, kubernetes#134577, on by
+default) a websocket upgrade to pods/portforward, pods/exec or pods/attach — a GET, so a `get` —
+must ALSO be allowed `create`, as SPDY's POST always needed; we serve 1.37, so both are checked.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Auth:
         cp.api.guard = self.guard
         cp.api.subresources["serviceaccounts/token"] = self.token_request
         cp.api.reviews["authorization.k8s.io/selfsubjectaccessreviews"] = self.access_review
+        cp.api.reviews["authorization.k8s.io/selfsubjectrulesreviews"] = self.rules_review
         cp.api.reviews["authentication.k8s.io/selfsubjectreviews"] = self.self_review
         cp.watchers.append(self._namespace_added)
         cp.reconcilers["-default-serviceaccount"] = self._default_serviceaccount
@@ -60,12 +61,36 @@ class Auth:
         user = self.tokens.authenticate(token.strip()) if scheme.lower() == "bearer" and token else None
         if user is None:
             raise errors.unauthorized()
+        if "Impersonate-User" in raw.headers:
+            user = self.impersonate(user, raw)
         CURRENT_USER.set(user)
         info = requestinfo.parse(raw.method, raw.path, raw.query)
         self.authorize(user, info)
         upgrade = raw.headers.get("Upgrade", "").lower() == "websocket"
         if upgrade and info.resource == "pods" and info.subresource in STREAMING and info.verb == "get":
             self.authorize(user, requestinfo.RequestInfo(**{**info.__dict__, "verb": "create"}))
+
+    def impersonate(self, user: tokens.User, raw: Raw) -> tokens.User:
+        """`kubectl --as=... --as-group=...`: the caller needs `impersonate` on each (users,
+        groups, serviceaccounts); the request then runs as that user, as on a real server."""
+        name, groups = raw.headers["Impersonate-User"], tuple(raw.headers.getall("Impersonate-Group", []))
+        account = name.removeprefix("system:serviceaccount:").split(":")
+        if name.startswith("system:serviceaccount:") and len(account) == 2:
+            target = requestinfo.RequestInfo(
+                "impersonate", "", True, namespace=account[0], resource="serviceaccounts", name=account[1]
+            )
+            as_user = tokens.service_account_user(account[0], account[1])
+        else:
+            target = requestinfo.RequestInfo("impersonate", "", True, resource="users", name=name)
+            as_user = tokens.User(name, (*groups, "system:authenticated"))
+        self.authorize(user, target)
+        for group in groups:
+            self.authorize(
+                user, requestinfo.RequestInfo("impersonate", "", True, resource="groups", name=group)
+            )
+        if groups and name.startswith("system:serviceaccount:"):
+            as_user = tokens.User(as_user.name, (*groups, "system:authenticated"))
+        return as_user
 
     def policy(self, namespace: str) -> rbac.Policy:
         def listed(plural: str, ns: str | None = None) -> list[Obj]:
@@ -164,6 +189,35 @@ class Auth:
             status["reason"] = "RBAC: allowed by a binding"
         answer = {**body, "apiVersion": kind.api_version, "kind": kind.kind, "status": status}
         answer.setdefault("metadata", {})["creationTimestamp"] = None
+        return aiohttp.web.json_response(answer, status=201)
+
+    async def rules_review(self, raw: Raw, kind: Kind, path: paths.ApiPath) -> aiohttp.web.Response:
+        """`kubectl auth can-i --list -n NS`: every rule the caller holds there."""
+        body = await self._posted(raw)
+        namespace = (body.get("spec") or {}).get("namespace", "")
+        user = CURRENT_USER.get()
+        policy = self.policy(namespace)
+        if user.is_admin:
+            rules = policy.cluster_role_rules("cluster-admin")
+        else:
+            rules = list(policy.rules_for(user, namespace))
+        fields = ("verbs", "apiGroups", "resources", "resourceNames")
+        status = {
+            "resourceRules": [{f: r[f] for f in fields if r.get(f)} for r in rules if r.get("resources")],
+            "nonResourceRules": [
+                {"verbs": r["verbs"], "nonResourceURLs": r["nonResourceURLs"]}
+                for r in rules
+                if r.get("nonResourceURLs")
+            ],
+            "incomplete": False,
+        }
+        answer = {
+            "kind": kind.kind,
+            "apiVersion": kind.api_version,
+            "metadata": {"creationTimestamp": None},
+            "spec": {"namespace": namespace},
+            "status": status,
+        }
         return aiohttp.web.json_response(answer, status=201)
 
     async def self_review(self, raw: Raw, kind: Kind, path: paths.ApiPath) -> aiohttp.web.Response:

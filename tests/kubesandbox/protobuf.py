@@ -62,6 +62,7 @@ _KINDS: dict[str, Fields] = {
     "RoleBinding": _BINDING,
     "ClusterRoleBinding": _BINDING,
     "SelfSubjectReview": {},
+    "SelfSubjectRulesReview": {2: ("spec", {1: ("namespace", "str")})},
     "SelfSubjectAccessReview": {
         2: (
             "spec",

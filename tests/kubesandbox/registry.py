@@ -91,6 +91,7 @@ BUILTINS: list[Kind] = [
     _k("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding", ns=False, subs={}),
     # Create-only reviews, answered from the caller's own credentials and never stored (auth.py).
     _k("authorization.k8s.io/v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", ns=False, subs={}),
+    _k("authorization.k8s.io/v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", ns=False, subs={}),
     _k("authentication.k8s.io/v1", "selfsubjectreviews", "SelfSubjectReview", ns=False, subs={}),
     _k(
         "apiextensions.k8s.io/v1",
