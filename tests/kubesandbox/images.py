@@ -63,6 +63,8 @@ IMAGES: dict[str, Image] = {
 def resolve(images: dict[str, Image], ref: str) -> tuple[Image, str] | None:
     if ref in images:
         return images[ref], ""
+    if "@" in ref:  # pinned by digest (the chart's image.digest): the repository decides
+        return resolve(images, ref.split("@", 1)[0])
     last = ref.rsplit("/", 1)[-1]
     if ":" in last:
         repo, tag = ref.rsplit(":", 1)
