@@ -268,6 +268,9 @@ def test_tenancy_values_render_their_flags() -> None:
 
 
 def test_chart_ships_the_one_crd() -> None:
+    # A real file, not a symlink: helm warns "found symbolic link" on every render of one, and a
+    # packaged chart must carry the CRD itself. The copy must stay the CRD the code is tested with.
+    assert not (CHART / "crds" / "leakpolicy.yaml").is_symlink()
     assert (CHART / "crds" / "leakpolicy.yaml").read_bytes() == (
         ROOT / "crds" / "leakpolicy.yaml"
     ).read_bytes()
@@ -295,6 +298,85 @@ def test_uninstall_hook_stops_the_operator_then_releases_finalizers() -> None:
     (own,) = (d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "lp-leakpatrol-cleanup")
     assert own["rules"][0]["resourceNames"] == ["lp-leakpatrol"]
     assert not [d for d in render("cleanupOnUninstall=false") if "helm.sh/hook" in _annotations(d)]
+
+
+def test_uninstall_hooks_pod_never_matches_the_operators_selector() -> None:
+    """The hook waits for the operator's pods to go: were its own pod selected, it would wait for
+    itself until its deadline (it did, with the operator already at zero replicas)."""
+    for sets in ((), NAMESPACED, ("nameOverride=x", "podLabels.team=a")):
+        docs = render(*sets)
+        (deployment,) = (d for d in docs if d["kind"] == "Deployment")
+        (job,) = (d for d in docs if d["kind"] == "Job")
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        labels = job["spec"]["template"]["metadata"]["labels"]
+        assert not selector.items() <= labels.items(), (selector, labels)
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in container[
+            "env"
+        ]
+
+
+def test_rbac_create_false_renders_no_rbac_object_at_all() -> None:
+    rbac_kinds = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
+    for sets in ((), NAMESPACED, ("replicaCount=3", "sharding.enabled=true")):
+        docs = render("rbac.create=false", *sets)
+        assert not [d["metadata"]["name"] for d in docs if d["kind"] in rbac_kinds]
+        (job,) = (d for d in docs if d["kind"] == "Job")
+        # No ServiceAccount of its own either: it runs as the operator's, which the admin grants.
+        assert job["spec"]["template"]["spec"]["serviceAccountName"] == OPERATOR
+        assert [d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount"] == [OPERATOR]
+    assert {d["kind"] for d in render()} >= rbac_kinds
+
+
+def test_render_prints_nothing_but_the_manifests() -> None:
+    result = helm("template", "lp", str(CHART), "--include-crds")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+@pytest.mark.parametrize(
+    ("memory", "ok"), [("512Mi", True), ("1G", True), ("1e9", True), ("1Gb", False), ("-1Gi", False)]
+)
+def test_memory_quantities_are_validated(memory: str, ok: bool) -> None:
+    for key in ("resources.limits.memory", "resources.requests.memory"):
+        result = helm("template", "lp", str(CHART), "--set-string", f"{key}={memory}")
+        assert (result.returncode == 0) == ok, result.stderr
+        if not ok:
+            assert "memory" in result.stderr, result.stderr
+
+
+def test_pdb_only_with_more_than_one_replica() -> None:
+    assert not [d for d in render() if d["kind"] == "PodDisruptionBudget"]
+    for sets in (HA, ("replicaCount=3", "sharding.enabled=true")):
+        docs = render(*sets)
+        (pdb,) = (d for d in docs if d["kind"] == "PodDisruptionBudget")
+        (deployment,) = (d for d in docs if d["kind"] == "Deployment")
+        assert pdb["spec"] == {"maxUnavailable": 1, "selector": deployment["spec"]["selector"]}
+    off = render(*HA, "podDisruptionBudget.enabled=false")
+    assert not [d for d in off if d["kind"] == "PodDisruptionBudget"]
+
+
+def notes(*sets: str) -> str:
+    args = ["install", "lp", str(CHART), "--dry-run=client", "--namespace", "leakpatrol-system"]
+    result = helm(*args, *[a for s in sets for a in ("--set", s)])
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("NOTES:", 1)[1]
+
+
+def test_notes_fit_the_mode_and_a_packaged_chart() -> None:
+    plain = notes()
+    assert "crds/" not in plain  # a user of a packaged chart has no such directory
+    assert "helm show crds" in plain
+    sharded = notes("replicaCount=3", "sharding.enabled=true")
+    assert "leakpatrol.dev/member-of" in sharded and "stand by" not in sharded
+    assert "stand by" in notes(*HA)
+    assert "helm show crds" not in notes("crds.templated=true")
+
+
+def test_chart_readme_is_shown_and_covers_uninstall_and_crd_upgrades() -> None:
+    result = helm("show", "readme", str(CHART))
+    assert result.returncode == 0, result.stderr
+    for words in ("## Uninstall", "rbac.create=false", "crds.templated=true", "invalid ownership metadata"):
+        assert words in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import yaml
 from support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
 
 from leakpatrol.kube.client import ApiClient, PatchType
+from leakpatrol.kube.deployments import pods_left
 from leakpatrol.kube.errors import ApiError, Conflict, NotFound
 from leakpatrol.kube.owners import resolve_workload, resolve_workload_ref
 from leakpatrol.kube.pods import list_pods, selector_string
@@ -131,3 +132,23 @@ async def test_resolve_workload(sandbox: Any, api: ApiClient, ns: str) -> None:
     static = owned("Node", "v1") | {"apiVersion": "v1", "kind": "Pod"}
     static["metadata"]["uid"] = "u2"
     assert await resolve_workload(api, static) == ("Pod", "x-0")
+
+
+async def test_pods_left_never_counts_the_callers_pod_nor_a_jobs(
+    sandbox: Any, api: ApiClient, ns: str
+) -> None:
+    """The uninstall hook waits for the operator's pods to go: its own pod (POD_NAME), or any Job's
+    pod a chart labelled like the operator's, must not keep it waiting."""
+    job_owner = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "name": "cleanup",
+        "uid": "0000",
+        "controller": True,
+    }
+    for name, owners in (("op-1", []), ("hook-self", []), ("hook-job", [job_owner])):
+        manifest = pod_manifest(name, ns, image=NO_PROCESS, labels={"app": "left"})
+        manifest["metadata"]["ownerReferences"] = owners
+        sandbox.apply_yaml(yaml.safe_dump(manifest))
+    assert await pods_left(api, ns, "app=left") == 2  # the Job's pod is never counted
+    assert await pods_left(api, ns, "app=left", own_pod="hook-self") == 1

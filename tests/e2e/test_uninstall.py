@@ -1,7 +1,8 @@
-"""Install, upgrade and uninstall against the sandbox: the chart installs; the templated CRD is
-upgraded by `helm upgrade` and kept by `helm uninstall`; what the pre-delete hook runs (`leakpatrol
-release-finalizers`) leaves no LeakPolicy or namespace stuck behind kopf's finalizer once the
-operator is gone."""
+"""Install, upgrade and uninstall against the sandbox, the chart's operator and its hook Job run by
+the sandbox's kubelet: the chart installs; an existing release takes the CRD over as the chart
+README says; the templated CRD is upgraded by `helm upgrade` and kept by `helm uninstall`; the
+pre-delete hook (and `leakpatrol release-finalizers` by hand, for --no-hooks) leaves no LeakPolicy or
+namespace stuck behind kopf's finalizer once the operator is gone."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import ROOT, Kubectl, OperatorProcess, wait_until
+from harness import ROOT, Kubectl, wait_until
 from support import HELM
 
 from kubesandbox import ThreadedSandbox
@@ -31,29 +32,51 @@ spec:
 """
 
 
-def helm(sandbox: ThreadedSandbox, *args: str) -> str:
+def helm_run(sandbox: ThreadedSandbox, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, KUBECONFIG=str(sandbox.kubeconfig_path))
-    done = subprocess.run(
-        [str(HELM), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    return subprocess.run(
+        [str(HELM), *args], env=env, capture_output=True, text=True, timeout=240, check=False
     )
+
+
+def helm(sandbox: ThreadedSandbox, *args: str) -> str:
+    done = helm_run(sandbox, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
-def test_chart_installs_into_a_cluster(sandbox: ThreadedSandbox) -> None:
-    """helm install against the sandbox API: every rendered object is accepted, the CRD included."""
+def test_chart_installs_then_takes_the_crd_over_as_its_readme_says(sandbox: ThreadedSandbox) -> None:
+    """helm install against the sandbox API: every rendered object is accepted, the CRD included;
+    the chart README's steps switch an existing release to crds.templated=true (without them Helm
+    refuses: invalid ownership metadata); uninstall runs the hook Job and keeps the CRD."""
     ns = "leakpatrol-system"
+    k = Kubectl(sandbox.kubeconfig_path)
     helm(sandbox, "install", "lp", str(ROOT / "charts" / "leakpatrol"), "-n", ns, "--create-namespace")
     status = helm(sandbox, "status", "lp", "-n", ns, "-o", "json")
     assert '"status":"deployed"' in status.replace(" ", "")
-    names = Kubectl(sandbox.kubeconfig_path)(
-        "get", "deployment,serviceaccount,service,crd", "-n", ns, "-o", "name"
-    )
+    names = k("get", "deployment,serviceaccount,service,crd", "-n", ns, "-o", "name")
     assert "deployment.apps/lp-leakpatrol" in names
     assert "customresourcedefinition.apiextensions.k8s.io/leakpolicies.leakpatrol.dev" in names
-    # --no-hooks: the sandbox stores Jobs but runs none, so the pre-delete hook would never finish;
-    # what it runs is tested below.
-    helm(sandbox, "uninstall", "lp", "-n", ns, "--no-hooks")
+
+    templated = ("upgrade", "lp", str(ROOT / "charts" / "leakpatrol"), "-n", ns, "--reuse-values",
+                 "--set", "crds.templated=true")  # fmt: skip
+    refused = helm_run(sandbox, *templated)
+    assert refused.returncode != 0 and "invalid ownership metadata" in refused.stderr, refused.stderr
+    k("label", "crd", CRD, "app.kubernetes.io/managed-by=Helm", "--overwrite")
+    k(
+        "annotate",
+        "crd",
+        CRD,
+        "meta.helm.sh/release-name=lp",
+        f"meta.helm.sh/release-namespace={ns}",
+        "--overwrite",
+    )
+    helm(sandbox, *templated)
+    assert k.json("get", "crd", CRD)["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+    helm(sandbox, "uninstall", "lp", "-n", ns, "--wait", "--timeout", "180s")  # with the hook Job
+    assert k.json("get", "crd", CRD)["metadata"]["name"] == CRD
+    assert not k("get", "pods,jobs", "-n", ns, "-o", "name")
 
 
 def test_templated_crd_upgrades_and_survives_uninstall_and_nothing_hangs(
@@ -75,34 +98,50 @@ def test_templated_crd_upgrades_and_survives_uninstall_and_nothing_hangs(
     (chart / "crds" / "leakpolicy.yaml").write_text(
         text.replace("categories: [leakpatrol]", "categories: [leakpatrol, go]")
     )
-    helm(sandbox, "upgrade", "lp", str(chart), "-n", home, *templated)
+    helm(sandbox, "upgrade", "lp", str(chart), "-n", home, *templated, "--wait", "--timeout", "180s")
     assert k.json("get", "crd", CRD)["spec"]["names"]["categories"] == ["leakpatrol", "go"]
 
+    # The chart's own operator (its Deployment, run by the sandbox's kubelet) serves the policy.
     k("create", "namespace", app)
     (tmp_path / "policy.yaml").write_text(POLICY)
     k("apply", "-n", app, "-f", str(tmp_path / "policy.yaml"))
-    env = dict(os.environ, POD_NAMESPACE=home)
-    with OperatorProcess(sandbox.kubeconfig_path, env=env, args=["--lease-name", f"lp-{suffix}"]):
-        wait_until(lambda: FINALIZER in _finalizers(k, app), within=60, what="kopf's finalizer")
+    wait_until(lambda: FINALIZER in _finalizers(k, app), within=90, what="kopf's finalizer")
 
-    # What the pre-delete hook runs: scale the operator's Deployment to 0, wait, drop finalizers.
+    # Uninstall with the pre-delete hook: its Job scales the operator to 0, waits, drops finalizers.
+    helm(sandbox, "uninstall", "lp", "-n", home, "--wait", "--timeout", "180s")
+    assert _finalizers(k, app) == []
+    assert not k("get", "deployment,pods,jobs", "-n", home, "-o", "name")
+    k("delete", "namespace", app, "--timeout=30s", timeout=40)  # would hang on the finalizer
+    assert not k("get", "namespace", app, "--ignore-not-found")
+    assert k.json("get", "crd", CRD)["metadata"]["name"] == CRD  # kept: policies elsewhere survive
+    k("apply", "-f", str(ROOT / "crds"))  # the documented manual upgrade path works on it too
+
+
+def test_release_finalizers_by_hand_for_no_hooks(sandbox: ThreadedSandbox, tmp_path: Path) -> None:
+    """Without the hook (`--no-hooks`), the README says to run `leakpatrol release-finalizers`
+    from a checkout first: outside any pod, with the admin's kubeconfig."""
+    k = Kubectl(sandbox.kubeconfig_path)
+    k("apply", "-f", str(ROOT / "crds"))
+    suffix = uuid.uuid4().hex[:5]
+    home, app = f"lp-hand-{suffix}", f"lp-hand-app-{suffix}"
+    helm(sandbox, "install", "lp", str(ROOT / "charts" / "leakpatrol"), "-n", home, "--create-namespace",
+         "--wait", "--timeout", "180s")  # fmt: skip
+    k("create", "namespace", app)
+    (tmp_path / "policy.yaml").write_text(POLICY)
+    k("apply", "-n", app, "-f", str(tmp_path / "policy.yaml"))
+    wait_until(lambda: FINALIZER in _finalizers(k, app), within=90, what="kopf's finalizer")
     done = subprocess.run(
         [str(Path(sys.executable).parent / "leakpatrol"), "release-finalizers",
          "--kubeconfig", str(sandbox.kubeconfig_path),
          "--home-namespace", home, "--deployment", "lp-leakpatrol"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "removed the operator's finalizer from 1 LeakPolicies" in done.stderr
     assert k.json("get", "deployment", "lp-leakpatrol", "-n", home)["spec"]["replicas"] == 0
     assert _finalizers(k, app) == []
-
-    # --no-hooks: the sandbox runs no Jobs (the hook's work was done above, as the Job would).
     helm(sandbox, "uninstall", "lp", "-n", home, "--no-hooks")
-    k("delete", "namespace", app, "--timeout=30s", timeout=40)  # would hang on the finalizer
-    assert not k("get", "namespace", app, "--ignore-not-found")
-    assert k.json("get", "crd", CRD)["metadata"]["name"] == CRD  # kept: policies elsewhere survive
-    k("apply", "-f", str(ROOT / "crds"))  # the documented manual upgrade path works on it too
+    k("delete", "namespace", app, "--timeout=30s", timeout=40)
 
 
 def _finalizers(k: Kubectl, ns: str) -> list[Any]:

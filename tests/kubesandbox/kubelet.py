@@ -11,6 +11,7 @@ deleting the pod kills its process groups (and removes their cgroups).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import random
@@ -22,9 +23,11 @@ from typing import Any
 import aiohttp.web
 from kmock import KubernetesError
 
-from . import errors, events, memory, meta, paths, processes
+from . import errors, events, images, memory, meta, paths, podfs, processes
+from .apiservice import ApiService
 from .controllers import ControlPlane
-from .images import Image, binary_for, image_id, render_args, resolve
+from .images import Image, binary_for, image_id, resolve
+from .probes import Prober
 from .registry import Kind
 from .store import Obj
 
@@ -34,6 +37,11 @@ READY_TIMEOUT = 20.0  # seconds a process gets to listen on its declared ports b
 # again, at most 5 min; reset once a container ran for twice the cap. Tests pass a shorter base.
 BACKOFF_BASE, BACKOFF_CAP = 10.0, 300.0
 OOM_EXIT_CODE = 137  # 128 + SIGKILL: what the runtime reports for a container the OOM killer ended
+
+
+def pick_net() -> int:
+    pinned = os.environ.get("KUBESANDBOX_POD_NET")
+    return int(pinned) if pinned else random.SystemRandom().randrange(2, 250)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +62,14 @@ class Kubelet:
         *,
         limits: memory.Enforcer | None = None,
         backoff: Backoff | None = None,
+        service_account: podfs.Files | None = None,
+        api_service: ApiService | None = None,
+        net: int | None = None,
     ) -> None:
+        """`service_account(namespace, name)`: the files a pod of that ServiceAccount mounts;
+        `api_service`: the `kubernetes` Service pods reach the API server through."""
         self.cp, self.store, self.images, self.workdir = cp, cp.store, images, workdir
+        self.service_account, self.api_service = service_account, api_service
         self.limits = limits or memory.Enforcer()  # how memory limits are enforced (memory.detect())
         self.backoff = backoff or Backoff()
         self.pods = cp.kind("", "v1", "pods")
@@ -64,11 +78,11 @@ class Kubelet:
         # Pods get 127.<net>.x.y. A random <net> per sandbox: two sandboxes on one machine (two test
         # runs, a demo beside the tests) would otherwise hand out the same IPs and pods would fail
         # with "address already in use". KUBESANDBOX_POD_NET pins it (the scan benchmark uses 0).
-        pinned = os.environ.get("KUBESANDBOX_POD_NET")
-        self.net = int(pinned) if pinned else random.SystemRandom().randrange(2, 250)
+        self.net = pick_net() if net is None else net
         self._stopping: set[asyncio.Task[None]] = set()
         cp.watchers.append(self._on_change)
         cp.api.subresources["pods/log"] = self.logs
+        self.store.graceful = self._grace_period
 
     def allocate_ip(self) -> str:
         self._ips += 1
@@ -81,12 +95,30 @@ class Kubelet:
         if etype == "DELETED" or new["metadata"].get("deletionTimestamp"):
             runner = self.runners.pop(uid, None)
             if runner is not None:
-                task = asyncio.create_task(runner.stop())
+                task = asyncio.create_task(self._terminate(runner, etype != "DELETED"))
                 self._stopping.add(task)
                 task.add_done_callback(self._stopping.discard)
         elif uid not in self.runners:
             self.runners[uid] = PodRunner(self, new)
             self.runners[uid].start()
+
+    def _grace_period(self, kind: Kind, obj: Obj) -> int | None:
+        """A pod with containers still running terminates first (see Store.graceful)."""
+        if kind.key() != self.pods.key():
+            return None
+        runner = self.runners.get(obj["metadata"]["uid"])
+        if runner is None or not any(p.returncode is None for p in runner.procs.values()):
+            return None
+        return int((obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+
+    async def _terminate(self, runner: PodRunner, then_delete: bool) -> None:
+        """Stop the pod's containers; then remove the Terminating pod, as the kubelet's final
+        delete with a grace period of 0 does."""
+        await runner.stop()
+        if then_delete:
+            with contextlib.suppress(KubernetesError):
+                options = {"gracePeriodSeconds": 0, "preconditions": {"uid": runner.uid}}
+                self.store.delete(self.pods, runner.namespace, runner.name, options)
 
     async def stop(self) -> None:
         runners, self.runners = list(self.runners.values()), {}
@@ -219,13 +251,15 @@ class PodRunner:
         self._event("Pulled", f'Container image "{ref}" already present on machine')
         ports = [p["containerPort"] for p in spec.get("ports") or [] if "containerPort" in p]
         port = str(ports[0]) if ports else "8080"
-        argv = [
-            str(binary),
-            *render_args(image, ip=self.ip, port=port, tag=tag, pod=self.name, namespace=self.namespace),
-            *(spec.get("args") or []),
-        ]
+        values = {"ip": self.ip, "port": port, "tag": tag, "pod": self.name, "namespace": self.namespace}
+        argv = images.argv(image, binary, spec, **values)
         log_dir = self.kubelet.workdir / self.uid
         log_dir.mkdir(parents=True, exist_ok=True)
+        prepared = await self._prepare(spec, log_dir)
+        argv, env = (
+            prepared.wrap(argv),
+            self._env(spec, {**images.render_env(image, **values), **prepared.env}),
+        )
         enforced = self.annotations.get(memory.ANNOTATION) != memory.OFF
         limit = memory.container_limit(spec) if enforced else None
         policy = self.spec.get("restartPolicy") or "Always"
@@ -234,9 +268,7 @@ class PodRunner:
             cell = self.kubelet.limits.cell(f"{self.uid}-{name}", limit) if limit else None
             if cell is not None:
                 self.cells[name] = cell
-            proc = await processes.spawn(
-                argv, self._env(spec), log_dir / f"{name}.log", cell.preexec if cell else None
-            )
+            proc = await processes.spawn(argv, env, log_dir / f"{name}.log", cell.preexec if cell else None)
             self.procs[name] = proc
             if cell is not None:
                 cell.watch(proc.pid)
@@ -245,14 +277,22 @@ class PodRunner:
             status = _status(spec, restarts=restarts, image_id=image_id(ref, binary))
             started = meta.now()
             status["state"] = {"running": {"startedAt": started}}
-            status["started"] = True
+            status["started"] = "startupProbe" not in spec
             self.statuses[name] = {**status, "lastState": self.statuses[name].get("lastState", {})}
             self._publish()
             began = asyncio.get_running_loop().time()
-            if await _wait_listening(self.ip, ports, proc):
-                self.statuses[name]["ready"] = True
-                self._publish()
-            code = await proc.wait()
+            prober = self._probe(spec, proc, env)
+            try:
+                # A declared readinessProbe decides readiness; without one, every declared port
+                # accepting connections does (what a TCP probe on each would say).
+                if "readinessProbe" not in spec and await _wait_listening(self.ip, ports, proc):
+                    self.statuses[name]["ready"] = True
+                    self._publish()
+                code = await proc.wait()
+            finally:
+                if prober is not None:
+                    prober.cancel()
+                    await asyncio.gather(prober, return_exceptions=True)
             oom = cell is not None and cell.oom_killed()
             if cell is not None:
                 cell.close()
@@ -275,6 +315,75 @@ class PodRunner:
             )
             await asyncio.sleep(delay)
             restarts += 1
+
+    async def _prepare(self, spec: dict[str, Any], pod_dir: Path) -> podfs.Prepared:
+        """Mounts and in-cluster environment; a missing ServiceAccount, ConfigMap or Secret leaves
+        the container waiting in CreateContainerConfigError until it appears, as the kubelet does."""
+        kubelet = self.kubelet
+        await asyncio.to_thread(podfs.mechanism)  # probed once per process (it runs `unshare`)
+        while True:
+            pod = self.store.find(kubelet.pods, self.namespace, self.name) or {
+                "metadata": {"namespace": self.namespace},
+                "spec": self.spec,
+            }
+            try:
+                return podfs.prepare(
+                    pod,
+                    spec,
+                    pod_dir,
+                    service_account=kubelet.service_account,
+                    service=(svc.cluster_ip, svc.port) if (svc := kubelet.api_service) else None,
+                    config_data=self._config_data,
+                    hosts=svc.hosts_file(pod_dir / "hosts", self.ip, self.name) if svc else None,
+                )
+            except LookupError as exc:
+                message = str(exc.args[0])
+                self.statuses[spec["name"]] = _status(
+                    spec, waiting="CreateContainerConfigError", message=message
+                )
+                self._publish()
+                self._event("Failed", f"Error: {message}", "Warning")
+                await asyncio.sleep(0.5)
+
+    def _config_data(self, kind: str, namespace: str, name: str) -> dict[str, bytes] | None:
+        plural = {"configMap": "configmaps", "secret": "secrets"}[kind]
+        obj = self.store.find(self.kubelet.cp.kind("", "v1", plural), namespace, name)
+        if obj is None:
+            return None
+        if kind == "secret":
+            return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        files = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
+        files.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
+        return files
+
+    def _probe(
+        self, spec: dict[str, Any], proc: asyncio.subprocess.Process, env: dict[str, str]
+    ) -> asyncio.Task[None] | None:
+        if not any(key in spec for key in ("livenessProbe", "readinessProbe", "startupProbe")):
+            return None
+        name = spec["name"]
+        grace = min(float(self.spec.get("terminationGracePeriodSeconds", 30)), 10.0)
+
+        def ready(ok: bool) -> None:
+            if proc.returncode is None and self.statuses[name]["ready"] != ok:
+                self.statuses[name]["ready"] = ok
+                self._publish()
+
+        def started() -> None:
+            if proc.returncode is None and not self.statuses[name]["started"]:
+                self.statuses[name]["started"] = True
+                self._publish()
+
+        def kill(_: str) -> None:
+            task = asyncio.create_task(processes.stop(proc, grace))
+            self.kubelet._stopping.add(task)
+            task.add_done_callback(self.kubelet._stopping.discard)
+
+        def event(reason: str, message: str, etype: str) -> None:
+            self._event(reason, message, etype)
+
+        prober = Prober(spec, self.ip, env, on_ready=ready, on_started=started, kill=kill, event=event)
+        return asyncio.create_task(prober.run(), name=f"probes {self.namespace}/{self.name}/{name}")
 
     def _pod(self) -> str:
         """The kubelet's way of naming a pod in messages (format.Pod): name_namespace(uid)."""
@@ -331,10 +440,12 @@ class PodRunner:
         self._publish()
         self._event("BackOff", f'Back-off pulling image "{ref}"', "Warning")
 
-    def _env(self, spec: dict[str, Any]) -> dict[str, str]:
+    def _env(self, spec: dict[str, Any], base: dict[str, str]) -> dict[str, str]:
+        """The image's environment and the in-cluster variables (`base`), then the container's own."""
         env = {
             k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR", "LANG", "SCENARIO_MINUTE")
         }
+        env.update(base)
         fields = {
             "metadata.name": self.name,
             "metadata.namespace": self.namespace,

@@ -81,6 +81,7 @@ BUILTINS: list[Kind] = [
     ),
     _k("apps/v1", "statefulsets", "StatefulSet", short=("sts",), cats=["all"]),
     _k("apps/v1", "daemonsets", "DaemonSet", short=("ds",), cats=["all"]),
+    _k("batch/v1", "jobs", "Job", cats=["all"]),
     _k("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", short=("pdb",)),
     _k("events.k8s.io/v1", "events", "Event", short=("ev",), subs={}),
     _k("coordination.k8s.io/v1", "leases", "Lease", subs={}),

@@ -28,11 +28,13 @@ from kmock import ObjectsArray, Server
 
 from . import memory, processes, tls, tokens
 from .api import SandboxAPI
+from .apiservice import ApiService
 from .auth import Auth
 from .controllers import ControlPlane
 from .disruptions import Disruptions
 from .images import IMAGES, Image
-from .kubelet import NODE, Backoff, Kubelet
+from .jobs import Jobs
+from .kubelet import NODE, Backoff, Kubelet, pick_net
 from .portforward import PortForwarder
 from .registry import Kind
 from .store import Obj
@@ -77,7 +79,10 @@ class Sandbox:
         self.workdir = Path(tempfile.mkdtemp(prefix="kubesandbox-"))
         self.kubeconfig_path = self._kubeconfig_arg or self.workdir / "kubeconfig"
         self.server: Server | None = None
-        self.certificates = tls.make((host,))
+        # Pods reach the API as in a cluster: the `kubernetes` Service's ClusterIP (in the pods' net).
+        self.pod_net = pick_net()
+        self.api_service = ApiService(f"127.{self.pod_net}.0.1")
+        self.certificates = tls.make((host, self.api_service.cluster_ip))
         self.tokens = tokens.Tokens(self._service_account_uid)
 
     @property
@@ -159,10 +164,19 @@ class Sandbox:
         self.auth = Auth(self.control_plane, self.tokens)
         self.workloads = Workloads(self.control_plane)
         self.disruptions = Disruptions(self.control_plane)
+        self.jobs = Jobs(self.control_plane)
         self.limits = memory.detect(self.memory_limits)
         self.kubelet = Kubelet(
-            self.control_plane, self.images, self.workdir / "pods", limits=self.limits, backoff=self.backoff
+            self.control_plane,
+            self.images,
+            self.workdir / "pods",
+            limits=self.limits,
+            backoff=self.backoff,
+            service_account=self.service_account_files,
+            api_service=self.api_service,
+            net=self.pod_net,
         )
+        await self.api_service.start((self.service_host, self.service_port))
         self.portforward = PortForwarder(self.kubelet)
         self.control_plane.start()
         self._bootstrap()
@@ -174,6 +188,7 @@ class Sandbox:
     ) -> None:
         self.api.closing.set()  # watch streams end within a second
         await self.kubelet.stop()
+        await self.api_service.stop()
         await self.control_plane.stop()
         assert self.server is not None
         await self.server.__aexit__(None, None, None)

@@ -70,6 +70,9 @@ class Store:
         self.watchers: set[Watcher] = set()
         self.admissions: list[Admission] = []
         self.hooks: list[Hook] = []
+        # Graceful deletion (the kubelet's, for pods): given the object, the grace period in seconds
+        # when it must first terminate (deletionTimestamp set, the object stays), or None.
+        self.graceful: Callable[[Kind, Obj], int | None] | None = None
 
     # -- reading --------------------------------------------------------------------------------------
 
@@ -228,6 +231,17 @@ class Store:
                 kind.plural, kind.group, name, namespace, given=uid, actual=current["metadata"].get("uid", "")
             )
         new = copy.deepcopy(current)
+        grace = (options or {}).get("gracePeriodSeconds")
+        if grace != 0 and self.graceful is not None:
+            # As the real API server does for a pod a kubelet runs: it stays, Terminating, until its
+            # containers have stopped and the kubelet deletes it with a grace period of 0.
+            if new["metadata"].get("deletionTimestamp"):
+                return copy.deepcopy(current)
+            period = self.graceful(kind, current)
+            if period is not None:
+                period = period if grace is None else int(grace)
+                new["metadata"].update(deletionTimestamp=meta.now(), deletionGracePeriodSeconds=period)
+                return self._commit(kind, "MODIFIED", current, new)
         if new["metadata"].get("finalizers"):
             if not new["metadata"].get("deletionTimestamp"):
                 new["metadata"].update(deletionTimestamp=meta.now(), deletionGracePeriodSeconds=0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 from pathlib import Path
@@ -73,6 +74,10 @@ def kubeconfig_checked(kubeconfig: str | None, context: str | None) -> None:
 def _cluster_failure(exc: BaseException, kubeconfig: str | None) -> CliError | None:
     """An expected failure to reach the cluster, in one line; None for anything else (a bug)."""
     where = kubeconfig or "~/.kube/config"
+    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        where = "in-cluster service account"  # what connect() used in a pod
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return CliError(Exit.CLUSTER, f"cannot serve /metrics: {exc}")
     if type(exc).__name__ == "ConfigException":  # the official loader's: bad file, no context, ...
         return CliError(Exit.CLUSTER, f"kubeconfig {where}: {exc}")
     if isinstance(exc, yaml.YAMLError):
@@ -87,6 +92,7 @@ def _cluster_failure(exc: BaseException, kubeconfig: str | None) -> CliError | N
 def configure_operator(op: argparse.ArgumentParser) -> None:
     _cluster_flags(op, "watch every namespace (the default)", "watch this namespace (repeatable)")
     env_option(op, "--metrics-port", "8080", int, "serve /metrics, /healthz and /readyz here (0: off)")
+    env_option(op, "--metrics-host", "0.0.0.0", help="the address to serve them on (default: every one)")
     op.add_argument("--log-http", action="store_true", help="log every HTTP request (httpx at --log-level)")
     env_option(
         op,
@@ -166,6 +172,7 @@ def cmd_operator(a: argparse.Namespace) -> int:
         kubeconfig=a.kubeconfig,
         context=a.context,
         metrics_port=a.metrics_port,
+        metrics_host=a.metrics_host,
         home_namespace=a.home_namespace or own_namespace(),
         max_fetches=a.max_fetches,
         per_policy=a.per_policy,
@@ -227,7 +234,9 @@ def cmd_release_finalizers(a: argparse.Namespace) -> int:
 
     logging.basicConfig(level="INFO", format=_LOG_FORMAT)
     home = a.home_namespace or own_namespace()
-    release = Release(home, a.deployment or None, tuple(a.namespace))
+    # In the chart's hook Job, POD_NAME (downward API) keeps the hook from waiting for its own pod.
+    own_pod = os.environ.get("POD_NAME", "")
+    release = Release(home, a.deployment or None, tuple(a.namespace), own_pod=own_pod)
     kubeconfig_checked(a.kubeconfig, a.context)
     try:
         asyncio.run(run_release(release, a.kubeconfig, a.context))

@@ -32,6 +32,7 @@ class Release:
     deployment: str | None  # the operator's Deployment, stopped first (None: already stopped)
     namespaces: tuple[str, ...] = ()  # watched namespaces; empty: all
     wait: float = 120.0  # seconds to wait for the operator's pods to go
+    own_pod: str = ""  # the pod this runs in (POD_NAME), never counted as an operator pod
 
 
 async def stop_operator(api: ApiClient, r: Release) -> None:
@@ -42,7 +43,7 @@ async def stop_operator(api: ApiClient, r: Release) -> None:
         log.info("deployment %s/%s not found: nothing to stop", r.home, r.deployment)
         return
     deadline = time.monotonic() + r.wait
-    while (left := await pods_left(api, r.home, selector)) > 0:
+    while (left := await pods_left(api, r.home, selector, own_pod=r.own_pod)) > 0:
         if time.monotonic() > deadline:
             raise errors.ApiUnavailable(f"{left} operator pod(s) still running after {r.wait:.0f}s")
         await asyncio.sleep(1.0)
