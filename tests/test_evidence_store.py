@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from fakecluster import POLICY, FakeCluster, running_pod, spec
+from fakecluster import POLICY, FakeCluster, golden_server, running_pod, spec
 
 from leakpatrol.api import parse_spec
 from leakpatrol.controller.collect.targets import select_targets
+from leakpatrol.controller.ports import ScanTarget
 from leakpatrol.controller.remediation import evidence
 from leakpatrol.core import ObjectRef
+from leakpatrol.kube import errors
 from leakpatrol.kube.evidence import Entry, EvidenceLimits, over, plan
 from leakpatrol.profiles import Profile, load
 
@@ -141,6 +143,43 @@ async def test_a_goroutine_profile_that_does_not_parse_is_not_kept(body: bytes) 
             parse=_inline,
         )
     assert cluster.evidence == {}
+
+
+@pytest.mark.parametrize("dump_served", [True, False])
+async def test_a_leaking_pods_big_dump_is_rendered_and_one_that_cannot_be_had_only_leaves_its_file_out(
+    dump_served: bool,
+) -> None:
+    """A leaking pod's debug=2 dump is over the stored files' cap (~700 KiB) near a thousand
+    goroutines, long before `DEBUG2_BELOW`: it is fetched under the scan's cap, since only its
+    rendering is kept; and when it cannot be had (too big even for that, too slow), the goroutine
+    and heap profiles are saved without it, not nothing at all."""
+    dump = hostile_dump(3_000)
+
+    def server(target: ScanTarget, path: str) -> bytes:
+        if "debug=2" not in path:
+            return golden_server(target, path)
+        if not dump_served:
+            raise errors.TooLarge(path, "the body is over the cap")
+        return dump
+
+    cluster = FakeCluster([running_pod("web-1")], server)
+    (target,), _ = select_targets(cluster.pods, "pprof")
+    _, files = await evidence.capture(
+        cluster,
+        policy=POLICY,
+        workload=ObjectRef("apps/v1", "Deployment", "web", "uid", "shop"),
+        target=target,
+        spec=parse_spec(spec()),
+        now=datetime(2030, 1, 1, tzinfo=UTC),
+        goroutines=3_000,
+        parse=_inline,
+    )
+    assert len(dump) > evidence.MAX_EVIDENCE_BYTES and any("debug=2" in path for _, path in cluster.fetches)
+    assert files == sorted([evidence.GOROUTINE, evidence.HEAP] + ([evidence.WAITS] if dump_served else []))
+    (saved,) = cluster.evidence.values()
+    if dump_served:
+        waits = saved.files[evidence.WAITS].decode()
+        assert "3000 goroutine(s) in" in waits and len(waits) <= evidence.WAITS_BYTES
 
 
 async def _inline(body: bytes) -> Profile:

@@ -5,17 +5,18 @@ time) only under ~10k goroutines as this pass counted them, since it grows ~1 KB
 the Go runtime stops the world while it writes it. Nothing of it is parsed on the event loop: every
 body goes through the operator's `ProfileParser` (its limits, its worker pool, the namespace's turn
 at the workers), given as `parse`. What is kept is what parsed: the two profiles as served (the
-format `go tool pprof` opens), and the debug=2 dump never as served — up to ~700 KiB of text the
-pod chose — but re-rendered from its parse as a bounded summary (`WAITS`, at most `WAITS_BYTES`):
-the largest groups with their count, wait state, minutes waited, labels and frames, every string
-cut short and stripped of control characters. The whole capture stays under `MAX_EVIDENCE_BYTES`
-so that base64 in one ConfigMap fits the API's 1 MiB object limit.
+format `go tool pprof` opens), and the debug=2 dump never as served — megabytes of text the pod
+chose, fetched under the scan's cap — but re-rendered from its parse as a bounded summary (`WAITS`,
+at most `WAITS_BYTES`): the largest groups with their count, wait state, minutes waited, labels and
+frames, every string cut short and stripped of control characters. A dump that cannot be fetched
+or parsed leaves only that file out. The whole capture stays under `MAX_EVIDENCE_BYTES` so that
+base64 in one ConfigMap fits the API's 1 MiB object limit.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import suppress
 from dataclasses import replace
 from datetime import datetime
 
@@ -35,6 +36,7 @@ DEBUG2 = WAITS  # the file made of the debug=2 dump
 WAITS_BYTES = 64 << 10  # the rendered summary, whatever the dump held
 WAITS_GROUPS, WAITS_FRAMES, WAITS_LINE = 40, 24, 240
 Parse = Callable[[bytes], Awaitable[Profile]]
+log = logging.getLogger(__name__)
 CUT = " (the runtime cut the dump: counts are lower bounds)"
 
 
@@ -97,15 +99,26 @@ async def _fetch(
     if await _parses(heap, parse):
         files[HEAP] = heap
     if goroutines is not None and goroutines < DEBUG2_BELOW:
-        dump = await cluster.fetch(target, f"{base}/goroutine?debug=2", opts)
-        with suppress(ProfileError):  # a dump that does not parse says nothing worth keeping
-            files[WAITS] = render_waits(target.name, await parse(dump))
+        try:
+            files[WAITS] = await _waits(cluster, target, f"{base}/goroutine?debug=2", spec, parse)
+        except LeakpatrolError as exc:  # too big, too slow or unparsable: the rest is saved without it
+            log.info("evidence of pod %s without %s: %s: %s", target.name, WAITS, exc.reason, exc)
     for optional in (WAITS, HEAP):  # over the cap: drop the biggest-for-least first
         if sum(map(len, files.values())) > MAX_EVIDENCE_BYTES:
             files.pop(optional, None)
     if sum(map(len, files.values())) > MAX_EVIDENCE_BYTES:
         raise EvidenceNotSaved(f"the goroutine profile alone is over {MAX_EVIDENCE_BYTES} bytes")
     return files
+
+
+async def _waits(
+    cluster: Cluster, target: ScanTarget, path: str, spec: LeakPolicySpec, parse: Parse
+) -> bytes:
+    """The debug=2 dump, re-rendered. Its cap is the scan's, not the stored files': it is never kept
+    as served, and ~1 KB a goroutine it passes `MAX_EVIDENCE_BYTES` near a thousand goroutines,
+    far under `DEBUG2_BELOW` (a leaking pod's dump did, and then no evidence was saved at all).
+    Raises what the fetch or the parse raised: the waits are the one file evidence does without."""
+    return render_waits(target.name, await parse(await cluster.fetch(target, path, fetch_options(spec))))
 
 
 async def _parses(body: bytes, parse: Parse) -> bool:
