@@ -85,7 +85,13 @@ def test_templated_crd_upgrades_and_survives_uninstall_and_nothing_hangs(
     with OperatorProcess(sandbox.kubeconfig_path, env=env, args=["--lease-name", f"lp-{suffix}"]):
         wait_until(lambda: FINALIZER in _finalizers(k, app), within=60, what="kopf's finalizer")
 
-    # What the pre-delete hook runs: scale the operator's Deployment to 0, wait, drop finalizers.
+    # The cluster-wide ledger of actions, as a replica that acted leaves it (and a ConfigMap of
+    # someone else's beside it, which stays).
+    k("create", "configmap", "leakpatrol-actions", "-n", home, "--from-literal=actions.json=[]")
+    k("create", "configmap", "not-ours", "-n", home, "--from-literal=a=b")
+
+    # What the pre-delete hook runs: scale the operator's Deployment to 0, wait, drop finalizers,
+    # then the ledger.
     done = subprocess.run(
         [str(Path(sys.executable).parent / "leakpatrol"), "release-finalizers",
          "--kubeconfig", str(sandbox.kubeconfig_path),
@@ -96,6 +102,9 @@ def test_templated_crd_upgrades_and_survives_uninstall_and_nothing_hangs(
     assert "removed the operator's finalizer from 1 LeakPolicies" in done.stderr
     assert k.json("get", "deployment", "lp-leakpatrol", "-n", home)["spec"]["replicas"] == 0
     assert _finalizers(k, app) == []
+    assert f"ConfigMap {home}/leakpatrol-actions deleted" in done.stderr
+    assert not k("get", "configmap", "leakpatrol-actions", "-n", home, "--ignore-not-found")
+    assert k("get", "configmap", "not-ours", "-n", home, "-o", "name").strip() == "configmap/not-ours"
 
     # --no-hooks: the sandbox runs no Jobs (the hook's work was done above, as the Job would).
     helm(sandbox, "uninstall", "lp", "-n", home, "--no-hooks")
