@@ -62,7 +62,9 @@ class Remediator(Gate, Claims, Capturing):
     ) -> None:
         self.cluster, self.policy, self.clock = cluster, policy, clock
         self.admin = admin or AdminPolicy()
-        self.budget = budget or ClusterBudget(self.admin.actions_per_hour)
+        self.budget = budget or ClusterBudget(
+            self.admin.actions_per_hour, self.admin.namespace_actions_per_hour
+        )
         self.parse = parse or ProfileParser().parse
         self.namespace = policy.namespace or "default"
         self.memory: RemediationStatus | None = None
