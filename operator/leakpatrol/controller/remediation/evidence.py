@@ -36,6 +36,7 @@ DEBUG2 = WAITS  # the file made of the debug=2 dump
 WAITS_BYTES = 64 << 10  # the rendered summary, whatever the dump held
 WAITS_GROUPS, WAITS_FRAMES, WAITS_LINE = 40, 24, 240
 Parse = Callable[[bytes], Awaitable[Profile]]
+Read = Callable[[ScanTarget, str, FetchOptions], Awaitable[Profile]]  # fetch and parse, counted
 log = logging.getLogger(__name__)
 CUT = " (the runtime cut the dump: counts are lower bounds)"
 
@@ -75,11 +76,14 @@ async def capture(
     now: datetime,
     goroutines: int | None,
     parse: Parse,
+    read: Read | None = None,
 ) -> tuple[StoredEvidence, list[str]]:
     """Fetch, parse, store; the ConfigMap and its files. Raises `EvidenceNotSaved` (with the cause).
-    `goroutines`: the pod's count at this pass (None: unknown, so no debug=2)."""
+    `goroutines`: the pod's count at this pass (None: unknown, so no debug=2). `read`: how the
+    debug=2 dump is fetched and parsed (the operator's: held in its byte budget meanwhile, as the
+    scan's profiles are); None: `cluster.fetch`, then `parse`."""
     try:
-        files = await _fetch(cluster, target, spec, goroutines, parse)
+        files = await _fetch(cluster, target, spec, goroutines, parse, read=read or _plain(cluster, parse))
         stored = await cluster.save_evidence(
             EvidenceCapture(policy, workload, target.name, now, files), keep=KEEP_PER_POLICY
         )
@@ -89,7 +93,13 @@ async def capture(
 
 
 async def _fetch(
-    cluster: Cluster, target: ScanTarget, spec: LeakPolicySpec, goroutines: int | None, parse: Parse
+    cluster: Cluster,
+    target: ScanTarget,
+    spec: LeakPolicySpec,
+    goroutines: int | None,
+    parse: Parse,
+    *,
+    read: Read,
 ) -> dict[str, bytes]:
     opts: FetchOptions = replace(fetch_options(spec), max_bytes=MAX_EVIDENCE_BYTES)
     base = spec.target.path.rstrip("/")
@@ -99,8 +109,10 @@ async def _fetch(
     if await _parses(heap, parse):
         files[HEAP] = heap
     if goroutines is not None and goroutines < DEBUG2_BELOW:
-        try:
-            files[WAITS] = await _waits(cluster, target, f"{base}/goroutine?debug=2", spec, parse)
+        try:  # under the scan's cap, not the stored files': only its rendering is kept, and at
+            # ~1 KB a goroutine a leaking pod's dump passes MAX_EVIDENCE_BYTES near a thousand
+            dump = await read(target, f"{base}/goroutine?debug=2", fetch_options(spec))
+            files[WAITS] = render_waits(target.name, dump)
         except LeakpatrolError as exc:  # too big, too slow or unparsable: the rest is saved without it
             log.info("evidence of pod %s without %s: %s: %s", target.name, WAITS, exc.reason, exc)
     for optional in (WAITS, HEAP):  # over the cap: drop the biggest-for-least first
@@ -111,14 +123,13 @@ async def _fetch(
     return files
 
 
-async def _waits(
-    cluster: Cluster, target: ScanTarget, path: str, spec: LeakPolicySpec, parse: Parse
-) -> bytes:
-    """The debug=2 dump, re-rendered. Its cap is the scan's, not the stored files': it is never kept
-    as served, and ~1 KB a goroutine it passes `MAX_EVIDENCE_BYTES` near a thousand goroutines,
-    far under `DEBUG2_BELOW` (a leaking pod's dump did, and then no evidence was saved at all).
-    Raises what the fetch or the parse raised: the waits are the one file evidence does without."""
-    return render_waits(target.name, await parse(await cluster.fetch(target, path, fetch_options(spec))))
+def _plain(cluster: Cluster, parse: Parse) -> Read:
+    """Fetch, then parse: the dump outside any byte budget (tests)."""
+
+    async def read(target: ScanTarget, path: str, opts: FetchOptions) -> Profile:
+        return await parse(await cluster.fetch(target, path, opts))
+
+    return read
 
 
 async def _parses(body: bytes, parse: Parse) -> bool:
