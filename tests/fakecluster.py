@@ -160,6 +160,8 @@ class FakeCluster:
         self._maybe_fail("fetch")
         self.fetches.append((target.name, path))
         body = self.server(target, path)
+        if len(body) > options.max_bytes:  # as the real fetch stops reading past the caller's cap
+            raise errors.TooLarge(path, f"the body is over the {options.max_bytes}-byte cap")
         if share is not None:  # as the real fetch counts a body in the operator's budget
             await share.grow(len(body))
         return body

@@ -297,6 +297,14 @@ def test_uninstall_hook_stops_the_operator_then_releases_finalizers() -> None:
     }
     (own,) = (d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "lp-leakpatrol-cleanup")
     assert own["rules"][0]["resourceNames"] == ["lp-leakpatrol"]
+    # Then the ledger of actions: that one ConfigMap's delete, nothing wider.
+    (ledger,) = (r for r in own["rules"] if r["resources"] == ["configmaps"])
+    assert ledger == {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": ["leakpatrol-actions"],
+        "verbs": ["delete"],
+    }
     assert not [d for d in render("cleanupOnUninstall=false") if "helm.sh/hook" in _annotations(d)]
 
 
@@ -395,6 +403,7 @@ def test_chart_readme_is_shown_and_covers_uninstall_and_crd_upgrades() -> None:
         (["extraEnv[0].name=LEAKPATROL_MAX_FETCHES", "extraEnv[0].value=16"], "extraEnv"),
         (["replicaCount=2", "leaderElection.enabled=false"], "needs leaderElection.enabled"),
         (["monitoring.serviceMonitor.enabled=true", "service.enabled=false"], "needs service.enabled"),
+        (["remediation.actionsPerHourPerNamespace=0"], "actionsPerHourPerNamespace"),
     ],
 )
 def test_contradictory_or_unknown_values_fail(sets: list[str], message: str) -> None:
@@ -435,10 +444,12 @@ def test_remediation_settings_render_as_the_operators_flags_and_parse_to_its_def
     custom = admin_of(
         "remediation.namespaceSelector=env in (prod)",
         "remediation.actionsPerHour=0",
+        "remediation.actionsPerHourPerNamespace=7",
         "remediation.floors.escalateAfter=0s",
         "remediation.tenantResume=true",
     )
     assert custom.namespace_selector == "env in (prod)" and custom.actions_per_hour == 0
+    assert custom.namespace_actions_per_hour == 7
     assert custom.floors.escalate_after == 0 and custom.tenant_resume
     off = next(d for d in render() if d["kind"] == "Deployment")
     assert not any("remediation" in a for a in off["spec"]["template"]["spec"]["containers"][0]["args"])

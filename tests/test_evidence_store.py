@@ -9,12 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from fakecluster import POLICY, FakeCluster, running_pod, spec
+from fakecluster import POLICY, FakeCluster, golden_server, running_pod, spec
 
 from leakpatrol.api import parse_spec
 from leakpatrol.controller.collect.targets import select_targets
+from leakpatrol.controller.ports import FetchOptions, ScanTarget
 from leakpatrol.controller.remediation import evidence
-from leakpatrol.core import ObjectRef
+from leakpatrol.core import MAX_PROFILE_BYTES, ObjectRef
+from leakpatrol.inflight import ByteBudget
+from leakpatrol.kube import errors
 from leakpatrol.kube.evidence import Entry, EvidenceLimits, over, plan
 from leakpatrol.profiles import Profile, load
 
@@ -141,6 +144,55 @@ async def test_a_goroutine_profile_that_does_not_parse_is_not_kept(body: bytes) 
             parse=_inline,
         )
     assert cluster.evidence == {}
+
+
+@pytest.mark.parametrize("dump", ["served", "too large", "over the byte budget"])
+async def test_a_leaking_pods_big_dump_is_rendered_and_one_that_cannot_be_had_only_leaves_its_file_out(
+    dump: str,
+) -> None:
+    """A leaking pod's debug=2 dump is over the stored files' cap (~700 KiB) near a thousand
+    goroutines, long before `DEBUG2_BELOW`: it is fetched under the scan's cap and held in the
+    operator's byte budget while parsed, as the scan's profiles are, since only its rendering is
+    kept; and when it cannot be had (too big even for that, the budget full, too slow), the
+    goroutine and heap profiles are saved without it, not nothing at all."""
+    body = hostile_dump(200)
+    assert len(body) > evidence.MAX_EVIDENCE_BYTES
+
+    def server(target: ScanTarget, path: str) -> bytes:
+        if "debug=2" not in path:
+            return golden_server(target, path)
+        if dump == "too large":
+            raise errors.TooLarge(path, "the body is over the cap")
+        return body
+
+    cluster = FakeCluster([running_pod("web-1")], server)
+    (target,), _ = select_targets(cluster.pods, "pprof")
+    budget, read_as = ByteBudget(len(body) // 2 if dump == "over the byte budget" else 64 << 20), []
+
+    async def read(t: ScanTarget, path: str, opts: FetchOptions) -> Profile:  # as the Sampler does
+        async with budget.share() as share:
+            read_as.append((path, opts.max_bytes))
+            return load(await cluster.fetch(t, path, opts, share))
+
+    _, files = await evidence.capture(
+        cluster,
+        policy=POLICY,
+        workload=ObjectRef("apps/v1", "Deployment", "web", "uid", "shop"),
+        target=target,
+        spec=parse_spec(spec()),
+        now=datetime(2030, 1, 1, tzinfo=UTC),
+        goroutines=200,
+        parse=_inline,
+        read=read,
+    )
+    assert read_as == [("/debug/pprof/goroutine?debug=2", MAX_PROFILE_BYTES)]
+    assert budget.in_use == 0 and budget.peak >= (len(body) if dump == "served" else 0)
+    served = dump == "served"
+    assert files == sorted([evidence.GOROUTINE, evidence.HEAP] + ([evidence.WAITS] if served else []))
+    (saved,) = cluster.evidence.values()
+    if served:
+        waits = saved.files[evidence.WAITS].decode()
+        assert "200 goroutine(s) in" in waits and len(waits) <= evidence.WAITS_BYTES
 
 
 async def _inline(body: bytes) -> Profile:

@@ -49,6 +49,7 @@ from leakpatrol.detect.evaluator import PodIdentity, Sample, TargetEvaluator
 from leakpatrol.detect.signals import Evaluation
 from leakpatrol.kube import errors
 from leakpatrol.profiles.loader import load
+from leakpatrol.reasons import Reason
 from leakpatrol.runtime import main as runtime_main
 from leakpatrol.runtime.main import OperatorOptions
 
@@ -395,6 +396,39 @@ async def test_the_clusters_budget_holds_across_policies_and_replicas() -> None:
     assert len(cluster.restarts) == 4 and len(cluster.ledger.entries) == 2  # the old entries pruned
 
 
+def test_a_namespace_takes_at_most_its_share_of_the_clusters_budget() -> None:
+    now = datetime.fromtimestamp(T0, UTC)
+    hour = [budget.entry(f"{ns}/p", "Deployment/web", "RolloutRestart", now - timedelta(minutes=m))
+            for ns, m in (("shop", 50), ("shop", 20), ("ops", 10))]  # fmt: skip
+    spent = budget.admit(hour, 10, now, "shop", 2)
+    assert spent is not None and spent.reason is Reason.NAMESPACE_BUDGET_EXHAUSTED
+    assert "2 action(s) in namespace shop in the last hour reach" in spent.message
+    assert spent.until == now - timedelta(minutes=50) + timedelta(hours=1)  # when shop's oldest ages out
+    assert budget.admit(hour, 10, now, "ops", 2) is None  # another tenant still acts
+    assert budget.admit(hour, 10, now + timedelta(minutes=11), "shop", 2) is None  # the oldest aged out
+    assert budget.admit(hour, 10, now, "shop", None) is None  # no share of its own: the cluster's alone
+    cluster = budget.admit(hour, 3, now, "other", 2)  # the cluster's budget is spent first, for all
+    assert cluster is not None and cluster.reason is Reason.CLUSTER_BUDGET_EXHAUSTED
+
+
+async def test_the_namespaces_share_holds_across_its_policies_in_the_ledger() -> None:
+    server = Clock(T0)
+    cluster = FakeCluster([])
+    cluster.server_clock = server
+    one = ClusterBudget(10, 2)
+    tenants = [Tenant(cluster, server, f"p{i}", one) for i in range(3)]  # three policies of shop
+    for _ in range(3):
+        for t in tenants:
+            await t.decide()
+        server.now += 60
+    assert len(cluster.restarts) == 2 and len(cluster.ledger.entries) == 2
+    held = next(t for t in tenants if not t.restarted())
+    assert held.status["remediation"]["lastSkip"]["reason"] == "NamespaceBudgetExhausted"
+    at = datetime.fromtimestamp(server.now, UTC)
+    other = await one.claim(cluster, budget.entry("ops/q", "Deployment/api", "RolloutRestart", at))
+    assert other is None and len(cluster.ledger.entries) == 3  # another namespace's claim is granted
+
+
 async def test_the_budget_is_given_back_when_the_action_surely_did_not_happen() -> None:
     server = Clock(T0)
     cluster = FakeCluster([])
@@ -591,6 +625,7 @@ def test_the_admins_settings_from_flags_and_the_environment(monkeypatch: pytest.
         monkeypatch,
         "--remediation-namespace-selector=env in (prod)",
         "--remediation-actions-per-hour=3",
+        "--remediation-namespace-actions-per-hour=2",
         "--remediation-min-cooldown=1h",
         "--remediation-tenant-resume",
         LEAKPATROL_REMEDIATION_MIN_ESCALATE_AFTER="0s",
@@ -600,7 +635,7 @@ def test_the_admins_settings_from_flags_and_the_environment(monkeypatch: pytest.
     )
     admin = opts.admin()
     assert admin.not_enabled("t", {"metadata": {"labels": {"env": "prod"}}}) is None
-    assert (admin.actions_per_hour, admin.tenant_resume) == (3, True)
+    assert (admin.actions_per_hour, admin.namespace_actions_per_hour, admin.tenant_resume) == (3, 2, True)
     assert admin.floors == Floors(
         cooldown=3600, escalate_after=0, min_samples=24, significance=0.001, growth_heap_bytes=64 << 20
     )

@@ -108,6 +108,7 @@ class Reason(StrEnum):
     # says what it would have done.
     REMEDIATION_NOT_ENABLED = "RemediationNotEnabled", NORMAL
     CLUSTER_BUDGET_EXHAUSTED = "ClusterBudgetExhausted", NORMAL  # a skip: the cluster's actions per hour
+    NAMESPACE_BUDGET_EXHAUSTED = "NamespaceBudgetExhausted", NORMAL  # a skip: the namespace's share of them
     # A skip: the action would take more than one pod of the workload down at once, or its last
     # available one (its update strategy, its replicas, what is available now).
     AVAILABILITY_AT_RISK = "AvailabilityAtRisk", NORMAL

@@ -107,10 +107,18 @@ def test_templated_crd_upgrades_and_survives_uninstall_and_nothing_hangs(
     k("apply", "-n", app, "-f", str(tmp_path / "policy.yaml"))
     wait_until(lambda: FINALIZER in _finalizers(k, app), within=90, what="kopf's finalizer")
 
-    # Uninstall with the pre-delete hook: its Job scales the operator to 0, waits, drops finalizers.
+    # The cluster-wide ledger of actions, as a replica that acted leaves it (and a ConfigMap of
+    # someone else's beside it, which stays).
+    k("create", "configmap", "leakpatrol-actions", "-n", home, "--from-literal=actions.json=[]")
+    k("create", "configmap", "not-ours", "-n", home, "--from-literal=a=b")
+
+    # Uninstall with the pre-delete hook: its Job scales the operator to 0, waits, drops finalizers,
+    # then deletes the ledger (its Role grants that one ConfigMap's delete and nothing more).
     helm(sandbox, "uninstall", "lp", "-n", home, "--wait", "--timeout", "180s")
     assert _finalizers(k, app) == []
     assert not k("get", "deployment,pods,jobs", "-n", home, "-o", "name")
+    assert not k("get", "configmap", "leakpatrol-actions", "-n", home, "--ignore-not-found")
+    assert k("get", "configmap", "not-ours", "-n", home, "-o", "name").strip() == "configmap/not-ours"
     k("delete", "namespace", app, "--timeout=30s", timeout=40)  # would hang on the finalizer
     assert not k("get", "namespace", app, "--ignore-not-found")
     assert k.json("get", "crd", CRD)["metadata"]["name"] == CRD  # kept: policies elsewhere survive

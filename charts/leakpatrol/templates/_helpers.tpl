@@ -68,6 +68,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .enabled }}
 - {{ printf "--remediation-namespace-selector=%s" .namespaceSelector | quote }}
 - --remediation-actions-per-hour={{ .actionsPerHour }}
+- --remediation-namespace-actions-per-hour={{ .actionsPerHourPerNamespace }}
 - --remediation-min-cooldown={{ .floors.cooldown }}
 - --remediation-min-window={{ .floors.window }}
 - --remediation-min-confirmations={{ .floors.minConfirmations }}

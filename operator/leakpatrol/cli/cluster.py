@@ -197,6 +197,7 @@ def cmd_operator(a: argparse.Namespace) -> int:
         stall_after=a.stall_after,
         remediation_namespaces=a.remediation_namespace_selector,
         remediation_actions_per_hour=a.remediation_actions_per_hour,
+        remediation_namespace_actions_per_hour=a.remediation_namespace_actions_per_hour,
         remediation_min_cooldown=a.remediation_min_cooldown,
         remediation_min_window=a.remediation_min_window,
         remediation_min_confirmations=a.remediation_min_confirmations,

@@ -97,6 +97,13 @@ def operator_remediation_flags(op: argparse.ArgumentParser) -> None:
         "actions across the cluster per hour, all policies (0: none)",
     )
     env_option(
+        g,
+        "--remediation-namespace-actions-per-hour",
+        "5",
+        int,
+        "of those, the most one namespace's policies take together (default 5)",
+    )
+    env_option(
         g, "--remediation-min-cooldown", "15m", duration, "the least cooldown a policy gets (default 15m)"
     )
     env_option(g, "--remediation-min-window", "1h", duration, "the least window of maxActions (default 1h)")

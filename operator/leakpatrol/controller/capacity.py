@@ -28,8 +28,10 @@ class SharedCapacity:
     admin: AdminPolicy = field(default_factory=AdminPolicy)
     # The parser's workers, in turn by namespace; sized after the parser's own pool.
     workers: FairShare = field(init=False)
-    actions: ClusterBudget = field(init=False)  # admin.actions_per_hour, every policy together
+    actions: ClusterBudget = field(
+        init=False
+    )  # admin.actions_per_hour (and a namespace's share), every policy together
 
     def __post_init__(self) -> None:
         self.workers = FairShare(max(1, self.parser.workers))
-        self.actions = ClusterBudget(self.admin.actions_per_hour)
+        self.actions = ClusterBudget(self.admin.actions_per_hour, self.admin.namespace_actions_per_hour)

@@ -83,6 +83,7 @@ class PolicyScanner:
             capacity.admin,
             budget=capacity.actions,
             parse=lambda body: self.sampler.parse(body, self.namespace),
+            read=self.sampler.profile,
         )
         self.role: SoloRole | ShardRole = SoloRole() if shards is None else ShardRole(shards, policy)
         self.series = SeriesStore(cluster, policy, self.role)
@@ -117,7 +118,6 @@ class PolicyScanner:
         finally:
             metrics.SCAN_STEP_SECONDS.labels(name).observe(time.perf_counter() - began)
 
-    # --- the steps --------------------------------------------------------------------------------
     async def _read_spec(self, p: PassState) -> LeakPolicySpec | None:
         """The one validation of this pass. A new `detection` or `profiles` re-judges the series
         already gathered with the new thresholds and rules, in place."""

@@ -62,5 +62,14 @@ async def write_ledger(
     return str(patched["metadata"]["resourceVersion"])
 
 
+async def delete_ledger(api: ApiClient, namespace: str) -> bool:
+    """The ledger gone (the operator's uninstall); False when there was none."""
+    try:
+        await api.delete(_path(namespace))
+    except NotFound:
+        return False
+    return True
+
+
 def _path(namespace: str) -> str:
     return f"/api/v1/namespaces/{namespace}/configmaps/{NAME}"

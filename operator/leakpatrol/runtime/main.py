@@ -19,6 +19,7 @@ from leakpatrol.controller.capacity import SharedCapacity
 from leakpatrol.controller.collect.fairness import FairShare
 from leakpatrol.controller.remediation.admin import (
     DEFAULT_ACTIONS_PER_HOUR,
+    DEFAULT_NAMESPACE_ACTIONS_PER_HOUR,
     DEFAULT_NAMESPACE_SELECTOR,
     AdminPolicy,
     Floors,
@@ -74,6 +75,7 @@ class OperatorOptions:
     # the floors under a policy's rails, and whether a policy may resume its own suspension.
     remediation_namespaces: str = DEFAULT_NAMESPACE_SELECTOR
     remediation_actions_per_hour: int = DEFAULT_ACTIONS_PER_HOUR
+    remediation_namespace_actions_per_hour: int = DEFAULT_NAMESPACE_ACTIONS_PER_HOUR
     remediation_min_cooldown: float = FLOORS.cooldown
     remediation_min_window: float = FLOORS.window
     remediation_min_confirmations: int = FLOORS.confirmations
@@ -101,6 +103,7 @@ class OperatorOptions:
             self.remediation_actions_per_hour,
             floors,
             self.remediation_tenant_resume,
+            namespace_actions_per_hour=self.remediation_namespace_actions_per_hour,
         )
 
     evidence: EvidenceLimits = field(default_factory=EvidenceLimits)  # caps, and where it is kept

@@ -3,7 +3,9 @@
 The order matters: while an operator replica runs, kopf puts the finalizer back on the next event.
 So first scale its Deployment to zero and wait for its pods to go, then remove kopf's finalizer from
 every LeakPolicy it served. After that, deleting a policy or its namespace never waits for an
-operator that is not coming back. Policies themselves are kept: they are the users' objects.
+operator that is not coming back. Policies themselves are kept: they are the users' objects. Last,
+the operator's ledger of actions (`leakpatrol-actions` in its namespace) is deleted, once no
+replica can write it again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from leakpatrol.kube import errors
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.connection import connect
 from leakpatrol.kube.deployments import pods_left, scale_to_zero
+from leakpatrol.kube.ledger import NAME as LEDGER
+from leakpatrol.kube.ledger import delete_ledger
 from leakpatrol.kube.policies import drop_finalizer, list_policies
 from leakpatrol.reasons import Reason
 
@@ -58,7 +62,20 @@ async def release_finalizers(api: ApiClient, r: Release) -> int:
         for policy in await list_policies(api, namespace):
             released += await _release_one(api, policy)
     log.info("removed the operator's finalizer from %d LeakPolicies", released)
+    await drop_action_ledger(api, r.home)
     return released
+
+
+async def drop_action_ledger(api: ApiClient, home: str) -> None:
+    """The cluster-wide ledger of actions (`leakpatrol-actions`) goes with the operator: only a
+    running operator reads it, and once stopped nothing would ever delete it. Not allowed (a hook
+    without that grant) is said and skipped: the finalizers, released already, are what matters."""
+    try:
+        gone = await delete_ledger(api, home)
+    except errors.Forbidden as exc:
+        log.warning("ConfigMap %s/%s left behind: %s", home, LEDGER, exc)
+        return
+    log.info("ConfigMap %s/%s %s", home, LEDGER, "deleted" if gone else "not found: nothing to delete")
 
 
 async def _release_one(api: ApiClient, policy: Obj) -> int:

@@ -36,13 +36,13 @@ class Sampler:
         base = spec.target.path.rstrip("/")
         goroutine = heap = leak = None
         if spec.profiles.goroutine is Toggle.ENABLED:
-            goroutine = await self._profile(t, f"{base}/goroutine?debug=0", opts)
+            goroutine = await self.profile(t, f"{base}/goroutine?debug=0", opts)
         if spec.profiles.heap is Toggle.ENABLED:
-            heap = await self._profile(t, f"{base}/heap", opts)
+            heap = await self.profile(t, f"{base}/heap", opts)
         if _leak_due(record, spec, now):
             record.leak_next = now + spec.profiles.goroutineleak_interval
             try:
-                leak = await self._profile(t, f"{base}/goroutineleak?debug=0", opts)
+                leak = await self.profile(t, f"{base}/goroutineleak?debug=0", opts)
             except TargetNotExposed:
                 if spec.profiles.goroutineleak is not AutoToggle.AUTO:
                     raise
@@ -54,8 +54,9 @@ class Sampler:
         taken in the namespace's turn, never an unbounded parse on the event loop."""
         return await self.parser.parse(body, self.workers.slot(namespace))
 
-    async def _profile(self, t: ScanTarget, path: str, opts: FetchOptions) -> Profile:
-        """The body is held, and counted in the operator's byte budget, until it is parsed."""
+    async def profile(self, t: ScanTarget, path: str, opts: FetchOptions) -> Profile:
+        """The body is held, and counted in the operator's byte budget, until it is parsed (the
+        scan's profiles, and the debug=2 dump of remediation's evidence)."""
         async with self.buffer.share() as share:
             body = await self.cluster.fetch(t, path, opts, share)
             return await self.parser.parse(body, self.workers.slot(t.namespace))

@@ -7,7 +7,8 @@ does not already have. So, set by operator flags (chart values), never by a poli
   `leakpatrol.dev/remediation=enabled`, a label tenants usually cannot set, like Pod Security's).
   Elsewhere a policy reports what it would do, and that remediation is not enabled there;
 - **how much**, across the cluster: `actions_per_hour`, every policy and replica together
-  (`budget.py` keeps the count in the API server);
+  (`budget.py` keeps the count in the API server), of which one namespace's policies together
+  take at most `namespace_actions_per_hour` (one tenant's leaks never spend everyone's budget);
 - **floors** under the policy's rails: a policy's cooldown, window, minConfirmations and
   escalateAfter are raised to them (an escalateAfter of 0s, "never", too), and an action needs a
   finding raised by a trend over at least `min_samples` samples with a p-value at most
@@ -38,6 +39,7 @@ from leakpatrol.reasons import Reason
 ENABLE_LABEL = "leakpatrol.dev/remediation"
 DEFAULT_NAMESPACE_SELECTOR = f"{ENABLE_LABEL}=enabled"
 DEFAULT_ACTIONS_PER_HOUR = 10
+DEFAULT_NAMESPACE_ACTIONS_PER_HOUR = 5  # half of it: two busy tenants cannot starve a third
 MAX_ACTIONS_PER_HOUR = 1000  # the ledger of the last hour's actions stays far under a ConfigMap's 1 MiB
 RESUME_SKEW = timedelta(minutes=1)  # a resume time this far ahead of the server's clock still counts
 
@@ -62,12 +64,15 @@ class AdminPolicy:
     actions_per_hour: int = DEFAULT_ACTIONS_PER_HOUR  # 0: no action anywhere
     floors: Floors = Floors()
     tenant_resume: bool = False  # the policy's own resume annotation is honoured too
+    namespace_actions_per_hour: int = DEFAULT_NAMESPACE_ACTIONS_PER_HOUR  # of them, one namespace's
     selector: Obj = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         f, most = self.floors, MAX_ACTIONS_PER_HOUR
         if not 0 <= self.actions_per_hour <= most:
             raise ValueError(f"remediation actions per hour: 0..{most}, not {self.actions_per_hour}")
+        if not 1 <= (share := self.namespace_actions_per_hour) <= most:
+            raise ValueError(f"remediation actions per hour in one namespace: 1..{most}, not {share}")
         if f.confirmations < 1 or f.min_samples < 0 or not 0 < f.significance <= 1:
             raise ValueError(
                 "remediation floors: confirmations >= 1, samples >= 0, 0 < p-value <= 1; not "

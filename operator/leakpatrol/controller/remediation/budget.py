@@ -1,4 +1,5 @@
-"""The cluster-wide budget of actions per hour, every policy and every replica together.
+"""The cluster-wide budget of actions per hour, every policy and every replica together, and each
+namespace's share of it (so that one tenant's leaks cannot spend every other tenant's actions).
 
 The count lives in the API server (`Cluster.read_ledger` / `write_ledger`: one ConfigMap in the
 operator's namespace, written with a resourceVersion precondition), not in memory, so replicas that
@@ -24,41 +25,63 @@ HOUR = timedelta(hours=1)
 TRIES = 3  # read, judge, write: a conflict (another policy or replica claimed meanwhile) re-reads
 
 
+def namespace_of(e: LedgerEntry) -> str:
+    return e.policy.partition("/")[0]  # an entry's policy is "<namespace>/<name>"
+
+
 def recent(entries: Sequence[LedgerEntry], now: datetime) -> list[LedgerEntry]:
     """The entries of the last hour, oldest first (a time ahead of `now` counts: fail closed)."""
     return sorted((e for e in entries if now - e.time < HOUR), key=lambda e: e.time)
 
 
-def admit(entries: Sequence[LedgerEntry], limit: int, now: datetime) -> Block | None:
-    """None while the last hour holds fewer than `limit` actions; else a Block until the oldest ages out."""
+def admit(
+    entries: Sequence[LedgerEntry],
+    limit: int,
+    now: datetime,
+    namespace: str | None = None,
+    namespace_limit: int | None = None,
+) -> Block | None:
+    """None while the last hour holds fewer than `limit` actions, and fewer than `namespace_limit`
+    of `namespace`'s (None: no share of its own); else a Block until the oldest ages out."""
     last = recent(entries, now)
-    if len(last) < limit:
-        return None
     if limit == 0:
         return Block(Reason.CLUSTER_BUDGET_EXHAUSTED, "the cluster admin allows no action (0 per hour)")
+    if len(last) >= limit:
+        return _spent(Reason.CLUSTER_BUDGET_EXHAUSTED, last, limit, "across the cluster", "its budget")
+    if namespace is not None and namespace_limit is not None:
+        own = [e for e in last if namespace_of(e) == namespace]
+        if len(own) >= namespace_limit:
+            where, whose = f"in namespace {namespace}", "a namespace's share of the cluster's budget"
+            return _spent(Reason.NAMESPACE_BUDGET_EXHAUSTED, own, namespace_limit, where, whose)
+    return None
+
+
+def _spent(reason: Reason, last: Sequence[LedgerEntry], limit: int, where: str, whose: str) -> Block:
     until = last[len(last) - limit].time + HOUR
     message = (
-        f"{len(last)} action(s) across the cluster in the last hour reach its budget of {limit} per hour"
+        f"{len(last)} action(s) {where} in the last hour reach {whose} of {limit} per hour"
         f" (the cluster admin's); next after {until.strftime('%Y-%m-%dT%H:%M:%SZ')}"
     )
-    return Block(Reason.CLUSTER_BUDGET_EXHAUSTED, message, until)
+    return Block(reason, message, until)
 
 
 class ClusterBudget:
     """The operator's one budget (shared by its policies through `SharedCapacity`): the lock keeps
     its own policies from racing each other; the resourceVersion keeps replicas from racing."""
 
-    def __init__(self, per_hour: int) -> None:
-        self.per_hour = per_hour
+    def __init__(self, per_hour: int, per_namespace: int | None = None) -> None:
+        self.per_hour, self.per_namespace = per_hour, per_namespace  # None: no share of its own
         self.lock = asyncio.Lock()
 
     async def claim(self, cluster: Cluster, entry: LedgerEntry) -> Block | None:
-        """Claim one action at `entry.time`: None when claimed, a Block when the budget is spent.
-        Raises the port's errors (and `LedgerConflict` after `TRIES` conflicts): no action then."""
+        """Claim one action at `entry.time`: None when claimed, a Block when the budget (the
+        cluster's, or its namespace's share) is spent. Raises the port's errors (and
+        `LedgerConflict` after `TRIES` conflicts): no action then."""
         async with self.lock:
             for attempt in range(TRIES):
                 ledger = await cluster.read_ledger()
-                block = admit(ledger.entries, self.per_hour, entry.time)
+                ns = namespace_of(entry)
+                block = admit(ledger.entries, self.per_hour, entry.time, ns, self.per_namespace)
                 if block is not None:
                     return block
                 try:

@@ -18,6 +18,7 @@ FRESH_EVIDENCE = timedelta(seconds=60)
 
 class Capturing(Telling):
     parse: evidence.Parse
+    read: evidence.Read | None
 
     async def _first_evidence(self, st: RemediationStatus, f: Finding, ctx: Pass) -> RemediationStatus:
         try:
@@ -47,6 +48,7 @@ class Capturing(Telling):
             now=ctx.now,
             goroutines=evidence.goroutines_of(pod, ctx.results),
             parse=self.parse,
+            read=self.read,
         )
         evref = evidence.reference(stored, f.workload, pod, files, ctx.now)
         text = (

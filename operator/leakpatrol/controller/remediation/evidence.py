@@ -5,17 +5,18 @@ time) only under ~10k goroutines as this pass counted them, since it grows ~1 KB
 the Go runtime stops the world while it writes it. Nothing of it is parsed on the event loop: every
 body goes through the operator's `ProfileParser` (its limits, its worker pool, the namespace's turn
 at the workers), given as `parse`. What is kept is what parsed: the two profiles as served (the
-format `go tool pprof` opens), and the debug=2 dump never as served — up to ~700 KiB of text the
-pod chose — but re-rendered from its parse as a bounded summary (`WAITS`, at most `WAITS_BYTES`):
-the largest groups with their count, wait state, minutes waited, labels and frames, every string
-cut short and stripped of control characters. The whole capture stays under `MAX_EVIDENCE_BYTES`
-so that base64 in one ConfigMap fits the API's 1 MiB object limit.
+format `go tool pprof` opens), and the debug=2 dump never as served — megabytes of text the pod
+chose, fetched under the scan's cap — but re-rendered from its parse as a bounded summary (`WAITS`,
+at most `WAITS_BYTES`): the largest groups with their count, wait state, minutes waited, labels and
+frames, every string cut short and stripped of control characters. A dump that cannot be fetched
+or parsed leaves only that file out. The whole capture stays under `MAX_EVIDENCE_BYTES` so that
+base64 in one ConfigMap fits the API's 1 MiB object limit.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import suppress
 from dataclasses import replace
 from datetime import datetime
 
@@ -35,6 +36,8 @@ DEBUG2 = WAITS  # the file made of the debug=2 dump
 WAITS_BYTES = 64 << 10  # the rendered summary, whatever the dump held
 WAITS_GROUPS, WAITS_FRAMES, WAITS_LINE = 40, 24, 240
 Parse = Callable[[bytes], Awaitable[Profile]]
+Read = Callable[[ScanTarget, str, FetchOptions], Awaitable[Profile]]  # fetch and parse, counted
+log = logging.getLogger(__name__)
 CUT = " (the runtime cut the dump: counts are lower bounds)"
 
 
@@ -73,11 +76,14 @@ async def capture(
     now: datetime,
     goroutines: int | None,
     parse: Parse,
+    read: Read | None = None,
 ) -> tuple[StoredEvidence, list[str]]:
     """Fetch, parse, store; the ConfigMap and its files. Raises `EvidenceNotSaved` (with the cause).
-    `goroutines`: the pod's count at this pass (None: unknown, so no debug=2)."""
+    `goroutines`: the pod's count at this pass (None: unknown, so no debug=2). `read`: how the
+    debug=2 dump is fetched and parsed (the operator's: held in its byte budget meanwhile, as the
+    scan's profiles are); None: `cluster.fetch`, then `parse`."""
     try:
-        files = await _fetch(cluster, target, spec, goroutines, parse)
+        files = await _fetch(cluster, target, spec, goroutines, parse, read=read or _plain(cluster, parse))
         stored = await cluster.save_evidence(
             EvidenceCapture(policy, workload, target.name, now, files), keep=KEEP_PER_POLICY
         )
@@ -87,7 +93,13 @@ async def capture(
 
 
 async def _fetch(
-    cluster: Cluster, target: ScanTarget, spec: LeakPolicySpec, goroutines: int | None, parse: Parse
+    cluster: Cluster,
+    target: ScanTarget,
+    spec: LeakPolicySpec,
+    goroutines: int | None,
+    parse: Parse,
+    *,
+    read: Read,
 ) -> dict[str, bytes]:
     opts: FetchOptions = replace(fetch_options(spec), max_bytes=MAX_EVIDENCE_BYTES)
     base = spec.target.path.rstrip("/")
@@ -97,15 +109,27 @@ async def _fetch(
     if await _parses(heap, parse):
         files[HEAP] = heap
     if goroutines is not None and goroutines < DEBUG2_BELOW:
-        dump = await cluster.fetch(target, f"{base}/goroutine?debug=2", opts)
-        with suppress(ProfileError):  # a dump that does not parse says nothing worth keeping
-            files[WAITS] = render_waits(target.name, await parse(dump))
+        try:  # under the scan's cap, not the stored files': only its rendering is kept, and at
+            # ~1 KB a goroutine a leaking pod's dump passes MAX_EVIDENCE_BYTES near a thousand
+            dump = await read(target, f"{base}/goroutine?debug=2", fetch_options(spec))
+            files[WAITS] = render_waits(target.name, dump)
+        except LeakpatrolError as exc:  # too big, too slow or unparsable: the rest is saved without it
+            log.info("evidence of pod %s without %s: %s: %s", target.name, WAITS, exc.reason, exc)
     for optional in (WAITS, HEAP):  # over the cap: drop the biggest-for-least first
         if sum(map(len, files.values())) > MAX_EVIDENCE_BYTES:
             files.pop(optional, None)
     if sum(map(len, files.values())) > MAX_EVIDENCE_BYTES:
         raise EvidenceNotSaved(f"the goroutine profile alone is over {MAX_EVIDENCE_BYTES} bytes")
     return files
+
+
+def _plain(cluster: Cluster, parse: Parse) -> Read:
+    """Fetch, then parse: the dump outside any byte budget (tests)."""
+
+    async def read(target: ScanTarget, path: str, opts: FetchOptions) -> Profile:
+        return await parse(await cluster.fetch(target, path, opts))
+
+    return read
 
 
 async def _parses(body: bytes, parse: Parse) -> bool:

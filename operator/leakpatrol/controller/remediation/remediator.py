@@ -59,11 +59,15 @@ class Remediator(Gate, Claims, Capturing):
         *,
         budget: ClusterBudget | None = None,  # the operator's one, shared by every policy
         parse: evidence.Parse | None = None,  # the operator's pooled parser; inline (tests) if None
+        read: evidence.Read | None = None,  # the evidence's dump in the operator's byte budget
     ) -> None:
         self.cluster, self.policy, self.clock = cluster, policy, clock
         self.admin = admin or AdminPolicy()
-        self.budget = budget or ClusterBudget(self.admin.actions_per_hour)
+        self.budget = budget or ClusterBudget(
+            self.admin.actions_per_hour, self.admin.namespace_actions_per_hour
+        )
         self.parse = parse or ProfileParser().parse
+        self.read = read
         self.namespace = policy.namespace or "default"
         self.memory: RemediationStatus | None = None
         self.told: dict[state.Key, Reason] = {}  # last reason posted per workload: Events on change only
