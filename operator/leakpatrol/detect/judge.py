@@ -42,7 +42,8 @@ from leakpatrol.detect.trend import (
 _HOLD_SIGNIFICANCE = 0.05  # a confirmed leak stays confirmed while its rise is this significant
 _ROOT_SHARE = 0.5  # the root must grow by at least half of what the group grew
 _QUIET = 5.0  # an early verdict needs the group's root siblings to grow by less than this
-_RECENT_HEAP = 4  # a confirmed heap finding holds while its last quarter still rises
+_RECENT_HEAP = 4  # heap is a plateau once flat over its last quarter of the window ...
+_FLAT_SAMPLES = 12  # ... and 12 samples at least: the heap profile moves in GC steps
 
 
 def _not(trend: Trend, why: str) -> Trend:
@@ -83,7 +84,10 @@ class Judge:
         whole window like any load follower."""
         t = self.tracker
         if not t.load_aware:
-            return assess_any(t.times, t.total, self.floors, floor_path=self.floor_path)
+            trend = assess_any(t.times, t.total, self.floors, floor_path=self.floor_path)
+            if trend.flagged and not self.floor_path and _plateau(t.total, trend.growth):
+                return _not(trend, "a plateau")
+            return trend
         load = self._target_load()
         rest = [a - b for a, b in zip(t.total, load, strict=True)]
         trend = assess_any(t.times, rest, self.floors, floor_path=self.floor_path)
@@ -106,6 +110,8 @@ class Judge:
         if len(values) < self.floors.min_samples:
             return self._early(times, values, siblings)
         trend = assess_any(times, values, self.floors, floor_path=self.floor_path)
+        if trend.flagged and not self.floor_path and _plateau(values, trend.growth):
+            return _not(trend, "a plateau")  # retained heap that turned flat: a bound was reached
         if not self.tracker.load_aware or not (trend.flagged or trend.why_not == "no longer rising"):
             return trend
         return self._defend(series, times, values, siblings, trend)
@@ -200,10 +206,11 @@ class Judge:
 
 
 def _plateau(values: Sequence[float], growth: float) -> bool:
-    """Heap that has turned flat for a while: over the recent third it grew by less than a tenth
-    of the window's growth. Goroutines keep the lenient hold (a step leak rests between steps);
-    retained heap of a leak grows with every request, a bounded cache stops when full."""
-    recent = values[-max(4, len(values) // _RECENT_HEAP) :]
+    """Heap that has turned flat for a while: over the recent quarter (12 samples at least) it
+    grew by less than a tenth of the window's growth. Goroutines keep the lenient hold (a step
+    leak rests between steps); the retained heap of a leak grows with every request, while a
+    bounded cache stops when full."""
+    recent = values[-max(_FLAT_SAMPLES, len(values) // _RECENT_HEAP) :]
     return quick_growth(recent) < STILL_RISING_SHARE * growth
 
 
