@@ -17,7 +17,7 @@ func init() {
 		db:   "postgres", run: sqlTxOpen,
 	})
 	register("sql-rows-not-closed", scenario{
-		help: "leak: rows not closed on an early return (~1/min) exhaust the pool (32), then callers pile in (*DB).conn",
+		help: "leak: rows not closed on an early return (~2.7/min) exhaust the pool (32), then callers pile in (*DB).conn",
 		db:   "mysql", run: sqlRowsNotClosed,
 	})
 	register("grpc-handler-stuck-share", scenario{
@@ -113,7 +113,7 @@ func listOrders(e *env, priority bool) (int, error) {
 func sqlRowsNotClosed(e *env) {
 	e.every(40, func() {
 		go func() {
-			if _, err := listOrders(e, e.chance(1.0/40)); err != nil {
+			if _, err := listOrders(e, e.chance(1.0/15)); err != nil {
 				log.Printf("orders: %v", err)
 			}
 		}()
