@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "operator"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import dbservers  # noqa: E402
 import record_corpus  # noqa: E402
 
+import dbservers  # noqa: E402
 import gobuild  # noqa: E402
 from leakpatrol.record import fetch_final_goroutineleak, record_series  # noqa: E402
 
