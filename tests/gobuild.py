@@ -72,6 +72,8 @@ def build(program: str) -> Path:
         # checkout's path. Linked into our GOPATH it is package `<program>` (frames `libscenarios/x.go`).
         link = BUILD / "gopath" / "src" / program
         link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() and link.readlink() != src:
+            link.unlink()  # a checkout that moved
         if not link.is_symlink():
             link.symlink_to(src)
         src = link
