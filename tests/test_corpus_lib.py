@@ -43,7 +43,7 @@ HEALTHY = [
 ]
 # Bounded heap: grows while the LRU fills, then flat while it evicts. Never confirmed once flat.
 PLATEAUS = ["lru-cache-plateau"]
-PLATEAU_AFTER_MINUTES = 60
+PLATEAU_AFTER_MINUTES = 75  # its fill ends near minute 55; resolved at 70
 
 
 @cache
@@ -119,7 +119,7 @@ def test_a_heap_plateau_is_not_a_confirmed_leak(name: str) -> None:
     assert not any(s.kind.value == "heap" for s in _evaluations(name)[-1].signals)
 
 
-# Issue 24 asks for a median of 20 over both corpora; measured: 20.3 (the library leaks: 22). The
+# Issue 24 asks for a median of 20 over both corpora; measured: 20.2 (the library leaks: 22). The
 # slower ones are bound by the floors, not by load: a pile-up that begins after the window opened
 # (sql-rows-not-closed: its group appears at minute 14) needs 12 samples of its own, and a heap leak
 # of 0.9 MiB/min needs the 16 MiB floor. This bound holds what is reached; README says the rest.

@@ -13,6 +13,7 @@ Per group, in order:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from statistics import median
 
 from leakpatrol.core import SignalKind
@@ -42,8 +43,9 @@ from leakpatrol.detect.trend import (
 _HOLD_SIGNIFICANCE = 0.05  # a confirmed leak stays confirmed while its rise is this significant
 _ROOT_SHARE = 0.5  # the root must grow by at least half of what the group grew
 _QUIET = 5.0  # an early verdict needs the group's root siblings to grow by less than this
-_RECENT_HEAP = 4  # heap is a plateau once flat over its last quarter of the window ...
+_RECENT_HEAP = 3  # heap is a plateau once flat over the last third of its window ...
 _FLAT_SAMPLES = 12  # ... and 12 samples at least: the heap profile moves in GC steps
+_RUNS = 2  # ... and this many times the longest run of equal samples (GC steps grow apart)
 
 
 def _not(trend: Trend, why: str) -> Trend:
@@ -206,11 +208,16 @@ class Judge:
 
 
 def _plateau(values: Sequence[float], growth: float) -> bool:
-    """Heap that has turned flat for a while: over the recent quarter (12 samples at least) it
-    grew by less than a tenth of the window's growth. Goroutines keep the lenient hold (a step
-    leak rests between steps); the retained heap of a leak grows with every request, while a
-    bounded cache stops when full."""
-    recent = values[-max(_FLAT_SAMPLES, len(values) // _RECENT_HEAP) :]
+    """Heap that has turned flat for a while: over the recent third it grew by less than a tenth
+    of the window's growth. "A while" is 12 samples at least, and twice the longest run of equal
+    samples in the window: the heap profile only moves when a GC completes, and GCs grow rarer as
+    the heap grows. Goroutines keep the lenient hold (a step leak rests between steps); the retained
+    heap of a leak grows with every request, while a bounded cache stops when full."""
+    longest = run = 1
+    for a, b in pairwise(values):
+        run = run + 1 if a == b else 1
+        longest = max(longest, run)
+    recent = values[-max(_FLAT_SAMPLES, len(values) // _RECENT_HEAP, _RUNS * longest) :]
     return quick_growth(recent) < STILL_RISING_SHARE * growth
 
 
