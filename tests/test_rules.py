@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,8 @@ from leakpatrol.api import ExtraRule, Finding
 from leakpatrol.controller.verdict.rules import MAX_TEXT, rule_from_extra
 from leakpatrol.core import ObjectRef
 from leakpatrol.diagnose.rules import RuleError, RuleSet
+from leakpatrol.profiles import load
+from leakpatrol.render import group_rules
 
 HOSTILE = ObjectRef("leakpatrol.dev/v1alpha1", "LeakPolicy", "hostile", "uid-h", "t")
 
@@ -17,7 +20,7 @@ REQUIRED_IDS = {
     "http-transport-per-request", "http-body-not-closed", "http-no-timeout", "http-server-idle-conns",
     "grpc-conn-per-request", "sql-open-per-request", "sql-rows-not-closed", "chan-send-blocked",
     "chan-receive-blocked", "select-forever", "mutex-or-waitgroup", "sleep-retry-loop",
-    "context-not-canceled", "heap-growth",
+    "context-not-canceled", "heap-growth", "grpc-stream-left-open", "sql-tx-left-open",
 }  # fmt: skip
 
 READ_LOOP = "net/http.(*persistConn).readLoop"
@@ -194,3 +197,57 @@ def test_min_goroutines_is_checked() -> None:
         RuleError, match=re.escape("rule[0].min_goroutines: must be a whole number, at least 1")
     ):
         RuleSet.from_toml('[[rule]]\nid = "x"\ncause = "c"\nfix = "f"\nmin_goroutines = 0', "r")
+
+
+# --- library rules on real stacks (tests/golden/lib: profiles of tests/programs/libscenarios) ----
+
+LIB_GOLDEN = Path(__file__).parent / "golden" / "lib"
+
+
+@pytest.mark.parametrize(
+    ("file", "function", "wait", "expected", "generic"),
+    [
+        # The stream's watcher parks in a select of grpc's own: select-forever/context-not-canceled
+        # would also match it; the library rule must win.
+        (
+            "grpc-client-stream-open.goroutine.pb.gz",
+            "google.golang.org/grpc.newClientStream",
+            "select",
+            "grpc-stream-left-open",
+            {"select-forever", "context-not-canceled"},
+        ),
+        (
+            "sql-tx-open.goroutine.pb.gz",
+            "database/sql.(*Tx).awaitDone",
+            "chan receive",
+            "sql-tx-left-open",
+            {"chan-receive-blocked"},
+        ),
+        (
+            "sql-tx-open.goroutineleak.txt",
+            "database/sql.(*Tx).awaitDone",
+            "unknown",  # debug=1 hides send from receive: either generic channel rule would match
+            "sql-tx-left-open",
+            {"chan-receive-blocked", "chan-send-blocked"},
+        ),
+    ],
+)
+def test_library_rules_on_real_stacks(
+    file: str, function: str, wait: str, expected: str, generic: set[str]
+) -> None:
+    profile = load((LIB_GOLDEN / file).read_bytes())
+    group = max(
+        (g for g in profile.groups if any(function in f.function for f in g.frames)), key=lambda g: g.count
+    )
+    assert group.wait_kind.value == wait
+    assert group.count >= 50  # a pile-up, as recorded
+    rules = RuleSet.default()
+    found = group_rules(profile, rules, group)
+    assert [r.id for r in found] == [expected]
+    assert found[0].cause and found[0].fix
+    # A generic rule matches the same stack on its own, and loses to the library's.
+    functions = [f.function for f in group.user_frames]
+    kinds = group.wait_candidates if group.wait_kind.value == "unknown" else (group.wait_kind,)
+    without = RuleSet(r for r in rules.rules if r.id != expected)
+    losers = {r.id for k in kinds if (r := without.match("goroutines", k.value, functions)) is not None}
+    assert losers and losers <= generic, losers

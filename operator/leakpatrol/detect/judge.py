@@ -13,6 +13,7 @@ Per group, in order:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from statistics import median
 
 from leakpatrol.core import SignalKind
@@ -31,6 +32,7 @@ from leakpatrol.detect.stats import mann_kendall, pearson, quarters
 from leakpatrol.detect.tracker import GroupTracker, Series
 from leakpatrol.detect.trend import (
     FLOOR_ABSOLUTE_SHARE,
+    STILL_RISING_SHARE,
     Floors,
     Trend,
     assess_any,
@@ -41,6 +43,9 @@ from leakpatrol.detect.trend import (
 _HOLD_SIGNIFICANCE = 0.05  # a confirmed leak stays confirmed while its rise is this significant
 _ROOT_SHARE = 0.5  # the root must grow by at least half of what the group grew
 _QUIET = 5.0  # an early verdict needs the group's root siblings to grow by less than this
+_RECENT_HEAP = 3  # heap is a plateau once flat over the last third of its window ...
+_FLAT_SAMPLES = 12  # ... and 12 samples at least: the heap profile moves in GC steps
+_RUNS = 2  # ... and this many times the longest run of equal samples (GC steps grow apart)
 
 
 def _not(trend: Trend, why: str) -> Trend:
@@ -81,7 +86,10 @@ class Judge:
         whole window like any load follower."""
         t = self.tracker
         if not t.load_aware:
-            return assess_any(t.times, t.total, self.floors, floor_path=self.floor_path)
+            trend = assess_any(t.times, t.total, self.floors, floor_path=self.floor_path)
+            if trend.flagged and not self.floor_path and _plateau(t.total, trend.growth):
+                return _not(trend, "a plateau")
+            return trend
         load = self._target_load()
         rest = [a - b for a, b in zip(t.total, load, strict=True)]
         trend = assess_any(t.times, rest, self.floors, floor_path=self.floor_path)
@@ -104,6 +112,8 @@ class Judge:
         if len(values) < self.floors.min_samples:
             return self._early(times, values, siblings)
         trend = assess_any(times, values, self.floors, floor_path=self.floor_path)
+        if trend.flagged and not self.floor_path and _plateau(values, trend.growth):
+            return _not(trend, "a plateau")  # retained heap that turned flat: a bound was reached
         if not self.tracker.load_aware or not (trend.flagged or trend.why_not == "no longer rising"):
             return trend
         return self._defend(series, times, values, siblings, trend)
@@ -123,6 +133,8 @@ class Judge:
         growth = max(quick_growth(values), min(q[3]) - max(q[0]))
         if growth <= FLOOR_ABSOLUTE_SHARE * self.floors.absolute:
             return None
+        if not self.floor_path and _plateau(values, growth):
+            return None  # retained heap that turned flat: a bound was reached (a cache filled)
         span = times[-1] - times[0]
         per_hour = growth / span * 3600 if span > 0 else 0.0
         return Trend(
@@ -144,8 +156,16 @@ class Judge:
             return _not(trend, "a state shift within its root")
         if comoving(values, siblings):
             return self._inside_load(times, values, siblings, trend)
-        if not series.is_load and not follows_load(values, self._target_load(), self.floors.min_samples):
+        load = self._target_load()[-len(values) :]
+        if not series.is_load and not follows_load(values, load, self.floors.min_samples):
             return trend
+        # A load follower that outgrows its share of the rest of the load (a handler that keeps
+        # some of its requests forever, beside those in flight) leaks what it holds beyond it.
+        rest = [x - v for x, v in zip(load, values, strict=True)] if series.is_load else load
+        if comoving(values, rest) and outgrows_siblings(values, rest):
+            beyond = assess_any(times, excess(values, rest), self.floors, floor_path=self.floor_path)
+            if beyond.flagged:
+                return beyond
         # Growth that follows load must hold over a whole window and still rise above the noise:
         # a ramp or a daily cycle flattens or turns within one, a leak does not.
         if self._short_of_window(times):
@@ -169,6 +189,10 @@ class Judge:
         load = self._target_load()[-len(values) :]
         if max(load) - min(load) > 0.5 * self.floors.absolute or quick_growth(siblings) >= _QUIET:
             return too_few
+        # A load that moved by half the rise, and with it: the in-flight calls a client library
+        # holds for its callers (a pool's connections, their watchers) wait for the full minimum.
+        if max(load) - min(load) >= 0.5 * rise and pearson(values, load) >= LOAD_CORRELATION:
+            return too_few
         span = times[-1] - times[0]
         per_hour = rise / span * 3600 if span > 0 else 0.0
         return Trend(True, rise, per_hour, mk.p_value, values[0], values[-1])
@@ -181,6 +205,20 @@ class Judge:
             return _not(trend, "keeps its share of a root under load")
         beyond = assess_any(times, excess(values, siblings), self.floors, floor_path=self.floor_path)
         return beyond if beyond.flagged else _not(beyond, "keeps its share of a root under load")
+
+
+def _plateau(values: Sequence[float], growth: float) -> bool:
+    """Heap that has turned flat for a while: over the recent third it grew by less than a tenth
+    of the window's growth. "A while" is 12 samples at least, and twice the longest run of equal
+    samples in the window: the heap profile only moves when a GC completes, and GCs grow rarer as
+    the heap grows. Goroutines keep the lenient hold (a step leak rests between steps); the retained
+    heap of a leak grows with every request, while a bounded cache stops when full."""
+    longest = run = 1
+    for a, b in pairwise(values):
+        run = run + 1 if a == b else 1
+        longest = max(longest, run)
+    recent = values[-max(_FLAT_SAMPLES, len(values) // _RECENT_HEAP, _RUNS * longest) :]
+    return quick_growth(recent) < STILL_RISING_SHARE * growth
 
 
 def _state_shift_recent(times: Sequence[float], values: Sequence[float], siblings: Sequence[float]) -> bool:
