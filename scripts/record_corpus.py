@@ -20,8 +20,10 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -236,25 +238,43 @@ def summary(series: list[Series]) -> None:
         print(f"{s.name:28} {g_pick:44} {h_pick}   (n={len(g)}, min {min(g)}, max {max(g)})")
 
 
-def main() -> None:
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+S = TypeVar("S", bound=Named)
+
+
+def cli(
+    series: list[S],
+    record_all: Callable[[list[S], int, int], Coroutine[Any, Any, None]],
+    summarize: Callable[[list[S]], None],
+) -> None:
+    """The recorders' command line (this one and record_lib_corpus.py): which series, how many
+    samples, how many at once, or only the summary of what is recorded."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=sys.modules["__main__"].__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--only", nargs="+", metavar="NAME", help="series to (re)record")
     parser.add_argument("--samples", type=int, default=120)
-    parser.add_argument("--jobs", type=int, default=3, help="scenarios recorded at once")
+    parser.add_argument("--jobs", type=int, default=3, help="series recorded at once")
     parser.add_argument("--summary", action="store_true", help="only print the shapes of recorded series")
     args = parser.parse_args()
-    chosen = SERIES
+    chosen = series
     if args.only:
-        unknown = set(args.only) - {s.name for s in SERIES}
+        unknown = set(args.only) - {s.name for s in series}
         if unknown:
             parser.error(f"unknown series: {sorted(unknown)}")
-        chosen = [s for s in SERIES if s.name in args.only]
+        chosen = [s for s in series if s.name in args.only]
     if not args.summary:
         asyncio.run(record_all(chosen, args.samples, args.jobs))
-    summary(chosen)
+    summarize(chosen)
+
+
+def main() -> None:
+    cli(SERIES, record_all, summary)
 
 
 if __name__ == "__main__":

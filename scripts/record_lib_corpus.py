@@ -13,11 +13,9 @@ takes 120 samples one real second apart stamped 60 s apart, and stops everything
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import shutil
 import sys
 import tempfile
@@ -128,26 +126,13 @@ async def record_all(series: list[Series], samples: int, jobs: int) -> None:
                 tg.create_task(gated(s))
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="series to (re)record")
-    parser.add_argument("--samples", type=int, default=120)
-    parser.add_argument("--jobs", type=int, default=3, help="series recorded at once")
-    parser.add_argument("--summary", action="store_true", help="only print the shapes of recorded series")
-    args = parser.parse_args()
-    chosen = SERIES
-    if args.only:
-        unknown = set(args.only) - {s.name for s in SERIES}
-        if unknown:
-            parser.error(f"unknown series: {sorted(unknown)}")
-        chosen = [s for s in SERIES if s.name in args.only]
-    if not args.summary:
-        asyncio.run(record_all(chosen, args.samples, args.jobs))
+def summarize(series: list[Series]) -> None:
     record_corpus.CORPUS = CORPUS
-    record_corpus.summary([record_corpus.Series(s.name, s.scenario) for s in chosen])
+    record_corpus.summary([record_corpus.Series(s.name, s.scenario) for s in series])
+
+
+def main() -> None:
+    record_corpus.cli(SERIES, record_all, summarize)
 
 
 if __name__ == "__main__":
