@@ -279,6 +279,9 @@ WIDGETS = textwrap.dedent("""
 """)
 
 
+WIDGET_RESOURCE = "widgets.cel.leakpatrol.test"
+
+
 def widget(spec: dict[str, Any], name: str = "w") -> str:
     return yaml.safe_dump(
         {"apiVersion": "cel.leakpatrol.test/v1", "kind": "Widget", "metadata": {"name": name}, "spec": spec}
@@ -305,13 +308,14 @@ def test_a_transition_rule_runs_on_update_only(kubectl: Kubectl, widgets: str) -
 
 def test_a_rule_under_status_runs_on_status_writes(kubectl: Kubectl, widgets: str) -> None:
     kubectl.run("apply", "-n", widgets, "-f", "-", stdin=widget({"owner": "sam"}, "s"))
-    patch = ["patch", "widget", "s", "-n", widgets, "--subresource=status", "--type=merge", "-p"]
+    # By its full name: test_sandbox_api's CRD in the same session serves a `widget` of its own group.
+    patch = ["patch", WIDGET_RESOURCE, "s", "-n", widgets, "--subresource=status", "--type=merge", "-p"]
     kubectl(*patch, '{"status": {"phase": "Running"}}')
     done = kubectl.run(*patch, '{"status": {"phase": "Broken"}}', check=False)
     assert done.stderr.strip() == (
         'The Widget "s" is invalid: status: Invalid value: "object": phase must not be Broken'
     )
-    assert kubectl.json("get", "widget", "s", "-n", widgets)["status"] == {"phase": "Running"}
+    assert kubectl.json("get", WIDGET_RESOURCE, "s", "-n", widgets)["status"] == {"phase": "Running"}
 
 
 def test_message_expression_field_path_and_reason(kubectl: Kubectl, widgets: str) -> None:
