@@ -140,18 +140,37 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
             await proc.wait()
 
 
-async def record_all(series: list[Series], samples: int, jobs: int) -> None:
-    binary = gobuild.build("scenarios")
-    gate = asyncio.Semaphore(jobs)
-    with tempfile.TemporaryDirectory(prefix="record-corpus-") as logs:
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
 
-        async def gated(s: Series) -> None:
+
+S = TypeVar("S", bound=Named)
+
+
+async def record_each(
+    program: str,
+    series: list[S],
+    jobs: int,
+    record: Callable[[Path, S, Path], Coroutine[Any, Any, None]],
+) -> None:
+    """Build `program`, then `record(binary, one series, log dir)` for every series, `jobs` at once
+    (this recorder's and record_lib_corpus.py's)."""
+    binary = gobuild.build(program)
+    gate = asyncio.Semaphore(jobs)
+    with tempfile.TemporaryDirectory(prefix=f"record-{program}-") as logs:
+
+        async def gated(s: S) -> None:
             async with gate:
-                await record_one(binary, s, samples, Path(logs))
+                await record(binary, s, Path(logs))
 
         async with asyncio.TaskGroup() as tg:
             for s in series:
                 tg.create_task(gated(s))
+
+
+async def record_all(series: list[Series], samples: int, jobs: int) -> None:
+    await record_each("scenarios", series, jobs, lambda b, s, logs: record_one(b, s, samples, logs))
 
 
 # --- a summary of what was recorded, decoded here so this script needs nothing else ------------
@@ -236,14 +255,6 @@ def summary(series: list[Series]) -> None:
         g_pick = "/".join(str(g[i]) for i in picks if i < len(g))
         h_pick = "/".join(f"{h[i]:.0f}" for i in picks if i < len(h))
         print(f"{s.name:28} {g_pick:44} {h_pick}   (n={len(g)}, min {min(g)}, max {max(g)})")
-
-
-class Named(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-S = TypeVar("S", bound=Named)
 
 
 def cli(

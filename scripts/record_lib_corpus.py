@@ -18,7 +18,6 @@ import contextlib
 import json
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import record_corpus  # noqa: E402
 
 import dbservers  # noqa: E402
-import gobuild  # noqa: E402
 from leakpatrol.record import fetch_final_goroutineleak, record_series  # noqa: E402
 
 CORPUS = ROOT / "tests" / "corpus-lib"
@@ -113,17 +111,9 @@ async def record_one(binary: Path, series: Series, samples: int, logs: Path) -> 
 
 
 async def record_all(series: list[Series], samples: int, jobs: int) -> None:
-    binary = gobuild.build("libscenarios")
-    gate = asyncio.Semaphore(jobs)
-    with tempfile.TemporaryDirectory(prefix="record-lib-corpus-") as logs:
-
-        async def gated(s: Series) -> None:
-            async with gate:
-                await record_one(binary, s, samples, Path(logs))
-
-        async with asyncio.TaskGroup() as tg:
-            for s in series:
-                tg.create_task(gated(s))
+    await record_corpus.record_each(
+        "libscenarios", series, jobs, lambda b, s, logs: record_one(b, s, samples, logs)
+    )
 
 
 def summarize(series: list[Series]) -> None:
