@@ -5,18 +5,25 @@ kept once confirmed; healthy shapes never flagged; time to confirm bounded over 
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from statistics import median
 
 import pytest
 from test_corpus import LEAKS as STDLIB_LEAKS
-from test_corpus import MEDIAN_MINUTES, MINUTE, Leak
+from test_corpus import (
+    MEDIAN_MINUTES,
+    MINUTE,
+    Leak,
+    assert_found,
+    evaluations_of,
+    minutes_to_confirm,
+    replay_series,
+    series_start,
+)
 from test_corpus import _minutes_to_confirm as stdlib_minutes_to_confirm
 
 from leakpatrol.core import LeakState
-from leakpatrol.detect.evaluator import TargetEvaluator
-from leakpatrol.detect.replay import ReplayVerdict, replay
+from leakpatrol.detect.replay import ReplayVerdict
 from leakpatrol.detect.signals import Evaluation
 from leakpatrol.seriesdir import SeriesDir
 
@@ -46,47 +53,21 @@ PLATEAUS = ["lru-cache-plateau"]
 PLATEAU_AFTER_MINUTES = 75  # its fill ends near minute 55; resolved at 70
 
 
-@cache
 def _replay(name: str) -> tuple[ReplayVerdict, SeriesDir]:
-    path = CORPUS / name
-    if not path.is_dir():
-        pytest.fail(f"library corpus series {name} missing: run scripts/record_lib_corpus.py --only {name}")
-    series = SeriesDir.open(path)
-    verdict = replay(series.samples(), series.pod)
-    assert not series.skipped, series.skipped
-    return verdict, series
-
-
-def _start(series: SeriesDir) -> float:
-    return series.pod.started_at if series.pod and series.pod.started_at else min(series.files)
+    return replay_series(CORPUS, name, "record_lib_corpus.py")
 
 
 def _minutes_to_confirm(name: str) -> float:
-    verdict, series = _replay(name)
-    assert verdict.first_detected_at is not None, name
-    return (verdict.first_detected_at - _start(series)) / MINUTE
+    return minutes_to_confirm(*_replay(name))
 
 
-@cache
 def _evaluations(name: str) -> list[Evaluation]:
-    series = SeriesDir.open(CORPUS / name)
-    evaluator = TargetEvaluator()
-    return [evaluator.observe(s, series.pod) for s in series.samples()]
+    return evaluations_of(CORPUS / name)
 
 
 @pytest.mark.parametrize("name", sorted(LEAKS))
 def test_leak_is_found_with_culprit_and_rule(name: str) -> None:
-    expected = LEAKS[name]
-    verdict, _ = _replay(name)
-    assert verdict.verdict == "leak"
-    signal = next((s for s in verdict.signals if s.kind.value == expected.signal), None)
-    assert signal is not None, [s.kind for s in verdict.signals]
-    assert signal.rule is not None and signal.rule.id == expected.rule, signal.rule
-    frames = [f for g in (signal.culprit, *signal.related) for f in g.frames]
-    assert any(expected.frame in f for f in frames), frames
-    assert any(expected.lead in f for f in signal.culprit.frames), signal.culprit.frames
-    assert _minutes_to_confirm(name) <= expected.within_minutes
-    assert verdict.signals[0].kind.value == expected.signal
+    assert_found(LEAKS[name], *_replay(name))
 
 
 @pytest.mark.parametrize("name", sorted(LEAKS))
@@ -108,7 +89,7 @@ def test_healthy_shape_is_never_flagged(name: str) -> None:
 def test_a_heap_plateau_is_not_a_confirmed_leak(name: str) -> None:
     """Once the curve has been flat a while, no heap finding is confirmed, and it ends resolved."""
     series = SeriesDir.open(CORPUS / name)
-    start = _start(series)
+    start = series_start(series)
     late = [
         ev
         for ev in _evaluations(name)
