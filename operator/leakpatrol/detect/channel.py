@@ -20,6 +20,7 @@ from leakpatrol.core import FindingBasis, LeakState, SignalKind
 from leakpatrol.detect.config import DetectionConfig
 from leakpatrol.detect.culprits import CulpritPicker, Scored
 from leakpatrol.detect.judge import Judge
+from leakpatrol.detect.persist import keeps_growing, persistence_span
 from leakpatrol.detect.signals import GROWTH_OF_CULPRIT, GROWTH_OF_TOTAL, Signal
 from leakpatrol.detect.stats import quarters, theil_sen_slope
 from leakpatrol.detect.tracker import GroupTracker
@@ -33,6 +34,7 @@ class Channel:
         self.tracker = GroupTracker(config.top_groups, load_aware=kind is SignalKind.GOROUTINES)
         self.streak = 0
         self.since: float | None = None
+        self.held = False  # confirmed in this streak: a heap finding, once confirmed, stays so
         self.last: Signal | None = None  # carried over samples that lack this signal's profile
         self.reconfigure(config, rules)
 
@@ -60,7 +62,7 @@ class Channel:
         )
         flagged = [s for s in scored if s.trend.flagged]
         if not (flagged or total.flagged or over_ceiling):
-            self.streak, self.since, self.last = 0, None, None
+            self.streak, self.since, self.last, self.held = 0, None, None, False
             return None
         self.streak += 1
         self.since = self.since if self.since is not None else now
@@ -96,7 +98,11 @@ class Channel:
         growing = [s for s in scored if s.trend.growth > 0]
         lead, groups = self.picker.groups(culprits, growing, positive)
         basis = culprits[lead].trend if flagged else total
-        state = LeakState.CONFIRMED if self.streak >= self.config.confirmations else LeakState.SUSPECTED
+        confirmed = self.streak >= self.config.confirmations
+        if confirmed and self.kind is SignalKind.HEAP and not self.held:
+            confirmed = self._persists(culprits if flagged else [])
+        self.held = confirmed
+        state = LeakState.CONFIRMED if confirmed else LeakState.SUSPECTED
         if state is LeakState.CONFIRMED:
             # The groups named are what must stop growing before the leak is resolved, even when
             # the total confirmed it (see Judge._held).
@@ -117,6 +123,17 @@ class Channel:
             total_growth_per_hour=self._total_per_hour(),
             growth_of=GROWTH_OF_CULPRIT if flagged else GROWTH_OF_TOTAL,
         )
+
+    def _persists(self, culprits: list[Scored]) -> bool:
+        """Heap growth that kept on for a span after it was first flagged (`persist.py`): the
+        culprits' sum, or the total where the total raised it."""
+        t = self.tracker
+        growing = [c.series.values for c in culprits if c.trend.growth > 0]
+        n = min((len(v) for v in growing), default=len(t.total))
+        values = [sum(v[i - n] for v in growing) for i in range(n)] if growing else list(t.total)
+        span = persistence_span(self.config.window_seconds, t.times, self.config.min_samples)
+        since = self.since if self.since is not None else t.times[-1]
+        return keeps_growing(t.times[len(t.times) - n :], values, since, span)
 
     def _total_per_hour(self) -> float:
         """The total's rate over the window, as a person reading `baseline -> current` expects it

@@ -68,6 +68,7 @@ def _channel_state(ch: Channel) -> dict[str, Any]:
         "roots": {root: _deltas(values) for root, values in t.roots.items()},
         "streak": ch.streak,
         "since": ch.since,
+        "held": ch.held,
         "groups": [
             [s.signature, s.wait_kind, list(s.frames), s.is_load, _deltas(s.values), s.flagged_streak]
             for s in t.groups.values()
@@ -99,8 +100,12 @@ def _restore_channel(ch: Channel, state: Mapping[str, Any], name: str) -> None:
         groups[sig] = Series(sig, str(wait), tuple(map(str, frames)), bool(is_load), series, group_streak)
     if any(len(r) > n for r in roots.values()):
         raise CheckpointCorrupt(f"{name}.roots holds a series longer than the sample times")
+    # Written before a heap finding had to persist to be confirmed: confirmed at its streak then.
+    held = state.get("held", streak >= ch.config.confirmations)
+    if type(held) is not bool:
+        raise CheckpointCorrupt(f"{name}.held is {held!r}")
     t.times, t.total, t.load, t.roots, t.groups = times, total, load, roots, groups
-    ch.streak, ch.since = streak, since
+    ch.streak, ch.since, ch.held = streak, since, held
 
 
 def dump(ev: TargetEvaluator) -> dict[str, Any]:

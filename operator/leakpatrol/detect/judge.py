@@ -67,8 +67,10 @@ class Judge:
         self.floors = Floors(
             absolute, config.relative_growth, config.noise_factor, config.significance, config.min_samples
         )
-        # A quiet target's plainest leaks may be flagged from two thirds of min_samples (see _early).
-        self.early_samples = max(4, 2 * config.min_samples // 3)
+        # A quiet target's plainest leaks may be flagged before min_samples (see _early): from two
+        # thirds of it, or six short of it if sooner, but never from fewer than six samples, the
+        # fewest in which a steady rise is significant at 1%.
+        self.early_samples = max(6, min(2 * config.min_samples // 3, config.min_samples - 6))
         self._load: list[float] | None = None
 
     def _target_load(self) -> list[float]:
@@ -215,8 +217,10 @@ def _plateau(values: Sequence[float], growth: float) -> bool:
     heap of a leak grows with every request, while a bounded cache stops when full."""
     longest = run = 1
     for a, b in pairwise(values):
-        run = run + 1 if a == b else 1
-        longest = max(longest, run)
+        if a == b:
+            run += 1
+        else:  # a GC step ends the run; the open run at the end may be the plateau itself
+            longest, run = max(longest, run), 1
     recent = values[-max(_FLAT_SAMPLES, len(values) // _RECENT_HEAP, _RUNS * longest) :]
     return quick_growth(recent) < STILL_RISING_SHARE * growth
 

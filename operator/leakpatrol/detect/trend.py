@@ -106,7 +106,7 @@ def floor_rise(values: Sequence[float], blocks: int = FLOOR_BLOCKS) -> tuple[flo
     at least twice and still rise in the recent half; else (0, spread)."""
     n = len(values)
     blocks = min(blocks, n // 2)
-    if blocks < 4:
+    if blocks < 3:
         return 0.0, 0.0
     cuts = [round(n * k / blocks) for k in range(blocks + 1)]
     parts = [values[cuts[k] : cuts[k + 1]] for k in range(blocks)]
