@@ -4,10 +4,14 @@ confirmed it stays so, across a checkpoint too, while it still rises."""
 
 from __future__ import annotations
 
+import random
+
+import pytest
+
 from leakpatrol.core import LeakState, SignalKind
 from leakpatrol.detect import checkpoint
 from leakpatrol.detect.config import DetectionConfig
-from leakpatrol.detect.evaluator import Sample, TargetEvaluator
+from leakpatrol.detect.evaluator import PodIdentity, Sample, TargetEvaluator
 from leakpatrol.detect.persist import keeps_growing, persistence_span
 from leakpatrol.detect.signals import Evaluation
 from leakpatrol.diagnose.rules import RuleSet
@@ -25,6 +29,7 @@ T0 = 1_900_000_000.0
 MINUTE = 60.0
 MIB = 1 << 20
 CONFIG = DetectionConfig(warmup_seconds=0)
+POD = PodIdentity("pod", T0)  # started at the first sample: the default's 10 minutes of warm-up apply
 # Sampled once a minute, the span is the window's eighth: 15 minutes.
 SPAN_MINUTES = persistence_span(CONFIG.window_seconds, [m * MINUTE for m in range(60)], 12) / MINUTE
 
@@ -46,9 +51,14 @@ def heap_states(evaluations: list[Evaluation]) -> list[str]:
     return [next((s.state.value for s in ev.signals if s.kind is SignalKind.HEAP), "-") for ev in evaluations]
 
 
-def run(curve: list[float], evaluator: TargetEvaluator | None = None, start: int = 0) -> list[Evaluation]:
+def run(
+    curve: list[float],
+    evaluator: TargetEvaluator | None = None,
+    start: int = 0,
+    pod: PodIdentity | None = None,
+) -> list[Evaluation]:
     ev = evaluator or TargetEvaluator(CONFIG)
-    return [ev.observe(heap(start + m, mib)) for m, mib in enumerate(curve)]
+    return [ev.observe(heap(start + m, mib), pod) for m, mib in enumerate(curve)]
 
 
 def test_a_steady_leak_is_confirmed_one_span_after_it_is_suspected() -> None:
@@ -102,6 +112,41 @@ def test_the_span_is_what_the_sampling_can_see() -> None:
     assert persistence_span(3600, every_5s, 12) == 23 * 5.0
     assert persistence_span(3600, every_5s[:3], 12) == 10.0
     assert persistence_span(3600, [], 12) == 0.0
+
+
+def gc_stepped(mib_at: list[float], every: int, seed: int) -> list[float]:
+    """What a heap profile shows of a curve: it moves only when a GC completes (every `every`
+    minutes here), and what is live at that moment wobbles by up to 0.5 MiB."""
+    rng, shown, out = random.Random(seed), mib_at[0], []
+    for m, mib in enumerate(mib_at):
+        if m % every == 0:
+            shown = max(0.0, mib + rng.uniform(-0.5, 0.5))
+        out.append(shown)
+    return out
+
+
+@pytest.mark.parametrize("fill_minutes", [35, 45, 55])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_class_a_cache_filling_to_its_bound_is_never_confirmed(fill_minutes: int, seed: int) -> None:
+    """Issue 24's class with the default policy (10 minutes of warm-up, 2 h window): a read-through
+    cache grows from 0.5 to 25 MiB over 35-55 minutes, every lookup a miss, then holds while it
+    evicts."""
+    fill = [0.5 + 24.5 * min(m, fill_minutes) / fill_minutes for m in range(120)]
+    states = heap_states(run(gc_stepped(fill, 1 + seed, seed), TargetEvaluator(), pod=POD))
+    assert "Confirmed" not in states
+    assert states[-1] == "-"
+
+
+@pytest.mark.parametrize("mib_per_minute", [0.55, 0.7, 2.0])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_same_curve_kept_on_is_a_leak_confirmed_within_the_hour(mib_per_minute: float, seed: int) -> None:
+    """Up to its fill's end a cache's curve is a leak's: a leak is told by going on. From 0.55
+    MiB/min (the 45-minute fill above) it is confirmed within 60 minutes; slower ones take longer
+    (the 16 MiB floor, then the span: 0.45 MiB/min, 61 minutes)."""
+    leak = [0.5 + mib_per_minute * m for m in range(120)]
+    states = heap_states(run(gc_stepped(leak, 1 + seed, seed), TargetEvaluator(), pod=POD))
+    assert states.index("Confirmed") <= 60
+    assert set(states[states.index("Confirmed") :]) == {"Confirmed"}
 
 
 def test_keeps_growing_needs_the_span_and_the_rate() -> None:
