@@ -11,10 +11,12 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 from harness import ROOT, Kubectl, condition
 from prometheus_client.parser import text_string_to_metric_families
@@ -157,6 +159,19 @@ def make_namespace(sandbox: Any, prefix: str) -> str:
 def delete_namespace(sandbox: Any, name: str) -> None:
     sb = sandbox.sandbox
     sandbox.run(sb.store.delete_quietly, sb.kind("v1", "namespaces"), None, name)
+
+
+def namespace_fixture(prefix: str, *, scope: str = "module") -> Callable[..., Iterator[str]]:
+    """The `ns` fixture of a module: a throwaway namespace `prefix-xxxxxx`, deleted after (its
+    pods' processes with it). In the module: `ns = namespace_fixture("ev")`."""
+
+    @pytest.fixture(scope=scope)  # type: ignore[call-overload]
+    def ns(sandbox: Any) -> Iterator[str]:
+        name = make_namespace(sandbox, prefix)
+        yield name
+        delete_namespace(sandbox, name)
+
+    return ns  # type: ignore[no-any-return]
 
 
 def pod_manifest(

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import yaml
 from harness import KUBECTL
-from support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
+from support import NO_PROCESS, namespace_fixture, pod_manifest
 
 from leakpatrol.core import ObjectRef
 from leakpatrol.kube.client import ApiClient
@@ -20,11 +18,7 @@ from leakpatrol.kube.ratelimit import KeyedRateLimiter
 T0 = datetime.datetime(2030, 1, 1, 12, 0, tzinfo=datetime.UTC)
 
 
-@pytest.fixture(scope="module")
-def ns(sandbox: Any) -> Iterator[str]:
-    name = make_namespace(sandbox, "ev")
-    yield name
-    delete_namespace(sandbox, name)
+ns = namespace_fixture("ev")
 
 
 def make_pod(sandbox: Any, ns: str, name: str) -> ObjectRef:

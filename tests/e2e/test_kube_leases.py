@@ -3,24 +3,17 @@ resourceVersion preconditions, so two replicas racing for one Lease see a real 4
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from support import delete_namespace, make_namespace
+from support import namespace_fixture
 
 from leakpatrol.kube.client import ApiClient
 from leakpatrol.kube.errors import Conflict
 from leakpatrol.kube.leadership import LeaseMove, LeaseState, decide
 from leakpatrol.kube.leases import create_lease, get_lease, replace_lease
 
-
-@pytest.fixture(scope="module")
-def ns(sandbox: Any) -> Iterator[str]:
-    name = make_namespace(sandbox, "lease")
-    yield name
-    delete_namespace(sandbox, name)
+ns = namespace_fixture("lease")
 
 
 async def test_acquire_race_renew_and_stale_write(api: ApiClient, ns: str) -> None:

@@ -6,12 +6,12 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from support import delete_namespace, make_namespace, run_pod
+from support import namespace_fixture, run_pod
 
 from leakpatrol.core import TargetGone
 from leakpatrol.kube.client import ApiClient
@@ -33,11 +33,7 @@ PHASES = httpx.Timeout(5.0)
 CAP = 1 << 20
 
 
-@pytest.fixture(scope="module")
-def ns(sandbox: Any) -> Iterator[str]:
-    name = make_namespace(sandbox, "pf")
-    yield name
-    delete_namespace(sandbox, name)
+ns = namespace_fixture("pf")
 
 
 @pytest.fixture(scope="module")

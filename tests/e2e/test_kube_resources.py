@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
-from support import NO_PROCESS, delete_namespace, make_namespace, pod_manifest
+from support import NO_PROCESS, namespace_fixture, pod_manifest
 
 from leakpatrol.kube.client import ApiClient, PatchType
 from leakpatrol.kube.deployments import pods_left
@@ -16,12 +15,7 @@ from leakpatrol.kube.errors import ApiError, Conflict, NotFound
 from leakpatrol.kube.owners import resolve_workload, resolve_workload_ref
 from leakpatrol.kube.pods import list_pods, selector_string
 
-
-@pytest.fixture(scope="module")
-def ns(sandbox: Any) -> Iterator[str]:
-    name = make_namespace(sandbox, "res")
-    yield name
-    delete_namespace(sandbox, name)
+ns = namespace_fixture("res")
 
 
 async def test_connect_from_the_kubeconfig_sends_its_token(api: ApiClient, sandbox: Any) -> None:

@@ -6,13 +6,12 @@ uid), through the real `KubeCluster` the operator acts with: a spoofed owner res
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import yaml
-from support import NO_PROCESS, delete_namespace, deployment, make_namespace, pod_manifest
+from support import NO_PROCESS, deployment, namespace_fixture, pod_manifest
 
 from leakpatrol.core import ObjectRef
 from leakpatrol.kube import errors
@@ -26,11 +25,7 @@ pytestmark = pytest.mark.slow
 SPOOFED_UID = "00000000-0000-4000-8000-000000000000"
 
 
-@pytest.fixture(scope="module")
-def ns(sandbox: Any) -> Iterator[str]:
-    name = make_namespace(sandbox, "owners")
-    yield name
-    delete_namespace(sandbox, name)
+ns = namespace_fixture("owners")
 
 
 def imposter(ns: str, name: str, owner: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from harness import Kubectl
-from support import Obj, delete_namespace, make_namespace, say, wait_pod
+from support import Obj, delete_namespace, namespace_fixture, say, wait_pod
 
 from kubesandbox import Backoff, Sandbox, ThreadedSandbox, memory
 
@@ -33,11 +32,7 @@ def _say_the_mechanism(sandbox: ThreadedSandbox, pytestconfig: pytest.Config) ->
     say(pytestconfig, f"\nkubesandbox memory limits enforced by: {sandbox.sandbox.limits.mechanism}")
 
 
-@pytest.fixture
-def ns(sandbox: ThreadedSandbox) -> Iterator[str]:
-    name = make_namespace(sandbox, "oom")
-    yield name
-    delete_namespace(sandbox, name)
+ns = namespace_fixture("oom", scope="function")
 
 
 def hog(name: str, ns: str, *, limit: str = "48Mi", image: str = LEAK, rate: str = "40", **spec: Any) -> Obj:
