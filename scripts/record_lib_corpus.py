@@ -56,6 +56,7 @@ SERIES = [
     Series("grpc-handler-stuck-share", "grpc-handler-stuck-share", heap=False, goroutineleak=True),
     Series("ctx-never-cancelled-heap", "ctx-never-cancelled-heap"),
     Series("ttl-cache-zipf", "ttl-cache-zipf", "postgres"),
+    Series("heap-leak-diurnal", "heap-leak-diurnal"),
 ]
 
 
