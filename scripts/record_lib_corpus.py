@@ -55,6 +55,8 @@ SERIES = [
     Series("sql-rows-not-closed", "sql-rows-not-closed", "mysql", heap=False, goroutineleak=True),
     Series("grpc-handler-stuck-share", "grpc-handler-stuck-share", heap=False, goroutineleak=True),
     Series("ctx-never-cancelled-heap", "ctx-never-cancelled-heap"),
+    Series("ttl-cache-zipf", "ttl-cache-zipf", "postgres"),
+    Series("heap-leak-diurnal", "heap-leak-diurnal"),
 ]
 
 

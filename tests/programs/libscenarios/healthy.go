@@ -3,8 +3,10 @@ package main
 import (
 	"container/list"
 	"context"
+	"fmt"
 	"log"
 	"math"
+	"sort"
 	"sync"
 	"time"
 
@@ -19,6 +21,10 @@ func init() {
 	register("lru-cache-plateau", scenario{
 		help: "healthy: read-through LRU filled from (*Rows).Next, ~45 min of growth, then flat while evicting",
 		db:   "postgres", run: lruCachePlateau,
+	})
+	register("ttl-cache-zipf", scenario{
+		help: "healthy: read-through cache with a 35 min TTL, Zipf-like keys over 200k ids (~600/min): fills, then expiry balances misses",
+		db:   "postgres", run: ttlCacheZipf,
 	})
 	register("grpc-streaming-load", scenario{
 		help: "healthy: gRPC server streams in flight follow a load curve (ramp, plateau, sine)",
@@ -124,6 +130,107 @@ func lruLookup(e *env, c *lruCache) {
 		}
 		c.put(k, body)
 	}
+}
+
+// zipfKeys draws ranks 0..n-1 with P(rank k) proportional to 1/(k+1)^s, by inverse CDF: the
+// skew of web and API cache workloads (s 0.6-0.9 is what request logs measure), which
+// math/rand/v2 has no generator for and math/rand's Zipf allows only for s > 1.
+type zipfKeys struct{ cdf []float64 }
+
+func newZipfKeys(n int, s float64) *zipfKeys {
+	z := &zipfKeys{cdf: make([]float64, n)}
+	sum := 0.0
+	for k := range z.cdf {
+		sum += math.Pow(float64(k+1), -s)
+		z.cdf[k] = sum
+	}
+	for k := range z.cdf {
+		z.cdf[k] /= sum
+	}
+	return z
+}
+
+func (z *zipfKeys) rank(u float64) int { return min(sort.SearchFloat64s(z.cdf, u), len(z.cdf)-1) }
+
+// ttlCache is a read-through cache of rendered rows whose entries expire a fixed time after they
+// were filled; a sweeper drops the expired ones. Bounded by time, not by count.
+type ttlCache struct {
+	mu    sync.Mutex
+	ttl   float64 // program minutes
+	items map[int64]*ttlEntry
+}
+
+type ttlEntry struct {
+	body    string
+	expires float64 // program minute
+}
+
+func (c *ttlCache) get(k int64, now float64) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if it, ok := c.items[k]; ok && it.expires > now {
+		return it.body, true
+	}
+	return "", false
+}
+
+func (c *ttlCache) put(k int64, body string, now float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.items[k] = &ttlEntry{body: body, expires: now + c.ttl}
+}
+
+func (c *ttlCache) sweep(now float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, it := range c.items {
+		if it.expires <= now {
+			delete(c.items, k)
+		}
+	}
+}
+
+const profileIDs = 200_000
+
+func ttlCacheZipf(e *env) {
+	c := &ttlCache{ttl: 35, items: map[int64]*ttlEntry{}}
+	keys := newZipfKeys(profileIDs, 0.8)
+	go func() {
+		for {
+			time.Sleep(e.mins(1))
+			c.sweep(e.now())
+		}
+	}()
+	// ~600 profile reads per program minute, each a request of its own. The hit rate climbs as the
+	// popular ids get cached, and levels off once expiry takes out as many as misses put in.
+	e.every(600, func() {
+		// Popular ids are spread over the id space, not the lowest ones (a fixed permutation).
+		id := int64(keys.rank(e.float())*7919%profileIDs + 1)
+		go ttlLookup(e, c, id)
+	})
+}
+
+func ttlLookup(e *env, c *ttlCache, id int64) {
+	if _, ok := c.get(id, e.now()); ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.mins(2))
+	defer cancel()
+	var name, bio string
+	var karma int64
+	err := e.db.QueryRowContext(ctx,
+		"SELECT 'user-' || $1::bigint, repeat(md5($1::text), 30), ($1::bigint * 37) % 1000", id).Scan(&name, &bio, &karma)
+	if err != nil {
+		log.Printf("ttl cache: %v", err)
+		return
+	}
+	c.put(id, renderProfile(id, name, bio, karma), e.now())
+}
+
+// renderProfile is the row as the service serves it: a JSON document of ~1.1 KB.
+func renderProfile(id int64, name, bio string, karma int64) string {
+	return fmt.Sprintf(`{"id":%d,"name":%q,"karma":%d,"bio":%q,"links":{"self":"/v1/profiles/%d","avatar":"/v1/profiles/%d/avatar"}}`,
+		id, name, karma, bio, id, id)
 }
 
 // Streams in flight: ramp 10 -> 160 over 40 min, plateau, then a sine of period 30 around 110.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"log"
+	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +30,10 @@ func init() {
 	register("ctx-never-cancelled-heap", scenario{
 		help: "heap leak: request contexts derived from the app's long-lived context, never cancelled (4 call sites)",
 		run:  ctxNeverCancelledHeap,
+	})
+	register("heap-leak-diurnal", scenario{
+		help: "heap leak: a ~1.5 KB pending-charge record per request is not removed on the decline path (~35%); load a sine of period 40",
+		run:  heapLeakDiurnal,
 	})
 }
 
@@ -185,4 +192,63 @@ func ctxNeverCancelledHeap(e *env) {
 		})
 	}
 	select {}
+}
+
+// pendingCharge is what the payment handler tracks while a charge is in flight (~1.5 KB).
+type pendingCharge struct {
+	id       uint64
+	started  time.Time
+	account  string
+	amount   float64
+	headers  [16]string
+	envelope [1152]byte // the signed request, kept for the audit trail
+}
+
+var pending = struct {
+	sync.Mutex
+	m map[uint64]*pendingCharge
+}{m: map[uint64]*pendingCharge{}}
+
+var (
+	chargeIDs   atomic.Uint64
+	errDeclined = errors.New("card declined")
+)
+
+// charge registers the request in pending and removes it on success only: a declined charge
+// returns early and its record stays in the map for good.
+func charge(e *env, id uint64) error {
+	p := &pendingCharge{id: id, started: time.Now(), account: "acct-2291", amount: e.uniform(5, 500)}
+	for i := range p.headers {
+		p.headers[i] = "x-request-header"
+	}
+	p.envelope[0] = byte(id)
+	pending.Lock()
+	pending.m[id] = p
+	pending.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), e.mins(2))
+	defer cancel()
+	if err := e.getQuote(ctx, e.mins(0.01)); err != nil { // the fraud check
+		return err // BUG: the record stays
+	}
+	if e.chance(0.35) {
+		return errDeclined // BUG: the record stays
+	}
+	pending.Lock()
+	delete(pending.m, id)
+	pending.Unlock()
+	return nil
+}
+
+// The load follows the day: a sine of period 40 program minutes between 30% and 100% of the peak.
+func diurnal(t float64) float64 { return 1500 * (0.65 + 0.35*math.Sin(2*math.Pi*t/40)) }
+
+func heapLeakDiurnal(e *env) {
+	e.everyRate(diurnal, func() {
+		go func() {
+			if err := charge(e, chargeIDs.Add(1)); err != nil && !errors.Is(err, errDeclined) {
+				log.Printf("charge: %v", err)
+			}
+		}()
+	})
 }
