@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from statistics import median
 
@@ -120,8 +121,24 @@ def test_a_heap_plateau_is_never_a_confirmed_leak(name: str) -> None:
 
 # Issue 24: a median of 20 minutes over both corpora, none over 60. Measured 19.7 over the 14 leaks
 # before heap-leak-diurnal (slowest 43, the heap leak that must persist a span after it is
-# suspected: detect/persist.py); with it, 15 leaks: 21.1 (sql-rows-not-closed), slowest 66.
-MEDIAN_BOTH_MINUTES = 20
+# suspected: detect/persist.py); with it, 15 leaks: 21.1 (sql-rows-not-closed), slowest 66. The
+# goal is a strict xfail (it shows when met); what is reached is held by its own test.
+GOAL_MEDIAN_MINUTES, GOAL_MAX_MINUTES = 20, 60
+REACHED_MEDIAN_MINUTES, REACHED_MAX_MINUTES = 21.5, 70
+
+
+@cache
+def _both_corpora() -> dict[str, float]:
+    minutes = {name: _minutes_to_confirm(name) for name in LEAKS}
+    stdlib = {f"stdlib/{name}": stdlib_minutes_to_confirm(name) for name in STDLIB_LEAKS}
+    assert median(stdlib.values()) <= MEDIAN_MINUTES, stdlib
+    return minutes | stdlib
+
+
+def test_time_to_confirm_over_both_corpora_holds_what_is_reached() -> None:
+    minutes = _both_corpora()
+    assert median(minutes.values()) <= REACHED_MEDIAN_MINUTES, minutes
+    assert max(minutes.values()) <= REACHED_MAX_MINUTES, minutes
 
 
 @pytest.mark.xfail(
@@ -131,9 +148,6 @@ MEDIAN_BOTH_MINUTES = 20
     "both corpora 21.1 > 20: any 15th leak slower than 21.1 lifts it from 19.7",
 )
 def test_median_time_to_confirm_over_both_corpora() -> None:
-    minutes = {name: _minutes_to_confirm(name) for name in LEAKS}
-    stdlib = {f"stdlib/{name}": stdlib_minutes_to_confirm(name) for name in STDLIB_LEAKS}
-    assert median(stdlib.values()) <= MEDIAN_MINUTES, stdlib
-    minutes |= stdlib
-    assert median(minutes.values()) <= MEDIAN_BOTH_MINUTES, minutes
-    assert max(minutes.values()) <= 60, minutes
+    minutes = _both_corpora()
+    assert median(minutes.values()) <= GOAL_MEDIAN_MINUTES, minutes
+    assert max(minutes.values()) <= GOAL_MAX_MINUTES, minutes
