@@ -5,8 +5,8 @@ to its bound, a pool or a buffer sized by the first hour's traffic. While such a
 is the curve of a leak (a cache whose lookups all miss grows exactly as fast as a leak of the same
 rate), and no profile field tells the two apart until the bound is reached. What does: a leak
 keeps growing, a fill stops. So a heap finding is Suspected when it crosses the floors and is
-Confirmed only once it has kept growing for a span after that, at half its window's rate or
-more. A fill that stops within the span stays Suspected, then turns into a plateau and resolves
+Confirmed only once it has kept growing for a span after that, at 3/4 or more of its rate before
+the span. A fill that stops within the span stays Suspected, then turns into a plateau and resolves
 (`judge._plateau`); a leak is confirmed one span later than the floors alone would. Goroutine
 findings do not wait: a leaked goroutine never exits, and a bounded pool is told by structure.
 """
@@ -36,7 +36,7 @@ def persistence_span(window_seconds: float, times: Sequence[float], min_samples:
 
 def keeps_growing(times: Sequence[float], values: Sequence[float], since: float, span: float) -> bool:
     """Flagged since `since`, at least `span` seconds ago, and over the last `span` seconds still
-    rising at KEEP_RATE of the window's Theil-Sen rate. The recent rise is the larger of its own
+    rising at KEEP_RATE of its Theil-Sen rate before that span. The recent rise is the larger of its own
     fit and the rise of its floor, as for any window (`trend.window_growth`): the heap profile
     moves in GC steps, and a fit over a few steps can read a step as a halt."""
     if not values or times[-1] - since < span:
