@@ -110,21 +110,29 @@ def assert_found(expected: Leak, verdict: ReplayVerdict, series: SeriesDir) -> S
     return signal
 
 
-def _replay(name: str) -> tuple[ReplayVerdict, SeriesDir]:
-    return replay_series(CORPUS, name, "record_corpus.py")
+@dataclass(frozen=True)
+class Corpus:
+    """A recorded corpus and the script that records it: what its tests replay, by series name."""
+
+    path: Path
+    recorder: str
+
+    def replay(self, name: str) -> tuple[ReplayVerdict, SeriesDir]:
+        return replay_series(self.path, name, self.recorder)
+
+    def minutes_to_confirm(self, name: str) -> float:
+        return minutes_to_confirm(*self.replay(name))
+
+    def evaluations(self, name: str) -> list[Evaluation]:
+        return evaluations_of(self.path / name)
 
 
-def _minutes_to_confirm(name: str) -> float:
-    return minutes_to_confirm(*_replay(name))
-
-
-def _evaluations(name: str) -> list[Evaluation]:
-    return evaluations_of(CORPUS / name)
+STDLIB = Corpus(CORPUS, "record_corpus.py")
 
 
 @pytest.mark.parametrize("name", sorted(LEAKS))
 def test_leak_is_found_with_culprit_and_rule(name: str) -> None:
-    signal = assert_found(LEAKS[name], *_replay(name))
+    signal = assert_found(LEAKS[name], *STDLIB.replay(name))
     assert signal.culprit.share >= 0.2
 
 
@@ -132,7 +140,7 @@ def test_leak_is_found_with_culprit_and_rule(name: str) -> None:
 def test_one_leak_one_rule_whatever_the_signal(name: str) -> None:
     """Every culprit group of a lockstep set, and the goroutineleak profile's view of the same
     stack, carries the rule the signal states."""
-    verdict, _ = _replay(name)
+    verdict, _ = STDLIB.replay(name)
     by_stack: dict[str, set[str]] = {}
     for s in verdict.signals:
         for g in (s.culprit, *s.related):
@@ -143,27 +151,27 @@ def test_one_leak_one_rule_whatever_the_signal(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(LEAKS))
 def test_a_confirmed_leak_stays_confirmed(name: str) -> None:
-    evaluations = _evaluations(name)
+    evaluations = STDLIB.evaluations(name)
     first = next(i for i, ev in enumerate(evaluations) if ev.leak)
     lost = [i for i, ev in enumerate(evaluations[first:], first) if not ev.leak]
     assert lost == [], f"confirmed at sample {first}, then not at {lost}"
 
 
 def test_median_time_to_confirm() -> None:
-    minutes = {name: _minutes_to_confirm(name) for name in LEAKS}
+    minutes = {name: STDLIB.minutes_to_confirm(name) for name in LEAKS}
     assert median(minutes.values()) <= MEDIAN_MINUTES, minutes
     assert max(minutes.values()) <= 60, minutes
 
 
 @pytest.mark.parametrize("name", HEALTHY)
 def test_healthy_shape_is_never_flagged(name: str) -> None:
-    verdict, _ = _replay(name)
+    verdict, _ = STDLIB.replay(name)
     assert verdict.verdict == "no-leak"
     assert verdict.flagged_at == [], f"flagged at {len(verdict.flagged_at)} evaluations"
 
 
 def test_goroutineleak_profile_is_a_direct_signal() -> None:
-    verdict, _ = _replay("chan-send-after-timeout")
+    verdict, _ = STDLIB.replay("chan-send-after-timeout")
     leak = next(s for s in verdict.signals if s.kind.value == "goroutineleak")
     assert leak.rule is not None and leak.rule.id == "chan-send-blocked"
     assert leak.culprit.wait_kind == "chan send"  # recovered from the goroutine profile beside it

@@ -16,17 +16,13 @@ from test_corpus import LEAKS as STDLIB_LEAKS
 from test_corpus import (
     MEDIAN_MINUTES,
     MINUTE,
+    STDLIB,
+    Corpus,
     Leak,
     assert_found,
-    evaluations_of,
-    minutes_to_confirm,
-    replay_series,
     series_start,
 )
-from test_corpus import _minutes_to_confirm as stdlib_minutes_to_confirm
 
-from leakpatrol.detect.replay import ReplayVerdict
-from leakpatrol.detect.signals import Evaluation
 from leakpatrol.seriesdir import SeriesDir
 
 pytestmark = pytest.mark.corpus
@@ -66,16 +62,7 @@ HEALTHY = [
 PLATEAUS = ["lru-cache-plateau", "ttl-cache-zipf"]
 
 
-def _replay(name: str) -> tuple[ReplayVerdict, SeriesDir]:
-    return replay_series(CORPUS, name, "record_lib_corpus.py")
-
-
-def _minutes_to_confirm(name: str) -> float:
-    return minutes_to_confirm(*_replay(name))
-
-
-def _evaluations(name: str) -> list[Evaluation]:
-    return evaluations_of(CORPUS / name)
+LIB = Corpus(CORPUS, "record_lib_corpus.py")
 
 
 @pytest.mark.parametrize("name", sorted(LEAKS))
@@ -83,19 +70,19 @@ def test_leak_is_found_with_culprit_and_rule(name: str) -> None:
     expected = LEAKS[name]
     if name in LATE:  # its time to confirm: test_late_leak_is_confirmed_in_time
         expected = replace(expected, within_minutes=math.inf)
-    assert_found(expected, *_replay(name))
+    assert_found(expected, *LIB.replay(name))
 
 
 @pytest.mark.parametrize(
     "name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=why)) for n, why in LATE.items()]
 )
 def test_late_leak_is_confirmed_in_time(name: str) -> None:
-    assert _minutes_to_confirm(name) <= LEAKS[name].within_minutes
+    assert LIB.minutes_to_confirm(name) <= LEAKS[name].within_minutes
 
 
 @pytest.mark.parametrize("name", sorted(LEAKS))
 def test_a_confirmed_leak_stays_confirmed(name: str) -> None:
-    evaluations = _evaluations(name)
+    evaluations = LIB.evaluations(name)
     first = next(i for i, ev in enumerate(evaluations) if ev.leak)
     lost = [i for i, ev in enumerate(evaluations[first:], first) if not ev.leak]
     assert lost == [], f"confirmed at sample {first}, then not at {lost}"
@@ -103,7 +90,7 @@ def test_a_confirmed_leak_stays_confirmed(name: str) -> None:
 
 @pytest.mark.parametrize("name", HEALTHY)
 def test_healthy_shape_is_never_flagged(name: str) -> None:
-    verdict, _ = _replay(name)
+    verdict, _ = LIB.replay(name)
     assert verdict.verdict == "no-leak"
     assert verdict.flagged_at == [], f"flagged at {len(verdict.flagged_at)} evaluations"
 
@@ -113,7 +100,7 @@ def test_a_heap_plateau_is_never_a_confirmed_leak(name: str) -> None:
     """Suspected while it rises, never confirmed at any evaluation, and it ends resolved."""
     series = SeriesDir.open(CORPUS / name)
     start = series_start(series)
-    evaluations = _evaluations(name)
+    evaluations = LIB.evaluations(name)
     confirmed = [round((ev.time - start) / MINUTE) for ev in evaluations if ev.leak]
     assert confirmed == [], f"confirmed at minutes {confirmed}"
     assert not evaluations[-1].signals
@@ -129,8 +116,8 @@ REACHED_MEDIAN_MINUTES, REACHED_MAX_MINUTES = 21.5, 70
 
 @cache
 def _both_corpora() -> dict[str, float]:
-    minutes = {name: _minutes_to_confirm(name) for name in LEAKS}
-    stdlib = {f"stdlib/{name}": stdlib_minutes_to_confirm(name) for name in STDLIB_LEAKS}
+    minutes = {name: LIB.minutes_to_confirm(name) for name in LEAKS}
+    stdlib = {f"stdlib/{name}": STDLIB.minutes_to_confirm(name) for name in STDLIB_LEAKS}
     assert median(stdlib.values()) <= MEDIAN_MINUTES, stdlib
     return minutes | stdlib
 
