@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import ssl
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import yaml
 from harness import Kubectl, wait_until
 from kubernetes import client
 from kubernetes.stream import portforward
-from support import run_pod
+from support import namespace_fixture, run_pod
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +29,7 @@ def admin(sandbox: Any) -> Kubectl:
     return Kubectl(sandbox.kubeconfig_path)
 
 
-@pytest.fixture
-def ns(admin: Kubectl) -> Iterator[str]:
-    name = f"auth-{uuid.uuid4().hex[:6]}"
-    admin("create", "namespace", name)
-    yield name
-    admin("delete", "namespace", name, "--wait=false")
+ns = namespace_fixture("auth", scope="function")
 
 
 def as_token(sandbox: Any, token: str, tmp_path: Path) -> Kubectl:

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from harness import Kubectl, condition, wait_until
-from support import HELLO
+from support import HELLO, namespace_fixture
 
 SHELL = "leakpatrol.test/shell"
 
@@ -23,12 +21,7 @@ def k(sandbox: Any) -> Kubectl:
     return Kubectl(sandbox.kubeconfig_path)
 
 
-@pytest.fixture
-def ns(k: Kubectl) -> Iterator[str]:
-    name = f"jp-{uuid.uuid4().hex[:8]}"
-    k("create", "namespace", name)
-    yield name
-    k("delete", "namespace", name, "--wait=false")
+ns = namespace_fixture("jp", scope="function")
 
 
 def create(k: Kubectl, ns: str, obj: dict[str, Any]) -> None:
