@@ -14,10 +14,9 @@ from typing import Any
 import httpx
 from harness import Kubectl, OperatorProcess, condition, wait_until
 from hostile import many_stacks_profile
-from support import SERVICES, apply, events, exported_pods, namespace, policy, tree_rss
+from support import CHART_MEMORY_LIMIT, SERVICES, apply, events, exported_pods, namespace, policy, tree_rss
 
 LEAKY, HEALTHY = SERVICES.split("\n---\n")
-CHART_MEMORY_LIMIT = 512 << 20
 
 
 def fast_policy(selector: str, extra: str = "") -> str:

@@ -13,12 +13,22 @@ import time
 from datetime import UTC, datetime
 
 from harness import Kubectl, OperatorProcess, wait_until
-from support import apply, deployment, events, exported_pods, namespace, policy, tree_rss
+from support import (
+    CHART_MEMORY_LIMIT,
+    apply,
+    deployment,
+    events,
+    exported_pods,
+    namespace,
+    policy,
+    proc_rss,
+    tree_rss,
+)
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 TENANTS = ("soak-a", "soak-b", "soak-c", "soak-d")
 REPLICAS = 6
-RSS_GROWTH_LIMIT = 40 << 20  # after warm-up: more than this is a leak of our own
+RSS_GROWTH_LIMIT = 24 << 20  # the operator process, after warm-up: more is a leak of our own
 
 
 def soak_policy(interval: str, selector: str = "tier: soak") -> str:
@@ -66,11 +76,12 @@ def test_soak_memory_flat_policies_fresh_no_false_events(kubectl: Kubectl, opera
         )
     assert operator.proc is not None
     time.sleep(25)  # warm-up: imports, first passes, every series filled to its 20 s window
-    rng, done, rss = random.Random(7), [], []
+    rng, done, rss, tree = random.Random(7), [], [], []
     deadline = time.monotonic() + SOAK_SECONDS
     while time.monotonic() < deadline:
         done.append(churn(kubectl, rng))
-        rss.append(tree_rss(operator.proc.pid))
+        rss.append(proc_rss(operator.proc.pid))
+        tree.append(tree_rss(operator.proc.pid))
         time.sleep(3)
     settle = time.monotonic()
 
@@ -84,8 +95,15 @@ def test_soak_memory_flat_policies_fresh_no_false_events(kubectl: Kubectl, opera
         return True
 
     wait_until(all_fresh, within=30, what="every policy scanning after churn")
-    half = len(rss) // 2
-    assert max(rss[half:]) - min(rss[:half] or rss) < RSS_GROWTH_LIMIT, [r >> 20 for r in rss]
+    # The operator's RSS is a sawtooth under churn: a restart or a re-created policy drops a
+    # tenant's series, and the next passes refill them up to maxSamples (±50 MiB here). The
+    # warm-up ends with every window full, the most state this set of pods can hold, so a second
+    # half peaking above the first is state that accumulates: a leak of ours. Comparing one half's
+    # trough with the other's peak measured the saw, not a leak (it failed CI on a quiet run).
+    first, second = rss[: len(rss) // 2] or rss, rss[len(rss) // 2 :]
+    mib = [r >> 20 for r in rss]
+    assert max(second) - max(first) < RSS_GROWTH_LIMIT, ("the operator process grew", mib)
+    assert max(tree) < CHART_MEMORY_LIMIT, ("operator + workers over the chart's limit", max(tree) >> 20)
     # Healthy workloads: never suspected, never detected.
     flagged = [
         (ns, e["reason"]) for ns in TENANTS for e in events(kubectl, ns) if e["reason"].startswith("Leak")
@@ -104,7 +122,6 @@ def test_soak_memory_flat_policies_fresh_no_false_events(kubectl: Kubectl, opera
     assert "Traceback" not in operator.log()
     assert time.monotonic() - settle < 120
     print(  # `make soak` shows it (pytest -s): the numbers behind "memory flat"
-        f"\nsoak: {SOAK_SECONDS:.0f}s, {len(done)} churn actions, operator+workers RSS "
-        f"{min(rss) >> 20}-{max(rss) >> 20} MiB (first half max {max(rss[:half] or rss) >> 20}, "
-        f"second half max {max(rss[half:]) >> 20})"
+        f"\nsoak: {SOAK_SECONDS:.0f}s, {len(done)} churn actions; operator RSS MiB {mib}; "
+        f"operator+workers {min(tree) >> 20}-{max(tree) >> 20} MiB"
     )
