@@ -255,3 +255,104 @@ def test_a_record_of_its_count_line_alone_has_no_frames() -> None:
     and say so (a worker's pickled result used to disagree with the parse)."""
     (g,) = [g for g in source("snapshot-2s-debug1.txt").groups if g.signature == "unknown|"]
     assert not g.frames and tuple(g.frames) == ()
+
+
+# --- long lines cut into rows (a terminal's width, a hard-wrapping editor) -------------------------
+
+
+def frames(p: Profile) -> dict[str, list[tuple[str, str, int]]]:
+    return {g.signature: [(f.function, f.file, f.line) for f in g.frames] for g in p.groups}
+
+
+def rows_joined(n: int) -> str:
+    return f"{n} row(s) of lines wrapped at a terminal's width joined to the line above"
+
+
+def cut_rows(text: str, width: int, *, padded: bool = False) -> int:
+    """How many rows beyond the first each line takes at this width: what must be joined."""
+    lines = (line.expandtabs(8) if padded else line for line in text.split("\n"))
+    return sum(max(0, (len(line) - 1) // width) for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("name", "origin", "width", "padded"),
+    [
+        ("d1-wrapped-80.txt", "profilegen-debug1.txt", 80, False),
+        ("d1-wrapped-120-padded.txt", "transport-per-request-debug1.txt", 120, True),
+        ("d2-wrapped-72-padded.txt", "profilegen-debug2-ancestors.txt", 72, True),
+    ],
+)
+def test_a_wrapped_dump_reads_as_the_dump_it_was(name: str, origin: str, width: int, padded: bool) -> None:
+    """Every frame's function, file and line back, not only the groups: a row joined wrongly
+    (or not at all) changes a file name or a line number, or fails the parse."""
+    p, want = parsed(name), source(origin)
+    assert (p.format, p.total, groups(p)) == (want.format, want.total, groups(want))
+    assert frames(p) == frames(want)
+    joined = cut_rows((SOURCE / origin).read_text(), width, padded=padded)
+    assert joined > 30 and p.warnings == (rows_joined(joined),)
+
+
+def test_the_first_goroutines_of_a_dump_wrapped_at_80_columns() -> None:
+    text = MAKE.first_goroutines((SOURCE / "transport-per-request-debug2.txt").read_text())  # type: ignore[attr-defined]
+    p, want = parsed("d2-wrapped-80.txt"), load(text.encode())
+    assert (p.total, groups(p), frames(p)) == (40, groups(want), frames(want))
+    assert p.warnings == (rows_joined(cut_rows(text, 80)),)
+
+
+# The shape of a dump pasted into m-lab/ndt-server#293: rows padded with blanks to the terminal's
+# width, and one address list longer than it cut inside an address (0x55da0|d).
+MLAB = (
+    "goroutine profile: total 384" + " " * 120 + "\n"
+    "328 @ 0x4379e0 0x43096a 0x42fed5 0x4c9825 0x4ca6bb 0x4ca69d 0x5a35df 0x5b5e1e 0x60be90 0x4f7311 "
+    "0x60c0dc 0x60a695 0x60e7bb 0x60e7c6 0x6c5154 0x55ccf3 0x55da0\n"
+    "d 0x55dc44 0x64a31c 0x6bf874 0x6bf8a3 0x6c6481 0x6ca984 0x467631" + " " * 90 + "\n"
+    "#       0x42fed4        internal/poll.runtime_pollWait+0x54             "
+    "/usr/local/go/src/runtime/netpoll.go:203" + " " * 40 + "\n"
+    "#       0x4c9824        internal/poll.(*pollDesc).wait+0x44             "
+    "/usr/local/go/src/internal/poll/fd_poll_runtime.go:87" + " " * 30 + "\n"
+    "#       0x6c5153        net/http.(*conn).serve+0x53     /usr/local/go/src/net/http/server.go:1925\n"
+    "\n"
+    "56 @ 0x4379e0 0x4c9825\n"
+    "#       0x4c9824        main.(*tick).loop+0x44          /src/tick.go:87\n"
+)
+
+
+def test_an_address_list_cut_inside_an_address_and_padded_rows() -> None:
+    p = load(MLAB.encode())
+    assert (p.format, p.total, [g.count for g in p.groups]) == (TEXT, 384, [328, 56])
+    serve = Frame("net/http.(*conn).serve", "/usr/local/go/src/net/http/server.go", 1925)
+    assert p.groups[0].frames[-1] == serve
+    assert p.warnings == (rows_joined(1),)
+
+
+@pytest.mark.parametrize(
+    ("rows", "pcs"),
+    [
+        (["7 @ 0x1a 0x2b", "c 0x3d"], "0x1a 0x2bc 0x3d"),  # cut inside an address
+        (["7 @ 0x1a 0x2b", "0x3d 0x4e"], "0x1a 0x2b 0x3d 0x4e"),  # cut at the blank, which was lost
+        (["7 @ 0x1a 0x2b ", "0x3d"], "0x1a 0x2b 0x3d"),  # the blank kept at the row's end
+    ],
+)
+def test_a_cut_address_list_is_joined_with_a_blank_only_where_one_was(rows: list[str], pcs: str) -> None:
+    from leakpatrol.profiles import unwrap  # noqa: PLC0415
+
+    lines, joined = unwrap.text_rows([*rows, "#\t0x1a\tmain.f+0x1\t/src/main.go:3", ""])
+    assert (lines[0], joined) == (f"7 @ {pcs}", 1)
+
+
+def test_a_header_cut_inside_its_state_keeps_its_minutes() -> None:
+    text = "goroutine 7 [chan receive, 5\n minutes]:\nmain.f(0x1\n, 0x2)\n\t/src/main.go:3 +0x\n1d\n"
+    p = load(text.encode())
+    (g,) = p.groups
+    assert (g.wait_kind, g.frames, p.warnings) == (
+        WaitKind.CHAN_RECEIVE,
+        (Frame("main.f", "/src/main.go", 3),),
+        (rows_joined(3),),
+    )
+    assert g.wait_minutes == (5,)
+
+
+def test_a_row_that_continues_nothing_is_left_for_the_parser_to_refuse() -> None:
+    """Garbage in a record is not glued to the line above: the error names its own line."""
+    with pytest.raises(ProfileError, match="line 3"):
+        load(b"goroutine profile: total 1\n1 @ 0x1\nnot a frame at all\n#\t0x1\tmain.f+0x1\t/m.go:3\n")

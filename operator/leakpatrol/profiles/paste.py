@@ -7,11 +7,12 @@ prefix on each goroutine's header only (`    x_test.go:12: Found leaked goroutin
 […]:`) and other lines between the records (`--- FAIL`, `exit status 2`, a SIGQUIT's register
 dump); goleak writes each record as `[Goroutine 7 in state chan send, with main.f on top of the
 stack:` and its frames, without the runtime's header. debug=1 records may have lost the blank
-lines between them. `clean` finds the format by content (the
-first line that holds a record start, not the first byte), strips a prefix that every line
-carries, and rewrites each line into the canonical form, one output line per input line, so an
-error still names the line people see. It only runs when the strict parsers refused the text or
-the text does not start like a profile, so well-formed profiles never pay for it.
+lines between them, and long lines may come cut into rows. `clean` finds the format by content
+(the first line that holds a record start, not the first byte), strips a prefix that every line
+carries, joins the rows of wrapped lines (`unwrap`), and rewrites each line into the canonical
+form, one output line per input line (or per joined line), so an error names the line people
+see. It only runs when the strict parsers refused the text or the text does not start like a
+profile, so well-formed profiles never pay for it.
 
 Untrusted input: every regex is linear (no nested quantifiers over the same characters), the
 anchor search looks at a bounded head of the text, and the size is capped.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import re
 
+from leakpatrol.profiles import unwrap
 from leakpatrol.profiles.errors import NotAProfileError, ProfileTooLargeError
 from leakpatrol.profiles.model import ProfileFormat
 
@@ -75,7 +77,11 @@ def clean(text: str) -> tuple[ProfileFormat, str, list[str]]:
     prefix = lines[index][: match.start()]
     if prefix.strip():
         lines = _strip_prefix(lines, index, prefix, notes)
-    if match.group("dump") or match.group("goleak"):
+    dump = bool(match.group("dump") or match.group("goleak"))
+    lines, joined = unwrap.dump_rows(lines, is_stack_line, is_file_line) if dump else unwrap.text_rows(lines)
+    if joined:
+        notes.append(f"{joined} row(s) of lines wrapped at a terminal's width joined to the line above")
+    if dump:
         return ProfileFormat.DUMP, _dump_text(lines, notes), notes
     return ProfileFormat.TEXT, _text_lines(lines, notes), notes
 

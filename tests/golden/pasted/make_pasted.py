@@ -219,6 +219,22 @@ def from_first_goroutine(text: str) -> str:
     return text[text.index("goroutine ") :] + "exit status 2\n"
 
 
+def wrapped(width: int, *, padded: bool = False) -> Callable[[str], str]:
+    """As copied from a terminal `width` columns wide: every line longer than that cut into rows of
+    `width` characters. `padded`: tabs shown as blanks (to the next multiple of 8) and every row
+    filled with blanks to the full width, as a screen/tmux copy or a padded log viewer gives it."""
+
+    def make(text: str) -> str:
+        rows = []
+        for raw in text.split("\n"):
+            line = raw.expandtabs(8) if padded else raw
+            cut = [line[i : i + width] for i in range(0, len(line), width)] or [""]
+            rows += [r.ljust(width) if padded else r for r in cut]
+        return "\n".join(rows)
+
+    return make
+
+
 # name -> (source, transformation); the README explains each, tests/test_profiles_pasted.py
 # states what each must parse to.
 CASES: dict[str, tuple[str, Callable[[str], str]]] = {
@@ -260,6 +276,11 @@ CASES: dict[str, tuple[str, Callable[[str], str]]] = {
     "d2-sigquit-from-first-goroutine.txt": (SIGQUIT_DUMP, from_first_goroutine),
     "d2-deadlock-rows.txt": (DEADLOCK_DUMP, lambda t: t),
     "d2-notifyctx.txt": (NOTIFYCTX_DUMP, lambda t: t),
+    # long lines cut into rows by a terminal or a hard-wrapping editor
+    "d1-wrapped-80.txt": (PROFILEGEN_TEXT, wrapped(80)),
+    "d1-wrapped-120-padded.txt": (SCENARIO_TEXT, wrapped(120, padded=True)),
+    "d2-wrapped-80.txt": (SCENARIO_DUMP, lambda t: wrapped(80)(first_goroutines(t))),
+    "d2-wrapped-72-padded.txt": (PROFILEGEN_DUMP, wrapped(72, padded=True)),
 }
 
 
