@@ -1,7 +1,8 @@
 """`load()`: sniff the bytes, decompress under a hard cap, hand them to the right parser.
 
 Order follows google/pprof's own reader: gzip first, then the text formats (cheap prefix
-checks), then text found by content (pasted dumps, see `paste`), then profile.proto.
+checks), then pprof's `-traces` report and text found by content (pasted dumps, see `traces`,
+`paste`), then profile.proto.
 Untrusted bytes from any pod end up here, so every failure is a `ProfileError` and every
 resource is bounded: decompressed size, sample count, frame volume.
 """
@@ -14,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from leakpatrol.profiles import dump, paste, proto, text
+from leakpatrol.profiles import dump, paste, proto, text, traces
 from leakpatrol.profiles.errors import (
     DecompressionError,
     MalformedProfileError,
@@ -86,6 +87,9 @@ def _load(data: bytes, cap: int, max_samples: int) -> list[Profile]:
         raise NotAProfileError("heap debug=1 text is not supported: fetch the heap profile with debug=0")
     if not data.strip():
         raise NotAProfileError("empty input")
+    if paste.is_plain_text(data) and traces.looks_like(data):
+        converted, notes = traces.to_debug1(data.decode("utf-8", "replace"))
+        return [_parse(ProfileFormat.TEXT, converted, len(data), max_samples, notes)]
     # Format by content, not by the first byte: pasted text may start with blank lines, a log
     # prefix or indentation, and would otherwise be read as (garbage) protobuf.
     if paste.looks_like_text(data):

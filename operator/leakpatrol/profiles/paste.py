@@ -51,10 +51,15 @@ _TEXT_HEADERS = ("goroutine profile: total ", "goroutineleak profile: total ")
 _TEXT_BYTES = bytes([9, 10, 13, *range(32, 127), *range(128, 256)])
 
 
+def is_plain_text(data: bytes) -> bool:
+    """No control bytes in the first KB (one C-level pass): text, not protobuf, whose field tags
+    are full of them."""
+    return not data[:1024].translate(None, _TEXT_BYTES)
+
+
 def looks_like_text(data: bytes) -> bool:
-    """A record start within the head of the data: pasted text, not protobuf. Protobuf is full of
-    control bytes (field tags), so one C-level pass over the first KB rules it out first."""
-    if data[:1024].translate(None, _TEXT_BYTES):
+    """A record start within the head of the data: pasted text, not protobuf."""
+    if not is_plain_text(data):
         return False
     head = data[: _HEAD_LINES * 120].decode("utf-8", "replace")
     return any(_ANCHOR.search(line[:_HEAD_CHARS]) for line in head.split("\n", _HEAD_LINES)[:_HEAD_LINES])
