@@ -70,6 +70,22 @@ def test_dump_header_parts_merge_and_created_by() -> None:
     assert running.wait_kind is WaitKind.RUNNING
 
 
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        # traceback.go prints " (leaked)", then " (scan)", then " (durable)" after the reason
+        ("select (leaked) (scan)", WaitKind.SELECT),
+        ("chan send (leaked) (scan) (durable)", WaitKind.CHAN_SEND),
+        ("chan receive (durable)", WaitKind.CHAN_RECEIVE),  # synctest's own reason string
+        ("sync.WaitGroup.Wait (durable)", WaitKind.WAITGROUP),
+    ],
+)
+def test_dump_header_decorations_after_the_wait_reason(status: str, kind: WaitKind) -> None:
+    header = f"goroutine 7 [{status}, 3 minutes, locked to thread]:\n"
+    (g,) = load((header + "main.f(...)\n\t/src/main.go:3 +0x1d\n").encode()).groups
+    assert (g.wait_kind, g.wait_minutes) == (kind, (3,))
+
+
 def test_dump_labels_of_one_goroutine() -> None:
     p = load(DUMP.split("\n\n", maxsplit=1)[0].encode() + b"\n")
     assert p.groups[0].labels == {"worker": "a", "k 2": "v 2"}

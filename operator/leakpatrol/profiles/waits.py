@@ -65,7 +65,9 @@ _REASON_ALIASES = {
     "sync.RWMutex.RLock": WaitKind.RWMUTEX,  # the model keeps one RWMutex kind for both lock modes
 }
 # Status decorations the runtime appends inside the reason; they do not change what is awaited.
-_DECORATIONS = (" (leaked)", " (scan)", " (durable)")
+# What the runtime prints after the wait reason, in this order (traceback.go goroutineheader):
+# " (leaked)", " (scan)", " (durable)"; stripped from the end, so the last one first.
+_DECORATIONS = (" (durable)", " (scan)", " (leaked)")
 
 
 def reason_wait_kind(status: str) -> WaitKind:
