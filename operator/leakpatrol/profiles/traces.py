@@ -88,7 +88,7 @@ def _kind(lines: list[str]) -> str:
             if kind not in _KINDS:
                 raise NotAProfileError(
                     f"`go tool pprof -traces` output of a {kind!r} profile: only goroutine profiles "
-                    "are read in this form (give heap profiles as profile.proto, debug=0)"
+                    "are read in this form (a heap profile is read as profile.proto, debug=0)"
                 )
             return kind
         if _SEPARATOR.fullmatch(line):
