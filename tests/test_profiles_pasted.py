@@ -356,3 +356,28 @@ def test_a_row_that_continues_nothing_is_left_for_the_parser_to_refuse() -> None
     """Garbage in a record is not glued to the line above: the error names its own line."""
     with pytest.raises(ProfileError, match="line 3"):
         load(b"goroutine profile: total 1\n1 @ 0x1\nnot a frame at all\n#\t0x1\tmain.f+0x1\t/m.go:3\n")
+
+
+def test_prefixed_log_lines_cut_by_a_terminal() -> None:
+    """A log viewer's lines cut into rows: only the first row of each carries the prefix. Every
+    row without it follows a row as long as the terminal is wide, so the prefix is still every
+    line's, and the rows are joined back."""
+    p, want = parsed("d1-k8s-log-prefix-wrapped-100.txt"), source("profilegen-debug1.txt")
+    assert (p.total, groups(p), frames(p)) == (want.total, groups(want), frames(want))
+    prefixed = MAKE.prefix_lines(  # type: ignore[attr-defined]
+        (SOURCE / "profilegen-debug1.txt").read_text(),
+        MAKE.k8s_prefix,  # type: ignore[attr-defined]
+    )
+    assert p.warnings == (
+        "a line prefix like '2026-11-30T07:59:12.000000Z stderr F' stripped from every line that carries it",
+        rows_joined(cut_rows(prefixed, 100)),
+    )
+    text = MAKE.first_goroutines((SOURCE / "transport-per-request-debug2.txt").read_text())  # type: ignore[attr-defined]
+    p, want = parsed("d2-journald-wrapped-110.txt"), load(text.encode())
+    assert (p.total, groups(p), frames(p)) == (40, groups(want), frames(want))
+
+
+def test_a_prefix_on_the_first_line_only_is_not_taken_for_wrapped_rows() -> None:
+    """Lines without the prefix after lines of many lengths are a log message's other lines."""
+    p = parsed("d2-test-log-2.txt")
+    assert "the first record's prefix 'prices_test.go:27: Found leaked goroutine:' stripped" in p.warnings

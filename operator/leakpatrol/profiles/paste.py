@@ -45,6 +45,7 @@ _GOLEAK_TAIL = " on top of the stack:"
 _COUNT_LINE = re.compile(r"[0-9]+ @")
 _PREFIX_TOKENS = re.compile(r"[0-9]+|[ \t]+|.", re.DOTALL)
 _TEXT_HEADERS = ("goroutine profile: total ", "goroutineleak profile: total ")
+_MIN_WIDTH = 40  # columns: a narrower "terminal" is more likely lines that just end short
 
 
 # Bytes that plain text is made of: ASCII printables, tab, CR, LF and anything above 0x7f (UTF-8).
@@ -114,22 +115,31 @@ def _prefix_pattern(prefix: str) -> re.Pattern[str]:
 
 
 def _strip_prefix(lines: list[str], index: int, prefix: str, notes: list[str]) -> list[str]:
-    """Strip the anchor line's prefix from every line, if every non-blank line carries one; a
-    multi-line log message carries it on its first line only, then only that line is cut."""
+    """Strip the anchor line's prefix from every line that carries it, if every non-blank line
+    does, or if each one without it comes right after a line as long as the others that do: a
+    terminal's width, the line cut there and its rest on a row of its own (kept for `unwrap` to
+    join). A multi-line log message carries it on its first line only: then only that is cut."""
     pattern = _prefix_pattern(prefix.rstrip())
-    cut = []
+    cut: list[str] = []
+    widths: set[int] = set()  # lengths of the lines right above the lines without the prefix
+    above = ""
     for line in lines[index:]:
         match = pattern.match(line)
         if match is None:
             if line.strip():
-                lines[index] = lines[index][len(prefix) :]
-                notes.append(f"the first record's prefix {prefix.strip()[:60]!r} stripped")
-                return lines
-            cut.append("")
-            continue
-        rest = line[match.end() :]
-        cut.append(rest[1:] if rest[:1] == " " else rest)  # the one blank that separates a prefix
-    notes.append(f"a line prefix like {prefix.strip()[:60]!r} stripped from every line")
+                widths.add(len(above))
+            cut.append(line if line.strip() else "")
+        else:
+            rest = line[match.end() :]
+            cut.append(rest[1:] if rest[:1] == " " else rest)  # the one blank that separates a prefix
+        above = line
+    shown = prefix.strip()[:60]
+    if len(widths) > 1 or min(widths, default=_MIN_WIDTH) < _MIN_WIDTH:
+        lines[index] = lines[index][len(prefix) :]
+        notes.append(f"the first record's prefix {shown!r} stripped")
+        return lines
+    which = "every line that carries it" if widths else "every line"
+    notes.append(f"a line prefix like {shown!r} stripped from {which}")
     return lines[:index] + cut
 
 
