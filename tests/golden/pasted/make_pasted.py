@@ -282,7 +282,10 @@ CASES: dict[str, tuple[str, Callable[[str], str]]] = {
     "d2-wrapped-80.txt": (SCENARIO_DUMP, lambda t: wrapped(80)(first_goroutines(t))),
     "d2-wrapped-72-padded.txt": (PROFILEGEN_DUMP, wrapped(72, padded=True)),
     # a log viewer's lines (prefixed) cut by the terminal: the rows after the first lack the prefix
-    "d1-k8s-log-prefix-wrapped-100.txt": (PROFILEGEN_TEXT, lambda t: wrapped(100)(prefix_lines(t, k8s_prefix))),
+    "d1-k8s-log-prefix-wrapped-100.txt": (
+        PROFILEGEN_TEXT,
+        lambda t: wrapped(100)(prefix_lines(t, k8s_prefix)),
+    ),
     "d2-journald-wrapped-110.txt": (
         SCENARIO_DUMP,
         lambda t: wrapped(110)(prefix_lines(first_goroutines(t), journald_prefix)),
