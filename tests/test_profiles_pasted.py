@@ -381,3 +381,22 @@ def test_a_prefix_on_the_first_line_only_is_not_taken_for_wrapped_rows() -> None
     """Lines without the prefix after lines of many lengths are a log message's other lines."""
     p = parsed("d2-test-log-2.txt")
     assert "the first record's prefix 'prices_test.go:27: Found leaked goroutine:' stripped" in p.warnings
+
+
+def test_a_dump_in_markdown_fences_with_words_between() -> None:
+    """An issue comment: two fenced blocks, words before, between and after them."""
+    p, want = parsed("d1-markdown-fences.txt"), source("profilegen-debug1.txt")
+    assert (p.total, groups(p), frames(p)) == (want.total, groups(want), frames(want))
+    assert p.warnings == (
+        "3 line(s) before the first record ignored",
+        "5 line(s) between the records left out: no part of a profile",
+    )
+    text = MAKE.first_goroutines((SOURCE / "transport-per-request-debug2.txt").read_text())  # type: ignore[attr-defined]
+    p, want = parsed("d2-markdown-fences.txt"), load(text.encode())
+    assert (p.total, groups(p), frames(p)) == (40, groups(want), frames(want))
+
+
+def test_a_damaged_count_line_is_refused_not_taken_for_words() -> None:
+    text = (SOURCE / "profilegen-debug1.txt").read_text().replace("\n8 @ ", "\n8 x ", 1)
+    with pytest.raises(ProfileError, match=r"line 6: expected 'COUNT @ PC"):
+        load(text.encode())

@@ -20,6 +20,7 @@ anchor search looks at a bounded head of the text, and the size is capped.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from leakpatrol.profiles import unwrap
@@ -45,6 +46,7 @@ _GOLEAK_TAIL = " on top of the stack:"
 _COUNT_LINE = re.compile(r"[0-9]+ @")
 _PREFIX_TOKENS = re.compile(r"[0-9]+|[ \t]+|.", re.DOTALL)
 _TEXT_HEADERS = ("goroutine profile: total ", "goroutineleak profile: total ")
+_FENCES = ("```", "~~~")  # Markdown code fences around (parts of) a pasted profile
 _MIN_WIDTH = 40  # columns: a narrower "terminal" is more likely lines that just end short
 
 
@@ -158,17 +160,39 @@ def _text_line(line: str) -> str:
 
 def _text_lines(lines: list[str], notes: list[str]) -> str:
     """debug=1 in canonical form, line for line, except that a record starting right under the
-    previous one (the blank line between them lost) gets its blank line back."""
+    previous one (the blank line between them lost) gets its blank line back. A Markdown fence
+    ends a record; text between records that is no part of one (a fence, a comment's prose) is
+    blanked, but never a frame-like line (`#…`, `0x…`) nor a line above one: a record whose count
+    line was lost or damaged is refused."""
+    canonical = [*map(_text_line, lines), ""]
     out: list[str] = []
-    joined = 0
-    for line in map(_text_line, lines):
+    joined = other = 0
+    in_record = False
+    for line, below in itertools.pairwise(canonical):
+        if line.startswith(_FENCES) or (line and not in_record and _prose(line, below)):
+            out.append("")
+            other += 1
+            in_record = False
+            continue
         if _COUNT_LINE.match(line) and out and out[-1] and not out[-1].startswith(_TEXT_HEADERS):
             out.append("")
             joined += 1
         out.append(line)
+        in_record = bool(line) and (in_record or bool(_COUNT_LINE.match(line)))
     if joined:
         notes.append(f"{joined} record(s) not separated by a blank line, read apart")
+    if other:
+        notes.append(f"{other} line(s) between the records left out: no part of a profile")
     return "\n".join(out)
+
+
+def _prose(line: str, below: str) -> bool:
+    """Outside a record: a line that is no header, count or frame, with no frame under it (a
+    count line damaged so that it no longer reads as one has its frames under it: refused)."""
+    frame_like = ("#", "0x")
+    if line.startswith((*_TEXT_HEADERS, *frame_like)) or _COUNT_LINE.match(line):
+        return False
+    return not below.startswith(frame_like)
 
 
 def _dump_text(lines: list[str], notes: list[str]) -> str:

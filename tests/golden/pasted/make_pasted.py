@@ -235,6 +235,22 @@ def wrapped(width: int, *, padded: bool = False) -> Callable[[str], str]:
     return make
 
 
+def markdown_fences(text: str) -> str:
+    """An issue comment: the dump in two fenced code blocks with words around and between them
+    (debug=1: the header and first 5 records, then the rest; debug=2: the first 40 goroutines,
+    split after the 20th)."""
+    if text.startswith("goroutine profile:"):
+        head, *rest = records(text)
+        first, second = text.split("\n", 1)[0] + "\n" + "\n".join([head, *rest[:4]]), "\n".join(rest[4:])
+    else:
+        goroutines = first_goroutines(text).split("\n\n")
+        first, second = "\n\n".join(goroutines[:20]), "\n\n".join(goroutines[20:])
+    return (
+        "The goroutine count keeps climbing, here is the dump:\n\n```\n" + first.rstrip("\n")
+        + "\n```\n\nand the rest of it:\n\n```text\n" + second.rstrip("\n") + "\n```\n\nAny idea?\n"
+    )  # fmt: skip
+
+
 # name -> (source, transformation); the README explains each, tests/test_profiles_pasted.py
 # states what each must parse to.
 CASES: dict[str, tuple[str, Callable[[str], str]]] = {
@@ -286,6 +302,8 @@ CASES: dict[str, tuple[str, Callable[[str], str]]] = {
         PROFILEGEN_TEXT,
         lambda t: wrapped(100)(prefix_lines(t, k8s_prefix)),
     ),
+    "d1-markdown-fences.txt": (PROFILEGEN_TEXT, markdown_fences),
+    "d2-markdown-fences.txt": (SCENARIO_DUMP, markdown_fences),
     "d2-journald-wrapped-110.txt": (
         SCENARIO_DUMP,
         lambda t: wrapped(110)(prefix_lines(first_goroutines(t), journald_prefix)),
