@@ -400,3 +400,13 @@ def test_a_damaged_count_line_is_refused_not_taken_for_words() -> None:
     text = (SOURCE / "profilegen-debug1.txt").read_text().replace("\n8 @ ", "\n8 x ", 1)
     with pytest.raises(ProfileError, match=r"line 6: expected 'COUNT @ PC"):
         load(text.encode())
+
+
+def test_zero_width_characters_from_a_chat_copy() -> None:
+    text = (SOURCE / "profilegen-debug1.txt").read_text()
+    p, want = (
+        load(text.replace("\n", "\u200b\n").replace("main.", "main.\u2060").encode()),
+        source("profilegen-debug1.txt"),
+    )
+    assert (p.total, groups(p), frames(p)) == (want.total, groups(want), frames(want))
+    assert p.warnings == (f"{text.count(chr(10)) + text.count('main.')} zero-width character(s) removed",)

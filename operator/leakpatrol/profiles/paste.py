@@ -46,6 +46,7 @@ _GOLEAK_TAIL = " on top of the stack:"
 _COUNT_LINE = re.compile(r"[0-9]+ @")
 _PREFIX_TOKENS = re.compile(r"[0-9]+|[ \t]+|.", re.DOTALL)
 _TEXT_HEADERS = ("goroutine profile: total ", "goroutineleak profile: total ")
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))  # zero-width: no text
 _FENCES = ("```", "~~~")  # Markdown code fences around (parts of) a pasted profile
 _MIN_WIDTH = 40  # columns: a narrower "terminal" is more likely lines that just end short
 
@@ -74,6 +75,10 @@ def clean(text: str) -> tuple[ProfileFormat, str, list[str]]:
         raise ProfileTooLargeError(f"pasted text over {MAX_BYTES} bytes or {MAX_LINES} lines")
     notes: list[str] = []
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    visible = text.translate(_INVISIBLE)
+    if len(visible) != len(text):  # chat and web copies leave zero-width characters in
+        notes.append(f"{len(text) - len(visible)} zero-width character(s) removed")
+        text = visible
     if "#011" in text:  # rsyslog escapes control characters as #ooo
         text = text.replace("#011", "\t")
         notes.append("'#011' escapes read as tabs")
