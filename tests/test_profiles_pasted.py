@@ -410,3 +410,13 @@ def test_zero_width_characters_from_a_chat_copy() -> None:
     )
     assert (p.total, groups(p), frames(p)) == (want.total, groups(want), frames(want))
     assert p.warnings == (f"{text.count(chr(10)) + text.count('main.')} zero-width character(s) removed",)
+
+
+def test_a_labels_line_cut_into_rows_keeps_its_labels() -> None:
+    labels = '{"path":"/api/v1/orders/with/a/long/route/name","tenant":"acme"}'
+    text = (
+        f"goroutine profile: total 3\n3 @ 0x1 0x2\n# labels: {labels}\n#\t0x1\tmain.f+0x1\t/src/main.go:3\n"
+    )
+    rows = "\n".join(line[i : i + 40] for line in text.split("\n") for i in range(0, max(len(line), 1), 40))
+    (g,) = load(rows.encode()).groups
+    assert (g.count, g.labels) == (3, {"path": "/api/v1/orders/with/a/long/route/name", "tenant": "acme"})

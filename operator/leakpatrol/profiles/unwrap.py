@@ -17,6 +17,7 @@ so without is tried first unless exactly one blank ends the row above or starts 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable, Sequence
 
@@ -38,6 +39,7 @@ _HEADER = re.compile(r"goroutine [0-9]+ (?:gp=0x[0-9a-f]+ m=[0-9a-z]+ (?:mp=[0-9
 _FILE_TAIL = re.compile(r"[0-9a-f]*(?: ?\+(?:0x[0-9a-f]*)?)?(?: ?[a-z]{1,3}=(?:0x[0-9a-f]*)?)*")
 _DRIVE = re.compile(r"[A-Za-z]:[/\\]")
 _FILE_REST = re.compile(r"(?: \+0x[0-9a-f]+)?(?: [a-z]{1,3}=0x[0-9a-f]+)*")
+_LABELS = "# labels: "
 _TEXT_HEADERS = ("goroutine profile: total ", "goroutineleak profile: total ")
 
 
@@ -67,6 +69,8 @@ def _text_fragment(s: str) -> bool:
 
 def _text_line_ok(line: str) -> bool:
     s = " ".join(line.split())
+    if s.startswith(_LABELS):
+        return _json_object(line.strip()[len(_LABELS) :])
     if _COUNT_START.match(s):
         return _COUNT_LINE.fullmatch(s) is not None
     body = s[1:].lstrip() if s.startswith("#") else s
@@ -77,6 +81,13 @@ def _text_line_ok(line: str) -> bool:
         and _FUNC_OFFSET.fullmatch(parts[1]) is not None
         and _FILE_LINE.fullmatch(parts[2]) is not None
     )
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def dump_rows(
