@@ -420,3 +420,13 @@ def test_a_labels_line_cut_into_rows_keeps_its_labels() -> None:
     rows = "\n".join(line[i : i + 40] for line in text.split("\n") for i in range(0, max(len(line), 1), 40))
     (g,) = load(rows.encode()).groups
     assert (g.count, g.labels) == (3, {"path": "/api/v1/orders/with/a/long/route/name", "tenant": "acme"})
+
+
+def test_a_call_whose_file_line_was_lost_is_not_joined_to_the_next_call() -> None:
+    """Through the cleaner (a quote prefix): `main.blockSend(...)` then `main.startAll.func1()`
+    are two frames, not one call cut in two."""
+    quoted = "\n".join("> " + line for line in (PASTED / "d2-cut-paste.txt").read_text().split("\n"))
+    p = load(quoted.encode())
+    send = next(g for g in p.groups if "main.blockSend" in g.signature)
+    assert [f.function for f in send.frames] == ["main.blockSend", "main.startAll.func1"]
+    assert not any("wrapped" in w for w in p.warnings)

@@ -109,8 +109,11 @@ def dump_rows(
             return True  # a path cut before its `:line`
         if _is_path(raw) or a.startswith(("[originating", "...")):
             return False  # a file line starts here
-        # A call (or `created by`) is followed by its file line: any other row is the rest of it.
-        return is_stack_line(a) and (a.count("(") > a.count(")") or not is_file_line(s))
+        if not is_stack_line(a):
+            return False
+        # A call (or `created by`) cut inside its arguments, or before them: the next row is no
+        # line of its own (a call whose file line was lost is followed by the next call: kept).
+        return a.count("(") > a.count(")") or not (is_file_line(s) or is_stack_line(s))
 
     def well_formed(line: str) -> bool:
         s = line.strip()
