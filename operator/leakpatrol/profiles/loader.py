@@ -88,8 +88,14 @@ def _load(data: bytes, cap: int, max_samples: int) -> list[Profile]:
     if not data.strip():
         raise NotAProfileError("empty input")
     if paste.is_plain_text(data) and traces.looks_like(data):
-        converted, notes = traces.to_debug1(data.decode("utf-8", "replace"))
-        return [_parse(ProfileFormat.TEXT, converted, len(data), max_samples, notes)]
+        try:
+            converted, notes = traces.to_debug1(data.decode("utf-8", "replace"))
+        except NotAProfileError:
+            if not paste.looks_like_text(data):
+                raise
+            # not pprof's report after all (a psql table's `---+---` beside a pasted dump)
+        else:
+            return [_parse(ProfileFormat.TEXT, converted, len(data), max_samples, notes)]
     # Format by content, not by the first byte: pasted text may start with blank lines, a log
     # prefix or indentation, and would otherwise be read as (garbage) protobuf.
     if paste.looks_like_text(data):

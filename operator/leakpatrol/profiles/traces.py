@@ -34,7 +34,8 @@ _TOP_HEADER = re.compile(r"flat +flat% +sum% +cum +cum%")
 _HEAD_BYTES = 64 << 10
 _TYPE = "Type: "
 _KINDS = ("goroutine", "goroutineleak")
-_LEAF = re.compile(r"([0-9]+) +(\S.*)")  # the count, then the leaf function
+_LEAF = re.compile(r"([0-9]+) +(\S+(?: \(inline\))?)")  # the count, then the leaf function
+_FRAME = re.compile(r"\S+(?: \(inline\))?")  # a Go function name has no blank
 _LABEL = re.compile(r"([^ :]+):  (.*)")  # printTraces: "%10s:  %s"
 _INLINE = " (inline)"
 
@@ -67,10 +68,14 @@ def to_debug1(text: str) -> tuple[str, list[str]]:
             block, inside = [], True
         elif line and (inside or _starts_block(line)):
             block.append((number, line))  # before the first separator: only a block's lines
-    if block and _starts_block(block[0][1]):  # the last separator was not copied
-        count, record = _record(block, pcs)
-        total += count
-        records.append(record)
+    if block and _starts_block(block[0][1]):  # the last separator was not copied, or this is
+        try:  # text after the report that happens to start like a block
+            count, record = _record(block, pcs)
+        except MalformedProfileError:
+            pass
+        else:
+            total += count
+            records.append(record)
     if not records:
         raise NotAProfileError("`go tool pprof -traces` output without a single stack")
     out = f"{kind} profile: total {total}\n" + "\n\n".join(records) + "\n"
@@ -112,6 +117,9 @@ def _record(block: list[tuple[int, str]], pcs: dict[str, int]) -> tuple[int, str
         raise MalformedProfileError(STAGE, f"line {block[-1][0]}", "a block without frames")
     leaf = _LEAF.fullmatch(block[at][1])
     assert leaf is not None  # the loop above stopped on it
+    for number, line in block[at + 1 :]:
+        if not _FRAME.fullmatch(line):
+            raise MalformedProfileError(STAGE, f"line {number}", f"expected a function, got {line[:80]!r}")
     functions = [leaf.group(2)] + [line for _, line in block[at + 1 :]]
     names = [f.removesuffix(_INLINE).strip() for f in functions]
     ids = [pcs.setdefault(name, len(pcs) + 1) for name in names]
