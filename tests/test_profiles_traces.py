@@ -108,9 +108,11 @@ def test_a_block_that_is_no_stack_names_its_line() -> None:
         load("\n".join(lines).encode())
 
 
-def test_a_psql_table_beside_a_pasted_dump_is_not_taken_for_traces() -> None:
-    """psql draws `-----------+------…` too: with no block of pprof's under it, the dump is read."""
+@pytest.mark.parametrize("tables", [1, 2])
+def test_psql_tables_beside_a_pasted_dump_are_not_taken_for_traces(tables: int) -> None:
+    """psql draws `-----------+------…` too: with no block of pprof's under it (one table before
+    the dump) or a block that is none (the dump between two tables), the dump is read."""
     table = " id | state\n-----------+---------------------\n 1 | idle\n(1 row)\n\n"
     dump = (TESTS / "golden" / "pasted" / "source" / "profilegen-debug1.txt").read_text()
-    got, want = load((table + dump).encode()), load(dump.encode())
+    got, want = load((table + dump + table * (tables - 1)).encode()), load(dump.encode())
     assert (got.total, groups(got)) == (want.total, groups(want))

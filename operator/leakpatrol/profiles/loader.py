@@ -90,10 +90,10 @@ def _load(data: bytes, cap: int, max_samples: int) -> list[Profile]:
     if paste.is_plain_text(data) and traces.looks_like(data):
         try:
             converted, notes = traces.to_debug1(data.decode("utf-8", "replace"))
-        except NotAProfileError:
+        except (NotAProfileError, MalformedProfileError):
             if not paste.looks_like_text(data):
                 raise
-            # not pprof's report after all (a psql table's `---+---` beside a pasted dump)
+            # not pprof's report after all (psql tables' `---+---` around a pasted dump)
         else:
             return [_parse(ProfileFormat.TEXT, converted, len(data), max_samples, notes)]
     # Format by content, not by the first byte: pasted text may start with blank lines, a log
