@@ -26,6 +26,7 @@ import re
 from leakpatrol.profiles import unwrap
 from leakpatrol.profiles.errors import NotAProfileError, ProfileTooLargeError
 from leakpatrol.profiles.model import ProfileFormat
+from leakpatrol.profiles.text import HEADERS
 
 # Per-line Python work: bounded so hostile input is refused fast. A pasted 10k-goroutine debug=2
 # dump is ~10 MB; profiles fetched from pods never come this way (they start like a profile).
@@ -43,9 +44,8 @@ _DUMP_HEADER = re.compile(
     r"goroutine [0-9]+ (?:gp=0x[0-9a-f]+ m=[0-9a-z]+ (?:mp=[0-9a-z]+ )?)?\[[^\]]*\][^:]*(?:\{.*\})?:$"
 )
 _GOLEAK_TAIL = " on top of the stack:"
-_COUNT_LINE = re.compile(r"[0-9]+ @")
 _PREFIX_TOKENS = re.compile(r"[0-9]+|[ \t]+|.", re.DOTALL)
-_TEXT_HEADERS = ("goroutine profile: total ", "goroutineleak profile: total ")
+_TEXT_HEADERS = tuple(HEADERS)
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))  # zero-width: no text
 _FENCES = ("```", "~~~")  # Markdown code fences around (parts of) a pasted profile
 _MIN_WIDTH = 40  # columns: a narrower "terminal" is more likely lines that just end short
@@ -91,12 +91,19 @@ def clean(text: str) -> tuple[ProfileFormat, str, list[str]]:
     if prefix.strip():
         lines = _strip_prefix(lines, index, prefix, notes)
     dump = bool(match.group("dump") or match.group("goleak"))
-    lines, joined = unwrap.dump_rows(lines, is_stack_line, is_file_line) if dump else unwrap.text_rows(lines)
+    if dump:
+        lines, joined = unwrap.dump_rows(lines, _is_dump_header, is_stack_line, is_file_line)
+    else:
+        lines, joined = unwrap.text_rows(lines)
     if joined:
         notes.append(f"{joined} row(s) of lines wrapped at a terminal's width joined to the line above")
     if dump:
         return ProfileFormat.DUMP, _dump_text(lines, notes), notes
     return ProfileFormat.TEXT, _text_lines(lines, notes), notes
+
+
+def _is_dump_header(s: str) -> bool:
+    return _DUMP_HEADER.match(s) is not None
 
 
 def _anchor(lines: list[str]) -> tuple[int, re.Match[str]]:
@@ -155,7 +162,7 @@ def _text_line(line: str) -> str:
     s = line.strip()
     if not s or s.startswith(_TEXT_HEADERS) or s.startswith("# labels:"):
         return s
-    if _COUNT_LINE.match(s):
+    if unwrap.COUNT_START.match(s):
         return " ".join(s.split())
     body = s[1:].lstrip() if s.startswith("#") else s
     if body.startswith("0x"):
@@ -179,11 +186,11 @@ def _text_lines(lines: list[str], notes: list[str]) -> str:
             other += 1
             in_record = False
             continue
-        if _COUNT_LINE.match(line) and out and out[-1] and not out[-1].startswith(_TEXT_HEADERS):
+        if unwrap.COUNT_START.match(line) and out and out[-1] and not out[-1].startswith(_TEXT_HEADERS):
             out.append("")
             joined += 1
         out.append(line)
-        in_record = bool(line) and (in_record or bool(_COUNT_LINE.match(line)))
+        in_record = bool(line) and (in_record or bool(unwrap.COUNT_START.match(line)))
     if joined:
         notes.append(f"{joined} record(s) not separated by a blank line, read apart")
     if other:
@@ -195,7 +202,7 @@ def _prose(line: str, below: str) -> bool:
     """Outside a record: a line that is no header, count or frame, with no frame under it (a
     count line damaged so that it no longer reads as one has its frames under it: refused)."""
     frame_like = ("#", "0x")
-    if line.startswith((*_TEXT_HEADERS, *frame_like)) or _COUNT_LINE.match(line):
+    if line.startswith((*_TEXT_HEADERS, *frame_like)) or unwrap.COUNT_START.match(line):
         return False
     return not below.startswith(frame_like)
 

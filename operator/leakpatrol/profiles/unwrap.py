@@ -21,6 +21,9 @@ import json
 import re
 from collections.abc import Callable, Sequence
 
+from leakpatrol.profiles.text import HEADERS
+from leakpatrol.profiles.textlines import LABELS
+
 # Joins of one line tried together: 2**6 readings at most, each one regex; a line wrapped into more
 # rows than that is joined without blanks.
 _MAX_SEPARATORS = 6
@@ -28,19 +31,17 @@ _MAX_SEPARATORS = 6
 # (hostile input: a call followed by a million fragments). 64 rows of 80 columns is a 5 KB line.
 _MAX_ROWS = 64
 
-_COUNT_START = re.compile(r"[0-9]+ @")
+COUNT_START = re.compile(r"[0-9]+ @")  # a debug=1 record's count line (paste reads it too)
 _COUNT_LINE = re.compile(r"[0-9]+ @(?: 0x[0-9a-f]+)+")
 _PC = re.compile(r"0x[0-9a-f]+")
 _FUNC_OFFSET = re.compile(r".*\+0x[0-9a-f]+")  # greedy `.*` then a fixed tail: linear
 _FILE_LINE = re.compile(r".*:[0-9]+")
 _HEADER_START = re.compile(r"goroutine [0-9]+ (?:\[|gp=)")
-_HEADER = re.compile(r"goroutine [0-9]+ (?:gp=0x[0-9a-f]+ m=[0-9a-z]+ (?:mp=[0-9a-z]+ )?)?\[[^\]]*\].*:")
 # What can follow a file line's number when it was cut: the rest of the number, `+0x…`, `fp=0x…`.
 _FILE_TAIL = re.compile(r"[0-9a-f]*(?: ?\+(?:0x[0-9a-f]*)?)?(?: ?[a-z]{1,3}=(?:0x[0-9a-f]*)?)*")
 _DRIVE = re.compile(r"[A-Za-z]:[/\\]")
 _FILE_REST = re.compile(r"(?: \+0x[0-9a-f]+)?(?: [a-z]{1,3}=0x[0-9a-f]+)*")
-_LABELS = "# labels: "
-_TEXT_HEADERS = ("goroutine profile: total ", "goroutineleak profile: total ")
+_TEXT_HEADERS = tuple(HEADERS)
 
 
 def text_rows(lines: Sequence[str]) -> tuple[list[str], int]:
@@ -54,7 +55,7 @@ def text_rows(lines: Sequence[str]) -> tuple[list[str], int]:
             group.append(raw)
             continue
         joined += _flush(group, _text_line_ok, out)
-        in_record = bool(s) and (in_record or bool(_COUNT_START.match(s)))
+        in_record = bool(s) and (in_record or bool(COUNT_START.match(s)))
         group = [raw]
     joined += _flush(group, _text_line_ok, out)
     return out, joined
@@ -62,16 +63,16 @@ def text_rows(lines: Sequence[str]) -> tuple[list[str], int]:
 
 def _text_fragment(s: str) -> bool:
     """A non-blank row inside a debug=1 record that starts nothing: no frame, count or header."""
-    if s.startswith(("#", *_TEXT_HEADERS)) or _COUNT_START.match(s):
+    if s.startswith(("#", *_TEXT_HEADERS)) or COUNT_START.match(s):
         return False
     return not _text_line_ok(s)  # a frame whose `#` was lost is a line of its own
 
 
 def _text_line_ok(line: str) -> bool:
     s = " ".join(line.split())
-    if s.startswith(_LABELS):
-        return _json_object(line.strip()[len(_LABELS) :])
-    if _COUNT_START.match(s):
+    if s.startswith(LABELS):
+        return _json_object(line.strip()[len(LABELS) :])
+    if COUNT_START.match(s):
         return _COUNT_LINE.fullmatch(s) is not None
     body = s[1:].lstrip() if s.startswith("#") else s
     parts = body.split(" ", 2)
@@ -91,10 +92,14 @@ def _json_object(text: str) -> bool:
 
 
 def dump_rows(
-    lines: Sequence[str], is_stack_line: Callable[[str], bool], is_file_line: Callable[[str], bool]
+    lines: Sequence[str],
+    is_header: Callable[[str], bool],
+    is_stack_line: Callable[[str], bool],
+    is_file_line: Callable[[str], bool],
 ) -> tuple[list[str], int]:
     """debug=2: (lines with wrapped rows joined, how many rows were joined). The predicates are the
-    cleaner's own (paste.is_stack_line / is_file_line), so both agree on what a line is."""
+    cleaner's own (a whole goroutine header, paste.is_stack_line / is_file_line), so both agree on
+    what a line is."""
 
     def continues(above: str, raw: str) -> bool:
         """Row `raw` goes on the line `above`: the rest of a header, of a file line, of a call."""
@@ -102,7 +107,7 @@ def dump_rows(
         if not a or not s or _HEADER_START.match(s):
             return False
         if _HEADER_START.match(a):
-            return _HEADER.fullmatch(a) is None  # its state or `]:` went to the next row
+            return not is_header(a)  # its state or `]:` went to the next row
         if is_file_line(a):  # cut inside its number or `+0x…` (a row of digits and hex alone)
             return _FILE_TAIL.fullmatch(s) is not None
         if _is_path(above):
@@ -118,7 +123,7 @@ def dump_rows(
     def well_formed(line: str) -> bool:
         s = line.strip()
         if _HEADER_START.match(s):
-            return _HEADER.fullmatch(s) is not None
+            return is_header(s)
         if line.startswith("\t") or s.startswith("/"):
             rest = s.partition(" +0x")[1:]
             return is_file_line(s) and _FILE_REST.fullmatch("".join(rest)) is not None
