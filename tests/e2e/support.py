@@ -47,11 +47,6 @@ def say(config: Any, text: str) -> None:
 CHART_MEMORY_LIMIT = 512 << 20  # charts/leakpatrol/values.yaml resources.limits.memory
 
 
-def proc_rss(pid: int) -> int:
-    """Bytes resident in this one process (not its parse workers)."""
-    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * 4096
-
-
 def tree_rss(pid: int) -> int:
     """Bytes resident in the process and its children (the parse workers): what a container's
     memory limit counts."""

@@ -21,9 +21,10 @@ from support import (
     exported_pods,
     namespace,
     policy,
-    proc_rss,
     tree_rss,
 )
+
+from kubesandbox import memory
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 TENANTS = ("soak-a", "soak-b", "soak-c", "soak-d")
@@ -80,7 +81,9 @@ def test_soak_memory_flat_policies_fresh_no_false_events(kubectl: Kubectl, opera
     deadline = time.monotonic() + SOAK_SECONDS
     while time.monotonic() < deadline:
         done.append(churn(kubectl, rng))
-        rss.append(proc_rss(operator.proc.pid))
+        resident = memory.resident(operator.proc.pid)  # this one process, not its parse workers
+        assert resident is not None, "the operator exited during the soak"
+        rss.append(resident)
         tree.append(tree_rss(operator.proc.pid))
         time.sleep(3)
     settle = time.monotonic()
